@@ -1,0 +1,54 @@
+# Top-level build. `make` builds the hypervisor ELF, `make iso` the boot ISO,
+# `make run` boots it, `make test` runs every test. See README.md.
+
+BUILD      ?= build
+.SECONDEXPANSION:
+CC         := gcc
+HOSTCC     := gcc
+CLANG      := clang
+
+# ---------------------------------------------------------------------------
+# Host unit tests of the pure logic (tests/unit). Each tests/unit/*.mk adds a
+# test:   UNIT_TESTS += foo      foo_SRCS := shadow/foo.c ...
+# and tests/unit/test_foo.c is linked with $(foo_SRCS) and the harness.
+# ---------------------------------------------------------------------------
+UNIT_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -Itests/unit \
+               -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -DHOST_TEST
+UNIT_TESTS :=
+-include $(wildcard tests/unit/*.mk)
+
+UNIT_BINS := $(patsubst %,$(BUILD)/unit/test_%,$(UNIT_TESTS))
+
+$(BUILD)/unit/test_%: tests/unit/test_%.c tests/unit/unit.c tests/unit/unit.h $$($$*_SRCS) $(wildcard shadow/*.h ept/*.h mm/*.h lib/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -o $@ $< tests/unit/unit.c $($*_SRCS)
+
+.PHONY: unit
+unit: $(UNIT_BINS)
+
+# ---------------------------------------------------------------------------
+# libFuzzer targets (tests/fuzz). Each tests/fuzz/*.mk adds:
+#   FUZZ_TARGETS += foo   foo_FUZZ_SRCS := shadow/foo.c
+# tests/fuzz/fuzz_foo.c defines LLVMFuzzerTestOneInput; corpus in
+# tests/fuzz/corpus/foo/.
+# ---------------------------------------------------------------------------
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. \
+               -fsanitize=fuzzer,address,undefined -DHOST_TEST
+FUZZ_TARGETS :=
+-include $(wildcard tests/fuzz/*.mk)
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$($$*_FUZZ_SRCS) $(wildcard shadow/*.h lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $($*_FUZZ_SRCS)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+
+# Guest test kernels (tests/guests/guests.mk defines GUEST_KERNELS and rules
+# producing $(BUILD)/guests/<name>.elf).
+GUEST_KERNELS :=
+-include tests/guests/guests.mk
+.PHONY: guests
+guests: $(GUEST_KERNELS)
