@@ -3,6 +3,9 @@
 
 BUILD      ?= build
 .SECONDEXPANSION:
+
+.PHONY: all
+all:
 CC         := gcc
 HOSTCC     := gcc
 CLANG      := clang
@@ -52,3 +55,45 @@ GUEST_KERNELS :=
 -include tests/guests/guests.mk
 .PHONY: guests
 guests: $(GUEST_KERNELS)
+
+# ---------------------------------------------------------------------------
+# The hypervisor (freestanding ELF64, identity-mapped at 1 MiB).
+# ---------------------------------------------------------------------------
+NEWLIB     := $(BUILD)/newlib
+LIBC       := $(NEWLIB)/lib/libc.a
+LIBGCC     := $(shell $(CC) -print-libgcc-file-name)
+KERNEL     := $(BUILD)/umbra.elf
+
+KERNEL_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+                 -mgeneral-regs-only -fno-stack-protector -fno-omit-frame-pointer \
+                 -fno-common -Wall -Wextra -Werror -I. -isystem $(NEWLIB)/include -MMD -MP
+KERNEL_ASFLAGS := -I. -MMD -MP
+
+# Pure-logic sources of other subsystems join this list as they are wired in.
+KERNEL_SRCS := $(wildcard boot/*.c boot/*.S arch/x86/*.c arch/x86/*.S mm/*.c lib/*.c \
+                          vmx/*.c vmx/*.S ept/*.c)
+KERNEL_SRCS := $(filter-out arch/x86/emulate.c,$(KERNEL_SRCS))
+KERNEL_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_SRCS))
+
+all: $(KERNEL)
+
+$(LIBC):
+	tools/build-newlib.sh $(NEWLIB)
+
+$(BUILD)/obj/%.c.o: %.c | $(LIBC)
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
+
+# The link also proves the "no SSE in the hypervisor" rule on the final image.
+$(KERNEL): $(KERNEL_OBJS) linker.ld $(LIBC)
+	ld -n -nostdlib -z noexecstack -z max-page-size=4096 -T linker.ld -o $@ \
+	   $(KERNEL_OBJS) $(LIBC) $(LIBGCC)
+	@if objdump -d $@ | grep -qE '%[xy]mm[0-9]'; then \
+	   echo "error: $@ uses SSE registers"; objdump -d $@ | grep -E '%[xy]mm' | head; \
+	   rm -f $@; exit 1; fi
+
+-include $(KERNEL_OBJS:.o=.d)

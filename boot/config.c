@@ -1,0 +1,49 @@
+/* Hypervisor command line: the option table is the documentation's source. */
+#include "boot/config.h"
+#include "lib/options.h"
+#include "lib/log.h"
+
+struct hv_config hv_config = {
+	.slice_ms = 10,
+	.guest_timeout_ms = 60000,
+	.exit_method = EXIT_AUTO,
+	.log_level = LOG_INFO,
+	.summary = true,
+};
+
+static const char *const exit_choices[] = { "auto", "qemu", "bochs", "halt", NULL };
+static const char *const log_choices[] = { "info", "debug", NULL };
+
+static const struct option_desc hv_options[] = {
+	{ "slice_ms", OPT_UINT, OPTION_FIELD(struct hv_config, slice_ms), 1, 1000, NULL,
+	  "time slice per guest in ms of guest time (default 10)" },
+	{ "guest_timeout_ms", OPT_UINT, OPTION_FIELD(struct hv_config, guest_timeout_ms), 1,
+	  3600000, NULL, "end a guest that runs longer than this (default 60000)" },
+	{ "exit", OPT_CHOICE, OPTION_FIELD(struct hv_config, exit_method), 0, 0, exit_choices,
+	  "how to end the run: auto|qemu|bochs|halt (default auto)" },
+	{ "log", OPT_CHOICE, OPTION_FIELD(struct hv_config, log_level), 0, 0, log_choices,
+	  "info|debug (debug traces every VM exit)" },
+	{ "summary", OPT_FLAG, OPTION_FIELD(struct hv_config, summary), 0, 0, NULL,
+	  "summary=0 hides the per-guest exit table at the end" },
+};
+
+bool hv_config_parse(const char *cmdline, char *err, size_t err_len)
+{
+	/* GRUB may pass the kernel's path as the first word. */
+	if (cmdline[0] == '/') {
+		while (*cmdline && *cmdline != ' ')
+			cmdline++;
+	}
+	return options_parse(hv_options, ARRAY_SIZE(hv_options), cmdline, &hv_config, err,
+			     err_len);
+}
+
+static void print_line(const char *line)
+{
+	log_printf("hv", "%s", line);
+}
+
+void hv_config_print_help(void)
+{
+	options_describe(hv_options, ARRAY_SIZE(hv_options), print_line);
+}

@@ -1,0 +1,23 @@
+/* The hypervisor's own command-line options (documented in README.md). */
+#ifndef BOOT_CONFIG_H
+#define BOOT_CONFIG_H
+
+#include "lib/types.h"
+
+enum exit_method { EXIT_AUTO, EXIT_QEMU, EXIT_BOCHS, EXIT_HALT };
+enum log_level { LOG_INFO, LOG_DEBUG };
+
+struct hv_config {
+	u64 slice_ms;           /* round-robin time slice between guests */
+	u64 guest_timeout_ms;   /* a guest running longer (guest TSC time) is ended */
+	unsigned exit_method;   /* enum exit_method */
+	unsigned log_level;     /* enum log_level */
+	bool summary;           /* print per-guest exit statistics at the end */
+};
+
+extern struct hv_config hv_config;
+
+bool hv_config_parse(const char *cmdline, char *err, size_t err_len);
+void hv_config_print_help(void);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * boot_main(): the C entry point, called once from boot/entry.S in long
+ * mode. Order matters: console first (so every later failure is visible),
+ * then exceptions, then memory, then VMX and the guests.
+ */
+#include <stdio.h>
+#include "boot/bootinfo.h"
+#include "boot/config.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/desc.h"
+#include "arch/x86/machine.h"
+#include "arch/x86/serial.h"
+#include "mm/mm.h"
+#include "lib/log.h"
+#include "vmx/guest.h"
+
+static struct boot_info boot_info;
+
+void boot_main(u32 magic, u32 info_phys);
+
+static void NORETURN fail_boot(const char *what, const char *detail)
+{
+	pr_err("%s: %s", what, detail);
+	log_printf("hv", "run ended: HV-ERROR (%s)", what);
+	machine_exit(RUN_HV_ERROR);
+}
+
+static void print_boot_info(const struct boot_info *bi)
+{
+	pr_info("umbra hypervisor, loaded by %s, command line '%s'",
+		bi->loader[0] ? bi->loader : "an unnamed loader", bi->cmdline);
+	for (int i = 0; i < bi->note_count; i++)
+		pr_warn("%s", bi->notes[i]);
+	for (int i = 0; i < bi->mem_count; i++)
+		pr_info("memory map: 0x%012llx-0x%012llx type %u",
+			(unsigned long long)bi->mem[i].base,
+			(unsigned long long)(bi->mem[i].base + bi->mem[i].length),
+			bi->mem[i].type);
+	for (int i = 0; i < bi->module_count; i++)
+		pr_info("module %d: %#llx-%#llx '%s'", i, (unsigned long long)bi->modules[i].start,
+			(unsigned long long)bi->modules[i].end, bi->modules[i].cmdline);
+	if (bi->fb.present)
+		pr_info("framebuffer: %ux%u, %u bpp at %#llx", bi->fb.width, bi->fb.height,
+			bi->fb.bpp, (unsigned long long)bi->fb.addr);
+}
+
+void boot_main(u32 magic, u32 info_phys)
+{
+	char err[512];
+	enum run_status status;
+
+	serial_init();
+	machine_detect();
+	gdt_init();
+	idt_init();
+	machine_calibrate_tsc();
+
+	if (!multiboot2_parse(magic, (const void *)(u64)info_phys, info_phys, &boot_info, err,
+			      sizeof(err)))
+		fail_boot("bad boot information", err);
+	print_boot_info(&boot_info);
+	pr_info("platform: %s, TSC %llu kHz", machine_platform_name(),
+		(unsigned long long)machine_tsc_khz());
+	if (!hv_config_parse(boot_info.cmdline, err, sizeof(err))) {
+		pr_err("command line: %s", err);
+		hv_config_print_help();
+		fail_boot("bad command line", err);
+	}
+	if (hv_config.exit_method != EXIT_AUTO)
+		machine_force_platform(hv_config.exit_method == EXIT_QEMU ? PLATFORM_QEMU :
+				       hv_config.exit_method == EXIT_BOCHS ? PLATFORM_BOCHS :
+				       PLATFORM_BARE);
+
+	mm_init(&boot_info);
+	paging_init();
+	mm_print_summary();
+
+	status = guests_run(&boot_info);
+	log_printf("hv", "run ended: %s", status == RUN_PASS ? "PASS" :
+		   status == RUN_GUEST_FAILED ? "FAIL" :
+		   status == RUN_NO_VMX ? "NO-VMX" : "HV-ERROR");
+	machine_exit(status);
+}

@@ -1,0 +1,96 @@
+/*
+ * The system hooks newlib needs (newlib/libc/include/sys/unistd.h): output
+ * goes to the console, the heap grows inside the region mm/mm.c reserved.
+ * There are no files; everything else fails cleanly with errno set.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include "lib/log.h"
+
+#undef errno
+extern int errno;
+
+/* newlib is built with MISSING_SYSCALL_NAMES: it calls these plain names. */
+void *heap_sbrk(long incr);
+
+void *sbrk(long incr);
+int write(int fd, const void *buf, size_t len);
+int read(int fd, void *buf, size_t len);
+int close(int fd);
+int fstat(int fd, struct stat *st);
+int isatty(int fd);
+long lseek(int fd, long off, int whence);
+int getpid(void);
+int kill(int pid, int sig);
+void _exit(int status);
+
+void *sbrk(long incr)
+{
+	void *p = heap_sbrk(incr);
+
+	if (!p) {
+		errno = ENOMEM;
+		return (void *)-1;
+	}
+	return p;
+}
+
+int write(int fd, const void *buf, size_t len)
+{
+	if (fd != 1 && fd != 2) {
+		errno = EBADF;
+		return -1;
+	}
+	console_write(buf, len);
+	return (int)len;
+}
+
+int read(int fd, void *buf, size_t len)
+{
+	(void)fd, (void)buf, (void)len;
+	errno = EBADF;
+	return -1;
+}
+
+int close(int fd)
+{
+	(void)fd;
+	errno = EBADF;
+	return -1;
+}
+
+int fstat(int fd, struct stat *st)
+{
+	(void)fd;
+	st->st_mode = S_IFCHR;
+	return 0;
+}
+
+int isatty(int fd)
+{
+	return fd <= 2;
+}
+
+long lseek(int fd, long off, int whence)
+{
+	(void)fd, (void)off, (void)whence;
+	errno = ESPIPE;
+	return -1;
+}
+
+int getpid(void)
+{
+	return 1;
+}
+
+int kill(int pid, int sig)
+{
+	(void)pid, (void)sig;
+	errno = EINVAL;
+	return -1;
+}
+
+void _exit(int status)
+{
+	panic("newlib called _exit(%d)", status);
+}

@@ -1,0 +1,174 @@
+/* Command-line option parsing (see options.h). */
+#include <stdio.h>
+#include <string.h>
+#include "lib/options.h"
+
+#define TOKEN_MAX 256
+
+static const struct option_desc *find_option(const struct option_desc *opts, size_t count,
+					     const char *name, size_t len)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strlen(opts[i].name) == len && !memcmp(opts[i].name, name, len))
+			return &opts[i];
+	return NULL;
+}
+
+static void list_names(const struct option_desc *opts, size_t count, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < count && used < len; i++)
+		used += snprintf(buf + used, len - used, "%s%s", i ? ", " : "", opts[i].name);
+}
+
+static bool parse_number(const char *s, u64 *out, bool allow_suffix)
+{
+	u64 v = 0, base = 10;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		u64 digit;
+
+		if (*s >= '0' && *s <= '9')
+			digit = (u64)(*s - '0');
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			digit = (u64)(*s - 'a' + 10);
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			digit = (u64)(*s - 'A' + 10);
+		else
+			break;
+		if (v > (~0ull - digit) / base)
+			return false;  /* overflow */
+		v = v * base + digit;
+	}
+	if (allow_suffix && *s && !s[1]) {
+		int shift = *s == 'K' || *s == 'k' ? 10 : *s == 'M' || *s == 'm' ? 20 :
+			    *s == 'G' || *s == 'g' ? 30 : -1;
+
+		if (shift < 0 || v > (~0ull >> shift))
+			return false;
+		v <<= shift;
+		s++;
+	}
+	*out = v;
+	return *s == 0;
+}
+
+static bool set_value(const struct option_desc *o, const char *val, void *cfg, char *err,
+		      size_t err_len)
+{
+	void *field = (u8 *)cfg + o->offset;
+	u64 n;
+
+	switch (o->type) {
+	case OPT_UINT:
+	case OPT_SIZE:
+		if (!val || !parse_number(val, &n, o->type == OPT_SIZE) || n < o->min ||
+		    n > o->max) {
+			snprintf(err, err_len, "option '%s': value '%s' is not a number in %llu..%llu%s",
+				 o->name, val ? val : "", (unsigned long long)o->min,
+				 (unsigned long long)o->max,
+				 o->type == OPT_SIZE ? " (K, M, G suffixes allowed)" : "");
+			return false;
+		}
+		*(u64 *)field = n;
+		return true;
+	case OPT_CHOICE:
+		for (unsigned i = 0; val && o->choices[i]; i++) {
+			if (!strcmp(val, o->choices[i])) {
+				*(unsigned *)field = i;
+				return true;
+			}
+		}
+		{
+			char list[128] = "";
+			size_t used = 0;
+
+			for (unsigned i = 0; o->choices[i] && used < sizeof(list); i++)
+				used += snprintf(list + used, sizeof(list) - used, "%s%s",
+						 i ? "|" : "", o->choices[i]);
+			snprintf(err, err_len, "option '%s': value '%s' is not one of %s", o->name,
+				 val ? val : "", list);
+		}
+		return false;
+	case OPT_STRING:
+		if (!val || !*val || strlen(val) >= o->max) {
+			snprintf(err, err_len, "option '%s': value must be 1..%llu characters",
+				 o->name, (unsigned long long)(o->max - 1));
+			return false;
+		}
+		memcpy(field, val, strlen(val) + 1);
+		return true;
+	case OPT_FLAG:
+		if (val && strcmp(val, "1") && strcmp(val, "0")) {
+			snprintf(err, err_len, "option '%s': takes no value, or 0/1", o->name);
+			return false;
+		}
+		*(bool *)field = !val || !strcmp(val, "1");
+		return true;
+	}
+	return false;
+}
+
+bool options_parse(const struct option_desc *opts, size_t count, const char *cmdline, void *cfg,
+		   char *err, size_t err_len)
+{
+	const char *p = cmdline;
+
+	while (p && *p) {
+		char token[TOKEN_MAX];
+		const char *start, *eq;
+		const struct option_desc *o;
+		size_t len;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		len = (size_t)(p - start);
+		if (len >= sizeof(token)) {
+			snprintf(err, err_len, "option '%.20s...' is too long", start);
+			return false;
+		}
+		memcpy(token, start, len);
+		token[len] = 0;
+		eq = strchr(token, '=');
+		o = find_option(opts, count, token, eq ? (size_t)(eq - token) : len);
+		if (!o) {
+			char names[400];
+
+			list_names(opts, count, names, sizeof(names));
+			snprintf(err, err_len, "unknown option '%.*s'; accepted options: %s",
+				 (int)(eq ? (size_t)(eq - token) : len), token, names);
+			return false;
+		}
+		if (!eq && o->type != OPT_FLAG) {
+			snprintf(err, err_len, "option '%s' needs a value (%s=...)", o->name, o->name);
+			return false;
+		}
+		if (!set_value(o, eq ? eq + 1 : NULL, cfg, err, err_len))
+			return false;
+	}
+	return true;
+}
+
+void options_describe(const struct option_desc *opts, size_t count,
+		      void (*print)(const char *line))
+{
+	for (size_t i = 0; i < count; i++) {
+		char line[200];
+
+		snprintf(line, sizeof(line), "  %-14s %s", opts[i].name, opts[i].help);
+		print(line);
+	}
+}

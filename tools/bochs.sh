@@ -1,0 +1,38 @@
+#!/bin/sh
+# Boot an ISO in Bochs (VMX + EPT emulation), headless, serial to a file.
+#   tools/bochs.sh ISO SERIAL_LOG [TIMEOUT_S] [CPU_MODEL] [MEGS]
+# Exit status: Bochs' own (0 = hypervisor reported PASS via the magic
+# breakpoint, 1 = failure/shutdown), 137 if killed by the timeout.
+set -u
+iso=$1 serial=$2 timeout=${3:-300} model=${4:-corei7_skylake_x} megs=${5:-512}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/umbra-bochs.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+cat > "$dir/bochsrc" <<RC
+config_interface: textconfig
+display_library: term
+megs: $megs
+cpu: model=$model, count=1, ips=50000000, reset_on_triple_fault=0, ignore_bad_msrs=1
+romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
+ata0-master: type=cdrom, path=$(realpath "$iso"), status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=$(realpath -m "$serial")
+port_e9_hack: enabled=1
+magic_break: enabled=1
+speaker: enabled=0
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+log: $dir/bochs.log
+panic: action=fatal
+error: action=report
+info: action=report
+debug: action=ignore
+RC
+printf 'continue\nquit\n' > "$dir/dbg.rc"
+: > "$serial"
+TERM=xterm timeout -s KILL "$timeout" bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" \
+	</dev/null >"$dir/stdout" 2>&1
+status=$?
+# Keep Bochs' own log next to the serial log: it spells out VM-entry failures.
+cp "$dir/bochs.log" "${serial%.*}.bochs.log" 2>/dev/null
+exit $status
