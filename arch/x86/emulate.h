@@ -1,0 +1,200 @@
+/*
+ * x86 instruction emulator for the few memory instructions a hypervisor has to
+ * finish on the guest's behalf:
+ *   - a write to a write-protected guest page table under shadow paging (the
+ *     guest kernel updating a PTE: mov, xchg, lock cmpxchg, lock and/or/btr...,
+ *     rep stos when a page-table page is cleared);
+ *   - an access to an emulated MMIO page (e.g. the xAPIC page).
+ *
+ * Pure logic: it never touches guest memory itself. It fetches, reads and
+ * writes through callbacks that receive *linear* addresses (segmentation
+ * applied, paging not), so the caller does the guest page walk, the split of
+ * accesses that cross a page boundary and the MMIO dispatch.
+ *
+ * All-or-nothing: the caller's registers are updated only if every memory
+ * callback succeeded; a fault or an unhandled access leaves them untouched.
+ * Memory is written at most once per call (one write or one cmpxchg callback),
+ * always as the last memory operation, so a fault never leaves a half-done
+ * instruction behind.
+ *
+ * Usage:
+ *	struct x86_emu_ctxt *c = <per-vCPU storage, it holds a 4 KiB scratch>;
+ *	c->regs = <guest GPRs, RIP, RFLAGS>;
+ *	c->mode = x86_mode_from_cs(efer_lma, cs_l, cs_d);
+ *	c->seg_base[X86_SEG_DS] = ...;   (all six)
+ *	c->ops = &my_ops; c->opaque = vcpu;
+ *	switch (x86_emulate(c, &res)) {
+ *	case X86_EMU_DONE:      copy c->regs back to the guest; break;
+ *	case X86_EMU_EXCEPTION: inject res.fault; break;
+ *	case X86_EMU_RETRY:     re-enter the guest, it re-executes the instruction;
+ *	case X86_EMU_UNHANDLED: unprotect the page and let the guest retry natively.
+ *	}
+ */
+#ifndef ARCH_X86_EMULATE_H
+#define ARCH_X86_EMULATE_H
+
+#include "lib/types.h"
+
+/* General-purpose registers in hardware encoding order (ModRM.reg/rm, SIB). */
+enum x86_gpr {
+	X86_RAX, X86_RCX, X86_RDX, X86_RBX, X86_RSP, X86_RBP, X86_RSI, X86_RDI,
+	X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
+	X86_NR_GPRS
+};
+
+struct x86_regs {
+	u64 gpr[X86_NR_GPRS];
+	u64 rip;
+	u64 rflags;
+};
+
+/* RFLAGS bits the emulator reads or writes (SDM Vol. 1 3.4.3). */
+#define X86_FLAG_CF BIT(0)
+#define X86_FLAG_PF BIT(2)
+#define X86_FLAG_AF BIT(4)
+#define X86_FLAG_ZF BIT(6)
+#define X86_FLAG_SF BIT(7)
+#define X86_FLAG_DF BIT(10)
+#define X86_FLAG_OF BIT(11)
+#define X86_FLAGS_ARITH (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | \
+			 X86_FLAG_SF | X86_FLAG_OF)
+
+/* Exception vectors the emulator raises itself (callbacks may report any). */
+#define X86_VEC_UD 6
+#define X86_VEC_SS 12
+#define X86_VEC_GP 13
+#define X86_VEC_PF 14
+
+/* Default operand/address size of the code being emulated. */
+enum x86_cpu_mode {
+	X86_MODE_16,	/* real mode, vm86, or protected mode with CS.D = 0 */
+	X86_MODE_32,	/* protected/compatibility mode with CS.D = 1 */
+	X86_MODE_64,	/* EFER.LMA = 1 and CS.L = 1 */
+};
+
+/* From EFER.LMA and the CS descriptor's L and D bits (SDM Vol. 3A 5.2.1). */
+enum x86_cpu_mode x86_mode_from_cs(bool efer_lma, bool cs_l, bool cs_d);
+
+/* Segment registers in encoding order (SDM Vol. 2A 3.1.1.3, Sreg). */
+enum x86_seg {
+	X86_SEG_ES, X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_FS, X86_SEG_GS,
+	X86_NR_SEGS
+};
+
+/* What a callback says about one access. */
+enum x86_cb_status {
+	X86_CB_OK,
+	X86_CB_FAULT,		/* *fault filled: the emulator reports it for injection */
+	X86_CB_UNHANDLED,	/* the caller cannot do this access (e.g. unknown MMIO) */
+};
+
+/* An exception to inject into the guest. */
+struct x86_fault {
+	u8 vector;
+	bool has_error_code;
+	u32 error_code;
+	u64 address;		/* #PF: the faulting linear address (CR2) */
+};
+
+/*
+ * Memory callbacks. `linear` is the linear address of the first byte; an
+ * access may cross a page boundary (the callback splits it). Lengths: fetch
+ * <= 15, read/write <= 4096 (rep string ops), cmpxchg 1, 2, 4, 8 or 16.
+ * All values are little-endian byte arrays.
+ */
+struct x86_emu_ops {
+	enum x86_cb_status (*fetch)(void *opaque, u64 linear, void *buf, unsigned int len,
+				    struct x86_fault *fault);
+	enum x86_cb_status (*read)(void *opaque, u64 linear, void *buf, unsigned int len,
+				   struct x86_fault *fault);
+	enum x86_cb_status (*write)(void *opaque, u64 linear, const void *buf,
+				    unsigned int len, struct x86_fault *fault);
+	/*
+	 * Atomically: if memory == *expected, store *desired and set *swapped;
+	 * otherwise copy the current memory value into *expected and clear
+	 * *swapped. Used for locked read-modify-writes, xchg and cmpxchg*.
+	 */
+	enum x86_cb_status (*cmpxchg)(void *opaque, u64 linear, void *expected,
+				      const void *desired, unsigned int len, bool *swapped,
+				      struct x86_fault *fault);
+};
+
+#define X86_EMU_SCRATCH_SIZE 4096
+
+struct x86_emu_ctxt {
+	struct x86_regs regs;		/* in: guest state; out: updated on DONE only */
+	enum x86_cpu_mode mode;
+	/*
+	 * Segment bases. Outside 64-bit mode all six are used (limits and access
+	 * rights are not checked: hardware checked them when the access faulted).
+	 * In 64-bit mode only FS and GS bases count (SDM Vol. 3A 3.2.4).
+	 */
+	u64 seg_base[X86_NR_SEGS];
+	const struct x86_emu_ops *ops;
+	void *opaque;			/* passed to every callback */
+	/* Private: buffer for rep stos/movs/lods, here to keep stacks small. */
+	u8 scratch[X86_EMU_SCRATCH_SIZE];
+};
+
+enum x86_emu_status {
+	X86_EMU_DONE,		/* registers updated (RIP too, unless a rep is unfinished) */
+	X86_EMU_UNHANDLED,	/* see result.reason; nothing changed */
+	X86_EMU_EXCEPTION,	/* inject result.fault; registers unchanged */
+	X86_EMU_RETRY,		/* lost a cmpxchg race too often: re-enter the guest */
+};
+
+enum x86_emu_reason {
+	X86_REASON_NONE,
+	X86_REASON_OPCODE,	/* opcode (or ModRM.reg extension) not supported */
+	X86_REASON_MODE,	/* opcode means something else in this mode (63 = ARPL) */
+	X86_REASON_CALLBACK,	/* a callback returned X86_CB_UNHANDLED */
+	X86_REASON_CONTENDED,	/* RETRY: memory kept changing under a locked op */
+	X86_NR_REASONS
+};
+
+/* Instruction families, for statistics and for the caller's policy. */
+enum x86_insn_kind {
+	X86_INSN_NONE,		/* not decoded (unhandled opcode or fetch fault) */
+	X86_INSN_MOV, X86_INSN_MOVZX, X86_INSN_MOVSX, X86_INSN_MOVSXD,
+	X86_INSN_XCHG, X86_INSN_CMPXCHG, X86_INSN_CMPXCHG8B, X86_INSN_CMPXCHG16B,
+	X86_INSN_XADD,
+	X86_INSN_ADD, X86_INSN_OR, X86_INSN_ADC, X86_INSN_SBB,	/* order = ALU opcode */
+	X86_INSN_AND, X86_INSN_SUB, X86_INSN_XOR, X86_INSN_CMP,	/* bits 5:3 */
+	X86_INSN_TEST, X86_INSN_INC, X86_INSN_DEC, X86_INSN_NOT, X86_INSN_NEG,
+	X86_INSN_BT, X86_INSN_BTS, X86_INSN_BTR, X86_INSN_BTC,
+	X86_INSN_STOS, X86_INSN_MOVS, X86_INSN_LODS,
+	X86_NR_INSN_KINDS
+};
+
+struct x86_emu_result {
+	enum x86_emu_status status;
+	enum x86_emu_reason reason;	/* UNHANDLED / RETRY */
+	struct x86_fault fault;		/* EXCEPTION */
+	enum x86_insn_kind kind;
+	u8 insn_len;			/* bytes decoded (<= 15), 0 if the fetch failed */
+	bool lock;			/* LOCK prefix present */
+	bool has_mem;			/* the instruction has a memory operand */
+	u64 mem_linear;			/* its linear address (string ops: first dest. element) */
+	u8 mem_size;			/* bytes per access (string ops: per element) */
+	u64 write_linear;		/* lowest byte written... */
+	u32 bytes_written;		/* ...and how many (0: memory not modified) */
+	u64 reps;			/* string ops: elements processed by this call */
+};
+
+/*
+ * Decode and execute the instruction at ctxt->regs.rip. Returns (and stores
+ * in res->status) the outcome. On X86_EMU_DONE ctxt->regs holds the new state.
+ *
+ * rep stos/movs/lods: one call does as many elements as fit, in the page of
+ * the first destination element (and of the first source element), clamped
+ * to the count register, with one read and/or one write callback for the whole
+ * range; if the count is not exhausted RIP stays on the instruction so the
+ * guest resumes it natively.
+ */
+enum x86_emu_status x86_emulate(struct x86_emu_ctxt *ctxt, struct x86_emu_result *res);
+
+/* Short names for logs and statistics ("cmpxchg", "opcode"...). */
+const char *x86_insn_kind_name(enum x86_insn_kind kind);
+const char *x86_emu_reason_name(enum x86_emu_reason reason);
+
+#endif
