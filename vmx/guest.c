@@ -1,14 +1,211 @@
-/* Guest set-up and the run loop. */
+/*
+ * Guests from start to finish: create one per module, run them round-robin
+ * on this CPU (a guest that halts yields; when all wait, the CPU waits for
+ * the earliest timer), and print a per-guest report when all have ended.
+ * A guest that misbehaves ends alone; the others keep running.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include "vmx/guest.h"
+#include "vmx/loader.h"
+#include "vmx/memory.h"
+#include "vmx/vcpu.h"
+#include "vmx/vmx.h"
+#include "vmx/exit.h"
+#include "boot/config.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
 
+void fpu_init_host(void);
+void fpu_init_guest(struct guest *g);
+void fpu_switch(struct guest *from, struct guest *to);
+void msr_load_guest(struct guest *g);
+
+static struct guest guests[MAX_GUESTS];
+static int guest_count;
+static int failed_to_load;
+
+void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->state == GUEST_DONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->end_reason, sizeof(g->end_reason), fmt, ap);
+	va_end(ap);
+	uart_flush(g);
+	g->state = GUEST_DONE;
+	g->exit_status = exit_status;
+	log_printf("hv", "%s: ended: %s (status %u)", g->cfg.name, g->end_reason, exit_status);
+}
+
+static bool create_guest(const struct boot_module *m, int index)
+{
+	struct guest *g = &guests[guest_count];
+	struct guest_boot_state bs;
+	char err[256];
+
+	memset(g, 0, sizeof(*g));
+	g->id = index;
+	if (!loader_configure(m, index, &g->cfg, err, sizeof(err))) {
+		pr_err("module %d ('%s'): %s", index, m->cmdline, err);
+		return false;
+	}
+	if (g->cfg.mmu == MMU_SHADOW) {
+		pr_err("%s: mmu=shadow is not available in this build yet; use mmu=ept",
+		       g->cfg.name);
+		return false;
+	}
+	if (!vmx_caps.ept || !vmx_caps.unrestricted) {
+		pr_err("%s: mmu=ept needs EPT with unrestricted guest, which this CPU lacks",
+		       g->cfg.name);
+		return false;
+	}
+	if (!guest_memory_init(g)) {
+		pr_err("%s: not enough host memory for %llu MiB of guest RAM", g->cfg.name,
+		       (unsigned long long)(g->cfg.mem >> 20));
+		guest_memory_free(g);
+		return false;
+	}
+	if (!loader_load(g, m, &bs, err, sizeof(err))) {
+		pr_err("%s: cannot load module %d: %s", g->cfg.name, index, err);
+		guest_memory_free(g);
+		return false;
+	}
+	g->vpid = (u16)(guest_count + 1);
+	devices_init(g);
+	fpu_init_guest(g);
+	if (!vcpu_create(g, &bs))
+		panic("no memory for a VMCS");
+	g->state = GUEST_RUNNABLE;
+	guest_count++;
+	return true;
+}
+
+/* A halted guest becomes runnable once an interrupt is pending for it. */
+static bool wake_if_pending(struct guest *g, u64 now)
+{
+	pit_update(g, now);
+	if (pic_pending_vector(g) >= 0)
+		g->state = GUEST_RUNNABLE;
+	return g->state == GUEST_RUNNABLE;
+}
+
+/* All live guests are halted: wait for the earliest timer, or end guests
+ * that can never wake. Returns false when no guest is left. */
+static bool wait_for_event(void)
+{
+	u64 earliest = 0;
+	bool any = false;
+
+	for (int i = 0; i < guest_count; i++) {
+		struct guest *g = &guests[i];
+		u64 next;
+
+		if (g->state != GUEST_HALTED)
+			continue;
+		next = pit_next_event(g);
+		if (!next) {
+			guest_end(g, 0, "halted with no timer armed: it can never wake");
+			continue;
+		}
+		any = true;
+		if (!earliest || next < earliest)
+			earliest = next;
+	}
+	while (any && rdtsc() < earliest)
+		pause();
+	return any;
+}
+
+static void run_all(void)
+{
+	u64 slice = hv_config.slice_ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+	struct guest *last = NULL;
+	int next = 0;
+
+	for (;;) {
+		struct guest *g = NULL;
+		bool live = false;
+
+		for (int n = 0; n < guest_count && !g; n++) {
+			struct guest *c = &guests[(next + n) % guest_count];
+
+			if (c->state == GUEST_DONE)
+				continue;
+			live = true;
+			if (c->state == GUEST_RUNNABLE || wake_if_pending(c, rdtsc())) {
+				g = c;
+				next = (int)(c - guests + 1) % guest_count;
+			}
+		}
+		if (!live)
+			return;
+		if (!g) {
+			if (!wait_for_event())
+				continue;
+			continue;
+		}
+		if (g != last) {
+			fpu_switch(last, g);
+			msr_load_guest(g);
+			last = g;
+		}
+		vcpu_run_slice(g, slice);
+	}
+}
+
+static void print_summary(void)
+{
+	for (int i = 0; i < guest_count; i++) {
+		struct guest *g = &guests[i];
+		u64 total = 0;
+
+		for (int r = 0; r < EXIT_REASON_COUNT; r++)
+			total += g->exit_count[r];
+		log_printf("hv", "summary %s: %s, status %u (%s), %llu MiB, %s, %llu exits, "
+			   "%llu interrupts injected, %llu unassigned port accesses",
+			   g->cfg.name, g->exit_status == 1 ? "PASS" : "FAIL", g->exit_status,
+			   g->end_reason, (unsigned long long)(g->mem.size >> 20),
+			   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow", (unsigned long long)total,
+			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
+		if (!hv_config.summary)
+			continue;
+		for (int r = 0; r < EXIT_REASON_COUNT; r++)
+			if (g->exit_count[r])
+				log_printf("hv", "summary %s: exit %-2d %-20s %8llu  avg %llu ticks",
+					   g->cfg.name, r, vmx_exit_reason_name((u32)r),
+					   (unsigned long long)g->exit_count[r],
+					   (unsigned long long)(g->exit_tsc[r] / g->exit_count[r]));
+	}
+}
+
 enum run_status guests_run(const struct boot_info *bi)
 {
-	if (!(cpuid(1, 0).ecx & (1u << 5))) {
-		pr_err("this CPU has no VMX (Intel VT-x): CPUID.1:ECX[5] is 0; cannot run guests");
-		return RUN_NO_VMX;
+	bool all_passed;
+
+	if (!vmx_init())
+		return cpuid(1, 0).ecx & (1u << 5) ? RUN_HV_ERROR : RUN_NO_VMX;
+	vmx_print_capabilities();
+	fpu_init_host();
+	if (bi->module_count == 0) {
+		pr_err("no guest modules: add 'module2 /path/kernel.elf name=... -- args' lines");
+		return RUN_HV_ERROR;
 	}
-	pr_info("%d guest module(s)", bi->module_count);
-	return RUN_PASS;
+	for (int i = 0; i < bi->module_count; i++)
+		if (!create_guest(&bi->modules[i], i))
+			failed_to_load++;
+	run_all();
+	print_summary();
+	all_passed = !failed_to_load;
+	for (int i = 0; i < guest_count; i++) {
+		all_passed &= guests[i].exit_status == 1;
+		vcpu_destroy(&guests[i]);
+		guest_memory_free(&guests[i]);
+	}
+	if (failed_to_load)
+		pr_err("%d module(s) could not be loaded as guests", failed_to_load);
+	return all_passed ? RUN_PASS : RUN_GUEST_FAILED;
 }

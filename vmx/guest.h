@@ -1,11 +1,93 @@
-/* Guests: creation from boot modules, scheduling, and the end-of-run report. */
+/*
+ * A guest: one vCPU on VMX, its memory, its devices and its statistics.
+ * Guests come from GRUB modules (vmx/loader.c), run round-robin
+ * (vmx/run.c) and end with a status the final report prints.
+ */
 #ifndef VMX_GUEST_H
 #define VMX_GUEST_H
 
 #include "boot/bootinfo.h"
 #include "arch/x86/machine.h"
+#include "vmx/devices.h"
+
+#define GUEST_NAME_MAX 24
+#define MAX_GUESTS BOOT_MAX_MODULES
+#define EXIT_REASON_COUNT 70
+
+/* GPRs in hardware encoding order (the emulator indexes them), then CR2.
+ * RSP lives in the VMCS; its slot here is synchronised around emulation. */
+struct guest_regs {
+	u64 rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi;
+	u64 r8, r9, r10, r11, r12, r13, r14, r15;
+	u64 cr2;
+};
+
+enum guest_mmu { MMU_EPT, MMU_SHADOW };
+
+struct guest_config {
+	char name[GUEST_NAME_MAX];
+	u64 mem;              /* bytes of guest RAM */
+	unsigned mmu;         /* enum guest_mmu */
+	char args[BOOT_CMDLINE_MAX];  /* passed to the guest's own command line */
+};
+
+enum guest_state {
+	GUEST_RUNNABLE,
+	GUEST_HALTED,   /* HLT with interrupts enabled: waits for the next event */
+	GUEST_DONE,
+};
+
+struct guest_memory {
+	u64 size;         /* bytes, a multiple of 2 MiB */
+	u64 *page_hpa;    /* host-physical address of each 4 KiB guest page */
+	u64 *ept_root;    /* EPT PML4 (pointer == physical) */
+	u64 eptp;
+};
+
+struct guest {
+	int id;
+	struct guest_config cfg;
+	enum guest_state state;
+	/* End of life: exit status as isa-debug-exit reports it ((code<<1)|1),
+	 * or 0 when killed, with the reason. */
+	u32 exit_status;
+	char end_reason[96];
+
+	u8 *vmcs;
+	bool launched;
+	u16 vpid;
+	struct guest_regs regs;
+	struct guest_memory mem;
+	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
+	u64 xcr0;
+	/* MSRs the hypervisor never uses itself: loaded for whichever guest runs
+	 * (vmx/msr.c). Others live in VMCS guest-state fields. */
+	struct {
+		u64 star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, tsc_adjust;
+	} msr;
+
+	struct guest_devices dev;
+
+	/* Time: TSC ticks this guest has spent running, and since when it waits. */
+	u64 run_tsc;
+	u64 halted_since;
+
+	/* Statistics read by the final report, hypercalls and benchmarks. */
+	u64 exit_count[EXIT_REASON_COUNT];
+	u64 exit_tsc[EXIT_REASON_COUNT];  /* hypervisor ticks spent per exit reason */
+	u64 unhandled_io;
+	u64 injected_irqs;
+};
 
 /* Load every module as a guest, run them all to completion, report. */
 enum run_status guests_run(const struct boot_info *bi);
+
+/* End a guest: it is not run again. exit_status 0 means killed. */
+void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Guest-physical to host pointer for RAM, NULL outside RAM. len must not
+ * cross a 4 KiB page. */
+void *guest_gpa_ptr(struct guest *g, u64 gpa, u64 len);
 
 #endif

@@ -1,0 +1,83 @@
+/*
+ * Guest FPU/SSE/AVX state. The hypervisor never touches these registers
+ * (-mgeneral-regs-only), so the running guest's state simply stays in the
+ * CPU; it is saved and restored only when another guest is switched in.
+ * XSAVE with every supported component when available, else FXSAVE.
+ */
+#include <string.h>
+#include "vmx/guest.h"
+#include "arch/x86/cpu.h"
+#include "mm/frame.h"
+#include "lib/log.h"
+
+static bool use_xsave;
+static u64 host_xcr0_all;
+
+static void xsetbv0(u64 v)
+{
+	asm volatile("xsetbv" : : "a"((u32)v), "d"((u32)(v >> 32)), "c"(0));
+}
+
+void fpu_init_host(void);
+void fpu_init_guest(struct guest *g);
+void fpu_switch(struct guest *from, struct guest *to);
+
+void fpu_init_host(void)
+{
+	u64 cr4 = read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
+
+	use_xsave = cpuid(1, 0).ecx & (1u << 26);
+	if (use_xsave) {
+		struct cpuid_regs xs = cpuid(0xd, 0);
+
+		write_cr4(cr4 | CR4_OSXSAVE);
+		host_xcr0_all = ((u64)xs.edx << 32) | xs.eax;
+		if (xs.ecx > PAGE_SIZE)
+			panic("XSAVE area of %u bytes does not fit a page", xs.ecx);
+	} else {
+		write_cr4(cr4);
+	}
+}
+
+void fpu_init_guest(struct guest *g)
+{
+	g->fpu_state = alloc_zeroed_pages(1);
+	if (!g->fpu_state)
+		panic("no memory for guest FPU state");
+	/* FCW 0x37f and MXCSR 0x1f80 are the reset values (SDM Vol. 1 8.1.5,
+	 * 10.2.3); an all-zero XSAVE header means "init state" for the rest. */
+	g->fpu_state[0] = 0x7f;
+	g->fpu_state[1] = 0x03;
+	memcpy(g->fpu_state + 24, &(u32){ 0x1f80 }, 4);
+	g->xcr0 = 1;  /* x87 only, as after reset */
+}
+
+static void save(struct guest *g)
+{
+	if (use_xsave) {
+		xsetbv0(host_xcr0_all);
+		asm volatile("xsave64 (%0)" : : "r"(g->fpu_state), "a"(~0u), "d"(~0u) : "memory");
+	} else {
+		asm volatile("fxsave64 (%0)" : : "r"(g->fpu_state) : "memory");
+	}
+}
+
+static void restore(struct guest *g)
+{
+	if (use_xsave) {
+		xsetbv0(host_xcr0_all);
+		asm volatile("xrstor64 (%0)" : : "r"(g->fpu_state), "a"(~0u), "d"(~0u) : "memory");
+		xsetbv0(g->xcr0);
+	} else {
+		asm volatile("fxrstor64 (%0)" : : "r"(g->fpu_state) : "memory");
+	}
+}
+
+void fpu_switch(struct guest *from, struct guest *to)
+{
+	if (from == to)
+		return;
+	if (from)
+		save(from);
+	restore(to);
+}

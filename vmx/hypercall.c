@@ -1,0 +1,80 @@
+/*
+ * VMCALL hypercalls (ABI in tests/guests/PLATFORM.md): RAX = function,
+ * RBX/RCX/RDX = arguments, result in RAX. 32-bit guests use the low halves.
+ * Only ring 0 may call; other rings get -EPERM.
+ */
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+#include "lib/log.h"
+
+enum hypercall {
+	HC_PING = 0,
+	HC_PUTS = 1,
+	HC_EXIT = 2,
+	HC_STAT = 3,
+};
+
+#define HC_PING_MAGIC 0x554d4252u  /* 'UMBR' */
+#define HC_VERSION 1
+#define HC_PUTS_MAX 4096
+#define HC_STAT_EXIT_BASE 0x100
+#define HC_EPERM 1
+#define HC_EINVAL 22
+#define HC_ENOSYS 38
+
+static bool guest_in_64bit_mode(void)
+{
+	return (vmcs_read64(GUEST_IA32_EFER) & BIT(10)) &&
+	       (vmcs_read32(GUEST_CS_AR_BYTES) & BIT(13));
+}
+
+static s64 hc_puts(struct guest *g, u64 gpa, u64 len)
+{
+	if (len > HC_PUTS_MAX)
+		return -HC_EINVAL;
+	for (u64 i = 0; i < len; i++) {
+		const char *c = guest_gpa_ptr(g, gpa + i, 1);
+
+		if (!c)
+			return -HC_EINVAL;
+		console_guest_putc(g, *c);
+	}
+	return 0;
+}
+
+enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
+{
+	u64 mask = guest_in_64bit_mode() ? ~0ull : 0xffffffffull;
+	u64 fn = g->regs.rax & mask, a = g->regs.rbx & mask, b = g->regs.rcx & mask;
+	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+	s64 ret;
+
+	skip_instruction(e);
+	if (cpl != 0) {
+		g->regs.rax = (u64)(s64)-HC_EPERM & mask;
+		return EXIT_RESUME;
+	}
+	switch (fn) {
+	case HC_PING:
+		ret = HC_PING_MAGIC;
+		g->regs.rbx = HC_VERSION;
+		break;
+	case HC_PUTS:
+		ret = hc_puts(g, a, b);
+		break;
+	case HC_EXIT:
+		guest_end(g, (u32)((a << 1) | 1), "hypercall exit(%llu)", (unsigned long long)a);
+		return EXIT_ENDED;
+	case HC_STAT:
+		if (a >= HC_STAT_EXIT_BASE && a < HC_STAT_EXIT_BASE + EXIT_REASON_COUNT)
+			ret = (s64)g->exit_count[a - HC_STAT_EXIT_BASE];
+		else
+			ret = -HC_EINVAL;
+		break;
+	default:
+		ret = -HC_ENOSYS;
+		break;
+	}
+	g->regs.rax = (u64)ret & mask;
+	return EXIT_RESUME;
+}

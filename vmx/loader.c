@@ -1,0 +1,181 @@
+/*
+ * Guest loader: one GRUB module = one guest. The module's command line is
+ * "name=N mem=SIZE mmu=ept|shadow -- args for the guest"; the image is
+ * loaded as QEMU's -kernel would (tests/guests/PLATFORM.md): segments at
+ * their physical addresses, a multiboot v1 information block below 1 MiB,
+ * and for plain ELF64 an identity map of the first 4 GiB.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "vmx/loader.h"
+#include "vmx/image.h"
+#include "vmx/memory.h"
+#include "lib/options.h"
+#include "lib/log.h"
+#include "mm/pte.h"
+
+#define MB1_BOOTLOADER_MAGIC 0x2badb002u
+#define MB1_INFO_GPA 0x9000ull        /* info, cmdline and mmap: 0x9000-0x9fff */
+#define MB1_CMDLINE_GPA 0x9400ull
+#define MB1_MMAP_GPA 0x9c00ull
+#define MB1_FLAG_MEM BIT(0)
+#define MB1_FLAG_CMDLINE BIT(2)
+#define MB1_FLAG_MMAP BIT(6)
+#define LOW_RAM_END 0x9fc00ull        /* conventional memory as a PC reports it */
+#define IDMAP_PML4_GPA 0x1000ull      /* ELF64 identity map: 0x1000-0x6fff */
+#define IMAGE_MIN_GPA 0x10000ull      /* segments must not overlap what we place */
+#define DEFAULT_MEM (32ull << 20)
+
+static const char *const mmu_choices[] = { "ept", "shadow", NULL };
+
+static const struct option_desc guest_options[] = {
+	{ "name", OPT_STRING, OPTION_FIELD(struct guest_config, name), 0, GUEST_NAME_MAX, NULL,
+	  "guest name used in the log (default guestN)" },
+	{ "mem", OPT_SIZE, OPTION_FIELD(struct guest_config, mem), 4ull << 20, 2048ull << 20,
+	  NULL, "RAM size, a multiple of 2M (default 32M)" },
+	{ "mmu", OPT_CHOICE, OPTION_FIELD(struct guest_config, mmu), 0, 0, mmu_choices,
+	  "ept|shadow: how guest memory is virtualised (default ept)" },
+};
+
+/* Split "opts -- args" and parse the options. */
+static bool parse_guest_cmdline(const char *line, struct guest_config *cfg, char *err,
+				size_t err_len)
+{
+	char opts[BOOT_CMDLINE_MAX];
+	const char *sep = strstr(line, "--");
+
+	snprintf(opts, sizeof(opts), "%.*s", sep ? (int)(sep - line) : (int)strlen(line), line);
+	if (sep)
+		snprintf(cfg->args, sizeof(cfg->args), "%s", sep[2] == ' ' ? sep + 3 : sep + 2);
+	if (!options_parse(guest_options, ARRAY_SIZE(guest_options), opts, cfg, err, err_len))
+		return false;
+	if (cfg->mem % LARGE_PAGE_SIZE) {
+		snprintf(err, err_len, "mem=%lluK is not a multiple of 2M",
+			 (unsigned long long)(cfg->mem >> 10));
+		return false;
+	}
+	return true;
+}
+
+struct mb1_info {
+	u32 flags, mem_lower, mem_upper, boot_device, cmdline, mods_count, mods_addr;
+	u32 syms[4];
+	u32 mmap_length, mmap_addr;
+} PACKED;
+
+struct mb1_mmap_entry {
+	u32 size;
+	u64 base, length;
+	u32 type;
+} PACKED;
+
+static bool write_multiboot_info(struct guest *g)
+{
+	struct mb1_mmap_entry mmap[2] = {
+		{ 20, 0, LOW_RAM_END, 1 },
+		{ 20, 1ull << 20, g->mem.size - (1ull << 20), 1 },
+	};
+	struct mb1_info info = {
+		.flags = MB1_FLAG_MEM | MB1_FLAG_CMDLINE | MB1_FLAG_MMAP,
+		.mem_lower = LOW_RAM_END >> 10,
+		.mem_upper = (u32)((g->mem.size - (1ull << 20)) >> 10),
+		.cmdline = MB1_CMDLINE_GPA,
+		.mmap_length = sizeof(mmap),
+		.mmap_addr = MB1_MMAP_GPA,
+	};
+	char cmdline[MB1_MMAP_GPA - MB1_CMDLINE_GPA];
+
+	snprintf(cmdline, sizeof(cmdline), "%s%s%s", g->cfg.name, g->cfg.args[0] ? " " : "",
+		 g->cfg.args);
+	return guest_copy_to(g, MB1_INFO_GPA, &info, sizeof(info)) &&
+	       guest_copy_to(g, MB1_CMDLINE_GPA, cmdline, strlen(cmdline) + 1) &&
+	       guest_copy_to(g, MB1_MMAP_GPA, mmap, sizeof(mmap));
+}
+
+/* PML4 -> PDPT -> 4 PDs of 2 MiB pages: identity map of 0-4 GiB. */
+static bool write_identity_map(struct guest *g)
+{
+	u64 pdpt = IDMAP_PML4_GPA + PAGE_SIZE, pd = pdpt + PAGE_SIZE;
+	u64 e = pdpt | PTE_P | PTE_W;
+
+	if (!guest_copy_to(g, IDMAP_PML4_GPA, &e, 8))
+		return false;
+	for (u64 i = 0; i < 4; i++) {
+		e = (pd + i * PAGE_SIZE) | PTE_P | PTE_W;
+		if (!guest_copy_to(g, pdpt + i * 8, &e, 8))
+			return false;
+	}
+	for (u64 i = 0; i < 2048; i++) {
+		e = (i << 21) | PTE_P | PTE_W | PTE_PS;
+		if (!guest_copy_to(g, pd + i * 8, &e, 8))
+			return false;
+	}
+	return true;
+}
+
+static bool load_segments(struct guest *g, const u8 *data, const struct guest_image *img,
+			  char *err, size_t err_len)
+{
+	if (img->lowest < IMAGE_MIN_GPA || img->highest > g->mem.size) {
+		snprintf(err, err_len, "image occupies %#llx-%#llx; it must lie in %#llx-%#llx "
+			 "(raise mem=?)", (unsigned long long)img->lowest,
+			 (unsigned long long)img->highest, (unsigned long long)IMAGE_MIN_GPA,
+			 (unsigned long long)g->mem.size);
+		return false;
+	}
+	for (int i = 0; i < img->seg_count; i++) {
+		const struct image_segment *s = &img->seg[i];
+
+		/* RAM is zeroed already, which covers the bss part. */
+		if (!guest_copy_to(g, s->paddr, data + s->file_offset, s->file_size)) {
+			snprintf(err, err_len, "segment %d does not fit in guest RAM", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool loader_configure(const struct boot_module *m, int index, struct guest_config *cfg,
+		      char *err, size_t err_len)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->name, sizeof(cfg->name), "guest%d", index);
+	cfg->mem = DEFAULT_MEM;
+	cfg->mmu = MMU_EPT;
+	return parse_guest_cmdline(m->cmdline, cfg, err, err_len);
+}
+
+bool loader_load(struct guest *g, const struct boot_module *m, struct guest_boot_state *bs,
+		 char *err, size_t err_len)
+{
+	const u8 *data = (const u8 *)m->start;
+	struct guest_image img;
+
+	if (!image_parse(data, m->end - m->start, &img, err, err_len) ||
+	    !load_segments(g, data, &img, err, err_len))
+		return false;
+	if (!write_multiboot_info(g)) {
+		snprintf(err, err_len, "guest RAM too small for the boot information");
+		return false;
+	}
+	memset(bs, 0, sizeof(*bs));
+	bs->rip = img.entry;
+	if (img.format == IMAGE_ELF64) {
+		if (!write_identity_map(g)) {
+			snprintf(err, err_len, "guest RAM too small for the identity map");
+			return false;
+		}
+		bs->long_mode = true;
+		bs->cr3 = IDMAP_PML4_GPA;
+		bs->rdi = MB1_INFO_GPA;
+	} else if (img.format == IMAGE_MULTIBOOT) {
+		bs->rax = MB1_BOOTLOADER_MAGIC;
+		bs->rbx = MB1_INFO_GPA;
+	}
+	log_printf("hv", "%s: %s image, entry %#llx, %llu KiB at %#llx, %llu MiB RAM, %s", g->cfg.name,
+		   image_format_name(img.format), (unsigned long long)img.entry,
+		   (unsigned long long)((img.highest - img.lowest) >> 10),
+		   (unsigned long long)img.lowest, (unsigned long long)(g->mem.size >> 20),
+		   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow paging");
+	return true;
+}

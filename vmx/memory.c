@@ -1,0 +1,170 @@
+/*
+ * Guest-physical memory. RAM comes from the frame allocator in 2 MiB
+ * blocks where possible (so the EPT can use 2 MiB pages) and 4 KiB frames
+ * otherwise; it is zeroed, so a guest never sees what was there before.
+ * The EPT maps exactly the guest's RAM: any other access is an EPT
+ * violation, which ends the guest with the address it touched.
+ */
+#include <string.h>
+#include "vmx/memory.h"
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+#include "mm/frame.h"
+#include "mm/pt.h"
+#include "mm/pte.h"
+#include "arch/x86/cpu.h"
+#include "lib/log.h"
+
+#define PAGES_PER_2M 512
+
+static void *ept_table_alloc(void *ctx)
+{
+	(void)ctx;
+	return alloc_zeroed_pages(1);
+}
+
+static void ept_table_free(void *table, void *ctx)
+{
+	(void)ctx;
+	free_pages(table, 1);
+}
+
+/* Fill page_hpa for one 2 MiB block: one aligned run, or single frames. */
+static bool alloc_block(struct guest_memory *m, u64 first_page, bool *contiguous)
+{
+	u64 run = frame_alloc_run(&host_frames, PAGES_PER_2M, LARGE_PAGE_SIZE);
+
+	*contiguous = run != 0;
+	for (u64 i = 0; i < PAGES_PER_2M; i++) {
+		u64 pa = run ? run + i * PAGE_SIZE : frame_alloc(&host_frames);
+
+		if (!pa)
+			return false;
+		memset((void *)pa, 0, PAGE_SIZE);
+		m->page_hpa[first_page + i] = pa;
+	}
+	return true;
+}
+
+bool guest_memory_init(struct guest *g)
+{
+	struct guest_memory *m = &g->mem;
+	u64 pages = g->cfg.mem / PAGE_SIZE;
+	u64 leaf = EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT);
+	u64 small_blocks = 0;
+
+	m->size = g->cfg.mem;
+	m->page_hpa = alloc_zeroed_pages(ALIGN_UP(pages * sizeof(u64), PAGE_SIZE) / PAGE_SIZE);
+	m->ept_root = alloc_zeroed_pages(1);
+	if (!m->page_hpa || !m->ept_root)
+		return false;
+	for (u64 p = 0; p < pages; p += PAGES_PER_2M) {
+		bool contiguous;
+		u64 gpa = p * PAGE_SIZE;
+		bool ok;
+
+		if (!alloc_block(m, p, &contiguous))
+			return false;
+		if (contiguous) {
+			ok = pt_map(&ept_format, m->ept_root, gpa, m->page_hpa[p], LARGE_PAGE_SIZE,
+				    leaf, PT_LEVEL_2M, ept_table_alloc, NULL);
+		} else {
+			small_blocks++;
+			ok = true;
+			for (u64 i = 0; i < PAGES_PER_2M && ok; i++)
+				ok = pt_map(&ept_format, m->ept_root, gpa + i * PAGE_SIZE,
+					    m->page_hpa[p + i], PAGE_SIZE, leaf, PT_LEVEL_4K,
+					    ept_table_alloc, NULL);
+		}
+		if (!ok)
+			return false;
+	}
+	/* EPTP (SDM 25.6.11): WB paging structures, 4-level walk, A/D if present. */
+	m->eptp = (u64)m->ept_root | EPT_MT_WB | (3ull << 3) | (vmx_caps.ept_ad ? BIT(6) : 0);
+	if (small_blocks)
+		pr_info("%s: %llu of %llu 2 MiB blocks mapped with 4 KiB pages (memory fragmented)",
+			g->cfg.name, (unsigned long long)small_blocks,
+			(unsigned long long)(pages / PAGES_PER_2M));
+	return true;
+}
+
+void guest_memory_free(struct guest *g)
+{
+	struct guest_memory *m = &g->mem;
+	u64 pages = m->size / PAGE_SIZE;
+
+	if (m->page_hpa) {
+		for (u64 p = 0; p < pages; p++)
+			if (m->page_hpa[p])
+				frame_free_run(&host_frames, m->page_hpa[p], 1);
+		free_pages(m->page_hpa, ALIGN_UP(pages * sizeof(u64), PAGE_SIZE) / PAGE_SIZE);
+		m->page_hpa = NULL;
+	}
+	if (m->ept_root) {
+		pt_free_tables(&ept_format, m->ept_root, ept_table_free, NULL);
+		free_pages(m->ept_root, 1);
+		m->ept_root = NULL;
+	}
+}
+
+void *guest_gpa_ptr(struct guest *g, u64 gpa, u64 len)
+{
+	if (gpa >= g->mem.size || len > PAGE_SIZE - (gpa & (PAGE_SIZE - 1)))
+		return NULL;
+	return (void *)(g->mem.page_hpa[gpa / PAGE_SIZE] + (gpa & (PAGE_SIZE - 1)));
+}
+
+bool guest_copy_to(struct guest *g, u64 gpa, const void *src, u64 len)
+{
+	const u8 *s = src;
+
+	while (len) {
+		u64 chunk = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+		u8 *d;
+
+		if (chunk > len)
+			chunk = len;
+		d = guest_gpa_ptr(g, gpa, chunk);
+		if (!d)
+			return false;
+		memcpy(d, s, chunk);
+		gpa += chunk;
+		s += chunk;
+		len -= chunk;
+	}
+	return true;
+}
+
+bool guest_linear_to_gpa(struct guest *g, u64 la, bool write, u64 *gpa)
+{
+	(void)g, (void)write;
+	/* With paging off, linear is physical. Paging-on translation comes with
+	 * the shared guest walker (shadow/gwalk.c). */
+	if (!(vmcs_readn(CR0_READ_SHADOW) & CR0_PG)) {
+		*gpa = la & 0xffffffffull;
+		return true;
+	}
+	return false;
+}
+
+/* Exit qualification of an EPT violation (SDM Vol. 3C Table 28-7). */
+enum exit_action handle_ept_violation(struct guest *g, struct vmexit *e)
+{
+	u64 gpa = vmcs_read64(GUEST_PHYSICAL_ADDRESS);
+	const char *kind = e->qualification & BIT(1) ? "write" :
+			   e->qualification & BIT(2) ? "instruction fetch" : "read";
+
+	guest_end(g, 0, "%s of guest-physical %#llx outside its %llu MiB of RAM at RIP %#llx",
+		  kind, (unsigned long long)gpa, (unsigned long long)(g->mem.size >> 20),
+		  (unsigned long long)e->guest_rip);
+	return EXIT_ENDED;
+}
+
+enum exit_action handle_ept_misconfig(struct guest *g, struct vmexit *e)
+{
+	(void)e;
+	guest_end(g, 0, "EPT misconfiguration at guest-physical %#llx (hypervisor bug)",
+		  (unsigned long long)vmcs_read64(GUEST_PHYSICAL_ADDRESS));
+	return EXIT_ENDED;
+}

@@ -1,0 +1,160 @@
+/*
+ * RDMSR/WRMSR exits (no MSR bitmap: every access exits). An allow-list;
+ * everything else raises #GP(0), as an absent MSR does on hardware. MSRs
+ * with a VMCS guest-state field live there; the syscall family lives in
+ * struct guest and in the real MSRs while that guest runs.
+ */
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+#include "arch/x86/cpu.h"
+#include "lib/log.h"
+
+#define EFER_WRITABLE (EFER_SCE | EFER_LME | EFER_NXE)
+
+static bool pat_valid(u64 pat)
+{
+	for (int i = 0; i < 8; i++) {
+		u8 t = (u8)(pat >> (i * 8));
+
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
+static bool read_msr(struct guest *g, u32 msr, u64 *v)
+{
+	switch (msr) {
+	case MSR_EFER: *v = vmcs_read64(GUEST_IA32_EFER); return true;
+	case MSR_IA32_PAT: *v = vmcs_read64(GUEST_IA32_PAT); return true;
+	case MSR_FS_BASE: *v = vmcs_readn(GUEST_FS_BASE); return true;
+	case MSR_GS_BASE: *v = vmcs_readn(GUEST_GS_BASE); return true;
+	case MSR_IA32_SYSENTER_CS: *v = vmcs_read32(GUEST_SYSENTER_CS); return true;
+	case MSR_IA32_SYSENTER_ESP: *v = vmcs_readn(GUEST_SYSENTER_ESP); return true;
+	case MSR_IA32_SYSENTER_EIP: *v = vmcs_readn(GUEST_SYSENTER_EIP); return true;
+	case MSR_STAR: *v = g->msr.star; return true;
+	case MSR_LSTAR: *v = g->msr.lstar; return true;
+	case MSR_CSTAR: *v = g->msr.cstar; return true;
+	case MSR_SFMASK: *v = g->msr.sfmask; return true;
+	case MSR_KERNEL_GS_BASE: *v = g->msr.kernel_gs_base; return true;
+	case MSR_TSC_AUX: *v = g->msr.tsc_aux; return true;
+	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
+	case MSR_IA32_TSC: *v = rdtsc() + vmcs_read64(TSC_OFFSET); return true;
+	case MSR_IA32_MISC_ENABLE: *v = BIT(0) | BIT(11) | BIT(12); return true;
+	case MSR_IA32_APIC_BASE: *v = 0xfee00000ull | BIT(11) | BIT(8); return true;
+	case MSR_IA32_MTRRCAP: *v = 0; return true;
+	case MSR_IA32_MTRR_DEF_TYPE: *v = BIT(11) | 6; return true;  /* enabled, WB */
+	case MSR_IA32_PLATFORM_ID: *v = 0; return true;
+	case MSR_IA32_UCODE_REV: *v = 0; return true;
+	}
+	return false;
+}
+
+static bool canonical(u64 a)
+{
+	return (u64)((s64)(a << 16) >> 16) == a;
+}
+
+static bool write_msr(struct guest *g, u32 msr, u64 v)
+{
+	switch (msr) {
+	case MSR_EFER: {
+		u64 old = vmcs_read64(GUEST_IA32_EFER);
+
+		if (v & ~(EFER_WRITABLE | EFER_LMA))
+			return false;
+		/* LME may not change while paging is on (SDM Vol. 3A 10.8.5). */
+		if (((v ^ old) & EFER_LME) && (vmcs_readn(CR0_READ_SHADOW) & CR0_PG))
+			return false;
+		vmcs_write64(GUEST_IA32_EFER, (v & ~EFER_LMA) | (old & EFER_LMA));
+		return true;
+	}
+	case MSR_IA32_PAT:
+		if (!pat_valid(v))
+			return false;
+		vmcs_write64(GUEST_IA32_PAT, v);
+		return true;
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+		if (!canonical(v))
+			return false;
+		if (msr == MSR_FS_BASE)
+			vmcs_writen(GUEST_FS_BASE, v);
+		else if (msr == MSR_GS_BASE)
+			vmcs_writen(GUEST_GS_BASE, v);
+		else if (msr == MSR_KERNEL_GS_BASE)
+			g->msr.kernel_gs_base = v;
+		else if (msr == MSR_LSTAR)
+			g->msr.lstar = v;
+		else
+			g->msr.cstar = v;
+		if (msr != MSR_FS_BASE && msr != MSR_GS_BASE)
+			wrmsr(msr, v);
+		return true;
+	case MSR_IA32_SYSENTER_CS: vmcs_write32(GUEST_SYSENTER_CS, v); return true;
+	case MSR_IA32_SYSENTER_ESP: vmcs_writen(GUEST_SYSENTER_ESP, v); return true;
+	case MSR_IA32_SYSENTER_EIP: vmcs_writen(GUEST_SYSENTER_EIP, v); return true;
+	case MSR_STAR: g->msr.star = v; wrmsr(msr, v); return true;
+	case MSR_SFMASK: g->msr.sfmask = v & 0xffffffffull; wrmsr(msr, g->msr.sfmask); return true;
+	case MSR_TSC_AUX:
+		if (v >> 32)
+			return false;
+		g->msr.tsc_aux = v;
+		wrmsr(msr, v);
+		return true;
+	case MSR_IA32_TSC:
+		vmcs_write64(TSC_OFFSET, v - rdtsc());
+		return true;
+	case MSR_IA32_TSC_ADJUST:
+		/* Writing TSC_ADJUST moves the TSC by the same delta (SDM 18.17.3). */
+		vmcs_write64(TSC_OFFSET, vmcs_read64(TSC_OFFSET) + (v - g->msr.tsc_adjust));
+		g->msr.tsc_adjust = v;
+		return true;
+	}
+	return false;
+}
+
+enum exit_action handle_rdmsr(struct guest *g, struct vmexit *e)
+{
+	u32 msr = (u32)g->regs.rcx;
+	u64 v;
+
+	if (!read_msr(g, msr, &v)) {
+		inject_gp0(g);
+		return EXIT_RESUME;
+	}
+	g->regs.rax = (u32)v;
+	g->regs.rdx = v >> 32;
+	skip_instruction(e);
+	return EXIT_RESUME;
+}
+
+enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
+{
+	u32 msr = (u32)g->regs.rcx;
+	u64 v = (g->regs.rdx << 32) | (u32)g->regs.rax;
+
+	if (!write_msr(g, msr, v)) {
+		inject_gp0(g);
+		return EXIT_RESUME;
+	}
+	skip_instruction(e);
+	return EXIT_RESUME;
+}
+
+/* Make the real MSRs hold this guest's values (on a guest switch). */
+void msr_load_guest(struct guest *g);
+
+void msr_load_guest(struct guest *g)
+{
+	wrmsr(MSR_STAR, g->msr.star);
+	wrmsr(MSR_LSTAR, g->msr.lstar);
+	wrmsr(MSR_CSTAR, g->msr.cstar);
+	wrmsr(MSR_SFMASK, g->msr.sfmask);
+	wrmsr(MSR_KERNEL_GS_BASE, g->msr.kernel_gs_base);
+	if (cpuid(0x80000001, 0).edx & (1u << 27))
+		wrmsr(MSR_TSC_AUX, g->msr.tsc_aux);
+}

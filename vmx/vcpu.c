@@ -1,0 +1,402 @@
+/*
+ * One vCPU per guest: building its VMCS (SDM Vol. 3C ch. 25, checks in
+ * ch. 27) and running it for a time slice. The VMX-preemption timer
+ * (SDM 26.5.1) bounds each entry by the earliest of: the end of the slice,
+ * the guest's next timer interrupt and its run-time limit.
+ */
+#include <string.h>
+#include "vmx/vcpu.h"
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/desc.h"
+#include "boot/config.h"
+#include "mm/frame.h"
+#include "lib/log.h"
+
+int vmx_enter(struct guest_regs *regs, int launched);
+extern char vmx_exit_entry[];
+
+#define AR_UNUSABLE BIT(16)
+#define AR_CODE32 0xc09b   /* G, D, P, S, execute/read, accessed */
+#define AR_CODE64 0xa09b   /* G, L, P, S, execute/read, accessed */
+#define AR_DATA 0xc093     /* G, D/B, P, S, read/write, accessed */
+#define AR_TSS32_BUSY 0x008b
+#define DEFAULT_PAT 0x0007040600070406ull
+#define INTR_INFO_VALID BIT(31)
+#define INTR_TYPE_EXTERNAL (0u << 8)
+
+static void setup_host_state(void)
+{
+	struct descriptor_ptr gdtr, idtr;
+
+	sgdt(&gdtr);
+	sidt(&idtr);
+	vmcs_writen(HOST_CR0, read_cr0());
+	vmcs_writen(HOST_CR3, read_cr3());
+	vmcs_writen(HOST_CR4, read_cr4());
+	vmcs_write16(HOST_CS_SELECTOR, SEL_CODE64);
+	vmcs_write16(HOST_SS_SELECTOR, SEL_DATA);
+	vmcs_write16(HOST_DS_SELECTOR, SEL_DATA);
+	vmcs_write16(HOST_ES_SELECTOR, SEL_DATA);
+	vmcs_write16(HOST_FS_SELECTOR, 0);
+	vmcs_write16(HOST_GS_SELECTOR, 0);
+	vmcs_write16(HOST_TR_SELECTOR, SEL_TSS);
+	vmcs_writen(HOST_FS_BASE, 0);
+	vmcs_writen(HOST_GS_BASE, 0);
+	vmcs_writen(HOST_TR_BASE, tss_base());
+	vmcs_writen(HOST_GDTR_BASE, gdtr.base);
+	vmcs_writen(HOST_IDTR_BASE, idtr.base);
+	vmcs_write32(HOST_IA32_SYSENTER_CS, 0);
+	vmcs_writen(HOST_IA32_SYSENTER_ESP, 0);
+	vmcs_writen(HOST_IA32_SYSENTER_EIP, 0);
+	vmcs_write64(HOST_IA32_EFER, rdmsr(MSR_EFER));
+	if (vmx_caps.base.exit & EXIT_LOAD_IA32_PAT)
+		vmcs_write64(HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
+	vmcs_writen(HOST_RIP, (u64)vmx_exit_entry);
+}
+
+static void setup_controls(struct guest *g, bool long_mode)
+{
+	const struct vmx_controls *c = &vmx_caps.base;
+	u32 cpu = c->cpu | CPU_USE_TSC_OFFSETTING;
+	u32 sec = c->secondary | SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST;
+	u32 entry = c->entry | (long_mode ? ENTRY_IA32E_MODE_GUEST : 0);
+
+	/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
+	cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
+	vmcs_write32(PIN_BASED_VM_EXEC_CONTROL, c->pin);
+	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, cpu);
+	vmcs_write32(SECONDARY_VM_EXEC_CONTROL, sec);
+	vmcs_write32(VM_EXIT_CONTROLS, c->exit);
+	vmcs_write32(VM_ENTRY_CONTROLS, entry);
+	vmcs_write32(EXCEPTION_BITMAP, 0);
+	vmcs_write32(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write32(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vmcs_write32(CR3_TARGET_COUNT, 0);
+	vmcs_write32(VM_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write32(VM_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VM_ENTRY_INTR_INFO, 0);
+	vmcs_write64(TSC_OFFSET, 0);
+	vmcs_write64(EPT_POINTER, g->mem.eptp);
+	if (vmx_caps.vpid)
+		vmcs_write16(VPID, g->vpid);
+	vmcs_writen(CR0_GUEST_HOST_MASK, cr0_host_owned());
+	vmcs_writen(CR4_GUEST_HOST_MASK, cr4_host_owned());
+	vmcs_write64(VMCS_LINK_POINTER, ~0ull);
+}
+
+static void set_segment(enum vmcs_field sel, enum vmcs_field base, enum vmcs_field limit,
+			enum vmcs_field ar, u16 s, u32 lim, u32 a)
+{
+	vmcs_write_checked(sel, s, __func__);
+	vmcs_write_checked(base, 0, __func__);
+	vmcs_write_checked(limit, lim, __func__);
+	vmcs_write_checked(ar, a, __func__);
+}
+
+static void setup_guest_state(struct guest *g, const struct guest_boot_state *s)
+{
+	u64 cr0 = CR0_PE | CR0_ET | (s->long_mode ? CR0_PG | CR0_WP : 0);
+	u64 cr4 = s->long_mode ? CR4_PAE : 0;
+	u64 efer = s->long_mode ? EFER_LME | EFER_LMA : 0;
+
+	vmcs_writen(CR0_READ_SHADOW, cr0);
+	vmcs_writen(GUEST_CR0, cr0_guest_to_real(cr0));
+	vmcs_writen(CR4_READ_SHADOW, cr4);
+	vmcs_writen(GUEST_CR4, cr4_guest_to_real(cr4));
+	vmcs_writen(GUEST_CR3, s->cr3);
+	vmcs_write64(GUEST_IA32_EFER, efer);
+	vmcs_write64(GUEST_IA32_PAT, DEFAULT_PAT);
+	vmcs_write64(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_writen(GUEST_DR7, 0x400);
+
+	set_segment(GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES, 0x08,
+		    0xffffffff, s->long_mode ? AR_CODE64 : AR_CODE32);
+	set_segment(GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES, 0x10,
+		    0xffffffff, AR_DATA);
+	set_segment(GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES, 0x10,
+		    0xffffffff, AR_DATA);
+	set_segment(GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES, 0x10,
+		    0xffffffff, AR_DATA);
+	set_segment(GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES, 0x10,
+		    0xffffffff, AR_DATA);
+	set_segment(GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES, 0x10,
+		    0xffffffff, AR_DATA);
+	set_segment(GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES,
+		    0, 0, AR_UNUSABLE);
+	set_segment(GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES, 0,
+		    0x67, AR_TSS32_BUSY);
+	vmcs_writen(GUEST_GDTR_BASE, 0);
+	vmcs_write32(GUEST_GDTR_LIMIT, 0);
+	vmcs_writen(GUEST_IDTR_BASE, 0);
+	vmcs_write32(GUEST_IDTR_LIMIT, 0x3ff);
+
+	vmcs_writen(GUEST_RIP, s->rip);
+	vmcs_writen(GUEST_RSP, 0);
+	vmcs_writen(GUEST_RFLAGS, RFLAGS_FIXED);
+	vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write32(GUEST_ACTIVITY_STATE, 0);
+	vmcs_writen(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write32(GUEST_SYSENTER_CS, 0);
+	vmcs_writen(GUEST_SYSENTER_ESP, 0);
+	vmcs_writen(GUEST_SYSENTER_EIP, 0);
+
+	memset(&g->regs, 0, sizeof(g->regs));
+	g->regs.rax = s->rax;
+	g->regs.rbx = s->rbx;
+	g->regs.rdi = s->rdi;
+}
+
+static struct guest *current_vmcs_guest;
+
+static void make_current(struct guest *g)
+{
+	if (current_vmcs_guest == g)
+		return;
+	vmx_vmptrld((u64)g->vmcs, __func__);
+	current_vmcs_guest = g;
+}
+
+bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
+{
+	g->vmcs = alloc_zeroed_pages(1);
+	if (!g->vmcs)
+		return false;
+	memcpy(g->vmcs, &vmx_caps.revision_id, 4);
+	vmx_vmclear((u64)g->vmcs, __func__);
+	current_vmcs_guest = NULL;
+	make_current(g);
+	setup_controls(g, s->long_mode);
+	setup_host_state();
+	setup_guest_state(g, s);
+	return true;
+}
+
+void vcpu_destroy(struct guest *g)
+{
+	if (!g->vmcs)
+		return;
+	vmx_vmclear((u64)g->vmcs, __func__);
+	if (current_vmcs_guest == g)
+		current_vmcs_guest = NULL;
+	free_pages(g->vmcs, 1);
+	g->vmcs = NULL;
+}
+
+/* ---- interrupts ----------------------------------------------------------- */
+
+static void set_cpu_control(u32 bit, bool on)
+{
+	u32 cpu = vmcs_read32(CPU_BASED_VM_EXEC_CONTROL);
+	u32 want = on ? cpu | bit : cpu & ~bit;
+
+	if (want != cpu)
+		vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, want);
+}
+
+/* An event whose delivery was cut short by the exit is delivered again
+ * (SDM 28.2.4, 27.6). */
+static void reinject_interrupted_event(void)
+{
+	u32 idt = vmcs_read32(IDT_VECTORING_INFO);
+
+	if (!(idt & INTR_INFO_VALID))
+		return;
+	vmcs_write32(VM_ENTRY_INTR_INFO, idt & ~(BIT(12)));
+	if (idt & BIT(11))
+		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
+	vmcs_write32(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
+}
+
+static void deliver_pending_interrupt(struct guest *g)
+{
+	int vector = pic_pending_vector(g);
+	bool can_inject;
+
+	if (vector < 0) {
+		set_cpu_control(CPU_INTR_WINDOW_EXITING, false);
+		return;
+	}
+	can_inject = !(vmcs_read32(VM_ENTRY_INTR_INFO) & INTR_INFO_VALID) &&
+		     (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
+		     !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & 3);
+	if (can_inject) {
+		pic_ack(g, vector);
+		vmcs_write32(VM_ENTRY_INTR_INFO, (u32)vector | INTR_TYPE_EXTERNAL | INTR_INFO_VALID);
+		g->injected_irqs++;
+	}
+	/* Still something waiting: exit as soon as the guest can take it. */
+	set_cpu_control(CPU_INTR_WINDOW_EXITING, !can_inject || pic_pending_vector(g) >= 0);
+}
+
+enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e)
+{
+	(void)g, (void)e;
+	return EXIT_RESUME;  /* delivery happens before the next entry */
+}
+
+enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e)
+{
+	(void)e;
+	/* The host keeps interrupts masked and programs no device, so this is
+	 * unexpected; with "acknowledge on exit" it is already consumed. */
+	pr_warn("external interrupt vector %u while running %s; dropped",
+		vmcs_read32(VM_EXIT_INTR_INFO) & 0xff, g->cfg.name);
+	return EXIT_RESUME;
+}
+
+enum exit_action handle_preemption_timer(struct guest *g, struct vmexit *e)
+{
+	(void)g, (void)e;
+	return EXIT_RESUME;  /* the run loop decides whether the slice is over */
+}
+
+enum exit_action handle_hlt(struct guest *g, struct vmexit *e)
+{
+	skip_instruction(e);
+	if (!(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF)) {
+		guest_end(g, 0, "HLT with interrupts disabled at RIP %#llx: the guest can never wake",
+			  (unsigned long long)e->guest_rip);
+		return EXIT_ENDED;
+	}
+	if (pic_pending_vector(g) >= 0)
+		return EXIT_RESUME;
+	g->state = GUEST_HALTED;
+	return EXIT_YIELD;
+}
+
+/* ---- entry failures ---------------------------------------------------- */
+
+static void report_entry_failure(struct guest *g, int vmfail, u32 reason)
+{
+	const char *insn = g->launched ? "VMRESUME" : "VMLAUNCH";
+
+	if (vmfail) {
+		u32 err = vmfail == 2 ? vmcs_read32(VM_INSTRUCTION_ERROR) : 0;
+
+		log_printf("hv", "%s: %s failed: %s, VM-instruction error %u (%s)", g->cfg.name, insn,
+			   vmfail == 2 ? "VMfailValid" : "VMfailInvalid", err,
+			   err == 7 ? "invalid control fields" : err == 8 ? "invalid host state" :
+			   "see SDM 31.4");
+	} else {
+		log_printf("hv", "%s: %s failed: exit reason %u (%s), qualification %#llx", g->cfg.name,
+			   insn, reason & 0xffff, vmx_exit_reason_name(reason & 0xffff),
+			   (unsigned long long)vmcs_readn(EXIT_QUALIFICATION));
+	}
+	console_printf("  controls: pin %#x cpu %#x sec %#x entry %#x exit %#x\n",
+		       vmcs_read32(PIN_BASED_VM_EXEC_CONTROL),
+		       vmcs_read32(CPU_BASED_VM_EXEC_CONTROL),
+		       vmcs_read32(SECONDARY_VM_EXEC_CONTROL), vmcs_read32(VM_ENTRY_CONTROLS),
+		       vmcs_read32(VM_EXIT_CONTROLS));
+	console_printf("  guest: CR0 %#llx CR3 %#llx CR4 %#llx EFER %#llx RIP %#llx RFLAGS %#llx\n",
+		       (unsigned long long)vmcs_readn(GUEST_CR0),
+		       (unsigned long long)vmcs_readn(GUEST_CR3),
+		       (unsigned long long)vmcs_readn(GUEST_CR4),
+		       (unsigned long long)vmcs_read64(GUEST_IA32_EFER),
+		       (unsigned long long)vmcs_readn(GUEST_RIP),
+		       (unsigned long long)vmcs_readn(GUEST_RFLAGS));
+	console_printf("  guest: CS AR %#x SS AR %#x TR AR %#x activity %u interruptibility %#x "
+		       "entry event %#x\n",
+		       vmcs_read32(GUEST_CS_AR_BYTES), vmcs_read32(GUEST_SS_AR_BYTES),
+		       vmcs_read32(GUEST_TR_AR_BYTES), vmcs_read32(GUEST_ACTIVITY_STATE),
+		       vmcs_read32(GUEST_INTERRUPTIBILITY_INFO), vmcs_read32(VM_ENTRY_INTR_INFO));
+	if (machine_platform() == PLATFORM_BOCHS)
+		console_printf("  (bochs.log names the failing check: 'VMENTER FAIL')\n");
+}
+
+/* ---- the run loop --------------------------------------------------------- */
+
+/*
+ * A guest that turns paging on or off without an exit changes EFER.LMA in
+ * hardware; the "IA-32e mode guest" entry control must follow it (SDM
+ * 27.3.1.1 checks they match when EFER is loaded on entry).
+ */
+static void sync_long_mode(void)
+{
+	bool lma = vmcs_read64(GUEST_IA32_EFER) & EFER_LMA;
+	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
+
+	if (lma != !!(entry & ENTRY_IA32E_MODE_GUEST))
+		vmcs_write32(VM_ENTRY_CONTROLS, entry ^ ENTRY_IA32E_MODE_GUEST);
+}
+
+static u64 ms_to_tsc(u64 ms)
+{
+	return ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+}
+
+static u64 min_nonzero(u64 a, u64 b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+void vcpu_run_slice(struct guest *g, u64 slice_tsc)
+{
+	u64 slice_end = rdtsc() + slice_tsc;
+	u64 timeout = ms_to_tsc(hv_config.guest_timeout_ms);
+
+	make_current(g);
+	vmcs_writen(GUEST_RSP, g->regs.rsp);
+	for (;;) {
+		u64 now = rdtsc(), deadline, ticks, t_enter, t_exit;
+		u32 reason;
+		int rc;
+		struct vmexit e;
+		enum exit_action action;
+
+		pit_update(g, now);
+		deliver_pending_interrupt(g);
+		deadline = min_nonzero(slice_end, pit_next_event(g));
+		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
+		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);
+
+		t_enter = rdtsc();
+		rc = vmx_enter(&g->regs, g->launched);
+		t_exit = rdtsc();
+		g->run_tsc += t_exit - t_enter;
+		if (rc) {
+			report_entry_failure(g, rc, 0);
+			guest_end(g, 0, "VM entry failed (VMfail)");
+			return;
+		}
+		reason = vmcs_read32(VM_EXIT_REASON);
+		if (reason & EXIT_REASON_FAILED_ENTRY) {
+			report_entry_failure(g, 0, reason);
+			guest_end(g, 0, "VM entry failed: %s", vmx_exit_reason_name(reason & 0xffff));
+			return;
+		}
+		g->launched = true;
+		g->regs.rsp = vmcs_readn(GUEST_RSP);
+		sync_long_mode();
+		e = (struct vmexit){
+			.reason = reason & 0xffff,
+			.qualification = vmcs_readn(EXIT_QUALIFICATION),
+			.instruction_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
+			.guest_rip = vmcs_readn(GUEST_RIP),
+		};
+		vmcs_write32(VM_ENTRY_INTR_INFO, 0);
+		reinject_interrupted_event();
+		if (e.reason < EXIT_REASON_COUNT)
+			g->exit_count[e.reason]++;
+		if (hv_config.log_level == LOG_DEBUG)
+			log_printf(g->cfg.name, "exit %u (%s) qual %#llx rip %#llx", e.reason,
+				   vmx_exit_reason_name(e.reason), (unsigned long long)e.qualification,
+				   (unsigned long long)e.guest_rip);
+		action = vmx_handle_exit(g, &e);
+		if (e.reason < EXIT_REASON_COUNT)
+			g->exit_tsc[e.reason] += rdtsc() - t_exit;
+		if (action == EXIT_ENDED)
+			return;
+		if (g->run_tsc > timeout) {
+			guest_end(g, 0, "still running after %llu ms of guest time (guest_timeout_ms)",
+				  (unsigned long long)hv_config.guest_timeout_ms);
+			return;
+		}
+		vmcs_writen(GUEST_RSP, g->regs.rsp);
+		if (action == EXIT_YIELD || rdtsc() >= slice_end)
+			return;
+	}
+}

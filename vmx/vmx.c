@@ -1,0 +1,309 @@
+/*
+ * VMX bring-up (SDM Vol. 3C 24.6-24.8): CPUID and IA32_FEATURE_CONTROL
+ * checks, CR0/CR4 fixed bits, the VMXON region, and the control words,
+ * computed once from the (TRUE) capability MSRs (SDM A.3-A.5).
+ */
+#include <string.h>
+#include "vmx/vmx.h"
+#include "vmx/vmx_asm.h"
+#include "vmx/vmcs.h"
+#include "arch/x86/cpu.h"
+#include "mm/frame.h"
+#include "lib/log.h"
+
+struct vmx_caps vmx_caps;
+
+/*
+ * What the hypervisor needs (required) and what it uses when present
+ * (wanted). Bits that per-guest set-up toggles are listed separately and
+ * only checked for being possible.
+ */
+#define PIN_REQUIRED (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER)
+#define PIN_WANTED 0u
+#define CPU_REQUIRED (CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_MWAIT_EXITING | \
+		      CPU_MONITOR_EXITING | CPU_RDPMC_EXITING | CPU_CR8_LOAD_EXITING | \
+		      CPU_CR8_STORE_EXITING | CPU_SECONDARY_CONTROLS)
+#define CPU_WANTED 0u
+#define CPU_PER_GUEST (CPU_INTR_WINDOW_EXITING | CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | \
+		       CPU_CR3_STORE_EXITING)
+#define SEC_REQUIRED 0u
+#define SEC_WANTED (SEC_ENABLE_VPID | SEC_ENABLE_RDTSCP | SEC_WBINVD_EXITING | \
+		    SEC_ENABLE_INVPCID)
+#define SEC_PER_GUEST (SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST)
+#define EXIT_REQUIRED (EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER | \
+		       EXIT_ACK_INTR_ON_EXIT)
+#define EXIT_WANTED (EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT)
+#define ENTRY_REQUIRED ENTRY_LOAD_IA32_EFER
+#define ENTRY_WANTED ENTRY_LOAD_IA32_PAT
+#define ENTRY_PER_GUEST ENTRY_IA32E_MODE_GUEST
+
+static u8 *vmxon_region;
+
+struct control_names {
+	u32 bit;
+	const char *name;
+};
+
+/* Names for the one-line "missing feature" messages. */
+static const struct control_names control_names[] = {
+	{ PIN_EXTINT_EXITING, "external-interrupt exiting" },
+	{ PIN_NMI_EXITING, "NMI exiting" },
+	{ PIN_PREEMPTION_TIMER, "VMX-preemption timer" },
+	{ CPU_HLT_EXITING, "HLT exiting" },
+	{ CPU_UNCOND_IO_EXITING, "unconditional I/O exiting" },
+	{ CPU_MWAIT_EXITING, "MWAIT exiting" },
+	{ CPU_MONITOR_EXITING, "MONITOR exiting" },
+	{ CPU_SECONDARY_CONTROLS, "secondary controls" },
+	{ EXIT_HOST_ADDR_SPACE_SIZE, "64-bit host" },
+	{ EXIT_SAVE_IA32_EFER, "save IA32_EFER on exit" },
+	{ EXIT_LOAD_IA32_EFER, "load IA32_EFER on exit" },
+	{ EXIT_ACK_INTR_ON_EXIT, "acknowledge interrupt on exit" },
+};
+
+static const char *control_name(u32 bit)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(control_names); i++)
+		if (control_names[i].bit == bit)
+			return control_names[i].name;
+	return "control";
+}
+
+/*
+ * A capability MSR holds allowed-0 settings in bits 31:0 (1 = must be 1)
+ * and allowed-1 settings in bits 63:32 (0 = must be 0), SDM A.3.1.
+ */
+static bool adjust_controls(const char *what, u32 msr, u32 required, u32 wanted, u32 *out,
+			    bool *ok)
+{
+	u64 cap = rdmsr(msr);
+	u32 must_be_one = (u32)cap, may_be_one = (u32)(cap >> 32);
+	u32 missing = required & ~may_be_one;
+
+	for (int b = 0; b < 32; b++)
+		if (missing & (1u << b)) {
+			pr_err("VMX: the CPU lacks %s (%s control bit %d)",
+			       control_name(1u << b), what, b);
+			*ok = false;
+		}
+	*out = ((required | wanted) & may_be_one) | must_be_one;
+	return !missing;
+}
+
+static u32 ctl_msr(u32 true_msr, u32 legacy_msr, bool has_true)
+{
+	return has_true ? true_msr : legacy_msr;
+}
+
+static bool check_feature_control(void)
+{
+	u64 fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+
+	if (fc & FEATURE_CONTROL_LOCKED) {
+		if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
+			pr_err("VMX is disabled by the firmware (IA32_FEATURE_CONTROL=%#llx is locked "
+			       "without 'VMX outside SMX'); enable VT-x in the firmware setup",
+			       (unsigned long long)fc);
+			return false;
+		}
+		return true;
+	}
+	/* Unlocked: enable VMX outside SMX and lock, as firmware should have. */
+	wrmsr(MSR_IA32_FEATURE_CONTROL,
+	      fc | FEATURE_CONTROL_VMX_OUTSIDE_SMX | FEATURE_CONTROL_LOCKED);
+	return true;
+}
+
+static bool compute_controls(void)
+{
+	u64 basic = rdmsr(MSR_IA32_VMX_BASIC);
+	bool has_true = basic & BIT(55), ok = true;
+	struct vmx_controls *c = &vmx_caps.base;
+	u64 cap;
+
+	vmx_caps.revision_id = (u32)basic & 0x7fffffff;
+	adjust_controls("pin-based", ctl_msr(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+					     MSR_IA32_VMX_PINBASED_CTLS, has_true),
+			PIN_REQUIRED, PIN_WANTED, &c->pin, &ok);
+	adjust_controls("processor-based", ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+						   MSR_IA32_VMX_PROCBASED_CTLS, has_true),
+			CPU_REQUIRED, CPU_WANTED, &c->cpu, &ok);
+	adjust_controls("VM-exit", ctl_msr(MSR_IA32_VMX_TRUE_EXIT_CTLS, MSR_IA32_VMX_EXIT_CTLS,
+					   has_true),
+			EXIT_REQUIRED, EXIT_WANTED, &c->exit, &ok);
+	adjust_controls("VM-entry", ctl_msr(MSR_IA32_VMX_TRUE_ENTRY_CTLS, MSR_IA32_VMX_ENTRY_CTLS,
+					    has_true),
+			ENTRY_REQUIRED, ENTRY_WANTED, &c->entry, &ok);
+	if (!ok)
+		return false;
+	adjust_controls("secondary", MSR_IA32_VMX_PROCBASED_CTLS2, SEC_REQUIRED, SEC_WANTED,
+			&c->secondary, &ok);
+
+	cap = rdmsr(ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS, MSR_IA32_VMX_PROCBASED_CTLS,
+			    has_true));
+	vmx_caps.cpu_may_set = (u32)(cap >> 32) & CPU_PER_GUEST;
+	vmx_caps.cpu_may_clear = ~(u32)cap & CPU_PER_GUEST;
+	cap = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
+	vmx_caps.sec_may_set = (u32)(cap >> 32) & SEC_PER_GUEST;
+	vmx_caps.sec_may_clear = ~(u32)cap & SEC_PER_GUEST;
+	cap = rdmsr(ctl_msr(MSR_IA32_VMX_TRUE_ENTRY_CTLS, MSR_IA32_VMX_ENTRY_CTLS, has_true));
+	vmx_caps.entry_may_set = (u32)(cap >> 32) & ENTRY_PER_GUEST;
+	vmx_caps.entry_may_clear = ~(u32)cap & ENTRY_PER_GUEST;
+	if (!(vmx_caps.cpu_may_set & CPU_INTR_WINDOW_EXITING) ||
+	    !(vmx_caps.entry_may_set & ENTRY_IA32E_MODE_GUEST)) {
+		pr_err("VMX: the CPU lacks interrupt-window exiting or 64-bit guests");
+		return false;
+	}
+
+	vmx_caps.ept_vpid_cap = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
+	vmx_caps.ept = (vmx_caps.sec_may_set & SEC_ENABLE_EPT) &&
+		       (vmx_caps.ept_vpid_cap & EPT_CAP_WALK_LENGTH_4) &&
+		       (vmx_caps.ept_vpid_cap & EPT_CAP_WB) &&
+		       (vmx_caps.ept_vpid_cap & EPT_CAP_INVEPT_SINGLE);
+	vmx_caps.ept_ad = vmx_caps.ept && (vmx_caps.ept_vpid_cap & EPT_CAP_AD_BITS);
+	vmx_caps.unrestricted = vmx_caps.ept && (vmx_caps.sec_may_set & SEC_UNRESTRICTED_GUEST);
+	vmx_caps.vpid = (c->secondary & SEC_ENABLE_VPID) &&
+			(vmx_caps.ept_vpid_cap & VPID_CAP_INVVPID_SINGLE);
+	if (!vmx_caps.vpid)
+		c->secondary &= ~SEC_ENABLE_VPID;
+	vmx_caps.invpcid = c->secondary & SEC_ENABLE_INVPCID;
+	vmx_caps.rdtscp = c->secondary & SEC_ENABLE_RDTSCP;
+	vmx_caps.preemption_timer_shift = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;
+	vmx_caps.cr0_fixed0 = rdmsr(MSR_IA32_VMX_CR0_FIXED0);
+	vmx_caps.cr0_fixed1 = rdmsr(MSR_IA32_VMX_CR0_FIXED1);
+	vmx_caps.cr4_fixed0 = rdmsr(MSR_IA32_VMX_CR4_FIXED0);
+	vmx_caps.cr4_fixed1 = rdmsr(MSR_IA32_VMX_CR4_FIXED1);
+	return true;
+}
+
+bool vmx_init(void)
+{
+	u64 cr0, cr4;
+	enum vmx_status st;
+
+	if (!(cpuid(1, 0).ecx & (1u << 5))) {
+		pr_err("this CPU has no VMX (Intel VT-x): CPUID.1:ECX[5] is 0; cannot run guests");
+		return false;
+	}
+	if (!check_feature_control() || !compute_controls())
+		return false;
+
+	/* CR0/CR4 must satisfy the fixed bits in VMX operation (SDM 24.8, A.7-A.8). */
+	cr0 = (read_cr0() | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1;
+	cr4 = (read_cr4() | CR4_VMXE | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
+	write_cr0(cr0);
+	write_cr4(cr4);
+
+	vmxon_region = alloc_zeroed_pages(1);
+	if (!vmxon_region)
+		panic("no memory for the VMXON region");
+	memcpy(vmxon_region, &vmx_caps.revision_id, 4);
+	st = vmxon_raw((u64)vmxon_region);
+	if (st != VMX_OK) {
+		pr_err("VMXON failed (status %d); CR0=%#llx CR4=%#llx", st,
+		       (unsigned long long)cr0, (unsigned long long)cr4);
+		return false;
+	}
+	return true;
+}
+
+void vmx_print_capabilities(void)
+{
+	const struct vmx_controls *c = &vmx_caps.base;
+
+	pr_info("VMX: revision %#x, pin %#x cpu %#x secondary %#x exit %#x entry %#x",
+		vmx_caps.revision_id, c->pin, c->cpu, c->secondary, c->exit, c->entry);
+	pr_info("VMX: EPT %s, EPT A/D %s, unrestricted guest %s, VPID %s, INVPCID %s, "
+		"preemption timer rate TSC/%u",
+		vmx_caps.ept ? "yes" : "no", vmx_caps.ept_ad ? "yes" : "no",
+		vmx_caps.unrestricted ? "yes" : "no", vmx_caps.vpid ? "yes" : "no",
+		vmx_caps.invpcid ? "yes" : "no", 1u << vmx_caps.preemption_timer_shift);
+}
+
+/* ---- checked VMX instructions ------------------------------------------ */
+
+#define VMCS_NAME_ENTRY(name, enc) { enc, #name },
+static const struct {
+	u32 enc;
+	const char *name;
+} vmcs_names[] = { VMCS_FIELDS(VMCS_NAME_ENTRY) };
+
+const char *vmcs_field_name(enum vmcs_field f)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(vmcs_names); i++)
+		if (vmcs_names[i].enc == (u32)f)
+			return vmcs_names[i].name;
+	return "unknown field";
+}
+
+static u64 vm_instruction_error(void)
+{
+	u64 err = 0;
+
+	vmread_raw(VM_INSTRUCTION_ERROR, &err);
+	return err;
+}
+
+static void NORETURN vmx_instruction_failed(const char *insn, const char *operand,
+					    enum vmx_status st, const char *caller)
+{
+	if (st == VMX_FAIL_VALID)
+		panic("%s %s failed in %s: VM-instruction error %llu", insn, operand, caller,
+		      (unsigned long long)vm_instruction_error());
+	panic("%s %s failed in %s: no current VMCS (VMfailInvalid)", insn, operand, caller);
+}
+
+u64 vmcs_read_checked(enum vmcs_field f, const char *caller)
+{
+	u64 v = 0;
+	enum vmx_status st = vmread_raw(f, &v);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("VMREAD", vmcs_field_name(f), st, caller);
+	return v;
+}
+
+void vmcs_write_checked(enum vmcs_field f, u64 v, const char *caller)
+{
+	enum vmx_status st = vmwrite_raw(f, v);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("VMWRITE", vmcs_field_name(f), st, caller);
+}
+
+bool vmx_vmclear(u64 vmcs_pa, const char *caller)
+{
+	enum vmx_status st = vmclear_raw(vmcs_pa);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("VMCLEAR", "", st, caller);
+	return true;
+}
+
+bool vmx_vmptrld(u64 vmcs_pa, const char *caller)
+{
+	enum vmx_status st = vmptrld_raw(vmcs_pa);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("VMPTRLD", "", st, caller);
+	return true;
+}
+
+bool vmx_invept_single(u64 eptp)
+{
+	struct invept_desc d = { eptp, 0 };
+	enum vmx_status st = invept_raw(1, &d);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("INVEPT", "single-context", st, __func__);
+	return true;
+}
+
+bool vmx_invvpid_single(u16 vpid)
+{
+	struct invvpid_desc d = { vpid, 0 };
+	enum vmx_status st = invvpid_raw(1, &d);
+
+	if (st != VMX_OK)
+		vmx_instruction_failed("INVVPID", "single-context", st, __func__);
+	return true;
+}
