@@ -1,0 +1,55 @@
+/*
+ * Test results in the kvm-unit-tests format that run scripts grep for: "PASS: ", "FAIL: ",
+ * "SKIP: " lines, a final "SUMMARY: " line, and the exit code through isa-debug-exit.
+ */
+#include "internal.h"
+
+#define DEBUG_EXIT_PORT 0xf4
+
+static unsigned int nr_tests, nr_failures, nr_skipped;
+
+static void report_line(const char *prefix, const char *fmt, va_list ap)
+{
+	puts_serial(prefix);
+	vprintf(fmt, ap);
+	putchar_serial('\n');
+}
+
+void report(bool pass, const char *fmt, ...)
+{
+	va_list ap;
+
+	nr_tests++;
+	if (!pass)
+		nr_failures++;
+	va_start(ap, fmt);
+	report_line(pass ? "PASS: " : "FAIL: ", fmt, ap);
+	va_end(ap);
+}
+
+void report_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Skips count as tests, as in kvm-unit-tests. */
+	nr_tests++;
+	nr_skipped++;
+	va_start(ap, fmt);
+	report_line("SKIP: ", fmt, ap);
+	va_end(ap);
+}
+
+int report_summary(void)
+{
+	printf("SUMMARY: %u tests, %u unexpected failures, %u skipped\n",
+	       nr_tests, nr_failures, nr_skipped);
+	return nr_failures ? 1 : 0;
+}
+
+void exit(int code)
+{
+	outl(DEBUG_EXIT_PORT, code);
+	/* No debug-exit device (or it ignored us): stop here for good. */
+	for (;;)
+		asm volatile("cli; hlt");
+}
