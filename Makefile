@@ -97,3 +97,24 @@ $(KERNEL): $(KERNEL_OBJS) linker.ld $(LIBC)
 	   rm -f $@; exit 1; fi
 
 -include $(KERNEL_OBJS:.o=.d)
+
+# ---------------------------------------------------------------------------
+# ISO, run, test
+# ---------------------------------------------------------------------------
+ISO := $(BUILD)/umbra.iso
+# The default guests of `make run`: one of each kind, all on EPT.
+RUN_GUESTS := $(BUILD)/guests/cpuid64.elf "name=cpuid mmu=ept" \
+              $(BUILD)/guests/hlt_timer.elf "name=timer mmu=ept" \
+              $(BUILD)/guests/memtest.elf "name=memtest mmu=ept mem=64M"
+HV_ARGS ?=
+
+.PHONY: iso run test
+iso: $(ISO)
+$(ISO): $(KERNEL) $(GUEST_KERNELS) tools/mkiso.sh
+	tools/mkiso.sh $@ $(KERNEL) "$(HV_ARGS)" $(RUN_GUESTS)
+
+run: $(ISO)
+	tools/run.sh $(ISO)
+
+test: $(KERNEL) $(GUEST_KERNELS) $(UNIT_BINS) $(FUZZ_BINS)
+	tools/testrun.py

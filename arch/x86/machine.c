@@ -16,8 +16,20 @@
 static enum platform platform;
 static u64 tsc_khz;
 
+/*
+ * The hypervisor polls everything and takes no interrupts; mask the legacy
+ * PIC the BIOS left running so its timer does not cause VM exits
+ * (external-interrupt exiting is on while guests run).
+ */
+static void mask_legacy_pic(void)
+{
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+}
+
 void machine_detect(void)
 {
+	mask_legacy_pic();
 	if (cpuid(1, 0).ecx & (1u << 31))
 		platform = PLATFORM_QEMU;
 	else if (inb(0xe9) == 0xe9)

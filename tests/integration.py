@@ -1,0 +1,108 @@
+"""Integration tests: each boots the hypervisor with some guest kernels and judges the run.
+
+A test names its guests (kernel file in build/guests/ + module command line), the
+hypervisor command line, where it runs (Bochs CPU model, or QEMU TCG), and what must
+happen: the run's end ("run ended: PASS|FAIL|HV-ERROR|NO-VMX" plus the matching exit
+status), how each guest ends, and lines the serial log must or must not contain.
+tools/testrun.py runs them; add a test by appending to TESTS.
+"""
+import re
+
+BOCHS_STATUS = {"PASS": 0, "FAIL": 1, "HV-ERROR": 1, "NO-VMX": 1}
+QEMU_STATUS = {"PASS": 1, "FAIL": 3, "HV-ERROR": 5, "NO-VMX": 7}  # (code << 1) | 1
+
+
+class Guest:
+    def __init__(self, kernel, args, expect="pass"):
+        """expect: 'pass' (ends with status 1, no FAIL: lines), a regex that the
+        hypervisor's 'NAME: ended: ...' line must match (a killed or failing guest),
+        or None (the guest is never created: its module is bad on purpose)."""
+        self.kernel, self.args, self.expect = kernel, args, expect  # kernel: in build/guests,
+        # or a path from the repository root when it contains a '/'.
+        m = re.search(r"name=(\S+)", args)
+        self.name = m.group(1) if m else None
+
+
+class Test:
+    def __init__(self, name, guests=(), hv_args="", run="PASS", log_must=(), log_must_not=(),
+                 platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240):
+        self.name, self.guests, self.hv_args, self.run = name, list(guests), hv_args, run
+        self.log_must, self.platform, self.cpu = list(log_must), platform, cpu
+        self.log_must_not = ["PANIC", "EXCEPTION"] + list(log_must_not)
+        self.megs, self.timeout = megs, timeout
+
+    def judge(self, status, log):
+        """Return a list of problems (empty = pass)."""
+        problems = []
+        want = (QEMU_STATUS if self.platform == "qemu" else BOCHS_STATUS)[self.run]
+        if status == 137 or status == -9:
+            problems.append(f"timed out after {self.timeout}s")
+        elif status != want:
+            problems.append(f"exit status {status}, expected {want} for {self.run}")
+        if not re.search(rf"run ended: {re.escape(self.run)}\b", log):
+            m = re.search(r"run ended: (\S+)", log)
+            problems.append(f"run ended {m.group(1) if m else 'never'}, expected {self.run}")
+        for pat in self.log_must:
+            if not re.search(pat, log, re.M):
+                problems.append(f"log lacks /{pat}/")
+        for pat in self.log_must_not:
+            m = re.search(pat, log, re.M)
+            if m:
+                problems.append(f"log has /{pat}/: {log[max(0, m.start() - 60):m.end() + 60]!r}")
+        for g in self.guests:
+            if g.expect is None:
+                continue
+            ended = re.search(rf"hv: {re.escape(g.name)}: ended: (.*)$", log, re.M)
+            if g.expect == "pass":
+                if not re.search(rf"summary {re.escape(g.name)}: PASS, status 1\b", log):
+                    problems.append(f"guest {g.name} did not pass"
+                                    + (f" ({ended.group(1)})" if ended else ""))
+                if re.search(rf"\] {re.escape(g.name)}: FAIL", log):
+                    problems.append(f"guest {g.name} reported FAIL lines")
+            elif not ended or not re.search(g.expect, ended.group(1)):
+                problems.append(f"guest {g.name} ended "
+                                f"{ended.group(1) if ended else 'never'!r}, expected /{g.expect}/")
+        return problems
+
+
+def ept(kernel, name, extra="", expect="pass"):
+    return Guest(kernel, f"name={name} mmu=ept {extra}".strip(), expect)
+
+
+TESTS = [
+    # --- foundation: boot, command line, bad input, no VMX ---------------------------
+    Test("boot-no-guests", run="HV-ERROR",
+         log_must=[r"VMX: EPT yes", r"no guest modules", r"paging: identity map"]),
+    Test("bad-hv-option", hv_args="slice_ms=5 colour=red", run="HV-ERROR",
+         log_must=[r"unknown option 'colour'; accepted options: slice_ms, guest_timeout_ms"]),
+    Test("bad-hv-value", hv_args="slice_ms=0", run="HV-ERROR",
+         log_must=[r"option 'slice_ms': value '0' is not a number in 1\.\.1000"]),
+    Test("no-vmx-qemu-tcg", guests=[ept("cpuid.elf", "cpuid", expect=None)], platform="qemu",
+         run="NO-VMX", timeout=60, log_must=[r"this CPU has no VMX"]),
+    Test("bad-guest-option", run="FAIL",
+         guests=[ept("cpuid.elf", "good"), Guest("cpuid.elf", "name=bad mmu=ept colour=red", None)],
+         log_must=[r"unknown option 'colour'; accepted options: name, mem, mmu"]),
+    Test("malformed-module", run="FAIL",
+         guests=[ept("cpuid.elf", "good"), Guest("./linker.ld", "name=text", None)],
+         log_must=[r"cannot load module 1: not an ELF file"]),
+
+    # --- VMX core with EPT --------------------------------------------------------------
+    Test("cpuid", guests=[ept("cpuid.elf", "cpuid32"), ept("cpuid64.elf", "cpuid64")]),
+    Test("msr", guests=[ept("msr.elf", "msr32"), ept("msr64.elf", "msr64")]),
+    Test("io", guests=[ept("io.elf", "io32"), ept("io64.elf", "io64")]),
+    Test("hlt-timer", guests=[ept("hlt_timer.elf", "timer")]),
+    Test("vmcall", guests=[ept("vmcall.elf", "vmcall32"), ept("vmcall64.elf", "vmcall64")]),
+    Test("memtest", guests=[ept("memtest.elf", "mem64", "mem=64M")]),
+    Test("elf64-entry", guests=[ept("elf64.elf", "elf64")]),
+    Test("triple-fault-isolated", run="FAIL",
+         guests=[ept("triplefault.elf", "crasher", expect=r"triple fault"),
+                 ept("hlt_timer.elf", "survivor")]),
+    Test("isolation", run="FAIL", megs=512,
+         guests=[ept("isolation.elf", "iso-a", "mem=32M -- pattern=0xa5"),
+                 ept("isolation.elf", "iso-b", "mem=32M -- pattern=0x5a probe_oob",
+                     expect=r"read of guest-physical 0x2000000 outside its 32 MiB"),
+                 ept("memtest.elf", "iso-c", "mem=32M")]),
+    Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
+                                     ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
+         hv_args="slice_ms=2"),
+]

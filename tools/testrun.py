@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Run every test of umbra and print one line per test, then 'N passed, N failed'.
+
+Kinds of test:
+  unit/NAME         host unit tests (tests/unit), built with ASan+UBSan
+  fuzz/NAME         a short libFuzzer run over a kept corpus (tests/fuzz)
+  NAME              integration tests (tests/integration.py): boot an ISO with the
+                    hypervisor and guest kernels in Bochs (or QEMU), then judge the
+                    exit status and the serial log.
+Tests run on as many workers as there are cores (Bochs is single-threaded).
+Usage: tools/testrun.py [--only SUBSTRING] [--jobs N] [--fuzz-seconds N] [--list]
+"""
+import argparse
+import concurrent.futures
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import integration  # noqa: E402  (tests/integration.py: the declarative test list)
+
+
+class Result:
+    def __init__(self, name, ok, detail="", seconds=0.0, log=None):
+        self.name, self.ok, self.detail, self.seconds, self.log = name, ok, detail, seconds, log
+
+
+def run_unit(binary):
+    name = "unit/" + os.path.basename(binary)[len("test_"):]
+    start = time.time()
+    p = subprocess.run([binary], capture_output=True, text=True, timeout=600)
+    out = p.stdout + p.stderr
+    m = re.search(r"^(\d+) passed, (\d+) failed$", p.stdout, re.M)
+    counts = f"{m.group(1)} passed, {m.group(2)} failed" if m else "no summary line"
+    ok = p.returncode == 0 and m is not None and m.group(2) == "0"
+    return Result(name, ok, counts, time.time() - start, None if ok else out)
+
+
+def run_fuzz(binary, seconds):
+    target = os.path.basename(binary)[len("fuzz_"):]
+    name = "fuzz/" + target
+    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus", target)
+    work = os.path.join(BUILD, "fuzz", "work-" + target)
+    os.makedirs(work, exist_ok=True)
+    start = time.time()
+    # New inputs go to a scratch folder; the kept corpus is only read.
+    p = subprocess.run([binary, f"-max_total_time={seconds}", "-print_final_stats=1",
+                        f"-artifact_prefix={work}/", work, corpus],
+                       capture_output=True, text=True, timeout=seconds + 300)
+    out = p.stdout + p.stderr
+    m = re.search(r"stat::number_of_executed_units:\s*(\d+)", out)
+    execs = m.group(1) if m else "?"
+    return Result(name, p.returncode == 0, f"{execs} executions in {seconds}s",
+                  time.time() - start, None if p.returncode == 0 else out[-4000:])
+
+
+def run_integration(test):
+    start = time.time()
+    folder = os.path.join(BUILD, "tests", test.name)
+    os.makedirs(folder, exist_ok=True)
+    iso = os.path.join(folder, "boot.iso")
+    serial = os.path.join(folder, "serial.log")
+    kernel = os.path.join(BUILD, "umbra.elf")
+    modules = []
+    for g in test.guests:
+        path = os.path.join(ROOT, g.kernel) if "/" in g.kernel else os.path.join(BUILD, "guests", g.kernel)
+        modules += [path, g.args]
+    subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel, test.hv_args] + modules,
+                   check=True, capture_output=True)
+    if test.platform == "qemu":
+        cmd = ["timeout", "-s", "KILL", str(test.timeout), "qemu-system-x86_64", "-accel", "tcg",
+               "-cdrom", iso, "-display", "none", "-no-reboot", "-m", "256",
+               "-serial", f"file:{serial}",
+               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    else:
+        cmd = [os.path.join(ROOT, "tools", "bochs.sh"), iso, serial, str(test.timeout),
+               test.cpu, str(test.megs)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    log = open(serial, errors="replace").read() if os.path.exists(serial) else ""
+    problems = test.judge(p.returncode, log)
+    return Result(test.name, not problems, "; ".join(problems) or f"exit {p.returncode}",
+                  time.time() - start, log[-6000:] if problems else None)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--fuzz-seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "60")))
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+
+    jobs = []
+    for b in sorted(glob.glob(os.path.join(BUILD, "unit", "test_*"))):
+        jobs.append(("unit/" + os.path.basename(b)[5:], run_unit, (b,)))
+    for b in sorted(glob.glob(os.path.join(BUILD, "fuzz", "fuzz_*"))):
+        if args.fuzz_seconds > 0 and os.access(b, os.X_OK) and os.path.isfile(b):
+            jobs.append(("fuzz/" + os.path.basename(b)[5:], run_fuzz, (b, args.fuzz_seconds)))
+    for t in integration.TESTS:
+        jobs.append((t.name, run_integration, (t,)))
+    jobs = [j for j in jobs if args.only in j[0]]
+    if args.list:
+        for j in jobs:
+            print(j[0])
+        return 0
+
+    passed = failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(fn, *a): name for name, fn, a in jobs}
+        for f in concurrent.futures.as_completed(futures):
+            try:
+                r = f.result()
+            except Exception as e:  # a broken test is a failed test, not a crash
+                r = Result(futures[f], False, f"runner error: {e!r}")
+            print(f"{'PASS' if r.ok else 'FAIL'} {r.name} ({r.detail}, {r.seconds:.1f}s)", flush=True)
+            if not r.ok and r.log:
+                print("  | " + "\n  | ".join(r.log.rstrip().splitlines()[-40:]), flush=True)
+            passed += r.ok
+            failed += not r.ok
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not jobs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
