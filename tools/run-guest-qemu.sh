@@ -15,5 +15,5 @@ shift
 qemu=${QEMU:-qemu-system-x86_64}
 
 timeout "${GUEST_TIMEOUT:-60}" "$qemu" -accel tcg -kernel "$kernel" -append "$*" \
-	-display none -no-reboot -serial stdio -monitor none -nodefaults \
+	-display none -no-reboot -serial stdio \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -m "${GUEST_MEM:-32}" </dev/null

@@ -39,6 +39,25 @@ void report_skip(const char *fmt, ...)
 	va_end(ap);
 }
 
+void report_umbra(bool pass, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (pass || is_umbra()) {
+		nr_tests++;
+		nr_failures += !pass;
+		report_line(pass ? "PASS: " : "FAIL: ", fmt, ap);
+	} else {
+		nr_tests++;
+		nr_skipped++;
+		puts_serial("SKIP: ");
+		vprintf(fmt, ap);
+		puts_serial(" (not so here; only umbra promises it)\n");
+	}
+	va_end(ap);
+}
+
 int report_summary(void)
 {
 	printf("SUMMARY: %u tests, %u unexpected failures, %u skipped\n",
