@@ -102,6 +102,13 @@ TESTS = [
                  ept("isolation.elf", "iso-b", "mem=32M -- pattern=0x5a probe_oob",
                      expect=r"read of guest-physical 0x2000000 outside its 32 MiB"),
                  ept("memtest.elf", "iso-c", "mem=32M")]),
+    # --- other CPU models: what each lacks must be handled or refused clearly ---------
+    Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
+         guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],
+         log_must=[r"EPT yes, EPT A/D no, unrestricted guest yes"]),
+    Test("cpu-penryn-no-ept", cpu="core2_penryn_t9600", run="FAIL",
+         guests=[Guest("cpuid.elf", "name=p mmu=ept", None)],
+         log_must=[r"p: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),

@@ -9,6 +9,7 @@
 #include "boot/bootinfo.h"
 #include "arch/x86/machine.h"
 #include "vmx/devices.h"
+#include "shadow/gwalk.h"
 
 #define GUEST_NAME_MAX 24
 #define MAX_GUESTS BOOT_MAX_MODULES
@@ -58,6 +59,7 @@ struct guest {
 	u16 vpid;
 	struct guest_regs regs;
 	struct guest_memory mem;
+	struct guest_mem walker_mem;  /* the walker's view of mem (vmx/memory.c) */
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
 	u64 xcr0;
 	/* MSRs the hypervisor never uses itself: loaded for whichever guest runs

@@ -136,16 +136,43 @@ bool guest_copy_to(struct guest *g, u64 gpa, const void *src, u64 len)
 	return true;
 }
 
+static void *walker_gfn_to_hva(struct guest_mem *mem, u64 gfn)
+{
+	struct guest *g = (struct guest *)((u8 *)mem - offsetof(struct guest, walker_mem));
+
+	return guest_gpa_ptr(g, gfn << PAGE_SHIFT, PAGE_SIZE);
+}
+
+/* The guest's view of a control register: its own bits where it owns
+ * them, the read shadow where the host does (SDM 25.6.6). */
+static u64 guest_visible_cr(enum vmcs_field real, enum vmcs_field shadow, enum vmcs_field mask)
+{
+	u64 m = vmcs_read_checked(mask, __func__);
+
+	return (vmcs_read_checked(real, __func__) & ~m) | (vmcs_read_checked(shadow, __func__) & m);
+}
+
 bool guest_linear_to_gpa(struct guest *g, u64 la, bool write, u64 *gpa)
 {
-	(void)g, (void)write;
-	/* With paging off, linear is physical. Paging-on translation comes with
-	 * the shared guest walker (shadow/gwalk.c). */
-	if (!(vmcs_readn(CR0_READ_SHADOW) & CR0_PG)) {
-		*gpa = la & 0xffffffffull;
-		return true;
-	}
-	return false;
+	struct gwalk_ctx ctx = {
+		.cr0 = guest_visible_cr(GUEST_CR0, CR0_READ_SHADOW, CR0_GUEST_HOST_MASK),
+		.cr3 = vmcs_readn(GUEST_CR3),
+		.cr4 = guest_visible_cr(GUEST_CR4, CR4_READ_SHADOW, CR4_GUEST_HOST_MASK),
+		.efer = vmcs_read64(GUEST_IA32_EFER),
+		.rflags_ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC,
+		.maxphyaddr = (u8)cpuid(0x80000008, 0).eax,
+		.pdpte = { vmcs_read64(GUEST_PDPTE0), vmcs_read64(GUEST_PDPTE1),
+			   vmcs_read64(GUEST_PDPTE2), vmcs_read64(GUEST_PDPTE3) },
+	};
+	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+	struct gwalk_result r;
+
+	g->walker_mem.gfn_to_hva = walker_gfn_to_hva;
+	if (gwalk(&ctx, &g->walker_mem, la, (write ? GACC_WRITE : 0) | (cpl == 3 ? GACC_USER : 0),
+		  &r) != GWALK_OK)
+		return false;
+	*gpa = r.gpa;
+	return true;
 }
 
 /* Exit qualification of an EPT violation (SDM Vol. 3C Table 28-7). */
