@@ -11,7 +11,7 @@
 #define COM1_LSR (COM1 + 5)
 #define LSR_IDLE 0x60		/* THR empty and transmitter empty, no data ready */
 #define DEBUGCON 0xe9
-/* Free both in umbra (everything not emulated) and in QEMU's PC machine (-nodefaults). */
+/* Free both in umbra (everything not emulated) and in QEMU's PC machine. */
 static const u16 unassigned_ports[] = { 0x210, 0x300, 0x330 };
 #define SPARE_PORT 0x210
 
