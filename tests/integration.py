@@ -106,9 +106,15 @@ TESTS = [
     Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],
          log_must=[r"EPT yes, EPT A/D no, unrestricted guest yes"]),
-    Test("cpu-penryn-no-ept", cpu="core2_penryn_t9600", run="FAIL",
+    # Core 2 lacks the preemption timer and EFER load/save: refused, one line each.
+    Test("cpu-penryn-refused", cpu="core2_penryn_t9600", run="HV-ERROR",
          guests=[Guest("cpuid.elf", "name=p mmu=ept", None)],
-         log_must=[r"p: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
+         log_must=[r"the CPU lacks VMX-preemption timer \(pin-based control bit 6\)",
+                   r"the CPU lacks load IA32_EFER on entry \(VM-entry control bit 15\)"]),
+    # Lynnfield has EPT but no unrestricted guest: EPT guests start with paging off.
+    Test("cpu-lynnfield-no-unrestricted", cpu="corei5_lynnfield_750", run="FAIL",
+         guests=[Guest("cpuid.elf", "name=l mmu=ept", None)],
+         log_must=[r"l: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),

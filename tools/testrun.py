@@ -69,6 +69,8 @@ def run_integration(test):
     modules = []
     for g in test.guests:
         path = os.path.join(ROOT, g.kernel) if "/" in g.kernel else os.path.join(BUILD, "guests", g.kernel)
+        if not os.path.exists(path):
+            return Result(test.name, False, f"guest kernel {os.path.relpath(path, ROOT)} is missing")
         modules += [path, g.args]
     subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel, test.hv_args] + modules,
                    check=True, capture_output=True)

@@ -39,31 +39,38 @@ struct vmx_caps vmx_caps;
 
 static u8 *vmxon_region;
 
-struct control_names {
+enum control_word { CTL_PIN, CTL_CPU, CTL_SECONDARY, CTL_EXIT, CTL_ENTRY };
+
+struct control_name {
+	enum control_word word;
 	u32 bit;
 	const char *name;
 };
 
-/* Names for the one-line "missing feature" messages. */
-static const struct control_names control_names[] = {
-	{ PIN_EXTINT_EXITING, "external-interrupt exiting" },
-	{ PIN_NMI_EXITING, "NMI exiting" },
-	{ PIN_PREEMPTION_TIMER, "VMX-preemption timer" },
-	{ CPU_HLT_EXITING, "HLT exiting" },
-	{ CPU_UNCOND_IO_EXITING, "unconditional I/O exiting" },
-	{ CPU_MWAIT_EXITING, "MWAIT exiting" },
-	{ CPU_MONITOR_EXITING, "MONITOR exiting" },
-	{ CPU_SECONDARY_CONTROLS, "secondary controls" },
-	{ EXIT_HOST_ADDR_SPACE_SIZE, "64-bit host" },
-	{ EXIT_SAVE_IA32_EFER, "save IA32_EFER on exit" },
-	{ EXIT_LOAD_IA32_EFER, "load IA32_EFER on exit" },
-	{ EXIT_ACK_INTR_ON_EXIT, "acknowledge interrupt on exit" },
+/* Names for the one-line "missing feature" messages (required bits only). */
+static const struct control_name control_names[] = {
+	{ CTL_PIN, PIN_EXTINT_EXITING, "external-interrupt exiting" },
+	{ CTL_PIN, PIN_NMI_EXITING, "NMI exiting" },
+	{ CTL_PIN, PIN_PREEMPTION_TIMER, "VMX-preemption timer" },
+	{ CTL_CPU, CPU_HLT_EXITING, "HLT exiting" },
+	{ CTL_CPU, CPU_UNCOND_IO_EXITING, "unconditional I/O exiting" },
+	{ CTL_CPU, CPU_MWAIT_EXITING, "MWAIT exiting" },
+	{ CTL_CPU, CPU_MONITOR_EXITING, "MONITOR exiting" },
+	{ CTL_CPU, CPU_RDPMC_EXITING, "RDPMC exiting" },
+	{ CTL_CPU, CPU_CR8_LOAD_EXITING, "CR8-load exiting" },
+	{ CTL_CPU, CPU_CR8_STORE_EXITING, "CR8-store exiting" },
+	{ CTL_CPU, CPU_SECONDARY_CONTROLS, "secondary controls" },
+	{ CTL_EXIT, EXIT_HOST_ADDR_SPACE_SIZE, "64-bit host" },
+	{ CTL_EXIT, EXIT_SAVE_IA32_EFER, "save IA32_EFER on exit" },
+	{ CTL_EXIT, EXIT_LOAD_IA32_EFER, "load IA32_EFER on exit" },
+	{ CTL_EXIT, EXIT_ACK_INTR_ON_EXIT, "acknowledge interrupt on exit" },
+	{ CTL_ENTRY, ENTRY_LOAD_IA32_EFER, "load IA32_EFER on entry" },
 };
 
-static const char *control_name(u32 bit)
+static const char *control_name(enum control_word word, u32 bit)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(control_names); i++)
-		if (control_names[i].bit == bit)
+		if (control_names[i].word == word && control_names[i].bit == bit)
 			return control_names[i].name;
 	return "control";
 }
@@ -72,8 +79,8 @@ static const char *control_name(u32 bit)
  * A capability MSR holds allowed-0 settings in bits 31:0 (1 = must be 1)
  * and allowed-1 settings in bits 63:32 (0 = must be 0), SDM A.3.1.
  */
-static bool adjust_controls(const char *what, u32 msr, u32 required, u32 wanted, u32 *out,
-			    bool *ok)
+static bool adjust_controls(enum control_word word, const char *what, u32 msr, u32 required,
+			    u32 wanted, u32 *out, bool *ok)
 {
 	u64 cap = rdmsr(msr);
 	u32 must_be_one = (u32)cap, may_be_one = (u32)(cap >> 32);
@@ -82,7 +89,7 @@ static bool adjust_controls(const char *what, u32 msr, u32 required, u32 wanted,
 	for (int b = 0; b < 32; b++)
 		if (missing & (1u << b)) {
 			pr_err("VMX: the CPU lacks %s (%s control bit %d)",
-			       control_name(1u << b), what, b);
+			       control_name(word, 1u << b), what, b);
 			*ok = false;
 		}
 	*out = ((required | wanted) & may_be_one) | must_be_one;
@@ -121,21 +128,21 @@ static bool compute_controls(void)
 	u64 cap;
 
 	vmx_caps.revision_id = (u32)basic & 0x7fffffff;
-	adjust_controls("pin-based", ctl_msr(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
+	adjust_controls(CTL_PIN, "pin-based", ctl_msr(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
 					     MSR_IA32_VMX_PINBASED_CTLS, has_true),
 			PIN_REQUIRED, PIN_WANTED, &c->pin, &ok);
-	adjust_controls("processor-based", ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
+	adjust_controls(CTL_CPU, "processor-based", ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS,
 						   MSR_IA32_VMX_PROCBASED_CTLS, has_true),
 			CPU_REQUIRED, CPU_WANTED, &c->cpu, &ok);
-	adjust_controls("VM-exit", ctl_msr(MSR_IA32_VMX_TRUE_EXIT_CTLS, MSR_IA32_VMX_EXIT_CTLS,
+	adjust_controls(CTL_EXIT, "VM-exit", ctl_msr(MSR_IA32_VMX_TRUE_EXIT_CTLS, MSR_IA32_VMX_EXIT_CTLS,
 					   has_true),
 			EXIT_REQUIRED, EXIT_WANTED, &c->exit, &ok);
-	adjust_controls("VM-entry", ctl_msr(MSR_IA32_VMX_TRUE_ENTRY_CTLS, MSR_IA32_VMX_ENTRY_CTLS,
+	adjust_controls(CTL_ENTRY, "VM-entry", ctl_msr(MSR_IA32_VMX_TRUE_ENTRY_CTLS, MSR_IA32_VMX_ENTRY_CTLS,
 					    has_true),
 			ENTRY_REQUIRED, ENTRY_WANTED, &c->entry, &ok);
 	if (!ok)
 		return false;
-	adjust_controls("secondary", MSR_IA32_VMX_PROCBASED_CTLS2, SEC_REQUIRED, SEC_WANTED,
+	adjust_controls(CTL_SECONDARY, "secondary", MSR_IA32_VMX_PROCBASED_CTLS2, SEC_REQUIRED, SEC_WANTED,
 			&c->secondary, &ok);
 
 	cap = rdmsr(ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS, MSR_IA32_VMX_PROCBASED_CTLS,
