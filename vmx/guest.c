@@ -94,8 +94,8 @@ static bool wake_if_pending(struct guest *g, u64 now)
 }
 
 /* All live guests are halted: wait for the earliest timer, or end guests
- * that can never wake. Returns false when no guest is left. */
-static bool wait_for_event(void)
+ * that can never wake. */
+static void wait_for_event(void)
 {
 	u64 earliest = 0;
 	bool any = false;
@@ -117,7 +117,6 @@ static bool wait_for_event(void)
 	}
 	while (any && rdtsc() < earliest)
 		pause();
-	return any;
 }
 
 static void run_all(void)
@@ -144,8 +143,7 @@ static void run_all(void)
 		if (!live)
 			return;
 		if (!g) {
-			if (!wait_for_event())
-				continue;
+			wait_for_event();
 			continue;
 		}
 		if (g != last) {

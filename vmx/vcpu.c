@@ -172,6 +172,11 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 	setup_controls(g, s->long_mode);
 	setup_host_state();
 	setup_guest_state(g, s);
+	/* Nothing cached for this EPT or VPID may survive from earlier users of
+	 * the same frames or tag (SDM 29.4.3). */
+	vmx_invept_single(g->mem.eptp);
+	if (vmx_caps.vpid)
+		vmx_invvpid_single(g->vpid);
 	return true;
 }
 
@@ -377,7 +382,8 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 			.instruction_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
 			.guest_rip = vmcs_readn(GUEST_RIP),
 		};
-		vmcs_write32(VM_ENTRY_INTR_INFO, 0);
+		/* Every VM exit clears VM_ENTRY_INTR_INFO's valid bit (SDM Vol. 3C,
+		 * "VM-Entry Controls for Event Injection"). */
 		reinject_interrupted_event();
 		if (e.reason < EXIT_REASON_COUNT)
 			g->exit_count[e.reason]++;
