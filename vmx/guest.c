@@ -26,6 +26,19 @@ static struct guest guests[MAX_GUESTS];
 static int guest_count;
 static int failed_to_load;
 
+static void print_recent_exits(struct guest *g)
+{
+	u32 n = g->recent_next < EXIT_HISTORY ? g->recent_next : EXIT_HISTORY;
+
+	for (u32 i = g->recent_next - n; i < g->recent_next; i++) {
+		typeof(g->recent_exits[0]) *x = &g->recent_exits[i % EXIT_HISTORY];
+
+		console_printf("  exit -%u: %-20s qual %#llx rip %#llx\n", g->recent_next - i,
+			       vmx_exit_reason_name(x->reason), (unsigned long long)x->qualification,
+			       (unsigned long long)x->rip);
+	}
+}
+
 void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 {
 	va_list ap;
@@ -39,6 +52,8 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	g->state = GUEST_DONE;
 	g->exit_status = exit_status;
 	log_printf("hv", "%s: ended: %s (status %u)", g->cfg.name, g->end_reason, exit_status);
+	if (exit_status == 0)
+		print_recent_exits(g);
 }
 
 static bool create_guest(const struct boot_module *m, int index)

@@ -14,6 +14,7 @@
 #define GUEST_NAME_MAX 24
 #define MAX_GUESTS BOOT_MAX_MODULES
 #define EXIT_REASON_COUNT 70
+#define EXIT_HISTORY 8
 
 /* GPRs in hardware encoding order (the emulator indexes them), then CR2.
  * RSP lives in the VMCS; its slot here is synchronised around emulation. */
@@ -73,6 +74,13 @@ struct guest {
 	/* Time: TSC ticks this guest has spent running, and since when it waits. */
 	u64 run_tsc;
 	u64 halted_since;
+
+	/* The last exits, printed when the guest is killed (newest last). */
+	struct {
+		u32 reason;
+		u64 qualification, rip;
+	} recent_exits[EXIT_HISTORY];
+	u32 recent_next;
 
 	/* Statistics read by the final report, hypercalls and benchmarks. */
 	u64 exit_count[EXIT_REASON_COUNT];

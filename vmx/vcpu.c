@@ -387,6 +387,8 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		reinject_interrupted_event();
 		if (e.reason < EXIT_REASON_COUNT)
 			g->exit_count[e.reason]++;
+		g->recent_exits[g->recent_next++ % EXIT_HISTORY] =
+			(typeof(g->recent_exits[0])){ e.reason, e.qualification, e.guest_rip };
 		if (hv_config.log_level == LOG_DEBUG)
 			log_printf(g->cfg.name, "exit %u (%s) qual %#llx rip %#llx", e.reason,
 				   vmx_exit_reason_name(e.reason), (unsigned long long)e.qualification,
