@@ -183,6 +183,8 @@ void for_each_free_ram(u64 min, u64 max, void (*fn)(u64 start, u64 end, void *ct
 u64 pattern_fill(u64 start, u64 end, u64 xor);
 /* Counts words that differ from (address ^ xor), printing the first few. */
 u64 pattern_check(u64 start, u64 end, u64 xor);
+/* Counts nonzero words, printing the first few. */
+u64 zero_check(u64 start, u64 end);
 
 /* --- Strings: lib/string.c (gcc may emit calls to the first four) ---------------------------- */
 
