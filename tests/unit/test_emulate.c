@@ -1,0 +1,1208 @@
+/*
+ * Unit tests of arch/x86/emulate.c: decoding (prefixes, addressing forms in
+ * 16/32/64-bit modes), each instruction family, rep string ops with page
+ * clamping, locked operations, and the all-or-nothing rule when a callback
+ * faults. Instruction semantics (results and flags) are also checked against
+ * the real CPU by test_emulate_diff.c.
+ */
+#include <string.h>
+
+#include "unit.h"
+#include "arch/x86/emulate.h"
+#include "mm/pte.h"
+
+/* Fake guest: data pages at DATA_BASE, code pages at CODE_BASE (linear). */
+#define DATA_BASE 0x10000ull
+#define DATA_PAGES 4
+#define CODE_BASE 0x40000ull
+#define CODE_PAGES 2
+#define NO_PAGE (~0ull)
+
+static u8 data[DATA_PAGES * PAGE_SIZE];
+static u8 code[CODE_PAGES * PAGE_SIZE];
+
+/* Callback log and knobs. */
+static struct {
+	unsigned int fetches, reads, writes, cmpxchgs;
+	u64 write_lin;
+	unsigned int write_len, max_fetch_len;
+	u64 fault_page;		/* data accesses touching this page fault (#PF) */
+	u64 fault_write_page;	/* same, for writes and cmpxchg only */
+	u64 fault_fetch_page;
+	bool unhandled;		/* data accesses return X86_CB_UNHANDLED */
+	unsigned int interfere;	/* cmpxchg: change memory first, this many times */
+} fk;
+
+static struct x86_emu_ctxt ctx;
+static struct x86_emu_result res;
+
+static bool touches(u64 lin, unsigned int len, u64 page)
+{
+	return page != NO_PAGE && (lin >> 12) <= (page >> 12) &&
+	       ((lin + len - 1) >> 12) >= (page >> 12);
+}
+
+static u8 *data_ptr(u64 lin, unsigned int len)
+{
+	if (lin < DATA_BASE || lin + len > DATA_BASE + sizeof(data))
+		return NULL;
+	return data + (lin - DATA_BASE);
+}
+
+static enum x86_cb_status page_fault(struct x86_fault *f, u64 lin, u32 ec)
+{
+	f->vector = X86_VEC_PF;
+	f->has_error_code = true;
+	f->error_code = ec;
+	f->address = lin;
+	return X86_CB_FAULT;
+}
+
+static enum x86_cb_status fk_fetch(void *opaque, u64 lin, void *buf, unsigned int len,
+				   struct x86_fault *f)
+{
+	CHECK(opaque == &fk);
+	fk.fetches++;
+	if (len > fk.max_fetch_len)
+		fk.max_fetch_len = len;
+	if (touches(lin, len, fk.fault_fetch_page))
+		return page_fault(f, lin, PFEC_I);
+	if (lin < CODE_BASE || lin + len > CODE_BASE + sizeof(code))
+		return page_fault(f, lin, PFEC_I);
+	memcpy(buf, code + (lin - CODE_BASE), len);
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fk_data_check(u64 lin, unsigned int len, u32 ec, struct x86_fault *f)
+{
+	if (fk.unhandled)
+		return X86_CB_UNHANDLED;
+	if ((ec & PFEC_W) && touches(lin, len, fk.fault_write_page))
+		return page_fault(f, lin, ec);
+	if (touches(lin, len, fk.fault_page) || !data_ptr(lin, len))
+		return page_fault(f, lin, ec);
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fk_read(void *opaque, u64 lin, void *buf, unsigned int len,
+				  struct x86_fault *f)
+{
+	enum x86_cb_status st = fk_data_check(lin, len, 0, f);
+
+	(void)opaque;
+	fk.reads++;
+	if (st == X86_CB_OK)
+		memcpy(buf, data_ptr(lin, len), len);
+	return st;
+}
+
+static enum x86_cb_status fk_write(void *opaque, u64 lin, const void *buf, unsigned int len,
+				   struct x86_fault *f)
+{
+	enum x86_cb_status st = fk_data_check(lin, len, PFEC_W, f);
+
+	(void)opaque;
+	fk.writes++;
+	if (st == X86_CB_OK) {
+		memcpy(data_ptr(lin, len), buf, len);
+		fk.write_lin = lin;
+		fk.write_len = len;
+	}
+	return st;
+}
+
+static enum x86_cb_status fk_cmpxchg(void *opaque, u64 lin, void *expected, const void *desired,
+				     unsigned int len, bool *swapped, struct x86_fault *f)
+{
+	enum x86_cb_status st = fk_data_check(lin, len, PFEC_W, f);
+	u8 *p;
+
+	(void)opaque;
+	fk.cmpxchgs++;
+	if (st != X86_CB_OK)
+		return st;
+	p = data_ptr(lin, len);
+	if (fk.interfere) {
+		fk.interfere--;
+		p[0] ^= 0x40;	/* another vCPU got there first */
+	}
+	*swapped = !memcmp(p, expected, len);
+	if (*swapped)
+		memcpy(p, desired, len);
+	else
+		memcpy(expected, p, len);
+	return X86_CB_OK;
+}
+
+static const struct x86_emu_ops fk_ops = {
+	.fetch = fk_fetch, .read = fk_read, .write = fk_write, .cmpxchg = fk_cmpxchg,
+};
+
+static void setup(enum x86_cpu_mode mode)
+{
+	memset(&fk, 0, sizeof(fk));
+	fk.fault_page = NO_PAGE;
+	fk.fault_write_page = NO_PAGE;
+	fk.fault_fetch_page = NO_PAGE;
+	memset(data, 0, sizeof(data));
+	memset(code, 0xcc, sizeof(code));
+	memset(&ctx.regs, 0, sizeof(ctx.regs));
+	memset(ctx.seg_base, 0, sizeof(ctx.seg_base));
+	ctx.regs.rflags = 0x2;
+	ctx.mode = mode;
+	ctx.ops = &fk_ops;
+	ctx.opaque = &fk;
+	/* 16-bit code: IP is 16 bits, so put the code at CS.base. */
+	if (mode == X86_MODE_16)
+		ctx.seg_base[X86_SEG_CS] = CODE_BASE;
+	ctx.regs.rip = mode == X86_MODE_16 ? 0 : CODE_BASE;
+}
+
+/* Place the instruction at RIP (+ offset into the code pages) and emulate it. */
+static enum x86_emu_status run_at(u64 offset, const u8 *bytes, unsigned int len)
+{
+	ctx.regs.rip += offset;
+	memcpy(code + (ctx.seg_base[X86_SEG_CS] + ctx.regs.rip - CODE_BASE), bytes, len);
+	return x86_emulate(&ctx, &res);
+}
+
+#define BYTES(...) (const u8[]){ __VA_ARGS__ }, sizeof((const u8[]){ __VA_ARGS__ })
+#define RUN(...) run_at(0, BYTES(__VA_ARGS__))
+
+static u64 peek(u64 lin, unsigned int size)
+{
+	u64 v = 0;
+
+	memcpy(&v, data_ptr(lin, size), size);
+	return v;
+}
+
+static void poke(u64 lin, u64 v, unsigned int size)
+{
+	memcpy(data_ptr(lin, size), &v, size);
+}
+
+#define R(n) ctx.regs.gpr[X86_##n]
+#define CHECK_DONE(len)							\
+	do {								\
+		CHECK_EQ(res.status, X86_EMU_DONE);			\
+		CHECK_EQ(res.insn_len, len);				\
+	} while (0)
+
+/* ---- modes and basic moves ------------------------------------------------ */
+
+TEST(mode_from_cs)
+{
+	CHECK_EQ(x86_mode_from_cs(true, true, false), X86_MODE_64);
+	CHECK_EQ(x86_mode_from_cs(true, false, true), X86_MODE_32);	/* compat mode */
+	CHECK_EQ(x86_mode_from_cs(true, false, false), X86_MODE_16);
+	CHECK_EQ(x86_mode_from_cs(false, true, true), X86_MODE_32);	/* L ignored w/o LMA */
+	CHECK_EQ(x86_mode_from_cs(false, false, false), X86_MODE_16);
+}
+
+TEST(mov_store_pte_64)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE + 0x18;
+	R(RAX) = 0x8000000012345067ull;
+	CHECK_EQ(RUN(0x48, 0x89, 0x03), X86_EMU_DONE);		/* mov [rbx], rax */
+	CHECK_DONE(3);
+	CHECK_EQ(peek(DATA_BASE + 0x18, 8), 0x8000000012345067ull);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 3);
+	CHECK_EQ(res.kind, X86_INSN_MOV);
+	CHECK(res.has_mem);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x18);
+	CHECK_EQ(res.mem_size, 8);
+	CHECK_EQ(res.write_linear, DATA_BASE + 0x18);
+	CHECK_EQ(res.bytes_written, 8);
+	CHECK_EQ(fk.writes, 1);
+	CHECK_EQ(fk.reads, 0);
+	CHECK_EQ(fk.cmpxchgs, 0);
+}
+
+TEST(mov_load_rip_relative_zero_extends)
+{
+	setup(X86_MODE_64);
+	R(RAX) = ~0ull;
+	poke(DATA_BASE + 0x20, 0xfee00030, 4);
+	/* mov eax, [rip + disp32]; next RIP = CODE_BASE + 6 */
+	u32 disp = (u32)(DATA_BASE + 0x20 - (CODE_BASE + 6));
+
+	CHECK_EQ(RUN(0x8b, 0x05, (u8)disp, (u8)(disp >> 8), (u8)(disp >> 16),
+		     (u8)(disp >> 24)), X86_EMU_DONE);
+	CHECK_DONE(6);
+	CHECK_EQ(R(RAX), 0xfee00030);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x20);
+	CHECK_EQ(res.bytes_written, 0);
+}
+
+TEST(mov_byte_high_registers_and_rex)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RCX) = 0xaabb;
+	R(RBP) = 0x11;
+	CHECK_EQ(RUN(0x88, 0x2b), X86_EMU_DONE);		/* mov [rbx], ch */
+	CHECK_EQ(peek(DATA_BASE, 1), 0xaa);
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RCX) = 0xaabb;
+	R(RBP) = 0x11;
+	CHECK_EQ(RUN(0x40, 0x88, 0x2b), X86_EMU_DONE);		/* mov [rbx], bpl */
+	CHECK_EQ(peek(DATA_BASE, 1), 0x11);
+	/* mov ah, [rbx]: only bits 15:8 change */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RAX) = 0x1111111111111111ull;
+	poke(DATA_BASE, 0x5a, 1);
+	CHECK_EQ(RUN(0x8a, 0x23), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x1111111111115a11ull);
+}
+
+TEST(mov_immediates_and_sizes)
+{
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 8;
+	poke(DATA_BASE + 8, ~0ull, 8);
+	/* mov qword [rdi], -2 (imm32 sign-extended) */
+	CHECK_EQ(RUN(0x48, 0xc7, 0x07, 0xfe, 0xff, 0xff, 0xff), X86_EMU_DONE);
+	CHECK_DONE(7);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0xfffffffffffffffeull);
+	/* mov word [rdi], 0x1234 */
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 8;
+	poke(DATA_BASE + 8, ~0ull, 8);
+	CHECK_EQ(RUN(0x66, 0xc7, 0x07, 0x34, 0x12), X86_EMU_DONE);
+	CHECK_DONE(5);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0xffffffffffff1234ull);
+	CHECK_EQ(res.mem_size, 2);
+	/* mov byte [rdi+1], 0x77 */
+	CHECK_EQ(RUN(0xc6, 0x47, 0x01, 0x77), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0xffffffffffff7734ull);
+}
+
+TEST(mov_moffs_forms)
+{
+	setup(X86_MODE_64);
+	R(RAX) = 0x0102030405060708ull;
+	/* mov [moffs64], rax */
+	CHECK_EQ(RUN(0x48, 0xa3, 0x40, 0x00, 0x01, 0, 0, 0, 0, 0), X86_EMU_DONE);
+	CHECK_DONE(10);
+	CHECK_EQ(peek(DATA_BASE + 0x40, 8), 0x0102030405060708ull);
+	/* mov al, [moffs32] with 67 */
+	setup(X86_MODE_64);
+	poke(DATA_BASE + 0x41, 0x99, 1);
+	CHECK_EQ(RUN(0x67, 0xa0, 0x41, 0x00, 0x01, 0x00), X86_EMU_DONE);
+	CHECK_DONE(6);
+	CHECK_EQ(R(RAX), 0x99);
+	/* 32-bit mode: mov [moffs32], eax with a DS base */
+	setup(X86_MODE_32);
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	R(RAX) = 0xcafef00d;
+	CHECK_EQ(RUN(0xa3, 0x10, 0, 0, 0), X86_EMU_DONE);
+	CHECK_DONE(5);
+	CHECK_EQ(peek(DATA_BASE + 0x10, 4), 0xcafef00d);
+	/* 16-bit mode: mov ax, [moffs16] */
+	setup(X86_MODE_16);
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	poke(DATA_BASE + 0x22, 0xbeef, 2);
+	CHECK_EQ(RUN(0xa1, 0x22, 0x00), X86_EMU_DONE);
+	CHECK_DONE(3);
+	CHECK_EQ(R(RAX), 0xbeef);
+}
+
+TEST(movzx_movsx_movsxd)
+{
+	setup(X86_MODE_64);
+	R(RSI) = DATA_BASE;
+	poke(DATA_BASE, 0x8081, 2);
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0x0f, 0xb6, 0x06), X86_EMU_DONE);		/* movzx eax, byte [rsi] */
+	CHECK_EQ(R(RAX), 0x81);
+	setup(X86_MODE_64);
+	R(RSI) = DATA_BASE;
+	poke(DATA_BASE, 0x8081, 2);
+	CHECK_EQ(RUN(0x48, 0x0f, 0xbf, 0x06), X86_EMU_DONE);	/* movsx rax, word [rsi] */
+	CHECK_EQ(R(RAX), 0xffffffffffff8081ull);
+	CHECK_EQ(res.kind, X86_INSN_MOVSX);
+	CHECK_EQ(res.mem_size, 2);
+	setup(X86_MODE_64);
+	R(RSI) = DATA_BASE;
+	poke(DATA_BASE, 0x80000000, 4);
+	CHECK_EQ(RUN(0x48, 0x63, 0x06), X86_EMU_DONE);		/* movsxd rax, [rsi] */
+	CHECK_EQ(R(RAX), 0xffffffff80000000ull);
+	CHECK_EQ(res.kind, X86_INSN_MOVSXD);
+	/* 63 is ARPL outside 64-bit mode: not ours. */
+	setup(X86_MODE_32);
+	CHECK_EQ(RUN(0x63, 0x06), X86_EMU_UNHANDLED);
+	CHECK_EQ(res.reason, X86_REASON_MODE);
+}
+
+/* ---- addressing forms ------------------------------------------------------- */
+
+TEST(addressing_sib_64)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RSI) = 3;
+	R(RAX) = 0x42;
+	/* mov [rbx + rsi*8 + 0x100], al */
+	CHECK_EQ(RUN(0x88, 0x84, 0xf3, 0x00, 0x01, 0x00, 0x00), X86_EMU_DONE);
+	CHECK_DONE(7);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x118);
+	/* mov [r12 + r13*2 - 8], al: REX.X and REX.B, base 4 / index 5 extended */
+	setup(X86_MODE_64);
+	R(R12) = DATA_BASE + 0x200;
+	R(R13) = 0x10;
+	CHECK_EQ(RUN(0x43, 0x88, 0x44, 0x6c, 0xf8), X86_EMU_DONE);
+	CHECK_DONE(5);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x200 + 0x20 - 8);
+	/* mov [disp32 + rcx*4] (SIB base 5, mod 0: no base) */
+	setup(X86_MODE_64);
+	R(RCX) = 2;
+	CHECK_EQ(RUN(0x88, 0x04, 0x8d, 0x00, 0x00, 0x01, 0x00), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 8);
+	/* SIB index 4 = none: mov [rsp + 0x10] */
+	setup(X86_MODE_64);
+	R(RSP) = DATA_BASE + 0x300;
+	R(RDX) = 7;
+	CHECK_EQ(RUN(0x88, 0x54, 0x24, 0x10), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x310);
+	CHECK_EQ(peek(DATA_BASE + 0x310, 1), 7);
+	/* [r13] needs mod 1: mov [r13 + 0], al; mod 0 rm 5 with REX.B is still RIP-relative */
+	setup(X86_MODE_64);
+	R(R13) = DATA_BASE + 0x40;
+	CHECK_EQ(RUN(0x41, 0x88, 0x45, 0x00), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x40);
+	setup(X86_MODE_64);
+	R(R13) = 0;
+	CHECK_EQ(RUN(0x41, 0x88, 0x05, 0x00, 0x00, 0x00, 0x00), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.mem_linear, CODE_BASE + 7);	/* [rip+0]: not a data page */
+	CHECK_EQ(res.fault.address, CODE_BASE + 7);
+}
+
+TEST(addressing_67_in_64bit_truncates)
+{
+	setup(X86_MODE_64);
+	R(RBX) = 0xffffffff00000000ull | DATA_BASE;
+	R(RAX) = 0x55;
+	CHECK_EQ(RUN(0x67, 0x88, 0x03), X86_EMU_DONE);		/* mov [ebx], al */
+	CHECK_EQ(res.mem_linear, DATA_BASE);
+	CHECK_EQ(peek(DATA_BASE, 1), 0x55);
+}
+
+TEST(addressing_fs_gs_in_64bit)
+{
+	setup(X86_MODE_64);
+	ctx.seg_base[X86_SEG_GS] = DATA_BASE + 0x1000;
+	ctx.seg_base[X86_SEG_DS] = 0x12345000;		/* ignored in 64-bit mode */
+	ctx.seg_base[X86_SEG_ES] = 0x12345000;
+	R(RAX) = 0x66;
+	CHECK_EQ(RUN(0x65, 0x88, 0x04, 0x25, 0x08, 0, 0, 0), X86_EMU_DONE);	/* mov gs:[8], al */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x1008);
+	setup(X86_MODE_64);
+	ctx.seg_base[X86_SEG_DS] = 0x12345000;
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(RUN(0x26, 0x88, 0x03), X86_EMU_DONE);		/* es: ignored */
+	CHECK_EQ(res.mem_linear, DATA_BASE);
+}
+
+TEST(addressing_32bit_segments)
+{
+	setup(X86_MODE_32);
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	ctx.seg_base[X86_SEG_SS] = DATA_BASE + 0x1000;
+	ctx.seg_base[X86_SEG_ES] = DATA_BASE + 0x2000;
+	R(RCX) = 0x100;
+	R(RDX) = 0x89abcdef;
+	CHECK_EQ(RUN(0x89, 0x51, 0x04), X86_EMU_DONE);		/* mov [ecx+4], edx: PAE high half */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x104);
+	CHECK_EQ(peek(DATA_BASE + 0x104, 4), 0x89abcdef);
+	R(RBP) = 0x10;
+	CHECK_EQ(RUN(0x89, 0x55, 0x00), X86_EMU_DONE);		/* [ebp]: SS */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x1010);
+	R(RSP) = 0x20;
+	CHECK_EQ(RUN(0x89, 0x14, 0x24), X86_EMU_DONE);		/* [esp]: SS */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x1020);
+	CHECK_EQ(RUN(0x26, 0x89, 0x55, 0x00), X86_EMU_DONE);	/* es:[ebp] */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x2010);
+	/* Offsets wrap at 4 GiB: ecx = -0x100 + disp 0x200 with DS base */
+	R(RCX) = 0xffffff00;
+	CHECK_EQ(RUN(0x89, 0x91, 0x00, 0x02, 0x00, 0x00), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x100);
+	/* Linear addresses wrap at 4 GiB too */
+	ctx.seg_base[X86_SEG_DS] = 0xffff0000ull;
+	R(RCX) = 0x10000 + DATA_BASE;
+	CHECK_EQ(RUN(0x89, 0x11), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE);
+	/* 16-bit operand with 66 */
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	R(RCX) = 0x300;
+	CHECK_EQ(RUN(0x66, 0x89, 0x11), X86_EMU_DONE);
+	CHECK_EQ(res.mem_size, 2);
+	CHECK_EQ(peek(DATA_BASE + 0x300, 4), 0xcdef);
+}
+
+TEST(addressing_16bit_forms)
+{
+	static const struct {
+		u8 modrm;
+		u64 offset;		/* expected, with bx=0x100 si=0x20 di=0x4 bp=0x30 */
+		bool ss;
+	} forms[] = {
+		{ 0x00, 0x120, false }, { 0x01, 0x104, false }, { 0x02, 0x50, true },
+		{ 0x03, 0x34, true }, { 0x04, 0x20, false }, { 0x05, 0x4, false },
+		{ 0x07, 0x100, false },
+	};
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(forms); i++) {
+		setup(X86_MODE_16);
+		ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+		ctx.seg_base[X86_SEG_SS] = DATA_BASE + 0x1000;
+		R(RBX) = 0x100;
+		R(RSI) = 0x20;
+		R(RDI) = 0x4;
+		R(RBP) = 0x30;
+		CHECK_EQ(RUN(0x89, forms[i].modrm), X86_EMU_DONE);	/* mov [..], ax */
+		CHECK_DONE(2);
+		CHECK_EQ(res.mem_linear, DATA_BASE + forms[i].offset + (forms[i].ss ? 0x1000 : 0));
+		CHECK_EQ(res.mem_size, 2);
+		CHECK_EQ(ctx.regs.rip, 2);
+	}
+	setup(X86_MODE_16);
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	ctx.seg_base[X86_SEG_SS] = DATA_BASE + 0x1000;
+	CHECK_EQ(RUN(0x89, 0x06, 0x34, 0x12), X86_EMU_DONE);	/* [disp16] */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x1234);
+	R(RBP) = 0x10;
+	CHECK_EQ(RUN(0x89, 0x46, 0xf0), X86_EMU_DONE);		/* [bp-0x10]: SS */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x1000);
+	R(RBX) = 0xfff0;
+	CHECK_EQ(RUN(0x89, 0x87, 0x20, 0x00), X86_EMU_DONE);	/* [bx+0x20] wraps at 64K */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x10);
+	/* 66: 32-bit operand; 67: 32-bit addressing */
+	R(RAX) = 0x11223344;
+	R(RBX) = 0x8;
+	CHECK_EQ(RUN(0x66, 0x89, 0x07), X86_EMU_DONE);
+	CHECK_EQ(res.mem_size, 4);
+	CHECK_EQ(peek(DATA_BASE + 8, 4), 0x11223344);
+	ctx.seg_base[X86_SEG_DS] = 0;
+	R(RAX) = DATA_BASE + 0x40;				/* > 0xffff */
+	CHECK_EQ(RUN(0x67, 0x88, 0x00), X86_EMU_DONE);		/* mov [eax], al */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x40);
+}
+
+/* ---- prefixes and limits ---------------------------------------------------- */
+
+TEST(prefix_rules)
+{
+	/* A REX followed by a legacy prefix is ignored: 48 66 89 03 stores 16 bits. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0x48, 0x66, 0x89, 0x03), X86_EMU_DONE);
+	CHECK_EQ(res.mem_size, 2);
+	/* REX.W wins over 66 */
+	CHECK_EQ(RUN(0x66, 0x48, 0x89, 0x03), X86_EMU_DONE);
+	CHECK_EQ(res.mem_size, 8);
+	/* F3 on a non-string instruction is ignored (e.g. XRELEASE) */
+	CHECK_EQ(RUN(0xf3, 0x89, 0x03), X86_EMU_DONE);
+	CHECK_EQ(res.mem_size, 4);
+	/* 15 bytes is fine, 16 is #GP(0) */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(RUN(0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+		     0x89, 0x43, 0x01), X86_EMU_DONE);
+	CHECK_DONE(15);
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(RUN(0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+		     0x66, 0x89, 0x43, 0x01), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(res.fault.error_code, 0);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	CHECK_EQ(fk.writes, 0);
+}
+
+TEST(lock_rules)
+{
+	static const struct {
+		u8 bytes[6];
+		unsigned int len;
+		enum x86_emu_status expect;
+	} cases[] = {
+		{ { 0xf0, 0x89, 0x03 }, 3, X86_EMU_EXCEPTION },		/* lock mov */
+		{ { 0xf0, 0x01, 0xd8 }, 3, X86_EMU_EXCEPTION },		/* lock add eax, ebx */
+		{ { 0xf0, 0x03, 0x03 }, 3, X86_EMU_EXCEPTION },		/* lock add eax, [rbx] */
+		{ { 0xf0, 0x39, 0x03 }, 3, X86_EMU_EXCEPTION },		/* lock cmp */
+		{ { 0xf0, 0x85, 0x03 }, 3, X86_EMU_EXCEPTION },		/* lock test */
+		{ { 0xf0, 0x0f, 0xa3, 0x03 }, 4, X86_EMU_EXCEPTION },	/* lock bt */
+		{ { 0xf0, 0x05, 1, 0, 0, 0 }, 6, X86_EMU_EXCEPTION },	/* lock add eax, imm */
+		{ { 0xf0, 0xab }, 2, X86_EMU_EXCEPTION },		/* lock stos */
+		{ { 0xf0, 0x01, 0x03 }, 3, X86_EMU_DONE },		/* lock add [rbx], eax */
+		{ { 0xf0, 0x0f, 0xab, 0x03 }, 4, X86_EMU_DONE },	/* lock bts */
+		{ { 0xf0, 0xf7, 0x13 }, 3, X86_EMU_DONE },		/* lock not */
+	};
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(cases); i++) {
+		setup(X86_MODE_64);
+		R(RBX) = DATA_BASE;
+		R(RDI) = DATA_BASE;
+		CHECK_EQ(run_at(0, cases[i].bytes, cases[i].len), cases[i].expect);
+		if (cases[i].expect == X86_EMU_EXCEPTION) {
+			CHECK_EQ(res.fault.vector, X86_VEC_UD);
+			CHECK(!res.fault.has_error_code);
+			CHECK_EQ(fk.reads + fk.writes + fk.cmpxchgs, 0);
+			CHECK_EQ(ctx.regs.rip, CODE_BASE);
+		} else {
+			CHECK(res.lock);
+			CHECK_EQ(fk.writes, 0);		/* locked: cmpxchg only */
+			CHECK_EQ(fk.cmpxchgs, 1);
+		}
+	}
+}
+
+TEST(unsupported_and_invalid)
+{
+	setup(X86_MODE_64);
+	CHECK_EQ(RUN(0x0f, 0x0b), X86_EMU_UNHANDLED);			/* ud2 */
+	CHECK_EQ(res.reason, X86_REASON_OPCODE);
+	CHECK_EQ(res.kind, X86_INSN_NONE);
+	CHECK_EQ(RUN(0xf7, 0x23), X86_EMU_UNHANDLED);			/* mul dword [rbx] */
+	CHECK_EQ(RUN(0xff, 0x33), X86_EMU_UNHANDLED);			/* push [rbx] */
+	CHECK_EQ(RUN(0xc7, 0x4b, 0x00, 0, 0, 0, 0), X86_EMU_UNHANDLED);	/* C7 /1 */
+	CHECK_EQ(RUN(0x0f, 0xba, 0x1b, 0x01), X86_EMU_UNHANDLED);	/* 0F BA /4..7 only */
+	CHECK_EQ(RUN(0x0f, 0xc7, 0x33), X86_EMU_UNHANDLED);		/* vmptrld */
+	CHECK_EQ(RUN(0x82, 0x03, 0x01), X86_EMU_EXCEPTION);		/* 82: #UD in 64-bit */
+	CHECK_EQ(res.fault.vector, X86_VEC_UD);
+	CHECK_EQ(RUN(0x0f, 0xc7, 0xc9), X86_EMU_EXCEPTION);		/* cmpxchg8b ecx */
+	CHECK_EQ(res.fault.vector, X86_VEC_UD);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	/* 82 is an alias of 80 in 32-bit mode */
+	setup(X86_MODE_32);
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(RUN(0x82, 0x03, 0x05), X86_EMU_DONE);			/* add byte [ebx], 5 */
+	CHECK_EQ(peek(DATA_BASE, 1), 5);
+	CHECK_EQ(res.kind, X86_INSN_ADD);
+	/* names for statistics */
+	CHECK(!strcmp(x86_insn_kind_name(X86_INSN_CMPXCHG16B), "cmpxchg16b"));
+	CHECK(!strcmp(x86_insn_kind_name(X86_INSN_LODS), "lods"));
+	CHECK(!strcmp(x86_insn_kind_name(X86_NR_INSN_KINDS), "?"));
+	CHECK(!strcmp(x86_emu_reason_name(X86_REASON_CALLBACK), "callback"));
+	for (int k = 0; k < X86_NR_INSN_KINDS; k++)
+		CHECK(x86_insn_kind_name(k) != NULL && strcmp(x86_insn_kind_name(k), "?"));
+}
+
+TEST(non_canonical_address)
+{
+	setup(X86_MODE_64);
+	R(RBX) = 0x0000800000000000ull;
+	CHECK_EQ(RUN(0x89, 0x03), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK(res.fault.has_error_code);
+	CHECK_EQ(res.fault.error_code, 0);
+	R(RBP) = 0x0000800000000000ull;
+	CHECK_EQ(RUN(0x89, 0x45, 0x00), X86_EMU_EXCEPTION);		/* [rbp]: #SS */
+	CHECK_EQ(res.fault.vector, X86_VEC_SS);
+	/* the last byte matters too */
+	R(RBX) = 0x00007ffffffffffcull;
+	CHECK_EQ(RUN(0x48, 0x89, 0x03), X86_EMU_EXCEPTION);
+	CHECK_EQ(fk.writes, 0);
+	R(RBX) = 0xffff800000000000ull;		/* canonical: reaches the callback */
+	CHECK_EQ(RUN(0x89, 0x03), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);
+	CHECK_EQ(fk.writes, 1);
+}
+
+/* ---- fetch ------------------------------------------------------------------ */
+
+TEST(fetch_stops_at_page_end_and_crosses_when_needed)
+{
+	/* An instruction ending exactly at the page end must not touch the next page. */
+	setup(X86_MODE_64);
+	fk.fault_fetch_page = CODE_BASE + PAGE_SIZE;
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(run_at(PAGE_SIZE - 3, BYTES(0x48, 0x89, 0x03)), X86_EMU_DONE);
+	CHECK_EQ(fk.fetches, 1);
+	CHECK_EQ(fk.max_fetch_len, 3);
+	/* The same instruction across the boundary: two fetches, or the fault. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	CHECK_EQ(run_at(PAGE_SIZE - 2, BYTES(0x48, 0x89, 0x03)), X86_EMU_DONE);
+	CHECK_DONE(3);
+	CHECK_EQ(fk.fetches, 2);
+	CHECK_EQ(peek(DATA_BASE, 8), 0);
+	setup(X86_MODE_64);
+	fk.fault_fetch_page = CODE_BASE + PAGE_SIZE;
+	R(RBX) = DATA_BASE;
+	struct x86_regs before = ctx.regs;
+
+	CHECK_EQ(run_at(PAGE_SIZE - 2, BYTES(0x48, 0x89, 0x03)), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);
+	CHECK_EQ(res.fault.address, CODE_BASE + PAGE_SIZE);
+	CHECK_EQ(res.fault.error_code, PFEC_I);
+	before.rip += PAGE_SIZE - 2;
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	CHECK_EQ(fk.writes, 0);
+}
+
+/* ---- faults leave everything untouched ---------------------------------------- */
+
+TEST(write_fault_leaves_state)
+{
+	setup(X86_MODE_64);
+	fk.fault_page = DATA_BASE;
+	R(RBX) = DATA_BASE;
+	R(RCX) = 5;
+	poke(DATA_BASE, 10, 4);
+	struct x86_regs before = ctx.regs;
+
+	/* xadd [rbx], ecx: would change ecx and flags */
+	CHECK_EQ(RUN(0x0f, 0xc1, 0x0b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);
+	CHECK_EQ(res.fault.address, DATA_BASE);
+	CHECK_EQ(res.fault.error_code, 0);		/* the read faulted first */
+	CHECK_EQ(res.bytes_written, 0);
+	CHECK_EQ(res.kind, X86_INSN_XADD);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	/* Read succeeds, write faults: still nothing committed. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE + PAGE_SIZE - 2;		/* crosses into the faulting page */
+	fk.fault_write_page = DATA_BASE + PAGE_SIZE;
+	R(RCX) = 5;
+	ctx.regs.rflags |= X86_FLAG_ZF;
+	before = ctx.regs;
+	CHECK_EQ(RUN(0x01, 0x0b), X86_EMU_EXCEPTION);	/* add [rbx], ecx */
+	CHECK_EQ(fk.reads, 1);
+	CHECK_EQ(res.fault.error_code, PFEC_W);
+	CHECK_EQ(res.fault.address, DATA_BASE + PAGE_SIZE - 2);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	fk.fault_write_page = NO_PAGE;
+	CHECK_EQ(RUN(0x01, 0x0b), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE - 2, 4), 5);
+	ctx.regs = before;
+	fk.fault_write_page = DATA_BASE + PAGE_SIZE;
+	CHECK_EQ(RUN(0xc7, 0x03, 1, 0, 0, 0), X86_EMU_EXCEPTION);	/* mov dword [rbx], 1 */
+	CHECK_EQ(res.fault.error_code, PFEC_W);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE - 2, 4), 5);
+}
+
+TEST(callback_unhandled)
+{
+	setup(X86_MODE_64);
+	fk.unhandled = true;
+	R(RBX) = DATA_BASE;
+	struct x86_regs before = ctx.regs;
+
+	CHECK_EQ(RUN(0x8b, 0x03), X86_EMU_UNHANDLED);
+	CHECK_EQ(res.reason, X86_REASON_CALLBACK);
+	CHECK_EQ(res.kind, X86_INSN_MOV);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+}
+
+/* ---- read-modify-write, xchg, cmpxchg ---------------------------------------- */
+
+TEST(alu_rmw_and_flags)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0xffffffff, 4);
+	CHECK_EQ(RUN(0x83, 0x03, 0x01), X86_EMU_DONE);		/* add dword [rbx], 1 */
+	CHECK_EQ(peek(DATA_BASE, 8), 0);
+	CHECK_EQ(ctx.regs.rflags & X86_FLAGS_ARITH,
+		 X86_FLAG_CF | X86_FLAG_ZF | X86_FLAG_AF | X86_FLAG_PF);
+	CHECK_EQ(RUN(0x80, 0x2b, 0x01), X86_EMU_DONE);		/* sub byte [rbx], 1 */
+	CHECK_EQ(peek(DATA_BASE, 1), 0xff);
+	CHECK_EQ(ctx.regs.rflags & X86_FLAGS_ARITH,
+		 X86_FLAG_CF | X86_FLAG_SF | X86_FLAG_AF | X86_FLAG_PF);
+	/* cmp and test do not write */
+	fk.writes = 0;
+	CHECK_EQ(RUN(0x80, 0x3b, 0xff), X86_EMU_DONE);		/* cmp byte [rbx], 0xff */
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(RUN(0xf6, 0x03, 0x80), X86_EMU_DONE);		/* test byte [rbx], 0x80 */
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(res.bytes_written, 0);
+	CHECK_EQ(res.kind, X86_INSN_TEST);
+	/* inc keeps CF, dec, not, neg */
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0xfe, 0x03), X86_EMU_DONE);		/* inc byte [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 1), 0);
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(RUN(0x48, 0xff, 0x0b), X86_EMU_DONE);		/* dec qword [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 8), ~0ull);
+	poke(DATA_BASE, 0xff, 8);
+	CHECK_EQ(RUN(0x48, 0xf7, 0x13), X86_EMU_DONE);		/* not qword [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 8), 0xffffffffffffff00ull);
+	CHECK_EQ(RUN(0x66, 0xf7, 0x1b), X86_EMU_DONE);		/* neg word [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 8), 0xffffffffffff0100ull);
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);
+	/* and/or on a PTE: clear the accessed bit, set the dirty bit */
+	poke(DATA_BASE, 0x1067, 8);
+	CHECK_EQ(RUN(0x48, 0x83, 0x23, 0xdf), X86_EMU_DONE);	/* and qword [rbx], ~0x20 */
+	CHECK_EQ(peek(DATA_BASE, 8), 0x1047);
+	CHECK_EQ(res.kind, X86_INSN_AND);
+	CHECK_EQ(RUN(0x80, 0x0b, 0x40), X86_EMU_DONE);		/* or byte [rbx], 0x40 */
+	CHECK_EQ(peek(DATA_BASE, 8), 0x1047);
+	CHECK_EQ(res.kind, X86_INSN_OR);
+	/* Register-only accumulator form: add eax, imm32 */
+	R(RAX) = 0xffffffff00000001ull;
+	CHECK_EQ(RUN(0x05, 0xff, 0xff, 0xff, 0xff), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0);
+	CHECK(!res.has_mem);
+	/* adc/sbb use the carry in */
+	poke(DATA_BASE, 5, 4);
+	R(RCX) = 1;
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0x19, 0x0b), X86_EMU_DONE);		/* sbb [rbx], ecx */
+	CHECK_EQ(peek(DATA_BASE, 4), 3);
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0x13, 0x0b), X86_EMU_DONE);		/* adc ecx, [rbx] */
+	CHECK_EQ(R(RCX), 5);
+}
+
+TEST(xchg_and_xadd)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE + 8;
+	poke(DATA_BASE + 8, 0x1111, 8);
+	R(RAX) = 0x2222;
+	CHECK_EQ(RUN(0x48, 0x87, 0x03), X86_EMU_DONE);		/* xchg [rbx], rax */
+	CHECK_EQ(R(RAX), 0x1111);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0x2222);
+	CHECK_EQ(fk.reads, 1);
+	CHECK_EQ(fk.cmpxchgs, 1);		/* xchg is always locked */
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(res.kind, X86_INSN_XCHG);
+	CHECK_EQ(res.bytes_written, 8);
+	CHECK_EQ(res.write_linear, DATA_BASE + 8);
+	R(RCX) = 3;
+	CHECK_EQ(RUN(0xf0, 0x48, 0x0f, 0xc1, 0x0b), X86_EMU_DONE);	/* lock xadd [rbx], rcx */
+	CHECK_EQ(R(RCX), 0x2222);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0x2225);
+}
+
+TEST(cmpxchg_success_failure_and_races)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x1000, 8);
+	R(RAX) = 0x1000;
+	R(RCX) = 0x2007;
+	/* lock cmpxchg [rbx], rcx: one callback, no read */
+	CHECK_EQ(RUN(0xf0, 0x48, 0x0f, 0xb1, 0x0b), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE, 8), 0x2007);
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(fk.reads, 0);
+	CHECK_EQ(fk.cmpxchgs, 1);
+	CHECK_EQ(res.bytes_written, 8);
+	/* Failure: RAX gets memory, ZF clear, nothing written. */
+	CHECK_EQ(RUN(0xf0, 0x48, 0x0f, 0xb1, 0x0b), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x2007);
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	CHECK_EQ(res.bytes_written, 0);
+	CHECK_EQ(peek(DATA_BASE, 8), 0x2007);
+	/* Non-locked cmpxchg is atomic too (cmpxchg callback). */
+	fk.cmpxchgs = 0;
+	R(RAX) = 0x2007;
+	R(RCX) = 0x3;
+	CHECK_EQ(RUN(0x0f, 0xb0, 0x0b), X86_EMU_DONE);		/* cmpxchg [rbx], cl */
+	CHECK_EQ(peek(DATA_BASE, 8), 0x2003);
+	CHECK_EQ(fk.cmpxchgs, 1);
+}
+
+TEST(locked_rmw_recomputes_after_lost_race)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x01, 8);
+	fk.interfere = 1;	/* memory becomes 0x41 between our read and cmpxchg */
+	CHECK_EQ(RUN(0xf0, 0x48, 0x83, 0x0b, 0x02), X86_EMU_DONE);	/* lock or qword [rbx], 2 */
+	CHECK_EQ(peek(DATA_BASE, 8), 0x43);
+	CHECK_EQ(fk.cmpxchgs, 2);
+	/* Flags come from the value that was really combined. */
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	/* A retry starts again from the original flags (adc's carry in). */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x01, 8);
+	ctx.regs.rflags |= X86_FLAG_CF;
+	fk.interfere = 1;
+	CHECK_EQ(RUN(0xf0, 0x83, 0x13, 0x01), X86_EMU_DONE);	/* lock adc dword [rbx], 1 */
+	CHECK_EQ(peek(DATA_BASE, 8), 0x43);
+	/* lock btr: CF is the bit as seen by the successful attempt */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x00, 8);
+	fk.interfere = 1;	/* bit 6 appears */
+	CHECK_EQ(RUN(0xf0, 0x0f, 0xba, 0x33, 0x06), X86_EMU_DONE);	/* lock btr dword [rbx], 6 */
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);
+	CHECK_EQ(peek(DATA_BASE, 8), 0);
+	/* Endless contention: RETRY, nothing committed. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	fk.interfere = 1000;
+	struct x86_regs before = ctx.regs;
+
+	CHECK_EQ(RUN(0xf0, 0xff, 0x03), X86_EMU_RETRY);		/* lock inc dword [rbx] */
+	CHECK_EQ(res.reason, X86_REASON_CONTENDED);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+}
+
+TEST(cmpxchg8b_and_16b)
+{
+	/* 32-bit PAE guest: lock cmpxchg8b [esi] */
+	setup(X86_MODE_32);
+	R(RSI) = DATA_BASE + 8;
+	poke(DATA_BASE + 8, 0x0000000100002063ull, 8);
+	R(RAX) = 0x00002063;
+	R(RDX) = 0x1;
+	R(RBX) = 0x00003067;
+	R(RCX) = 0x80000000;
+	CHECK_EQ(RUN(0xf0, 0x0f, 0xc7, 0x0e), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE + 8, 8), 0x8000000000003067ull);
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(res.kind, X86_INSN_CMPXCHG8B);
+	CHECK_EQ(res.mem_size, 8);
+	CHECK_EQ(res.bytes_written, 8);
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0xf0, 0x0f, 0xc7, 0x0e), X86_EMU_DONE);	/* now fails */
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);			/* only ZF changes */
+	CHECK_EQ(R(RAX), 0x3067);
+	CHECK_EQ(R(RDX), 0x80000000);
+	CHECK_EQ(res.bytes_written, 0);
+	/* cmpxchg16b: aligned works, misaligned is #GP(0) */
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 0x10;
+	poke(DATA_BASE + 0x10, 1, 8);
+	poke(DATA_BASE + 0x18, 2, 8);
+	R(RAX) = 1;
+	R(RDX) = 2;
+	R(RBX) = 3;
+	R(RCX) = 4;
+	CHECK_EQ(RUN(0xf0, 0x48, 0x0f, 0xc7, 0x0f), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE + 0x10, 8), 3);
+	CHECK_EQ(peek(DATA_BASE + 0x18, 8), 4);
+	CHECK_EQ(res.kind, X86_INSN_CMPXCHG16B);
+	CHECK_EQ(res.mem_size, 16);
+	R(RDI) = DATA_BASE + 0x18;
+	CHECK_EQ(RUN(0x48, 0x0f, 0xc7, 0x0f), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(fk.cmpxchgs, 1);
+}
+
+TEST(bt_bit_string_offsets)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE + 0x100;
+	R(RAX) = 100;		/* dword 3, bit 4 */
+	CHECK_EQ(RUN(0x0f, 0xab, 0x03), X86_EMU_DONE);		/* bts [rbx], eax */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x10c);
+	CHECK_EQ(res.mem_size, 4);
+	CHECK_EQ(peek(DATA_BASE + 0x10c, 4), 0x10);
+	CHECK(!(ctx.regs.rflags & X86_FLAG_CF));
+	R(RAX) = (u64)-1;	/* bit 31 of the dword below */
+	CHECK_EQ(RUN(0x0f, 0xab, 0x03), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0xfc);
+	CHECK_EQ(peek(DATA_BASE + 0xfc, 4), 0x80000000);
+	R(RAX) = (u64)-65;	/* 64-bit: qword -2, bit 63 */
+	CHECK_EQ(RUN(0x48, 0x0f, 0xbb, 0x03), X86_EMU_DONE);	/* btc [rbx], rax */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0xf0);
+	CHECK_EQ(peek(DATA_BASE + 0xf0, 8), 0x8000000000000000ull);
+	/* 16-bit offsets are sign-extended from 16 bits */
+	R(RAX) = 0xffff;	/* -1: word below, bit 15 */
+	CHECK_EQ(RUN(0x66, 0x0f, 0xb3, 0x03), X86_EMU_DONE);	/* btr [rbx], ax */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0xfe);
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);			/* it was bit 31 of 0xfc */
+	CHECK_EQ(peek(DATA_BASE + 0xfc, 4), 0);
+	/* Immediate offsets wrap inside the operand */
+	poke(DATA_BASE + 0x100, 0, 8);
+	CHECK_EQ(RUN(0x0f, 0xba, 0x2b, 0x21), X86_EMU_DONE);	/* bts dword [rbx], 33 */
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x100);
+	CHECK_EQ(peek(DATA_BASE + 0x100, 4), 2);
+	fk.writes = 0;
+	CHECK_EQ(RUN(0x0f, 0xa3, 0x03), X86_EMU_DONE);		/* bt: read only */
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(res.kind, X86_INSN_BT);
+}
+
+/* ---- string instructions ----------------------------------------------------- */
+
+TEST(rep_stosq_clears_page_in_one_call)
+{
+	setup(X86_MODE_64);
+	memset(data + PAGE_SIZE, 0xab, PAGE_SIZE);
+	R(RDI) = DATA_BASE + PAGE_SIZE;
+	R(RCX) = 512;
+	R(RAX) = 0;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_DONE);
+	CHECK_DONE(3);
+	CHECK_EQ(fk.writes, 1);
+	CHECK_EQ(fk.write_len, 4096);
+	CHECK_EQ(fk.write_lin, DATA_BASE + PAGE_SIZE);
+	for (unsigned int i = 0; i < PAGE_SIZE; i++)
+		if (data[PAGE_SIZE + i])
+			CHECK_EQ(data[PAGE_SIZE + i], 0);
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(R(RDI), DATA_BASE + 2 * PAGE_SIZE);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 3);
+	CHECK_EQ(res.kind, X86_INSN_STOS);
+	CHECK_EQ(res.reps, 512);
+	CHECK_EQ(res.bytes_written, 4096);
+	CHECK_EQ(res.mem_size, 8);
+	CHECK_EQ(peek(DATA_BASE + 2 * PAGE_SIZE, 1), 0);	/* next page untouched (was 0) */
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE - 1, 1), 0);
+}
+
+TEST(rep_stos_clamps_to_page_and_count)
+{
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 0xff8;
+	R(RCX) = 10;
+	R(RAX) = 0x1122334455667788ull;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_DONE);
+	CHECK_EQ(res.reps, 1);
+	CHECK_EQ(R(RCX), 9);
+	CHECK_EQ(R(RDI), DATA_BASE + 0x1000);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);		/* not finished: guest resumes it */
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_DONE);	/* the rest fits in the next page */
+	CHECK_EQ(res.reps, 9);
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 3);
+	CHECK_EQ(peek(DATA_BASE + 0x1040, 8), 0x1122334455667788ull);
+	CHECK_EQ(peek(DATA_BASE + 0x1048, 8), 0);
+	/* Count smaller than the page room */
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 0x10;
+	R(RCX) = 3;
+	R(RAX) = 0xab;
+	CHECK_EQ(RUN(0xf3, 0xaa), X86_EMU_DONE);		/* rep stosb */
+	CHECK_EQ(fk.write_len, 3);
+	CHECK_EQ(peek(DATA_BASE + 0x10, 4), 0xababab);
+	/* Zero count: no access, RIP moves on */
+	setup(X86_MODE_64);
+	CHECK_EQ(RUN(0xf3, 0xab), X86_EMU_DONE);
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+	CHECK(!res.has_mem);
+	/* An element crossing the page end is done alone, in one crossing write */
+	setup(X86_MODE_64);
+	R(RDI) = DATA_BASE + 0xffc;
+	R(RCX) = 4;
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_DONE);
+	CHECK_EQ(res.reps, 1);
+	CHECK_EQ(fk.write_lin, DATA_BASE + 0xffc);
+	CHECK_EQ(fk.write_len, 8);
+}
+
+TEST(rep_stos_backwards)
+{
+	setup(X86_MODE_64);
+	ctx.regs.rflags |= X86_FLAG_DF;
+	R(RDI) = DATA_BASE + PAGE_SIZE + 0x10;
+	R(RCX) = 100;
+	R(RAX) = 0xdeadbeef;
+	CHECK_EQ(RUN(0xf3, 0xab), X86_EMU_DONE);		/* rep stosd, downwards */
+	CHECK_EQ(res.reps, 5);				/* 0x10, 0xc, 0x8, 0x4, 0x0 */
+	CHECK_EQ(fk.write_lin, DATA_BASE + PAGE_SIZE);
+	CHECK_EQ(fk.write_len, 20);
+	CHECK_EQ(res.write_linear, DATA_BASE + PAGE_SIZE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + PAGE_SIZE + 0x10);
+	CHECK_EQ(R(RDI), DATA_BASE + PAGE_SIZE - 4);
+	CHECK_EQ(R(RCX), 95);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE + 0x10, 4), 0xdeadbeef);
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE + 0x14, 4), 0);
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE - 4, 4), 0);
+	/* non-rep stosw backwards */
+	setup(X86_MODE_64);
+	ctx.regs.rflags |= X86_FLAG_DF;
+	R(RDI) = DATA_BASE + 0x20;
+	R(RCX) = 7;
+	R(RAX) = 0x1234;
+	CHECK_EQ(RUN(0x66, 0xab), X86_EMU_DONE);
+	CHECK_EQ(R(RDI), DATA_BASE + 0x1e);
+	CHECK_EQ(R(RCX), 7);
+	CHECK_EQ(peek(DATA_BASE + 0x20, 2), 0x1234);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+}
+
+TEST(rep_movs_clamps_to_both_pages)
+{
+	setup(X86_MODE_64);
+	for (unsigned int i = 0; i < PAGE_SIZE; i++)
+		data[i] = (u8)i;
+	R(RSI) = DATA_BASE + 0xf00;			/* 0x100 bytes left in its page */
+	R(RDI) = DATA_BASE + 2 * PAGE_SIZE;
+	R(RCX) = 0x1000;
+	CHECK_EQ(RUN(0xf3, 0xa4), X86_EMU_DONE);	/* rep movsb */
+	CHECK_EQ(res.kind, X86_INSN_MOVS);
+	CHECK_EQ(res.reps, 0x100);
+	CHECK_EQ(fk.reads, 1);
+	CHECK_EQ(fk.writes, 1);
+	CHECK_EQ(R(RCX), 0xf00);
+	CHECK_EQ(R(RSI), DATA_BASE + 0x1000);
+	CHECK_EQ(R(RDI), DATA_BASE + 2 * PAGE_SIZE + 0x100);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	CHECK_EQ(peek(DATA_BASE + 2 * PAGE_SIZE + 0xff, 1), 0xff);
+	CHECK_EQ(peek(DATA_BASE + 2 * PAGE_SIZE, 1), 0x00);
+	/* Backwards, movsd */
+	setup(X86_MODE_64);
+	poke(DATA_BASE + 0x8, 0x0807060504030201ull, 8);
+	ctx.regs.rflags |= X86_FLAG_DF;
+	R(RSI) = DATA_BASE + 0xc;
+	R(RDI) = DATA_BASE + PAGE_SIZE + 0x4;
+	R(RCX) = 2;
+	CHECK_EQ(RUN(0xf3, 0xa5), X86_EMU_DONE);
+	CHECK_EQ(res.reps, 2);
+	CHECK_EQ(peek(DATA_BASE + PAGE_SIZE, 8), 0x0807060504030201ull);
+	CHECK_EQ(R(RSI), DATA_BASE + 0x4);
+	CHECK_EQ(R(RDI), DATA_BASE + PAGE_SIZE - 4);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+	/* Overlapping ranges: one element per call, like the hardware's order */
+	setup(X86_MODE_64);
+	poke(DATA_BASE, 0x5a, 1);
+	R(RSI) = DATA_BASE;
+	R(RDI) = DATA_BASE + 1;
+	R(RCX) = 8;
+	for (int i = 0; i < 8; i++)
+		CHECK_EQ(RUN(0xf3, 0xa4), X86_EMU_DONE);
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(peek(DATA_BASE, 8), 0x5a5a5a5a5a5a5a5aull);
+	CHECK_EQ(peek(DATA_BASE + 8, 1), 0x5a);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+}
+
+TEST(movs_segments)
+{
+	/* Source segment can be overridden (FS in 64-bit), destination is ES. */
+	setup(X86_MODE_64);
+	ctx.seg_base[X86_SEG_FS] = DATA_BASE + PAGE_SIZE;
+	poke(DATA_BASE + PAGE_SIZE + 0x8, 0xfeedface, 4);
+	R(RSI) = 0x8;
+	R(RDI) = DATA_BASE + 0x40;
+	CHECK_EQ(RUN(0x64, 0xa5), X86_EMU_DONE);		/* movsd fs:[rsi] -> [rdi] */
+	CHECK_EQ(peek(DATA_BASE + 0x40, 4), 0xfeedface);
+	CHECK_EQ(R(RSI), 0xc);
+	/* 32-bit: ES base for the destination, DS for the source */
+	setup(X86_MODE_32);
+	ctx.seg_base[X86_SEG_ES] = DATA_BASE + 2 * PAGE_SIZE;
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	poke(DATA_BASE + 0x10, 0x77, 1);
+	R(RSI) = 0x10;
+	R(RDI) = 0x20;
+	CHECK_EQ(RUN(0x26, 0xa4), X86_EMU_DONE);		/* es: applies to the source */
+	CHECK_EQ(peek(DATA_BASE + 2 * PAGE_SIZE + 0x20, 1), 0);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 2 * PAGE_SIZE + 0x20);
+	setup(X86_MODE_32);
+	ctx.seg_base[X86_SEG_ES] = DATA_BASE + 2 * PAGE_SIZE;
+	ctx.seg_base[X86_SEG_DS] = DATA_BASE;
+	poke(DATA_BASE + 0x10, 0x77, 1);
+	R(RSI) = 0x10;
+	R(RDI) = 0x20;
+	CHECK_EQ(RUN(0xa4), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE + 2 * PAGE_SIZE + 0x20, 1), 0x77);
+}
+
+TEST(string_address_sizes)
+{
+	/* 67 in 64-bit mode: ECX/EDI, written back zero-extended */
+	setup(X86_MODE_64);
+	R(RDI) = 0xffffffff00000000ull | (DATA_BASE + 0x100);
+	R(RCX) = 0xffffffff00000004ull;
+	CHECK_EQ(RUN(0x67, 0xf3, 0xaa), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x100);
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(R(RDI), DATA_BASE + 0x104);
+	/* 16-bit mode: CX/DI, upper bits preserved, DI wraps at 64K (clamped) */
+	setup(X86_MODE_16);
+	ctx.seg_base[X86_SEG_ES] = DATA_BASE - 0xfff0;
+	R(RDI) = 0xabcd0000ull | 0xfff0;
+	R(RCX) = 0x12340000ull | 0x20;
+	R(RAX) = 0x99;
+	CHECK_EQ(RUN(0xf3, 0xaa), X86_EMU_DONE);
+	CHECK_EQ(res.reps, 0x10);			/* stops at DI = 0xffff */
+	CHECK_EQ(R(RDI), 0xabcd0000ull);
+	CHECK_EQ(R(RCX), 0x12340010ull);
+	CHECK_EQ(ctx.regs.rip, 0);
+	CHECK_EQ(peek(DATA_BASE + 0xf, 1), 0x99);
+	CHECK_EQ(peek(DATA_BASE + 0x10, 1), 0);
+	/* 32-bit mode, 67: 16-bit addressing for stos */
+	setup(X86_MODE_32);
+	R(RDI) = 0x10000 + 0x20;
+	ctx.seg_base[X86_SEG_ES] = DATA_BASE;
+	CHECK_EQ(RUN(0x67, 0xab), X86_EMU_DONE);
+	CHECK_EQ(res.mem_linear, DATA_BASE + 0x20);
+	CHECK_EQ(R(RDI), 0x10024);
+}
+
+TEST(lods_reads_mmio)
+{
+	setup(X86_MODE_64);
+	poke(DATA_BASE + 0x300, 0x11223344, 4);
+	R(RSI) = DATA_BASE + 0x300;
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0xad), X86_EMU_DONE);			/* lodsd */
+	CHECK_EQ(R(RAX), 0x11223344);
+	CHECK_EQ(R(RSI), DATA_BASE + 0x304);
+	CHECK_EQ(res.kind, X86_INSN_LODS);
+	CHECK_EQ(res.bytes_written, 0);
+	CHECK_EQ(fk.writes, 0);
+	/* rep lodsb: the last byte loaded stays in AL */
+	setup(X86_MODE_64);
+	for (unsigned int i = 0; i < 16; i++)
+		data[i] = (u8)(0xa0 + i);
+	R(RSI) = DATA_BASE;
+	R(RCX) = 16;
+	R(RAX) = 0x1200;
+	CHECK_EQ(RUN(0xf3, 0xac), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x12af);
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(fk.reads, 1);
+	setup(X86_MODE_64);
+	for (unsigned int i = 0; i < 16; i++)
+		data[i] = (u8)(0xa0 + i);
+	ctx.regs.rflags |= X86_FLAG_DF;
+	R(RSI) = DATA_BASE + 15;
+	R(RCX) = 16;
+	CHECK_EQ(RUN(0xf3, 0xac), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0xa0);
+	CHECK_EQ(R(RSI), DATA_BASE - 1);
+}
+
+TEST(rep_faults_leave_state)
+{
+	setup(X86_MODE_64);
+	fk.fault_page = DATA_BASE + PAGE_SIZE;
+	R(RSI) = DATA_BASE;
+	R(RDI) = DATA_BASE + PAGE_SIZE;
+	R(RCX) = 64;
+	struct x86_regs before = ctx.regs;
+
+	CHECK_EQ(RUN(0xf3, 0x48, 0xa5), X86_EMU_EXCEPTION);	/* write faults */
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);
+	CHECK_EQ(res.fault.error_code, PFEC_W);
+	CHECK_EQ(res.bytes_written, 0);
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	fk.fault_page = DATA_BASE;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xa5), X86_EMU_EXCEPTION);	/* read faults */
+	CHECK_EQ(fk.writes, 1);					/* only the first attempt */
+	CHECK(!memcmp(&before, &ctx.regs, sizeof(before)));
+	/* Non-canonical destination: #GP, no callback */
+	setup(X86_MODE_64);
+	R(RDI) = 0x0000800000000000ull - 8;
+	R(RCX) = 4;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_EXCEPTION);	/* last qword below the hole */
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);			/* from the callback */
+	CHECK_EQ(fk.write_len, 0);
+	CHECK_EQ(fk.writes, 1);
+	R(RDI) = 0x0000800000000000ull;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(fk.writes, 1);
+}
+
+UNIT_MAIN()
