@@ -1,0 +1,34 @@
+#!/bin/sh
+# Boots every multiboot guest kernel under QEMU TCG with tools/run-guest-qemu.sh and checks
+# its exit status: 1 (exit(0), all passed) for test kernels, 0 (the VM shut down) for
+# triplefault. elf64 is skipped: QEMU's -kernel cannot load a plain ELF64.
+#   tests/guests/run-all-qemu.sh [BUILD_DIR]     (default: build; run `make guests` first)
+# Logs go to BUILD_DIR/guests/qemu-logs/<kernel>.log; exit status 1 if any kernel misbehaved.
+set -u
+build=${1:-build}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+logs=$build/guests/qemu-logs
+mkdir -p "$logs"
+failed=0
+
+run() {	# run KERNEL EXPECTED_STATUS ARGS...
+	name=$1 expected=$2
+	shift 2
+	"$root/tools/run-guest-qemu.sh" "$build/guests/$name.elf" "$@" >"$logs/$name.log" 2>&1
+	status=$?
+	if [ "$status" = "$expected" ]; then
+		verdict=ok
+	else
+		verdict=WRONG
+		failed=1
+	fi
+	printf '%-12s status %-3s (expected %s) %-5s %s\n' "$name" "$status" "$expected" \
+		"$verdict" "$(grep '^SUMMARY:' "$logs/$name.log")"
+}
+
+for k in cpuid cpuid64 msr msr64 io io64 hlt_timer vmcall vmcall64 memtest; do
+	run "$k" 1
+done
+run isolation 1 pattern=0xa5 wait=20
+run triplefault 0
+exit $failed

@@ -1,0 +1,26 @@
+/*
+ * Triple fault on purpose: with an empty IDT (limit 0) every exception is itself a #GP, then
+ * a #DF, then a shutdown (SDM Vol. 3A 6.15, "Interrupt 8"). The hypervisor must end this
+ * guest and report it; QEMU with -no-reboot just exits with status 0. Command line: "gp"
+ * starts from a #GP (bad segment selector) instead of INT3.
+ */
+#include "libguest.h"
+
+/* Index 0x1fff: far past the 4-entry guest GDT, so loading it raises #GP(0xfff8). */
+#define BAD_SELECTOR 0xfff8u
+
+int main(void)
+{
+	struct descriptor_ptr empty_idt = { .limit = 0, .base = 0 };
+	bool gp = cmdline_has("gp");
+
+	printf("TRIPLEFAULT: empty IDT, then %s: this guest should end now\n",
+	       gp ? "a #GP (bad selector in DS)" : "INT3");
+	lidt(&empty_idt);
+	if (gp)
+		asm volatile("mov %0, %%ds" : : "r"(BAD_SELECTOR) : "memory");
+	else
+		asm volatile("int3" ::: "memory");
+	report(false, "the CPU shut down on the triple fault (execution went on)");
+	return report_summary();
+}
