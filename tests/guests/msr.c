@@ -115,7 +115,9 @@ static void check_pat(void)
 
 	printf("PAT %#llx\n", pat);
 	/* Entries 1 and 5 become WC (1) instead of their usual WT: valid memory types only. */
-	check_round_trip(MSR_IA32_PAT, "PAT", (pat & ~0x0000000700000700ull) | 0x0000000100000100ull);
+	u64 wc_in_1_and_5 = (pat & ~0x0000000700000700ull) | 0x0000000100000100ull;
+
+	check_round_trip(MSR_IA32_PAT, "PAT", wc_in_1_and_5);
 }
 
 static bool tsc_near(u64 target)

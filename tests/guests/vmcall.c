@@ -51,7 +51,8 @@ static void check_stat(void)
 
 	/* Whether or not a STAT counts its own exit, two STATs in a row differ by exactly 1. */
 	report(vmcall_after - vmcall_before == 1,
-	       "STAT: VMCALL exits went up by %llu between two STATs", vmcall_after - vmcall_before);
+	       "STAT: VMCALL exits went up by %llu between two STATs",
+	       vmcall_after - vmcall_before);
 }
 
 static void check_unknown(void)

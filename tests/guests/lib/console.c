@@ -145,7 +145,8 @@ int vprintf(const char *fmt, va_list ap)
 			break;
 		}
 		case 'u':
-			n += print_number(fetch_unsigned(&args, spec.longs), 10, false, false, &spec);
+			n += print_number(fetch_unsigned(&args, spec.longs), 10, false, false,
+					  &spec);
 			break;
 		case 'x':
 		case 'X':

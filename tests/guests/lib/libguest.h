@@ -12,7 +12,7 @@
 #include "boot.h"
 #include "x86.h"
 
-/* --- Console (COM1, polled) and formatting: lib/console.c ------------------------------ */
+/* --- Console (COM1, polled) and formatting: lib/console.c ----------------------------------- */
 
 /* Supports %d %i %u %x %X %p %s %c %% with l/ll sizes, a field width and the 0 flag. */
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -20,7 +20,7 @@ int vprintf(const char *fmt, va_list ap);
 void putchar_serial(char c);
 void puts_serial(const char *s);
 
-/* --- Test reporting: lib/report.c --------------------------------------------------------- */
+/* --- Test reporting: lib/report.c ----------------------------------------------------------- */
 
 /* Prints "PASS: msg" or "FAIL: msg"; a FAIL makes the kernel exit with code 1. */
 void report(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -36,7 +36,7 @@ int report_summary(void);
 /* isa-debug-exit (port 0xf4): the VMM ends the guest with status (code << 1) | 1. */
 void exit(int code) __attribute__((noreturn));
 
-/* --- Exceptions: lib/trap.c ---------------------------------------------------------------- */
+/* --- Exceptions: lib/trap.c ----------------------------------------------------------------- */
 
 /*
  * Expected exceptions, like kvm-unit-tests' ASM_TRY. Put ASM_TRY("1f") right before the
@@ -97,7 +97,7 @@ void pit_periodic(u32 hz);
 /* PIT channel 0 one-shot (mode 0): one IRQ0 edge after `count` PIT ticks. */
 void pit_oneshot(u16 count);
 
-/* --- CPU helpers: lib/cpu.c ------------------------------------------------------------------ */
+/* --- CPU helpers: lib/cpu.c ----------------------------------------------------------------- */
 
 /* RDMSR/WRMSR that survive a #GP: return true if the access faulted (*val is then 0). */
 bool rdmsr_safe(u32 msr, u64 *val);
@@ -128,7 +128,7 @@ bool vmcall_safe(struct vmcall_regs *regs);
 /* n / d and n % d without libgcc's 64-bit division helpers (absent in 32-bit builds). */
 u64 udiv64(u64 n, u32 d, u32 *rem);
 
-/* --- Multiboot info and RAM: lib/multiboot.c ------------------------------------------------- */
+/* --- Multiboot info and RAM: lib/multiboot.c ------------------------------------------------ */
 
 struct multiboot_info {
 	u32 flags;
@@ -177,7 +177,7 @@ unsigned long image_end(void);
  */
 void for_each_free_ram(u64 min, u64 max, void (*fn)(u64 start, u64 end, void *ctx), void *ctx);
 
-/* --- RAM patterns for memtest/isolation: lib/ram.c -------------------------------------------- */
+/* --- RAM patterns for memtest/isolation: lib/ram.c ------------------------------------------ */
 
 /* Writes word i of [start, end) as (address ^ xor); returns bytes written. */
 u64 pattern_fill(u64 start, u64 end, u64 xor);
@@ -186,7 +186,7 @@ u64 pattern_check(u64 start, u64 end, u64 xor);
 /* Counts nonzero words, printing the first few. */
 u64 zero_check(u64 start, u64 end);
 
-/* --- Strings: lib/string.c (gcc may emit calls to the first four) ---------------------------- */
+/* --- Strings: lib/string.c (gcc may emit calls to the first four) --------------------------- */
 
 void *memset(void *s, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
@@ -195,7 +195,7 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
 
-/* --- Provided by each test kernel --------------------------------------------------------------- */
+/* --- Provided by each test kernel ----------------------------------------------------------- */
 
 int main(void);
 
