@@ -8,6 +8,7 @@
 
 #define EXT_EDX_NX BIT(20)
 #define EXT_EDX_RDTSCP BIT(27)
+#define LEAF7_EBX_TSC_ADJUST BIT(1)
 #define TSC_JUMP (1ull << 40)
 /* Generous: a few seconds of TSC at several GHz (this is not a timing test). */
 #define TSC_SLACK (1ull << 36)
@@ -170,6 +171,25 @@ static void check_tsc_aux(void)
 	report(aux == 0x42, "RDTSCP returns TSC_AUX (%#x)", aux);
 }
 
+/* Writing TSC_ADJUST moves the TSC by the same amount (SDM Vol. 3B 18.17.3). */
+static void check_tsc_adjust(void)
+{
+	u64 adjust, before, after;
+
+	if (cpuid(0, 0).eax < 7 || !(cpuid(7, 0).ebx & LEAF7_EBX_TSC_ADJUST)) {
+		report_skip("TSC_ADJUST: CPU has no IA32_TSC_ADJUST");
+		return;
+	}
+	adjust = rdmsr(MSR_IA32_TSC_ADJUST);
+	before = rdtsc();
+	wrmsr(MSR_IA32_TSC_ADJUST, adjust + TSC_JUMP);
+	after = rdtsc();
+	report(rdmsr(MSR_IA32_TSC_ADJUST) == adjust + TSC_JUMP, "TSC_ADJUST keeps a written value");
+	wrmsr(MSR_IA32_TSC_ADJUST, adjust);
+	report(after - before >= TSC_JUMP && after - before < TSC_JUMP + TSC_SLACK,
+	       "TSC_ADJUST += 2^40 moves RDTSC forward by 2^40");
+}
+
 static void check_readable(u32 msr, const char *name)
 {
 	u64 v;
@@ -221,6 +241,7 @@ int main(void)
 	check_pat();
 	check_tsc();
 	check_tsc_aux();
+	check_tsc_adjust();
 	check_read_only_msrs();
 	check_denied(MSR_IA32_VMX_BASIC, false);
 	check_denied(MSR_IA32_FEATURE_CONTROL, true);
