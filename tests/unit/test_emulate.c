@@ -415,7 +415,8 @@ TEST(addressing_32bit_segments)
 	ctx.seg_base[X86_SEG_ES] = DATA_BASE + 0x2000;
 	R(RCX) = 0x100;
 	R(RDX) = 0x89abcdef;
-	CHECK_EQ(RUN(0x89, 0x51, 0x04), X86_EMU_DONE);		/* mov [ecx+4], edx: PAE high half */
+	/* mov [ecx+4], edx: the high half of a PAE PTE */
+	CHECK_EQ(RUN(0x89, 0x51, 0x04), X86_EMU_DONE);
 	CHECK_EQ(res.mem_linear, DATA_BASE + 0x104);
 	CHECK_EQ(peek(DATA_BASE + 0x104, 4), 0x89abcdef);
 	R(RBP) = 0x10;
@@ -836,7 +837,8 @@ TEST(locked_rmw_recomputes_after_lost_race)
 	R(RBX) = DATA_BASE;
 	poke(DATA_BASE, 0x00, 8);
 	fk.interfere = 1;	/* bit 6 appears */
-	CHECK_EQ(RUN(0xf0, 0x0f, 0xba, 0x33, 0x06), X86_EMU_DONE);	/* lock btr dword [rbx], 6 */
+	/* lock btr dword [rbx], 6 */
+	CHECK_EQ(RUN(0xf0, 0x0f, 0xba, 0x33, 0x06), X86_EMU_DONE);
 	CHECK(ctx.regs.rflags & X86_FLAG_CF);
 	CHECK_EQ(peek(DATA_BASE, 8), 0);
 	/* Endless contention: RETRY, nothing committed. */
