@@ -1,10 +1,12 @@
 #!/bin/sh
 # Boot one guest test kernel under QEMU (TCG, no VMX needed) the way umbra would run it:
 #   tools/run-guest-qemu.sh KERNEL [KERNEL ARGS...]
-# The serial log goes to stdout. Exit status is QEMU's: (code << 1) | 1 for a kernel that
-# exits through isa-debug-exit (1 = all tests passed, 3 = failures), 0 if the VM reset or shut
-# down (e.g. a triple fault, with -no-reboot), 124 if it ran longer than $GUEST_TIMEOUT
-# seconds (default 60). $QEMU overrides the binary, $GUEST_MEM the RAM size (default 32).
+# Prints the serial log (after QEMU ends) and exits with QEMU's status: (code << 1) | 1 for a
+# kernel that exits through isa-debug-exit (1 = all tests passed, 3 = failures), 0 if the VM
+# reset or shut down (e.g. a triple fault, with -no-reboot), 124 if it ran longer than
+# $GUEST_TIMEOUT seconds (default 60). QEMU's own errors also exit with 1, so a status of 1
+# without a "SUMMARY:" line in the log becomes 2. $QEMU overrides the binary, $GUEST_MEM the
+# RAM size in MiB (default 32).
 set -u
 if [ $# -lt 1 ]; then
 	echo "usage: $0 KERNEL [ARGS...]" >&2
@@ -13,7 +15,16 @@ fi
 kernel=$1
 shift
 qemu=${QEMU:-qemu-system-x86_64}
+log=$(mktemp "${TMPDIR:-/tmp}/run-guest-qemu.XXXXXX")
+trap 'rm -f "$log"' EXIT
 
 timeout "${GUEST_TIMEOUT:-60}" "$qemu" -accel tcg -kernel "$kernel" -append "$*" \
 	-display none -no-reboot -serial stdio \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -m "${GUEST_MEM:-32}" </dev/null
+	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -m "${GUEST_MEM:-32}" </dev/null >"$log" 2>&1
+status=$?
+cat "$log"
+if [ "$status" = 1 ] && ! grep -q '^SUMMARY:' "$log"; then
+	echo "run-guest-qemu: QEMU exited with 1 but the kernel printed no SUMMARY line" >&2
+	exit 2
+fi
+exit "$status"
