@@ -1,13 +1,14 @@
 /*
  * CPUID and XSETBV exits. Guests see the host's CPUID with what we do not
  * virtualise taken out (VMX, SMX, x2APIC, PDCM, MONITOR, LA57, INVPCID or
- * RDTSCP when not enabled), the hypervisor bit set, and the umbra leaves
- * at 0x40000000 (tests/guests/PLATFORM.md).
+ * RDTSCP when not enabled), the hypervisor bit set, the TSC frequency as
+ * measured, and the umbra leaves at 0x40000000 (tests/guests/PLATFORM.md).
  */
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/machine.h"
 
 #define HV_LEAF_BASE 0x40000000u
 #define HV_LEAF_MAX 0x40000001u
@@ -30,6 +31,12 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 			r.eax = HV_INTERFACE_VERSION;
 		return r;
 	}
+	/* Out-of-range leaves return the highest basic leaf (SDM Vol. 2A, CPUID),
+	 * which then gets the same filtering as when asked for directly. */
+	u32 max_basic = cpuid(0, 0).eax, max_ext = cpuid(0x80000000, 0).eax;
+
+	if ((leaf > max_basic && leaf < 0x80000000) || leaf > max_ext)
+		leaf = max_basic;
 	r = cpuid(leaf, subleaf);
 	switch (leaf) {
 	case 1:
@@ -48,6 +55,16 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 				r.ebx &= ~(1u << 10);
 			r.ecx &= ~(1u << 16);  /* LA57: no 5-level paging */
 		}
+		break;
+	case 0x15:
+		/* The TSC/crystal ratio would contradict the TSC we measured (it does
+		 * in Bochs, where the TSC counts instructions): not enumerated. */
+		r = (struct cpuid_regs){ 0, 0, 0, 0 };
+		break;
+	case 0x16:
+		/* Base frequency: the TSC rate guests will actually observe. */
+		if (machine_tsc_khz())
+			r.eax = (u32)(machine_tsc_khz() / 1000);
 		break;
 	case 0x80000001:
 		if (!vmx_caps.rdtscp)

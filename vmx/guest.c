@@ -20,7 +20,7 @@
 void fpu_init_host(void);
 void fpu_init_guest(struct guest *g);
 void fpu_switch(struct guest *from, struct guest *to);
-void msr_load_guest(struct guest *g);
+void msr_switch(struct guest *from, struct guest *to);
 
 static struct guest guests[MAX_GUESTS];
 static int guest_count;
@@ -163,7 +163,7 @@ static void run_all(void)
 		}
 		if (g != last) {
 			fpu_switch(last, g);
-			msr_load_guest(g);
+			msr_switch(last, g);
 			last = g;
 		}
 		vcpu_run_slice(g, slice);

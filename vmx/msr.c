@@ -36,7 +36,7 @@ static bool read_msr(struct guest *g, u32 msr, u64 *v)
 	case MSR_LSTAR: *v = g->msr.lstar; return true;
 	case MSR_CSTAR: *v = g->msr.cstar; return true;
 	case MSR_SFMASK: *v = g->msr.sfmask; return true;
-	case MSR_KERNEL_GS_BASE: *v = g->msr.kernel_gs_base; return true;
+	case MSR_KERNEL_GS_BASE: *v = rdmsr(MSR_KERNEL_GS_BASE); return true;  /* SWAPGS moves it */
 	case MSR_TSC_AUX: *v = g->msr.tsc_aux; return true;
 	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
 	case MSR_IA32_TSC: *v = rdtsc() + vmcs_read64(TSC_OFFSET); return true;
@@ -145,11 +145,18 @@ enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
 	return EXIT_RESUME;
 }
 
-/* Make the real MSRs hold this guest's values (on a guest switch). */
-void msr_load_guest(struct guest *g);
+/*
+ * On a guest switch: keep what the outgoing guest may have changed without
+ * an exit (SWAPGS rewrites KERNEL_GS_BASE), then load the incoming one's.
+ */
+void msr_switch(struct guest *from, struct guest *to);
 
-void msr_load_guest(struct guest *g)
+void msr_switch(struct guest *from, struct guest *to)
 {
+	struct guest *g = to;
+
+	if (from)
+		from->msr.kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
 	wrmsr(MSR_STAR, g->msr.star);
 	wrmsr(MSR_LSTAR, g->msr.lstar);
 	wrmsr(MSR_CSTAR, g->msr.cstar);
