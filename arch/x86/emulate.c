@@ -577,11 +577,8 @@ static enum x86_emu_status decode_one_byte(struct emu *e)
 	if (op < 0x40 && (op & 7) < 6) {
 		/* ALU: 0 Eb,Gb  1 Ev,Gv  2 Gb,Eb  3 Gv,Ev  4 AL,Ib  5 rAX,Iz */
 		e->kind = X86_INSN_ADD + (op >> 3);
-		if (op & 1) {
-			/* operand size as decoded */
-		} else {
+		if (!(op & 1))
 			e->op_size = 1;
-		}
 		switch (op & 7) {
 		case 0: case 1: case 2: case 3:
 			e->g_dest = op & 2;
@@ -1046,9 +1043,10 @@ static enum x86_emu_status exec_string(struct emu *e)
 	u64 n, bytes, dst_lin = 0, src_lin = 0, dst_low = 0, src_low = 0, step;
 	u8 *buf = e->ctxt->scratch;
 
-	e->res->reps = 0;
-	if (count == 0)
-		goto finish;	/* rep with a zero count: nothing but RIP */
+	if (count == 0) {
+		advance_rip(e);	/* rep with a zero count: nothing but RIP */
+		return X86_EMU_DONE;
+	}
 
 	/* Element count: bounded by the count, the page(s) and the scratch. */
 	n = min_u64(count, X86_EMU_SCRATCH_SIZE / size);
@@ -1110,7 +1108,6 @@ static enum x86_emu_status exec_string(struct emu *e)
 		if (count - n)
 			return X86_EMU_DONE;	/* RIP stays: the guest resumes the rep */
 	}
-finish:
 	advance_rip(e);
 	return X86_EMU_DONE;
 }

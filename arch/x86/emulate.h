@@ -13,9 +13,36 @@
  *
  * All-or-nothing: the caller's registers are updated only if every memory
  * callback succeeded; a fault or an unhandled access leaves them untouched.
- * Memory is written at most once per call (one write or one cmpxchg callback),
- * always as the last memory operation, so a fault never leaves a half-done
- * instruction behind.
+ * Memory is modified at most once per call (one write, or one cmpxchg that
+ * swapped), always as the last memory operation, so a fault never leaves a
+ * half-done instruction behind.
+ *
+ * Instructions (any operand size 1/2/4/8, any addressing form, 16/32/64-bit
+ * code; prefixes 66 67 F0 F2 F3 REX and segment overrides):
+ *   mov 88-8B C6/0 C7/0 A0-A3, movzx/movsx 0F B6 B7 BE BF, movsxd 63 (64-bit),
+ *   xchg 86 87, cmpxchg 0F B0 B1, cmpxchg8b/16b 0F C7/1, xadd 0F C0 C1,
+ *   add or adc sbb and sub xor cmp (00-3D, 80-83), inc/dec FE/FF /0 /1,
+ *   not/neg F6/F7 /2 /3, test 84 85 F6/F7 /0 (/1), bt bts btr btc
+ *   (0F A3 AB B3 BB, 0F BA /4-7), stos AA AB, movs A4 A5, lods AC AD.
+ * Register-only forms of these are emulated too. Anything else is
+ * X86_EMU_UNHANDLED (X86_REASON_OPCODE).
+ *
+ * Choices where the SDM leaves room (checked against an Intel CPU by
+ * tests/unit/test_emulate_diff.c):
+ *   - and/or/xor/test clear AF; bt* change only CF (OF SF AF PF unchanged);
+ *   - a failed cmpxchg writes nothing back (no memory write, no zero-extension
+ *     of a 32-bit register destination); a failed cmpxchg8b/16b neither;
+ *   - memory RMWs with LOCK, xchg and every cmpxchg* use the cmpxchg callback
+ *     and recompute if memory changed meanwhile (X86_EMU_RETRY after 16 lost
+ *     races); unlocked RMWs use read + write;
+ *   - F2 means rep for stos/movs/lods; F2/F3 on other instructions are ignored
+ *     (XACQUIRE/XRELEASE hints); F6/F7 /1 is test, as on Intel and AMD;
+ *   - rep lods reads the page's elements in one read callback (AL/AX/EAX/RAX
+ *     gets the last); rep movs with overlapping source and destination does one
+ *     element per call, as the element order then matters.
+ * Not done: segment limit/rights checks (the hardware checked the access that
+ * faulted), alignment checks (#AC), single-step (#DB when RFLAGS.TF is set:
+ * the caller's job), 5-level paging canonical form (4-level assumed).
  *
  * Usage:
  *	struct x86_emu_ctxt *c = <per-vCPU storage, it holds a 4 KiB scratch>;
