@@ -569,6 +569,11 @@ TEST(unsupported_and_invalid)
 	CHECK_EQ(RUN(0x0f, 0x0b), X86_EMU_UNHANDLED);			/* ud2 */
 	CHECK_EQ(res.reason, X86_REASON_OPCODE);
 	CHECK_EQ(res.kind, X86_INSN_NONE);
+	CHECK_EQ(RUN(0x90), X86_EMU_UNHANDLED);				/* nop */
+	CHECK_EQ(res.reason, X86_REASON_OPCODE);
+	CHECK_EQ(res.insn_len, 1);
+	CHECK_EQ(RUN(0xc5, 0xf8, 0x77), X86_EMU_UNHANDLED);		/* vzeroupper (VEX) */
+	CHECK_EQ(RUN(0x0f, 0x38, 0xf0, 0x03), X86_EMU_UNHANDLED);	/* movbe */
 	CHECK_EQ(RUN(0xf7, 0x23), X86_EMU_UNHANDLED);			/* mul dword [rbx] */
 	CHECK_EQ(RUN(0xff, 0x33), X86_EMU_UNHANDLED);			/* push [rbx] */
 	CHECK_EQ(RUN(0xc7, 0x4b, 0x00, 0, 0, 0, 0), X86_EMU_UNHANDLED);	/* C7 /1 */
@@ -579,6 +584,9 @@ TEST(unsupported_and_invalid)
 	CHECK_EQ(RUN(0x0f, 0xc7, 0xc9), X86_EMU_EXCEPTION);		/* cmpxchg8b ecx */
 	CHECK_EQ(res.fault.vector, X86_VEC_UD);
 	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	/* 40-4F are inc/dec reg outside 64-bit mode, not REX */
+	setup(X86_MODE_32);
+	CHECK_EQ(RUN(0x40), X86_EMU_UNHANDLED);
 	/* 82 is an alias of 80 in 32-bit mode */
 	setup(X86_MODE_32);
 	R(RBX) = DATA_BASE;
@@ -752,6 +760,17 @@ TEST(alu_rmw_and_flags)
 	CHECK_EQ(RUN(0x05, 0xff, 0xff, 0xff, 0xff), X86_EMU_DONE);
 	CHECK_EQ(R(RAX), 0);
 	CHECK(!res.has_mem);
+	/* byte forms: add [rbx], al / xor al, [rbx] */
+	poke(DATA_BASE, 0x0f, 8);
+	R(RAX) = 0x1f1;
+	CHECK_EQ(RUN(0x00, 0x03), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE, 8), 0x00);
+	CHECK_EQ(ctx.regs.rflags & X86_FLAGS_ARITH,
+		 X86_FLAG_CF | X86_FLAG_ZF | X86_FLAG_AF | X86_FLAG_PF);
+	poke(DATA_BASE, 0x80, 1);
+	CHECK_EQ(RUN(0x32, 0x03), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x171);
+	CHECK_EQ(ctx.regs.rflags & X86_FLAGS_ARITH, X86_FLAG_PF);	/* 0x71: four ones */
 	/* adc/sbb use the carry in */
 	poke(DATA_BASE, 5, 4);
 	R(RCX) = 1;
