@@ -13,6 +13,8 @@ struct hv_config hv_config = {
 
 static const char *const exit_choices[] = { "auto", "qemu", "bochs", "halt", NULL };
 static const char *const log_choices[] = { "info", "debug", NULL };
+static const char *const selftest_choices[] = { "none", "page-fault", "write-text", "nested-panic",
+						NULL };
 
 static const struct option_desc hv_options[] = {
 	{ "slice_ms", OPT_UINT, OPTION_FIELD(struct hv_config, slice_ms), 1, 1000, NULL,
@@ -25,6 +27,8 @@ static const struct option_desc hv_options[] = {
 	  "info|debug (debug traces every VM exit)" },
 	{ "summary", OPT_FLAG, OPTION_FIELD(struct hv_config, summary), 0, 0, NULL,
 	  "summary=0 hides the per-guest exit table at the end" },
+	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct hv_config, selftest), 0, 0, selftest_choices,
+	  "fail on purpose after boot: page-fault|write-text|nested-panic (tests)" },
 };
 
 bool hv_config_parse(const char *cmdline, char *err, size_t err_len)

@@ -6,6 +6,8 @@
 
 enum exit_method { EXIT_AUTO, EXIT_QEMU, EXIT_BOCHS, EXIT_HALT };
 enum log_level { LOG_INFO, LOG_DEBUG };
+/* Deliberate failures, for the tests of the failure paths themselves. */
+enum hv_selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_WRITE_TEXT, SELFTEST_NESTED_PANIC };
 
 struct hv_config {
 	u64 slice_ms;           /* round-robin time slice between guests */
@@ -13,6 +15,7 @@ struct hv_config {
 	unsigned exit_method;   /* enum exit_method */
 	unsigned log_level;     /* enum log_level */
 	bool summary;           /* print per-guest exit statistics at the end */
+	unsigned selftest;      /* enum hv_selftest */
 };
 
 extern struct hv_config hv_config;

@@ -44,6 +44,32 @@ static void print_boot_info(const struct boot_info *bi)
 			bi->fb.bpp, (unsigned long long)bi->fb.addr);
 }
 
+/* Deliberate faults that prove the exception, protection and panic paths. */
+static void run_selftest(enum hv_selftest t)
+{
+	static volatile u64 unmapped = 0x10;  /* volatile: hide the constant from gcc */
+	volatile u8 *p;
+
+	switch (t) {
+	case SELFTEST_NONE:
+		return;
+	case SELFTEST_PAGE_FAULT:
+		pr_info("selftest: reading address 0x10 (page 0 is not mapped)");
+		p = (volatile u8 *)unmapped;
+		(void)*p;
+		break;
+	case SELFTEST_WRITE_TEXT:
+		pr_info("selftest: writing to the hypervisor's own code at %p", (void *)boot_main);
+		p = (volatile u8 *)(u64)boot_main;
+		*p = 0xcc;
+		break;
+	case SELFTEST_NESTED_PANIC:
+		/* The panic message itself faults: the second panic must still end the run. */
+		panic("selftest: %s", (const char *)(unmapped - 8));
+	}
+	panic("selftest %u did not fault", t);
+}
+
 void boot_main(u32 magic, u32 info_phys)
 {
 	char err[512];
@@ -75,6 +101,7 @@ void boot_main(u32 magic, u32 info_phys)
 	paging_init();
 	mm_print_summary();
 
+	run_selftest(hv_config.selftest);
 	status = guests_run(&boot_info);
 	log_printf("hv", "run ended: %s", status == RUN_PASS ? "PASS" :
 		   status == RUN_GUEST_FAILED ? "FAIL" :

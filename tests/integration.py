@@ -25,10 +25,11 @@ class Guest:
 
 class Test:
     def __init__(self, name, guests=(), hv_args="", run="PASS", log_must=(), log_must_not=(),
-                 platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240):
+                 platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240,
+                 expect_panic=False):
         self.name, self.guests, self.hv_args, self.run = name, list(guests), hv_args, run
         self.log_must, self.platform, self.cpu = list(log_must), platform, cpu
-        self.log_must_not = ["PANIC", "EXCEPTION"] + list(log_must_not)
+        self.log_must_not = ([] if expect_panic else ["PANIC", "EXCEPTION"]) + list(log_must_not)
         self.megs, self.timeout = megs, timeout
 
     def judge(self, status, log):
@@ -86,6 +87,16 @@ TESTS = [
          guests=[ept("cpuid.elf", "good"), Guest("./linker.ld", "name=text", None)],
          log_must=[r"cannot load module 1: not an ELF file"]),
 
+    Test("selftest-page-fault", hv_args="selftest=page-fault", run="HV-ERROR", expect_panic=True,
+         log_must_not=["PANIC while panicking"],
+         log_must=[r"EXCEPTION 14 \(#PF page fault\) error code 0 in the hypervisor",
+                   r"CR2 0000000000000010", r"PANIC: unhandled exception 14"]),
+    Test("selftest-write-text", hv_args="selftest=write-text", run="HV-ERROR", expect_panic=True,
+         log_must=[r"EXCEPTION 14 \(#PF page fault\) error code 0x3 in the hypervisor"]),
+    Test("selftest-nested-panic", hv_args="selftest=nested-panic", run="HV-ERROR",
+         expect_panic=True,
+         log_must=[r"EXCEPTION 14 \(#PF page fault\)", r"PANIC while panicking; stopping"]),
+
     # --- VMX core with EPT --------------------------------------------------------------
     Test("cpuid", guests=[ept("cpuid.elf", "cpuid32"), ept("cpuid64.elf", "cpuid64")]),
     Test("msr", guests=[ept("msr.elf", "msr32"), ept("msr64.elf", "msr64")]),
@@ -115,6 +126,12 @@ TESTS = [
     Test("cpu-lynnfield-no-unrestricted", cpu="corei5_lynnfield_750", run="FAIL",
          guests=[Guest("cpuid.elf", "name=l mmu=ept", None)],
          log_must=[r"l: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
+    Test("entry-failure-kills-one-guest", run="FAIL",
+         guests=[ept("cpuid.elf", "broken", "selftest=bad-guest-state",
+                     expect=r"VM entry failed: VM-entry failure: guest state"),
+                 ept("hlt_timer.elf", "healthy")],
+         log_must=[r"broken: VMLAUNCH failed: exit reason 33",
+                   r"entry check failed \(SDM 27\.3\.1\.2\): TR must be usable"]),
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),

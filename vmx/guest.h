@@ -31,6 +31,7 @@ struct guest_config {
 	u64 mem;              /* bytes of guest RAM */
 	unsigned mmu;         /* enum guest_mmu */
 	char args[BOOT_CMDLINE_MAX];  /* passed to the guest's own command line */
+	unsigned selftest;    /* 1: start with invalid guest state (tests entry failures) */
 };
 
 enum guest_state {

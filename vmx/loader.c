@@ -27,6 +27,7 @@
 #define DEFAULT_MEM (32ull << 20)
 
 static const char *const mmu_choices[] = { "ept", "shadow", NULL };
+static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL };
 
 static const struct option_desc guest_options[] = {
 	{ "name", OPT_STRING, OPTION_FIELD(struct guest_config, name), 0, GUEST_NAME_MAX, NULL,
@@ -35,6 +36,8 @@ static const struct option_desc guest_options[] = {
 	  NULL, "RAM size, a multiple of 2M (default 32M)" },
 	{ "mmu", OPT_CHOICE, OPTION_FIELD(struct guest_config, mmu), 0, 0, mmu_choices,
 	  "ept|shadow: how guest memory is virtualised (default ept)" },
+	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct guest_config, selftest), 0, 0,
+	  selftest_choices, "bad-guest-state: make VM entry fail on purpose (tests)" },
 };
 
 /* Split "opts -- args" and parse the options. */

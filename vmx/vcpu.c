@@ -16,6 +16,7 @@
 #include "lib/log.h"
 
 int vmx_enter(struct guest_regs *regs, int launched);
+int vmx_check_guest_state(void);
 extern char vmx_exit_entry[];
 
 #define AR_UNUSABLE BIT(16)
@@ -177,6 +178,8 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 	vmx_invept_single(g->mem.eptp);
 	if (vmx_caps.vpid)
 		vmx_invvpid_single(g->vpid);
+	if (g->cfg.selftest)
+		vmcs_write32(GUEST_TR_AR_BYTES, AR_UNUSABLE);  /* TR may never be unusable */
 	return true;
 }
 
@@ -308,8 +311,10 @@ static void report_entry_failure(struct guest *g, int vmfail, u32 reason)
 		       vmcs_read32(GUEST_CS_AR_BYTES), vmcs_read32(GUEST_SS_AR_BYTES),
 		       vmcs_read32(GUEST_TR_AR_BYTES), vmcs_read32(GUEST_ACTIVITY_STATE),
 		       vmcs_read32(GUEST_INTERRUPTIBILITY_INFO), vmcs_read32(VM_ENTRY_INTR_INFO));
+	if (!vmfail && (reason & 0xffff) == EXIT_REASON_ENTRY_FAIL_GUEST)
+		vmx_check_guest_state();
 	if (machine_platform() == PLATFORM_BOCHS)
-		console_printf("  (bochs.log names the failing check: 'VMENTER FAIL')\n");
+		console_printf("  (Bochs' own log also names the failing check: 'VMENTER FAIL')\n");
 }
 
 /* ---- the run loop --------------------------------------------------------- */

@@ -37,7 +37,8 @@ void NORETURN panic(const char *fmt, ...)
 		print_backtrace();
 		log_printf("hv", "run ended: HV-ERROR (panic)");
 	} else if (panic_depth == 2) {
-		static const char nested[] = "\nPANIC while panicking; stopping\n";
+		static const char nested[] =
+			"\nPANIC while panicking; stopping\nhv: run ended: HV-ERROR (nested panic)\n";
 
 		console_write(nested, sizeof(nested) - 1);
 	}
