@@ -1,0 +1,857 @@
+/*
+ * Shadow MMU core: derives each spte from the guest tables (one function,
+ * derive(), used by the fault path, the in-place update of emulated guest
+ * writes and the audit, so they cannot disagree), handles shadow faults,
+ * emulated guest page-table writes, CR3/mode changes and TLB flushes.
+ * Bookkeeping (hash, reverse map, zapping) is in spage.c.
+ */
+#include <string.h>
+
+#include "shadow/spage.h"
+
+#ifndef CR0_NW
+#define CR0_NW BIT(29)
+#endif
+#ifndef CR0_CD
+#define CR0_CD BIT(30)
+#endif
+#ifndef CR4_PCIDE
+#define CR4_PCIDE BIT(17)
+#endif
+#ifndef CR4_PKE
+#define CR4_PKE BIT(22)
+#endif
+
+/* ---- deriving an spte from the guest tables ---------------------------- */
+
+enum derived_kind {
+	DERIVED_NONE,	/* not present: the guest entry is absent, not accessed or invalid */
+	DERIVED_LEAF,	/* maps frame gfn with rights access and attributes attr */
+	DERIVED_CHILD,	/* points at the shadow page (gfn, role) */
+};
+
+struct derived {
+	enum derived_kind kind;
+	u64 gfn;
+	union shadow_role role;
+	u8 access;	/* SHADOW_ACC_* of a leaf */
+	u64 attr;	/* PWT, PCD, PAT, G of a leaf */
+};
+
+/* The walker context equivalent to the mode bits a role records. */
+static struct gwalk_ctx role_ctx(const struct shadow_mmu *mmu, union shadow_role role)
+{
+	struct gwalk_ctx ctx = { .maxphyaddr = mmu->maxphyaddr };
+
+	if (role.guest_mode == GWALK_MODE_OFF)
+		return ctx;
+	ctx.cr0 = CR0_PG | (role.cr0_wp ? CR0_WP : 0);
+	if (role.guest_mode == GWALK_MODE_32BIT) {
+		ctx.cr4 = role.cr4_pse ? CR4_PSE : 0;
+		return ctx;
+	}
+	ctx.cr4 = CR4_PAE;
+	ctx.efer = (role.efer_nx ? EFER_NXE : 0) |
+		   (role.guest_mode == GWALK_MODE_LONG ? EFER_LMA : 0);
+	return ctx;
+}
+
+static union shadow_role direct_role(int level, u8 access, u8 pat, bool global)
+{
+	union shadow_role role = { .word = 0 };
+
+	role.level = level;
+	role.direct = 1;
+	role.access = access;
+	role.pat = pat;
+	role.global = global;
+	return role;
+}
+
+static u64 pat_attr(u8 pat_index)
+{
+	return (pat_index & 1 ? PTE_PWT : 0) | (pat_index & 2 ? PTE_PCD : 0) |
+	       (pat_index & 4 ? PTE_PAT4K : 0);
+}
+
+static u8 entry_pat_index(u64 pte, bool large)
+{
+	return ((pte >> 3) & 3) | ((pte & (large ? PTE_PAT_LARGE : PTE_PAT4K)) ? 4 : 0);
+}
+
+static u8 entry_access(const struct gwalk_ctx *ctx, u64 pte)
+{
+	u8 acc = SHADOW_ACC_X;
+
+	if (pte & PTE_W)
+		acc |= SHADOW_ACC_W;
+	if (pte & PTE_U)
+		acc |= SHADOW_ACC_U;
+	if ((ctx->efer & EFER_NXE) && (pte & PTE_NX))
+		acc &= ~SHADOW_ACC_X;
+	return acc;
+}
+
+/*
+ * Rights of a leaf spte. Read-only until the guest D bit is set (A/D
+ * emulation). The alias serves a CR0.WP=0 supervisor write to a read-only
+ * page: writable but supervisor-only, so user accesses still fault, and not
+ * executable where the guest page is a user page and SMEP would refuse a
+ * supervisor fetch from it (KVM's smep_andnot_wp).
+ */
+static u8 leaf_access(union shadow_role role, u8 acc, bool dirty, bool alias)
+{
+	if (alias) {
+		u8 alias_acc = SHADOW_ACC_W | (acc & SHADOW_ACC_X);
+
+		if ((acc & SHADOW_ACC_U) && role.smep_andnot_wp)
+			alias_acc &= ~SHADOW_ACC_X;
+		return alias_acc;
+	}
+	return dirty ? acc : acc & ~SHADOW_ACC_W;
+}
+
+/* One 4-byte guest entry covers two PAE shadow entries at this level. */
+static bool guest_entry_split(union shadow_role role)
+{
+	return role.guest_mode == GWALK_MODE_32BIT && role.level == 2;
+}
+
+static u64 read_guest_entry(struct shadow_mmu *mmu, u64 gfn, u64 idx, int size, bool *ok)
+{
+	u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
+
+	*ok = page != NULL;
+	if (!page)
+		return 0;
+	if (size == 4)
+		return __atomic_load_n((u32 *)page + idx, __ATOMIC_RELAXED);
+	return __atomic_load_n((u64 *)page + idx, __ATOMIC_RELAXED);
+}
+
+static void derive_pae_root(const struct shadow_page *sp, int i, struct derived *d)
+{
+	union shadow_role child = sp->role;
+
+	child.pae_root = 0;
+	child.root_slot = 0;
+	child.level = 2;
+	switch (sp->role.guest_mode) {
+	case GWALK_MODE_OFF:	/* identity map of the low 4 GiB, 1 GiB per entry */
+		d->role = direct_role(2, SHADOW_ACC_ALL, 0, false);
+		d->gfn = (u64)i << 18;
+		break;
+	case GWALK_MODE_32BIT:	/* quarter i of the guest page directory */
+		child.direct = 0;
+		child.quadrant = i;
+		d->role = child;
+		d->gfn = sp->gfn;
+		break;
+	default:		/* PAE: the PDPTE register, validated when loaded */
+		if (!(sp->pdpte[i] & PTE_P))
+			return;
+		child.direct = 0;
+		d->role = child;
+		d->gfn = spte_addr(sp->pdpte[i]) >> PAGE_SHIFT;
+		break;
+	}
+	d->kind = DERIVED_CHILD;
+}
+
+static void derive_direct(const struct shadow_page *sp, int i, struct derived *d)
+{
+	int level = sp->role.level;
+
+	if (level == 1) {
+		d->kind = DERIVED_LEAF;
+		d->gfn = sp->gfn + i;
+		d->access = sp->role.access;
+		d->attr = pat_attr(sp->role.pat) | (sp->role.global ? PTE_G : 0);
+		return;
+	}
+	d->kind = DERIVED_CHILD;
+	d->role = sp->role;
+	d->role.level = level - 1;
+	d->gfn = sp->gfn + ((u64)i << (9 * (level - 1)));
+}
+
+static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool alias,
+			 struct derived *d)
+{
+	union shadow_role role = sp->role;
+	struct gwalk_ctx ctx = role_ctx(mmu, role);
+	int level = role.level;
+	bool split = guest_entry_split(role), large, ok;
+	u64 pte = read_guest_entry(mmu, sp->gfn, ((u64)role.quadrant * PT_ENTRIES + i) >> split,
+				   gwalk_entry_size(role.guest_mode), &ok);
+	u8 acc;
+
+	if (!ok || !(pte & PTE_P) || !(pte & PTE_A))
+		return;
+	large = gwalk_entry_is_large(&ctx, level, pte);
+	if (pte & gwalk_entry_rsvd_mask(&ctx, level, large))
+		return;
+	acc = role.access & entry_access(&ctx, pte);
+	if (level == 1) {
+		d->kind = DERIVED_LEAF;
+		d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
+		d->access = leaf_access(role, acc, pte & PTE_D, alias);
+		d->attr = pat_attr(entry_pat_index(pte, false)) | (pte & PTE_G);
+		return;
+	}
+	d->kind = DERIVED_CHILD;
+	if (large) {
+		/* Splinter the guest page: this spte maps part (i & 1) of a 4 MiB page. */
+		d->gfn = (gwalk_entry_addr(&ctx, level, pte, true) >> PAGE_SHIFT) +
+			 (split ? (u64)(i & 1) * PT_ENTRIES : 0);
+		d->role = direct_role(level - 1, leaf_access(role, acc, pte & PTE_D, alias),
+				      entry_pat_index(pte, true), pte & PTE_G);
+		return;
+	}
+	d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
+	d->role = role;
+	d->role.level = level - 1;
+	d->role.access = acc;
+	d->role.quadrant = split ? (i & 1) : 0;	/* half of a 4 MiB guest page table */
+}
+
+static void derive(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool alias,
+		   struct derived *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (sp->role.pae_root)
+		derive_pae_root(sp, i, d);
+	else if (sp->role.direct)
+		derive_direct(sp, i, d);
+	else
+		derive_guest(mmu, sp, i, alias, d);
+}
+
+/* The leaf spte for d, or 0 when the frame is not RAM. */
+static u64 make_leaf(struct shadow_mmu *mmu, const struct derived *d)
+{
+	u64 hpa = mmu->host->gfn_to_hpa(mmu->host, d->gfn);
+	u64 spte;
+
+	if (hpa == SHADOW_NO_RAM)
+		return 0;
+	spte = hpa | PTE_P | PTE_A | d->attr;
+	if (d->access & SHADOW_ACC_U)
+		spte |= PTE_U;
+	if (!(d->access & SHADOW_ACC_X))
+		spte |= PTE_NX;
+	if ((d->access & SHADOW_ACC_W) && !sp_first_indirect(mmu, d->gfn))
+		spte |= PTE_W | PTE_D;
+	return spte;
+}
+
+static u64 table_spte(const struct shadow_page *sp, const struct shadow_page *child)
+{
+	return child->hpa | (sp->role.pae_root ? SPTE_PDPTE_BITS : SPTE_TABLE_BITS);
+}
+
+enum apply_result { APPLIED, ABSENT, NO_MEMORY };
+
+/*
+ * Make spte i of sp what d says. With create, a missing child page is
+ * built; without, the spte is left not present until a fault needs it.
+ */
+static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, int i,
+			       const struct derived *d, bool create, struct shadow_page **childp)
+{
+	struct shadow_page *child;
+	u64 spte;
+
+	*childp = NULL;
+	switch (d->kind) {
+	case DERIVED_NONE:
+		sp_set_spte(mmu, sp, i, 0, 0, NULL);
+		return ABSENT;
+	case DERIVED_LEAF:
+		spte = make_leaf(mmu, d);
+		sp_set_spte(mmu, sp, i, spte, d->gfn, NULL);
+		if (!spte)
+			return ABSENT;
+		return spte_present(sp->spt[i]) ? APPLIED : NO_MEMORY;
+	case DERIVED_CHILD:
+		break;
+	}
+	child = sp_find(mmu, d->gfn, d->role);
+	if (!child && create) {
+		child = sp_create(mmu, d->gfn, d->role);
+		if (!child)
+			return NO_MEMORY;
+	}
+	if (!child) {
+		sp_set_spte(mmu, sp, i, 0, 0, NULL);
+		return ABSENT;
+	}
+	sp_set_spte(mmu, sp, i, table_spte(sp, child), 0, child);
+	if (!spte_present(sp->spt[i]))
+		return NO_MEMORY;
+	*childp = child;
+	return APPLIED;
+}
+
+static bool same_derived(const struct derived *a, const struct derived *b)
+{
+	return a->kind == b->kind && a->gfn == b->gfn && a->role.word == b->role.word &&
+	       a->access == b->access && a->attr == b->attr;
+}
+
+/* ---- the fault path ---------------------------------------------------- */
+
+static int spte_index(const struct shadow_page *sp, u64 gva)
+{
+	if (sp->role.pae_root)
+		return (gva >> 30) & 3;
+	return (gva >> (PAGE_SHIFT + 9 * (sp->role.level - 1))) & (PT_ENTRIES - 1);
+}
+
+/*
+ * Build the shadow path for gva from the current guest tables, which the
+ * walk just found valid with A (and D) set. ABSENT means the guest tables
+ * changed meanwhile: the guest will simply fault again.
+ */
+static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias)
+{
+	struct shadow_mmu *mmu = v->mmu;
+	struct shadow_page *sp = v->root;
+
+	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
+		gva &= 0xffffffffull;
+	for (;;) {
+		int i = spte_index(sp, gva);
+		struct derived d, again;
+		struct shadow_page *child;
+		enum apply_result r;
+
+		sp->accessed = true;
+		sp->write_flood = 0;
+		derive(mmu, sp, i, alias, &d);
+		r = apply(mmu, sp, i, &d, true, &child);
+		if (r != APPLIED || d.kind == DERIVED_LEAF)
+			return r;
+		/*
+		 * A new child write-protected its guest table just now; an entry
+		 * read before that may have been changed by another vCPU.
+		 */
+		derive(mmu, sp, i, alias, &again);
+		if (!same_derived(&d, &again))
+			return apply(mmu, sp, i, &again, false, &child) == NO_MEMORY ? NO_MEMORY
+										     : ABSENT;
+		sp = child;
+	}
+}
+
+static enum shadow_fault_kind fault_done(struct shadow_mmu *mmu, struct shadow_fault *out,
+					 enum shadow_fault_kind kind)
+{
+	out->kind = kind;
+	switch (kind) {
+	case SHADOW_FIXED:
+		mmu->stats.faults_fixed++;
+		break;
+	case SHADOW_INJECT_PF:
+	case SHADOW_INJECT_GP:
+		mmu->stats.faults_injected++;
+		break;
+	case SHADOW_EMULATE_WRITE:
+	case SHADOW_EMULATE_ACCESS:
+		mmu->stats.faults_emulate++;
+		break;
+	case SHADOW_NOT_RAM:
+		mmu->stats.faults_not_ram++;
+		break;
+	case SHADOW_NO_MEMORY:
+		break;
+	}
+	return kind;
+}
+
+enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 access,
+					 bool rflags_ac, struct shadow_fault *out)
+{
+	struct shadow_mmu *mmu = v->mmu;
+	struct gwalk_ctx ctx = v->ctx;
+	struct gwalk_result walk;
+	bool is_write = access & GACC_WRITE, is_table, alias = false;
+	enum apply_result r;
+
+	mmu->stats.faults++;
+	memset(out, 0, sizeof(*out));
+	ctx.rflags_ac = rflags_ac;
+	switch (gwalk(&ctx, mmu->host->mem, gva, access, &walk)) {
+	case GWALK_OK:
+		break;
+	case GWALK_FAULT:
+		out->pfec = walk.pfec;
+		return fault_done(mmu, out, SHADOW_INJECT_PF);
+	case GWALK_NONCANONICAL:
+		return fault_done(mmu, out, SHADOW_INJECT_GP);
+	case GWALK_NOT_RAM:
+		out->gpa = walk.gpa;
+		out->table = true;
+		return fault_done(mmu, out, SHADOW_NOT_RAM);
+	}
+	out->gpa = walk.gpa;
+	if (mmu->host->gfn_to_hpa(mmu->host, walk.gpa >> PAGE_SHIFT) == SHADOW_NO_RAM)
+		return fault_done(mmu, out, SHADOW_NOT_RAM);
+	is_table = is_write && sp_first_indirect(mmu, walk.gpa >> PAGE_SHIFT);
+	if (is_write && !is_table && !walk.writable) {
+		/* Permitted although read-only: a supervisor write with CR0.WP=0. */
+		if (walk.user && (ctx.cr4 & CR4_SMAP))
+			return fault_done(mmu, out, SHADOW_EMULATE_ACCESS);
+		alias = true;
+	}
+	r = install(v, gva, alias);
+	if (r == NO_MEMORY) {
+		shadow_zap_all(mmu);
+		r = install(v, gva, alias);
+		if (r == NO_MEMORY)
+			return fault_done(mmu, out, SHADOW_NO_MEMORY);
+	}
+	sp_commit_zap(mmu);
+	return fault_done(mmu, out, is_table ? SHADOW_EMULATE_WRITE : SHADOW_FIXED);
+}
+
+/* ---- emulated guest writes --------------------------------------------- */
+
+static bool all_zero(const u8 *p, u32 len)
+{
+	for (u32 i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Store as the guest instruction would: naturally aligned stores stay atomic. */
+static void store_guest(u8 *dst, const u8 *src, u32 len)
+{
+	u64 v = 0;
+
+	if ((len == 8 || len == 4 || len == 2) && !((uintptr_t)dst & (len - 1))) {
+		memcpy(&v, src, len);
+		if (len == 8)
+			__atomic_store_n((u64 *)dst, v, __ATOMIC_RELAXED);
+		else if (len == 4)
+			__atomic_store_n((u32 *)dst, (u32)v, __ATOMIC_RELAXED);
+		else
+			__atomic_store_n((u16 *)dst, (u16)v, __ATOMIC_RELAXED);
+		return;
+	}
+	memcpy(dst, src, len);
+}
+
+/* Re-derive the sptes of sp that shadow guest bytes [off, off + len). */
+static void update_written_sptes(struct shadow_mmu *mmu, struct shadow_page *sp, u32 off,
+				 u32 len)
+{
+	int size = gwalk_entry_size(sp->role.guest_mode);
+	bool split = guest_entry_split(sp->role);
+	s64 base = (s64)sp->role.quadrant * PT_ENTRIES;
+
+	for (s64 g = off / size; g <= (s64)(off + len - 1) / size; g++) {
+		for (s64 s = (g << split) - base; s < ((g + 1) << split) - base; s++) {
+			struct derived d;
+			struct shadow_page *child;
+
+			if (s < 0 || s >= PT_ENTRIES)
+				continue;
+			derive(mmu, sp, (int)s, false, &d);
+			apply(mmu, sp, (int)s, &d, false, &child);
+			mmu->stats.sptes_updated++;
+		}
+	}
+}
+
+static void guest_write_page(struct shadow_mmu *mmu, u64 gpa, const u8 *data, u32 len)
+{
+	u64 gfn = gpa >> PAGE_SHIFT;
+	u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
+	struct shadow_page *sp, *next;
+
+	if (!page)
+		return;
+	store_guest(page + (gpa & (PAGE_SIZE - 1)), data, len);
+	sp = sp_first_indirect(mmu, gfn);
+	if (!sp)
+		return;
+	if (len == PAGE_SIZE && all_zero(data, len)) {
+		/* The guest cleared the whole table: drop its shadows at once. */
+		for (; sp; sp = next) {
+			next = sp_next_indirect(sp->hash_next, gfn);
+			sp_zap(mmu, sp);
+		}
+		return;
+	}
+	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		sp->write_flood++;
+		update_written_sptes(mmu, sp, gpa & (PAGE_SIZE - 1), len);
+	}
+}
+
+void shadow_guest_write(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 len)
+{
+	const u8 *p = data;
+
+	mmu->stats.guest_writes++;
+	while (len) {
+		u32 chunk = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+
+		if (chunk > len)
+			chunk = len;
+		guest_write_page(mmu, gpa, p, chunk);
+		gpa += chunk;
+		p += chunk;
+		len -= chunk;
+	}
+	sp_commit_zap(mmu);
+}
+
+bool shadow_gfn_is_write_protected(struct shadow_mmu *mmu, u64 gfn)
+{
+	return sp_first_indirect(mmu, gfn) != NULL;
+}
+
+/* ---- roots, control registers, flushes --------------------------------- */
+
+/* Role bits common to every page built for the vCPU's current mode. */
+static union shadow_role vcpu_role(const struct shadow_vcpu *v)
+{
+	union shadow_role role = { .word = 0 };
+	enum gwalk_mode mode = gwalk_mode(&v->ctx);
+	bool wp = v->ctx.cr0 & CR0_WP;
+
+	role.guest_mode = mode;
+	role.access = SHADOW_ACC_ALL;
+	if (mode == GWALK_MODE_OFF)
+		return role;
+	role.cr0_wp = wp;
+	role.smep_andnot_wp = !wp && (v->ctx.cr4 & CR4_SMEP);
+	if (mode == GWALK_MODE_32BIT)
+		role.cr4_pse = !!(v->ctx.cr4 & CR4_PSE);
+	else
+		role.efer_nx = !!(v->ctx.efer & EFER_NXE);
+	return role;
+}
+
+static union shadow_role root_role(const struct shadow_vcpu *v, u64 *gfn)
+{
+	union shadow_role role = vcpu_role(v);
+	u64 cr3 = v->ctx.cr3;
+
+	if (role.guest_mode == GWALK_MODE_LONG) {
+		role.level = 4;
+		*gfn = (cr3 & PTE_ADDR_MASK(v->ctx.maxphyaddr)) >> PAGE_SHIFT;
+		return role;
+	}
+	/* PAE-format shadow: a 4-entry PDPT that shadows no guest table itself. */
+	role.level = 3;
+	role.pae_root = 1;
+	role.direct = 1;
+	*gfn = 0;
+	if (role.guest_mode == GWALK_MODE_32BIT)
+		*gfn = (cr3 & 0xfffff000ull) >> PAGE_SHIFT;
+	if (role.guest_mode == GWALK_MODE_PAE) {
+		*gfn = (cr3 & 0xffffffe0ull) >> PAGE_SHIFT;
+		role.root_slot = (cr3 >> 5) & 0x7f;
+	}
+	return role;
+}
+
+/* Keep the most recently used roots pinned so address-space switches reuse them. */
+static void root_cache_touch(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	int pos = SHADOW_ROOT_CACHE - 1;
+
+	for (int i = 0; i < SHADOW_ROOT_CACHE; i++) {
+		if (mmu->root_cache[i] == sp) {
+			pos = i;
+			break;
+		}
+	}
+	if (mmu->root_cache[pos] != sp) {
+		if (mmu->root_cache[pos])
+			sp_unpin(mmu->root_cache[pos]);
+		sp_pin(sp);
+	}
+	memmove(&mmu->root_cache[1], &mmu->root_cache[0], pos * sizeof(mmu->root_cache[0]));
+	mmu->root_cache[0] = sp;
+}
+
+static bool load_root(struct shadow_vcpu *v)
+{
+	struct shadow_mmu *mmu = v->mmu;
+	u64 gfn;
+	union shadow_role role = root_role(v, &gfn);
+	struct shadow_page *sp = sp_find(mmu, gfn, role);
+
+	if (sp) {
+		mmu->stats.roots_reused++;
+	} else {
+		sp = sp_create(mmu, gfn, role);
+		if (!sp) {
+			shadow_zap_all(mmu);
+			sp = sp_create(mmu, gfn, role);
+			if (!sp)
+				return false;
+		}
+		mmu->stats.roots_created++;
+	}
+	if (role.guest_mode == GWALK_MODE_PAE) {
+		/* Entries follow the PDPTE registers loaded with this CR3. */
+		for (int i = 0; i < 4; i++) {
+			if (sp->pdpte[i] != v->ctx.pdpte[i]) {
+				sp->pdpte[i] = v->ctx.pdpte[i];
+				sp_set_spte(mmu, sp, i, 0, 0, NULL);
+			}
+		}
+	}
+	sp_pin(sp);
+	if (v->root)
+		sp_unpin(v->root);
+	v->root = sp;
+	root_cache_touch(mmu, sp);
+	sp_commit_zap(mmu);
+	return true;
+}
+
+enum shadow_cr_result shadow_set_cr3(struct shadow_vcpu *v, u64 cr3)
+{
+	struct gwalk_ctx old = v->ctx;
+
+	v->ctx.cr3 = cr3 & ~BIT(63);
+	if (gwalk_mode(&v->ctx) == GWALK_MODE_PAE &&
+	    !gwalk_load_pdptes(&v->ctx, v->mmu->host->mem)) {
+		v->ctx = old;
+		return SHADOW_CR_GP;
+	}
+	if (!load_root(v)) {
+		v->ctx = old;
+		return SHADOW_CR_NO_MEMORY;
+	}
+	/* MOV CR3 drops non-global translations (SDM 4.10.4.1); PCIDs are not kept. */
+	v->mmu->host->flush_tlb(v->mmu->host, (v->ctx.cr4 & CR4_PGE) ? SHADOW_FLUSH_NONGLOBAL
+								      : SHADOW_FLUSH_VCPU, 0);
+	return SHADOW_CR_OK;
+}
+
+enum shadow_cr_result shadow_set_mode(struct shadow_vcpu *v, u64 cr0, u64 cr4, u64 efer)
+{
+	struct gwalk_ctx old = v->ctx;
+	enum gwalk_mode mode;
+
+	v->ctx.cr0 = cr0;
+	v->ctx.cr4 = cr4;
+	v->ctx.efer = efer;
+	mode = gwalk_mode(&v->ctx);
+	/* PAE: these MOV to CR0/CR4 reload the PDPTE registers (SDM 4.4.1). */
+	if (mode == GWALK_MODE_PAE &&
+	    (mode != gwalk_mode(&old) || ((cr0 ^ old.cr0) & (CR0_PG | CR0_CD | CR0_NW)) ||
+	     ((cr4 ^ old.cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP))) &&
+	    !gwalk_load_pdptes(&v->ctx, v->mmu->host->mem)) {
+		v->ctx = old;
+		return SHADOW_CR_GP;
+	}
+	if (!load_root(v)) {
+		v->ctx = old;
+		return SHADOW_CR_NO_MEMORY;
+	}
+	v->mmu->host->flush_tlb(v->mmu->host, SHADOW_FLUSH_VCPU, 0);
+	return SHADOW_CR_OK;
+}
+
+u64 shadow_root_hpa(const struct shadow_vcpu *v)
+{
+	return v->root->hpa;
+}
+
+void shadow_hw_control_regs(const struct shadow_vcpu *v, u64 *cr0, u64 *cr4, u64 *efer)
+{
+	*cr0 = v->ctx.cr0 | CR0_PG | CR0_WP;
+	*cr4 = (v->ctx.cr4 | CR4_PAE) & ~(CR4_PSE | CR4_PCIDE | CR4_PKE);
+	if (!(v->ctx.cr0 & CR0_PG))
+		*cr4 &= ~(CR4_SMEP | CR4_SMAP);
+	*efer = v->ctx.efer | EFER_NXE;
+}
+
+void shadow_invlpg(struct shadow_vcpu *v, u64 gva)
+{
+	/* Shadow tables are never stale: only the real TLB needs the flush. */
+	v->mmu->host->flush_tlb(v->mmu->host, SHADOW_FLUSH_GVA, gva);
+}
+
+void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva)
+{
+	struct shadow_host *host = v->mmu->host;
+
+	switch (type) {
+	case 0:		/* one address */
+		host->flush_tlb(host, SHADOW_FLUSH_GVA, gva);
+		break;
+	case 2:		/* everything, globals included */
+		host->flush_tlb(host, SHADOW_FLUSH_VCPU, 0);
+		break;
+	default:	/* 1: one PCID, 3: all PCIDs; globals kept either way */
+		host->flush_tlb(host, SHADOW_FLUSH_NONGLOBAL, 0);
+		break;
+	}
+}
+
+/* ---- setup, teardown, reclaim hooks ------------------------------------ */
+
+void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr)
+{
+	memset(mmu, 0, sizeof(*mmu));
+	mmu->host = host;
+	mmu->maxphyaddr = maxphyaddr;
+	sp_init_pools(mmu);
+}
+
+void shadow_destroy(struct shadow_mmu *mmu)
+{
+	memset(mmu->root_cache, 0, sizeof(mmu->root_cache));
+	sp_free_all(mmu);
+}
+
+bool shadow_vcpu_init(struct shadow_vcpu *v, struct shadow_mmu *mmu)
+{
+	memset(v, 0, sizeof(*v));
+	v->mmu = mmu;
+	v->ctx.maxphyaddr = mmu->maxphyaddr;
+	return load_root(v);
+}
+
+void shadow_vcpu_release(struct shadow_vcpu *v)
+{
+	if (v->root)
+		sp_unpin(v->root);
+	v->root = NULL;
+}
+
+void shadow_zap_all(struct shadow_mmu *mmu)
+{
+	struct shadow_page *sp, *next;
+
+	mmu->stats.zap_all++;
+	/* Cached roots go too; only the roots vCPUs run on stay (emptied). */
+	for (int i = 0; i < SHADOW_ROOT_CACHE; i++) {
+		if (mmu->root_cache[i])
+			sp_unpin(mmu->root_cache[i]);
+		mmu->root_cache[i] = NULL;
+	}
+	sp = mmu->oldest;
+	for (; sp; sp = next) {
+		next = sp->newer;
+		sp_zap(mmu, sp);
+	}
+	sp_commit_zap(mmu);
+}
+
+void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	sp_zap(mmu, sp);
+	sp_commit_zap(mmu);
+}
+
+static void test_clear_parent_a(u64 *spte, void *arg)
+{
+	u64 old = __atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED);
+
+	if (old & PTE_A)
+		*(bool *)arg = true;
+}
+
+bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	bool used = sp->accessed;
+
+	(void)mmu;
+	sp->accessed = false;
+	sp_for_each_parent(sp, test_clear_parent_a, &used);
+	return used;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+/*
+ * An existing spte may be stricter than derived: no W before it was
+ * un-protected or dirty. A and D are the CPU's to set.
+ */
+static bool leaf_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, u64 spte)
+{
+	struct derived d;
+	u64 want;
+
+	spte &= ~(PTE_A | PTE_D);
+	derive(mmu, sp, i, false, &d);
+	if (d.kind != DERIVED_LEAF)
+		return false;
+	want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
+	if (spte == want || spte == (want & ~PTE_W))
+		return sp->aux[i] == d.gfn;
+	if (!sp->role.cr0_wp) {
+		derive(mmu, sp, i, true, &d);
+		want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
+		return (spte == want || spte == (want & ~PTE_W)) && sp->aux[i] == d.gfn;
+	}
+	return false;
+}
+
+static bool child_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, u64 spte)
+{
+	struct shadow_page *child = (struct shadow_page *)(uintptr_t)sp->aux[i];
+	struct derived d, alias;
+	union shadow_role stricter;
+
+	derive(mmu, sp, i, false, &d);
+	derive(mmu, sp, i, true, &alias);
+	if (d.kind != DERIVED_CHILD || !child || child->zapped ||
+	    (spte & ~PTE_A) != table_spte(sp, child) ||
+	    child->gfn != d.gfn || parents_count(child, &sp->spt[i]) != 1)
+		return false;
+	stricter = d.role;
+	stricter.access &= ~SHADOW_ACC_W;	/* splinter built before the guest D bit */
+	return child->role.word == d.role.word || child->role.word == stricter.word ||
+	       (!sp->role.cr0_wp && child->role.word == alias.role.word);
+}
+
+static void count_rmap_entry(struct shadow_mmu *mmu, u64 *spte, void *arg)
+{
+	(void)mmu;
+	(void)spte;
+	(*(unsigned *)arg)++;
+}
+
+unsigned shadow_audit(struct shadow_mmu *mmu)
+{
+	unsigned problems = 0, leaves = 0, rmapped = 0, links = 0, parents = 0;
+
+	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer) {
+		for (int i = 0; i < PT_ENTRIES; i++) {
+			u64 spte = sp->spt[i];
+
+			if (!spte_present(spte))
+				continue;
+			if (!sp_is_leaf_table(sp)) {
+				problems += !child_ok(mmu, sp, i, spte);
+				links++;
+				continue;
+			}
+			leaves++;
+			problems += !leaf_ok(mmu, sp, i, spte);
+			problems += rmap_count(mmu, sp->aux[i], &sp->spt[i]) != 1;
+			problems += (spte & PTE_W) && sp_first_indirect(mmu, sp->aux[i]);
+		}
+		parents += parents_count(sp, NULL);
+	}
+	/* Parent lists hold exactly the present upper sptes checked above. */
+	problems += parents != links;
+	/* The reverse map holds nothing but the present leaves counted above. */
+	for (int b = 0; b < SHADOW_RMAP_HASH; b++)
+		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next)
+			rmap_for_each(mmu, h->gfn, count_rmap_entry, &rmapped);
+	problems += rmapped != leaves;
+	return problems;
+}

@@ -1,0 +1,271 @@
+/*
+ * Software shadow MMU: keeps shadow page tables that the real CPU walks
+ * while the guest believes it walks its own (SDM Vol. 3A ch. 4 semantics,
+ * checked against tests/unit/refmmu.c). Pure logic behind struct
+ * shadow_host; the VMX exit handlers call the entry points below.
+ *
+ * Shadow format: 4-level for long-mode guests; PAE for 32-bit, PAE and
+ * paging-off guests (a 32-bit guest table is shadowed by 2 or 4 PAE tables,
+ * a "quadrant" each; paging-off runs on a direct identity map). Guest large
+ * pages are mapped with shadow 4 KiB tables ("direct" pages).
+ *
+ * Invariants (what makes it exact):
+ *  - Shadow tables are always in sync with guest tables: every guest frame
+ *    that holds a shadowed guest table is write-protected in the shadow
+ *    (through the reverse map), and guest writes to it are emulated through
+ *    shadow_guest_write(), which rewrites the affected sptes in place.
+ *    So INVLPG, MOV CR3 and INVPCID only need the real TLB flushed.
+ *  - A/D emulation: an spte is present only if the guest entry has A=1, and
+ *    a leaf spte is writable only if the guest leaf has D=1. The guest A/D
+ *    bits are set by the fault path with the walker's rules (gwalk.c).
+ *  - Rights: upper sptes allow everything; each leaf spte carries the rights
+ *    combined over the guest walk, so a shadow page's role includes the
+ *    rights accumulated above it (as KVM's role.access).
+ *
+ * Concurrency: one shadow_mmu per guest; callers serialise all calls on it
+ * (one lock per guest). Guest vCPUs may run meanwhile: guest memory is
+ * accessed with atomics and the fault path re-checks guest entries after
+ * write-protecting a table.
+ */
+#ifndef SHADOW_SHADOW_H
+#define SHADOW_SHADOW_H
+
+#include "lib/types.h"
+#include "shadow/gwalk.h"
+
+#define SHADOW_NO_RAM (~0ull)	/* gfn_to_hpa(): the frame is not guest RAM */
+#define SHADOW_MAX_LEVEL 4
+#define SHADOW_ROOT_CACHE 8	/* roots kept pinned per guest, most recently used */
+#define SHADOW_PAGE_HASH 512	/* buckets of the (gfn, role) -> shadow page hash */
+#define SHADOW_RMAP_HASH 1024	/* buckets of the gfn -> sptes reverse map */
+
+enum shadow_flush {
+	SHADOW_FLUSH_GVA,	/* current vCPU: one linear address, global or not (INVLPG) */
+	SHADOW_FLUSH_NONGLOBAL,	/* current vCPU: all but global translations */
+	SHADOW_FLUSH_VCPU,	/* current vCPU: everything */
+	SHADOW_FLUSH_GUEST,	/* every vCPU of the guest, TLBs and paging-structure
+				 * caches; sent before shadow tables are freed and after
+				 * sptes lose write access */
+};
+
+/*
+ * What the hypervisor provides. Embed it in a larger struct for private
+ * state. Calls are made with the caller's per-guest lock held.
+ */
+struct shadow_host {
+	/* A zeroed 4 KiB page: returns its address, *hpa its host-physical
+	 * address (below 4 GiB if below_4g: PAE-format roots live in a 32-bit
+	 * CR3). NULL when the guest's budget is used up: the MMU then drops
+	 * all its pages and retries once. Also used for bookkeeping pages. */
+	void *(*alloc_page)(struct shadow_host *host, u64 *hpa, bool below_4g);
+	void (*free_page)(struct shadow_host *host, void *page, u64 hpa);
+	/* Host-physical address of guest frame gfn, or SHADOW_NO_RAM. */
+	u64 (*gfn_to_hpa)(struct shadow_host *host, u64 gfn);
+	void (*flush_tlb)(struct shadow_host *host, enum shadow_flush what, u64 gva);
+	/* Guest RAM as the hypervisor sees it (for guest tables). */
+	struct guest_mem *mem;
+};
+
+struct shadow_stats {
+	u64 faults;		/* shadow_page_fault() calls */
+	u64 faults_fixed;	/* ...that installed a translation */
+	u64 faults_injected;	/* ...that were guest #PF (or #GP) */
+	u64 faults_emulate;	/* ...that need an emulated access (see below) */
+	u64 faults_not_ram;	/* ...that reached MMIO or a hole */
+	u64 guest_writes;	/* shadow_guest_write() calls */
+	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
+	u64 pages_created;
+	u64 pages_zapped;
+	u64 roots_reused;	/* CR3 loads that found their root already built */
+	u64 roots_created;
+	u64 write_protects;	/* sptes that lost W because their frame became a table */
+	u64 zap_all;		/* shadow_zap_all() runs (also on allocation failure) */
+	u64 pages_in_use[SHADOW_MAX_LEVEL + 1];	/* shadow pages now, per level */
+};
+
+/* Which parts of a translation a shadow page depends on (its lookup key with gfn). */
+union shadow_role {
+	u32 word;
+	struct {
+		u32 level : 3;		/* 1 = page table ... 4 = PML4 */
+		u32 guest_mode : 2;	/* enum gwalk_mode of the guest table */
+		u32 direct : 1;		/* no guest table behind it (identity, large page, PAE root) */
+		u32 quadrant : 2;	/* 32-bit guests: which 2 MiB/1 GiB part of the guest table */
+		u32 access : 3;		/* SHADOW_ACC_*: rights above (or, direct, of the leaves) */
+		u32 cr0_wp : 1;
+		u32 efer_nx : 1;
+		u32 cr4_pse : 1;
+		u32 smep_andnot_wp : 1;
+		u32 pat : 3;		/* direct leaves: PAT:PCD:PWT of the guest large page */
+		u32 global : 1;		/* direct leaves: G of the guest large page */
+		u32 pae_root : 1;	/* the 4-entry PDPT of a PAE-format shadow */
+		u32 root_slot : 7;	/* PAE guest root: CR3 bits 11:5 */
+	};
+};
+
+#define SHADOW_ACC_W 1u
+#define SHADOW_ACC_U 2u
+#define SHADOW_ACC_X 4u
+#define SHADOW_ACC_ALL 7u
+
+struct spte_list_node;
+struct rmap_head;
+struct spte_list {
+	struct spte_list_node *head;
+};
+
+/* Descriptor of one shadow page table. */
+struct shadow_page {
+	u64 gfn;		/* guest table frame, or first frame a direct page maps */
+	union shadow_role role;
+	u64 *spt;		/* the 512 sptes the CPU walks */
+	u64 hpa;
+	u64 *aux;		/* per spte: gfn of a leaf, or the child's descriptor */
+	u64 aux_hpa;
+	struct shadow_page *hash_next;
+	struct shadow_page *older, *newer;	/* all pages in creation order */
+	struct spte_list parents;	/* sptes that point at this page */
+	u32 root_count;		/* pins: a vCPU's current root or the root cache */
+	u32 write_flood;	/* guest writes since a fault last walked through it */
+	bool accessed;		/* software reference bit, set when a fault walks it */
+	bool zapped;
+	u64 created;		/* creation sequence number */
+	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */
+};
+
+struct obj_pool {
+	u32 size;
+	void *free;
+};
+
+struct shadow_mmu {
+	struct shadow_host *host;
+	u8 maxphyaddr;
+	struct shadow_stats stats;
+	struct shadow_page *page_hash[SHADOW_PAGE_HASH];
+	struct rmap_head *rmap_hash[SHADOW_RMAP_HASH];
+	struct shadow_page *oldest, *newest;
+	struct shadow_page *root_cache[SHADOW_ROOT_CACHE];
+	struct shadow_page *zap_pending;	/* unlinked, freed after a guest-wide flush */
+	struct obj_pool page_pool, node_pool, rmap_pool;
+	void *pool_pages;	/* bookkeeping pages, chained through their first word */
+	u64 seq;
+};
+
+struct shadow_vcpu {
+	struct shadow_mmu *mmu;
+	struct gwalk_ctx ctx;	/* guest CR0/CR3/CR4/EFER, MAXPHYADDR, PDPTE registers */
+	struct shadow_page *root;
+};
+
+enum shadow_fault_kind {
+	SHADOW_FIXED,		/* shadow updated: resume the guest */
+	SHADOW_INJECT_PF,	/* inject #PF(pfec), CR2 = gva */
+	SHADOW_INJECT_GP,	/* non-canonical address: inject #GP(0) */
+	SHADOW_EMULATE_WRITE,	/* write to a write-protected guest page table at gpa:
+				 * emulate the instruction, store via shadow_guest_write() */
+	SHADOW_EMULATE_ACCESS,	/* permitted but not expressible in the shadow (CR0.WP=0
+				 * supervisor write to a read-only user page with SMAP
+				 * on): emulate the instruction with gpa */
+	SHADOW_NOT_RAM,		/* gpa is not RAM: MMIO emulation (table: a guest paging
+				 * structure itself is not RAM) */
+	SHADOW_NO_MEMORY,	/* no shadow page could be allocated even after zap-all */
+};
+
+struct shadow_fault {
+	enum shadow_fault_kind kind;
+	u32 pfec;	/* SHADOW_INJECT_PF */
+	u64 gpa;	/* SHADOW_EMULATE_*, SHADOW_NOT_RAM */
+	bool table;	/* SHADOW_NOT_RAM: gpa is a guest paging entry, not data */
+};
+
+/* Set up an empty MMU for one guest; mmu memory belongs to the caller. */
+void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr);
+/* Free every shadow page; vCPUs must have been released with shadow_vcpu_release(). */
+void shadow_destroy(struct shadow_mmu *mmu);
+
+/* A vCPU starts with paging off (CR0=CR4=EFER=0). */
+bool shadow_vcpu_init(struct shadow_vcpu *v, struct shadow_mmu *mmu);
+void shadow_vcpu_release(struct shadow_vcpu *v);
+
+enum shadow_cr_result {
+	SHADOW_CR_OK,
+	SHADOW_CR_GP,		/* inject #GP(0): PAE PDPTEs with reserved bits (SDM 4.4.1) */
+	SHADOW_CR_NO_MEMORY,	/* no root page even after zap-all */
+};
+
+/*
+ * Guest MOV to CR3 (bit 63, the PCID no-flush bit, is ignored: we flush
+ * anyway). Flushes the vCPU's non-global translations. On failure the old
+ * CR3 and root stay.
+ */
+enum shadow_cr_result shadow_set_cr3(struct shadow_vcpu *v, u64 cr3);
+/*
+ * Guest writes to CR0, CR4 or EFER, already validated by the caller, with
+ * EFER.LMA already computed (LME && PG). Flushes the vCPU's TLB.
+ */
+enum shadow_cr_result shadow_set_mode(struct shadow_vcpu *v, u64 cr0, u64 cr4, u64 efer);
+/* Host-physical address to load into the real CR3 (VMCS GUEST_CR3). */
+u64 shadow_root_hpa(const struct shadow_vcpu *v);
+/*
+ * The real CR0/CR4/EFER the guest must run with on these shadow tables,
+ * from the guest's values: PG, WP and PAE set; PSE, PCIDE, PKE clear; SMEP,
+ * SMAP kept only while guest paging is on; EFER.NXE set. The CR0/CR4 read
+ * shadows and EFER reads must show the guest's own values.
+ */
+void shadow_hw_control_regs(const struct shadow_vcpu *v, u64 *cr0, u64 *cr4, u64 *efer);
+void shadow_invlpg(struct shadow_vcpu *v, u64 gva);
+/* INVPCID types 0-3 (SDM INVPCID): flushed without PCID tagging. */
+void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva);
+
+/*
+ * A #PF taken while the guest ran on the shadow tables. access uses the
+ * GACC_* bits (see shadow_access_from_pfec()); rflags_ac is the guest's.
+ */
+enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 access,
+					 bool rflags_ac, struct shadow_fault *out);
+
+/*
+ * GACC_* bits from a hardware #PF error code: the same W/U/I bits, and a
+ * supervisor access at CPL 3 must be implicit (SDM 4.6).
+ */
+static inline u32 shadow_access_from_pfec(u32 pfec, int cpl)
+{
+	u32 access = pfec & (PFEC_W | PFEC_U | PFEC_I);
+
+	if (!(pfec & PFEC_U) && cpl == 3)
+		access |= GACC_IMPLICIT;
+	return access;
+}
+
+/*
+ * An emulated guest store of len bytes (any size, any alignment, may cross
+ * guest entries and pages) to guest-physical gpa: writes guest memory and
+ * rewrites the sptes that shadow the written entries. A write of a whole
+ * page of zeros drops the shadow pages of that frame instead.
+ */
+void shadow_guest_write(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 len);
+/* True while gfn holds a shadowed guest table (guest stores to it must be emulated). */
+bool shadow_gfn_is_write_protected(struct shadow_mmu *mmu, u64 gfn);
+
+/* Drop every shadow page (pinned roots are emptied, not freed). */
+void shadow_zap_all(struct shadow_mmu *mmu);
+
+/*
+ * Hooks for a reclaim / ageing policy (not part of the fault path):
+ * walk pages oldest first with sp->newer from mmu->oldest, ask whether a
+ * page was used since the last call (software bit or the CPU-set A bit of
+ * any parent spte, both cleared), and zap one page (its subtree stays
+ * cached; a zapped pinned root is only emptied).
+ */
+bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp);
+void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp);
+
+/*
+ * Consistency check for tests and debugging: every present spte matches
+ * what the guest tables say, reverse and parent maps are exact, no
+ * writable spte maps a write-protected frame. Returns the problem count.
+ */
+unsigned shadow_audit(struct shadow_mmu *mmu);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * Shadow page bookkeeping: descriptors and their (gfn, role) hash, the
+ * reverse map gfn -> leaf sptes (to write-protect guest tables), parent
+ * lists (sptes pointing at a page), creation-order list, zapping. All
+ * memory comes from shadow_host pages: small objects are carved from
+ * bookkeeping pages by fixed-size pools.
+ */
+#include <string.h>
+
+#include "shadow/spage.h"
+
+/* ---- fixed-size object pools ------------------------------------------ */
+
+/* A pool page starts with this header in its first object slot. */
+struct pool_page {
+	struct pool_page *next;
+	u64 hpa;
+};
+
+static void *pool_get(struct shadow_mmu *mmu, struct obj_pool *pool)
+{
+	void *obj;
+
+	if (!pool->free) {
+		u64 hpa;
+		u8 *page = mmu->host->alloc_page(mmu->host, &hpa, false);
+		struct pool_page *hdr = (struct pool_page *)page;
+
+		if (!page)
+			return NULL;
+		hdr->next = mmu->pool_pages;
+		hdr->hpa = hpa;
+		mmu->pool_pages = hdr;
+		for (u32 off = pool->size; off + pool->size <= PAGE_SIZE; off += pool->size) {
+			*(void **)(page + off) = pool->free;
+			pool->free = page + off;
+		}
+	}
+	obj = pool->free;
+	pool->free = *(void **)obj;
+	memset(obj, 0, pool->size);
+	return obj;
+}
+
+static void pool_put(struct obj_pool *pool, void *obj)
+{
+	*(void **)obj = pool->free;
+	pool->free = obj;
+}
+
+static u32 pool_size(size_t size)
+{
+	size = ALIGN_UP(size, 16);
+	return size < sizeof(struct pool_page) ? sizeof(struct pool_page) : size;
+}
+
+void sp_init_pools(struct shadow_mmu *mmu)
+{
+	mmu->page_pool.size = pool_size(sizeof(struct shadow_page));
+	mmu->node_pool.size = pool_size(sizeof(struct spte_list_node));
+	mmu->rmap_pool.size = pool_size(sizeof(struct rmap_head));
+}
+
+/* ---- spte lists (parents, reverse map) --------------------------------- */
+
+static bool list_add(struct shadow_mmu *mmu, struct spte_list *list, u64 *spte)
+{
+	struct spte_list_node *node = list->head;
+
+	if (!node || node->count == LIST_NODE_SPTES) {
+		node = pool_get(mmu, &mmu->node_pool);
+		if (!node)
+			return false;
+		node->next = list->head;
+		list->head = node;
+	}
+	node->spte[node->count++] = spte;
+	return true;
+}
+
+/* Remove spte; the hole is filled with the last entry of the head node. */
+static void list_remove(struct shadow_mmu *mmu, struct spte_list *list, u64 *spte)
+{
+	struct spte_list_node *head = list->head;
+
+	for (struct spte_list_node *n = head; n; n = n->next) {
+		for (u32 i = 0; i < n->count; i++) {
+			if (n->spte[i] != spte)
+				continue;
+			n->spte[i] = head->spte[--head->count];
+			if (!head->count) {
+				list->head = head->next;
+				pool_put(&mmu->node_pool, head);
+			}
+			return;
+		}
+	}
+}
+
+static unsigned list_count(const struct spte_list *list, const u64 *spte)
+{
+	unsigned found = 0;
+
+	for (struct spte_list_node *n = list->head; n; n = n->next)
+		for (u32 i = 0; i < n->count; i++)
+			found += !spte || n->spte[i] == spte;
+	return found;
+}
+
+/* ---- reverse map ------------------------------------------------------- */
+
+static u32 hash_gfn(u64 gfn, u32 buckets)
+{
+	return (u32)((gfn * 0x9e3779b97f4a7c15ull) >> 40) % buckets;
+}
+
+static struct rmap_head **rmap_slot(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct rmap_head **slot = &mmu->rmap_hash[hash_gfn(gfn, SHADOW_RMAP_HASH)];
+
+	while (*slot && (*slot)->gfn != gfn)
+		slot = &(*slot)->next;
+	return slot;
+}
+
+static bool rmap_add(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
+{
+	struct rmap_head **slot = rmap_slot(mmu, gfn);
+
+	if (!*slot) {
+		struct rmap_head *head = pool_get(mmu, &mmu->rmap_pool);
+
+		if (!head)
+			return false;
+		head->gfn = gfn;
+		*slot = head;
+	}
+	if (list_add(mmu, &(*slot)->list, spte))
+		return true;
+	if (!(*slot)->list.head) {
+		struct rmap_head *empty = *slot;
+
+		*slot = empty->next;
+		pool_put(&mmu->rmap_pool, empty);
+	}
+	return false;
+}
+
+static void rmap_remove(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
+{
+	struct rmap_head **slot = rmap_slot(mmu, gfn);
+	struct rmap_head *head = *slot;
+
+	if (!head)
+		return;
+	list_remove(mmu, &head->list, spte);
+	if (!head->list.head) {
+		*slot = head->next;
+		pool_put(&mmu->rmap_pool, head);
+	}
+}
+
+void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu *, u64 *, void *),
+		   void *arg)
+{
+	struct rmap_head *head = *rmap_slot(mmu, gfn);
+
+	if (!head)
+		return;
+	for (struct spte_list_node *n = head->list.head; n; n = n->next)
+		for (u32 i = 0; i < n->count; i++)
+			fn(mmu, n->spte[i], arg);
+}
+
+unsigned rmap_count(struct shadow_mmu *mmu, u64 gfn, const u64 *spte)
+{
+	struct rmap_head *head = *rmap_slot(mmu, gfn);
+
+	return head ? list_count(&head->list, spte) : 0;
+}
+
+unsigned parents_count(const struct shadow_page *sp, const u64 *spte)
+{
+	return list_count(&sp->parents, spte);
+}
+
+void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg), void *arg)
+{
+	for (struct spte_list_node *n = sp->parents.head; n; n = n->next)
+		for (u32 i = 0; i < n->count; i++)
+			fn(n->spte[i], arg);
+}
+
+/* ---- shadow pages ------------------------------------------------------ */
+
+static struct shadow_page **page_bucket(struct shadow_mmu *mmu, u64 gfn)
+{
+	return &mmu->page_hash[hash_gfn(gfn, SHADOW_PAGE_HASH)];
+}
+
+struct shadow_page *sp_find(struct shadow_mmu *mmu, u64 gfn, union shadow_role role)
+{
+	for (struct shadow_page *sp = *page_bucket(mmu, gfn); sp; sp = sp->hash_next)
+		if (sp->gfn == gfn && sp->role.word == role.word)
+			return sp;
+	return NULL;
+}
+
+struct shadow_page *sp_next_indirect(struct shadow_page *sp, u64 gfn)
+{
+	for (; sp; sp = sp->hash_next)
+		if (sp->gfn == gfn && sp_is_indirect(sp))
+			return sp;
+	return NULL;
+}
+
+struct shadow_page *sp_first_indirect(struct shadow_mmu *mmu, u64 gfn)
+{
+	return sp_next_indirect(*page_bucket(mmu, gfn), gfn);
+}
+
+static void remove_write_access(struct shadow_mmu *mmu, u64 *spte, void *changed)
+{
+	u64 old = __atomic_load_n(spte, __ATOMIC_RELAXED);
+
+	if (old & PTE_W) {
+		__atomic_store_n(spte, old & ~PTE_W, __ATOMIC_RELAXED);
+		mmu->stats.write_protects++;
+		*(bool *)changed = true;
+	}
+}
+
+/* gfn now holds a shadowed guest table: no spte may let the guest write it. */
+static void write_protect_gfn(struct shadow_mmu *mmu, u64 gfn)
+{
+	bool changed = false;
+
+	rmap_for_each(mmu, gfn, remove_write_access, &changed);
+	if (changed)
+		mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+}
+
+struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role role)
+{
+	struct shadow_page *sp = pool_get(mmu, &mmu->page_pool);
+	struct shadow_page **bucket = page_bucket(mmu, gfn);
+	bool first_indirect;
+
+	if (!sp)
+		return NULL;
+	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root);
+	sp->aux = mmu->host->alloc_page(mmu->host, &sp->aux_hpa, false);
+	if (!sp->spt || !sp->aux) {
+		if (sp->spt)
+			mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
+		if (sp->aux)
+			mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
+		pool_put(&mmu->page_pool, sp);
+		return NULL;
+	}
+	memset(sp->spt, 0, PAGE_SIZE);
+	memset(sp->aux, 0, PAGE_SIZE);
+	sp->gfn = gfn;
+	sp->role = role;
+	sp->created = mmu->seq++;
+	first_indirect = !role.direct && !sp_first_indirect(mmu, gfn);
+	sp->hash_next = *bucket;
+	*bucket = sp;
+	sp->older = mmu->newest;
+	if (mmu->newest)
+		mmu->newest->newer = sp;
+	else
+		mmu->oldest = sp;
+	mmu->newest = sp;
+	mmu->stats.pages_created++;
+	mmu->stats.pages_in_use[role.level]++;
+	if (first_indirect)
+		write_protect_gfn(mmu, gfn);
+	return sp;
+}
+
+static void drop_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
+{
+	if (!spte_present(sp->spt[i]))
+		return;
+	if (sp_is_leaf_table(sp))
+		rmap_remove(mmu, sp->aux[i], &sp->spt[i]);
+	else
+		list_remove(mmu, &((struct shadow_page *)sp->aux[i])->parents, &sp->spt[i]);
+	sp->aux[i] = 0;
+}
+
+void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte,
+		 u64 leaf_gfn, struct shadow_page *child)
+{
+	bool linked = true;
+
+	if (sp->spt[i] == spte)
+		return;
+	drop_spte(mmu, sp, i);
+	if (spte_present(spte)) {
+		if (sp_is_leaf_table(sp)) {
+			linked = rmap_add(mmu, leaf_gfn, &sp->spt[i]);
+			sp->aux[i] = leaf_gfn;
+		} else {
+			linked = list_add(mmu, &child->parents, &sp->spt[i]);
+			sp->aux[i] = (u64)(uintptr_t)child;
+		}
+	}
+	/* Out of bookkeeping memory: leave it not present, a fault retries. */
+	__atomic_store_n(&sp->spt[i], linked ? spte : 0, __ATOMIC_RELAXED);
+}
+
+void sp_pin(struct shadow_page *sp)
+{
+	sp->root_count++;
+}
+
+void sp_unpin(struct shadow_page *sp)
+{
+	sp->root_count--;
+}
+
+static void unlink_parent(u64 *spte, void *arg)
+{
+	(void)arg;
+	__atomic_store_n(spte, 0, __ATOMIC_RELAXED);
+}
+
+void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	struct shadow_page **slot;
+
+	if (sp->zapped)
+		return;
+	/* The owners of parent sptes keep a stale aux entry, ignored while not present. */
+	sp_for_each_parent(sp, unlink_parent, NULL);
+	while (sp->parents.head) {
+		struct spte_list_node *n = sp->parents.head;
+
+		sp->parents.head = n->next;
+		pool_put(&mmu->node_pool, n);
+	}
+	for (int i = 0; i < PT_ENTRIES; i++)
+		sp_set_spte(mmu, sp, i, 0, 0, NULL);
+	if (sp->root_count)
+		return;	/* a root in use stays, empty; faults refill it */
+
+	for (slot = page_bucket(mmu, sp->gfn); *slot != sp; slot = &(*slot)->hash_next)
+		;
+	*slot = sp->hash_next;
+	if (sp->older)
+		sp->older->newer = sp->newer;
+	else
+		mmu->oldest = sp->newer;
+	if (sp->newer)
+		sp->newer->older = sp->older;
+	else
+		mmu->newest = sp->older;
+	sp->zapped = true;
+	sp->hash_next = mmu->zap_pending;
+	mmu->zap_pending = sp;
+	mmu->stats.pages_in_use[sp->role.level]--;
+}
+
+void sp_commit_zap(struct shadow_mmu *mmu)
+{
+	if (!mmu->zap_pending)
+		return;
+	/* No CPU may still walk or cache the pages once they are reused. */
+	mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+	while (mmu->zap_pending) {
+		struct shadow_page *sp = mmu->zap_pending;
+
+		mmu->zap_pending = sp->hash_next;
+		mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
+		mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
+		pool_put(&mmu->page_pool, sp);
+		mmu->stats.pages_zapped++;
+	}
+}
+
+void sp_free_all(struct shadow_mmu *mmu)
+{
+	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer)
+		sp->root_count = 0;
+	while (mmu->oldest)
+		sp_zap(mmu, mmu->oldest);
+	sp_commit_zap(mmu);
+	while (mmu->pool_pages) {
+		struct pool_page *hdr = mmu->pool_pages;
+
+		mmu->pool_pages = hdr->next;
+		mmu->host->free_page(mmu->host, hdr, hdr->hpa);
+	}
+	mmu->page_pool.free = mmu->node_pool.free = mmu->rmap_pool.free = NULL;
+}

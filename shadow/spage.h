@@ -1,0 +1,80 @@
+/*
+ * Internal to shadow/: shadow page bookkeeping shared by spage.c (pages,
+ * hash, reverse map, zapping) and shadow.c (faults, guest writes, roots).
+ */
+#ifndef SHADOW_SPAGE_H
+#define SHADOW_SPAGE_H
+
+#include "shadow/shadow.h"
+
+#define LIST_NODE_SPTES 14
+
+/* A list of spte pointers, in nodes of 14 (parents of a page, reverse map of a gfn). */
+struct spte_list_node {
+	struct spte_list_node *next;
+	u32 count;
+	u64 *spte[LIST_NODE_SPTES];
+};
+
+/* Reverse-map hash entry: the leaf sptes that map gfn. */
+struct rmap_head {
+	u64 gfn;
+	struct rmap_head *next;
+	struct spte_list list;
+};
+
+/* Non-leaf spte: everything allowed here, rights live in the leaf. */
+#define SPTE_TABLE_BITS (PTE_P | PTE_W | PTE_U)
+/* A PAE PDPTE may only have P, PWT, PCD and the address (SDM 4.4.1). */
+#define SPTE_PDPTE_BITS PTE_P
+
+static inline bool spte_present(u64 spte)
+{
+	return spte & PTE_P;
+}
+
+static inline u64 spte_addr(u64 spte)
+{
+	return spte & PTE_ADDR_MASK52;
+}
+
+/* Sptes of a level-1 page are leaves; others point at shadow pages. */
+static inline bool sp_is_leaf_table(const struct shadow_page *sp)
+{
+	return sp->role.level == 1;
+}
+
+/* Shadow pages for guest tables (the ones that write-protect their frame). */
+static inline bool sp_is_indirect(const struct shadow_page *sp)
+{
+	return !sp->role.direct;
+}
+
+struct shadow_page *sp_find(struct shadow_mmu *mmu, u64 gfn, union shadow_role role);
+/* A new empty shadow page (write-protecting gfn if indirect), or NULL. */
+struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role role);
+/* First/next indirect page shadowing gfn. */
+struct shadow_page *sp_first_indirect(struct shadow_mmu *mmu, u64 gfn);
+struct shadow_page *sp_next_indirect(struct shadow_page *sp, u64 gfn);
+
+/* Replace spte i of sp, keeping the reverse map and parent lists exact. */
+void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte,
+		 u64 leaf_gfn, struct shadow_page *child);
+/* Unlink sp from its parents and children; freed by sp_commit_zap(). */
+void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp);
+void sp_commit_zap(struct shadow_mmu *mmu);
+
+void sp_pin(struct shadow_page *sp);
+void sp_unpin(struct shadow_page *sp);
+
+/* Reverse map: calls fn on every spte that maps gfn. */
+void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu *, u64 *, void *),
+		   void *arg);
+unsigned rmap_count(struct shadow_mmu *mmu, u64 gfn, const u64 *spte);
+unsigned parents_count(const struct shadow_page *sp, const u64 *spte);
+void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg), void *arg);
+
+void sp_init_pools(struct shadow_mmu *mmu);
+void sp_free_all(struct shadow_mmu *mmu);
+
+#endif

@@ -1,0 +1,728 @@
+/*
+ * Tests of the shadow MMU (shadow/shadow.c, shadow/spage.c). A simulated
+ * CPU walks the *shadow* tables (the reference MMU run on host-physical
+ * memory with the real control registers), takes shadow faults through
+ * shadow_page_fault() and retries, and the outcome must equal the reference
+ * walk of the guest tables: same frame, rights, faults, error codes and
+ * guest A/D bits. Directed tests first, then a randomized differential test.
+ */
+#include <string.h>
+
+#include "unit.h"
+#include "refmmu.h"
+#include "shadow/shadow.h"
+
+#define POOL_PAGES 1024
+#define POOL_HPA 0x40000000ull	/* host-physical base of shadow pages (below 4 GiB) */
+#define RAM_HPA 0x80000000ull	/* host-physical base of guest RAM */
+#define RAM_PAGES 24
+
+static u8 pool[POOL_PAGES][4096] __attribute__((aligned(4096)));
+static bool pool_used[POOL_PAGES];
+static u8 ram_shadow[RAM_PAGES * 4096] __attribute__((aligned(4096)));
+static u8 ram_ref[RAM_PAGES * 4096] __attribute__((aligned(4096)));
+
+struct test_host {
+	struct shadow_host host;
+	struct ref_ram guest;		/* guest RAM as the shadow MMU sees it */
+	struct ref_ram ref;		/* a copy for the reference MMU */
+	struct guest_mem hostmem;	/* host-physical memory, for the simulated CPU */
+	unsigned budget, in_use;
+	unsigned flushes[4];
+	u64 last_gva;
+};
+
+static struct test_host th;
+
+static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
+{
+	struct test_host *t = (struct test_host *)h;
+
+	(void)below_4g;		/* the whole pool is below 4 GiB */
+	if (t->in_use >= t->budget)
+		return NULL;
+	for (int i = 0; i < POOL_PAGES; i++) {
+		if (pool_used[i])
+			continue;
+		pool_used[i] = true;
+		t->in_use++;
+		memset(pool[i], 0, 4096);
+		*hpa = POOL_HPA + (u64)i * 4096;
+		return pool[i];
+	}
+	return NULL;
+}
+
+static void host_free(struct shadow_host *h, void *page, u64 hpa)
+{
+	struct test_host *t = (struct test_host *)h;
+	u64 i = (hpa - POOL_HPA) / 4096;
+
+	CHECK(i < POOL_PAGES && pool_used[i] && page == pool[i]);
+	pool_used[i] = false;
+	t->in_use--;
+	memset(page, 0xa5, 4096);	/* poison: a walk through a freed table fails */
+}
+
+static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
+{
+	(void)h;
+	return gfn < RAM_PAGES ? RAM_HPA + gfn * 4096 : SHADOW_NO_RAM;
+}
+
+static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
+{
+	struct test_host *t = (struct test_host *)h;
+
+	t->flushes[what]++;
+	t->last_gva = gva;
+}
+
+static void *hostmem_to_hva(struct guest_mem *mem, u64 hfn)
+{
+	u64 hpa = hfn << 12;
+
+	(void)mem;
+	if (hpa >= POOL_HPA && hpa < POOL_HPA + POOL_PAGES * 4096ull) {
+		u64 i = (hpa - POOL_HPA) / 4096;
+
+		return pool_used[i] ? pool[i] : NULL;
+	}
+	if (hpa >= RAM_HPA && hpa < RAM_HPA + RAM_PAGES * 4096ull)
+		return ram_shadow + (hpa - RAM_HPA);
+	return NULL;
+}
+
+static void host_setup(unsigned budget)
+{
+	memset(&th, 0, sizeof(th));
+	memset(pool_used, 0, sizeof(pool_used));
+	memset(ram_shadow, 0, sizeof(ram_shadow));
+	memset(ram_ref, 0, sizeof(ram_ref));
+	th.host.alloc_page = host_alloc;
+	th.host.free_page = host_free;
+	th.host.gfn_to_hpa = host_gfn_to_hpa;
+	th.host.flush_tlb = host_flush;
+	ref_ram_init(&th.guest, ram_shadow, RAM_PAGES);
+	ref_ram_init(&th.ref, ram_ref, RAM_PAGES);
+	th.host.mem = &th.guest.mem;
+	th.hostmem.gfn_to_hva = hostmem_to_hva;
+	th.budget = budget;
+}
+
+/* ---- the simulated CPU and the comparison ------------------------------ */
+
+enum outcome_kind { OUT_OK, OUT_PF, OUT_GP, OUT_TABLE_NOT_RAM, OUT_BROKEN };
+
+struct outcome {
+	enum outcome_kind kind;
+	u64 gpa;
+	u32 pfec;
+};
+
+/* A CPU walk of the shadow tables with the real control registers. */
+static enum gwalk_status cpu_walk(struct shadow_vcpu *v, u64 gva, u32 access, bool ac,
+				  struct ref_result *r)
+{
+	struct gwalk_ctx hw = { .maxphyaddr = 52, .rflags_ac = ac };
+
+	shadow_hw_control_regs(v, &hw.cr0, &hw.cr4, &hw.efer);
+	hw.cr3 = shadow_root_hpa(v);
+	if (!(hw.efer & EFER_LMA) && !gwalk_load_pdptes(&hw, &th.hostmem)) {
+		CHECK(!"shadow PDPTEs invalid");	/* VM entry would fail */
+		return GWALK_NOT_RAM;
+	}
+	return ref_translate(&hw, &th.hostmem, gva, access, r);
+}
+
+static int cpl_of(u32 access)
+{
+	return access & (GACC_USER | GACC_IMPLICIT) ? 3 : 0;
+}
+
+/* The guest's access as it runs on the shadow tables, with exits. */
+static struct outcome shadow_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
+{
+	struct outcome o = { OUT_BROKEN, 0, 0 };
+
+	for (int tries = 0; tries < 8; tries++) {
+		struct ref_result r;
+		struct shadow_fault f;
+		u32 acc;
+
+		switch (cpu_walk(v, gva, access, ac, &r)) {
+		case GWALK_OK:
+			if (r.gpa < RAM_HPA || r.gpa >= RAM_HPA + RAM_PAGES * 4096ull) {
+				CHECK(!"spte maps outside guest RAM");
+				return o;
+			}
+			o.kind = OUT_OK;
+			o.gpa = r.gpa - RAM_HPA;
+			return o;
+		case GWALK_NONCANONICAL:
+			o.kind = OUT_GP;
+			return o;
+		case GWALK_NOT_RAM:
+			CHECK(!"shadow table points at a non-table page");
+			return o;
+		case GWALK_FAULT:
+			break;
+		}
+		acc = shadow_access_from_pfec(r.pfec, cpl_of(access));
+		CHECK_EQ(acc, access);
+		CHECK(!(r.pfec & PFEC_RSVD));
+		switch (shadow_page_fault(v, gva, acc, ac, &f)) {
+		case SHADOW_FIXED:
+			continue;
+		case SHADOW_INJECT_PF:
+			o.kind = OUT_PF;
+			o.pfec = f.pfec;
+			return o;
+		case SHADOW_INJECT_GP:
+			o.kind = OUT_GP;
+			return o;
+		case SHADOW_EMULATE_WRITE:
+			CHECK(access & GACC_WRITE);
+			o.kind = OUT_OK;
+			o.gpa = f.gpa;
+			return o;
+		case SHADOW_EMULATE_ACCESS:
+			CHECK(!(v->ctx.cr0 & CR0_WP) && (access & GACC_WRITE));
+			o.kind = OUT_OK;
+			o.gpa = f.gpa;
+			return o;
+		case SHADOW_NOT_RAM:
+			o.kind = f.table ? OUT_TABLE_NOT_RAM : OUT_OK;
+			o.gpa = f.gpa;
+			return o;
+		case SHADOW_NO_MEMORY:
+			CHECK(!"out of shadow memory");
+			return o;
+		}
+	}
+	CHECK(!"shadow fault loop");
+	return o;
+}
+
+static struct outcome ref_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
+{
+	struct gwalk_ctx ctx = v->ctx;
+	struct ref_result r;
+	struct outcome o = { OUT_OK, 0, 0 };
+
+	ctx.rflags_ac = ac;
+	switch (ref_translate(&ctx, &th.ref.mem, gva, access, &r)) {
+	case GWALK_OK:
+		o.gpa = r.gpa;
+		break;
+	case GWALK_FAULT:
+		o.kind = OUT_PF;
+		o.pfec = r.pfec;
+		break;
+	case GWALK_NONCANONICAL:
+		o.kind = OUT_GP;
+		break;
+	case GWALK_NOT_RAM:
+		o.kind = OUT_TABLE_NOT_RAM;
+		o.gpa = r.gpa;
+		break;
+	}
+	return o;
+}
+
+static bool same_outcome(struct outcome a, struct outcome b)
+{
+	if (a.kind != b.kind)
+		return false;
+	if (a.kind == OUT_PF)
+		return a.pfec == b.pfec;
+	if (a.kind == OUT_OK || a.kind == OUT_TABLE_NOT_RAM)
+		return a.gpa == b.gpa;
+	return true;
+}
+
+/* One access both ways; both RAM copies (A/D bits) must stay equal. */
+static bool compare_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
+{
+	struct outcome s = shadow_access(v, gva, access, ac);
+	struct outcome r = ref_access(v, gva, access, ac);
+	bool ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, sizeof(ram_ref));
+
+	if (!ok)
+		fprintf(stderr, "  mode %d cr0 %#llx cr4 %#llx gva %#llx access %#x ac %d: shadow "
+			"%d/%#llx/%#x ref %d/%#llx/%#x\n", gwalk_mode(&v->ctx),
+			(unsigned long long)v->ctx.cr0, (unsigned long long)v->ctx.cr4,
+			(unsigned long long)gva, access, ac, s.kind, (unsigned long long)s.gpa,
+			s.pfec, r.kind, (unsigned long long)r.gpa, r.pfec);
+	CHECK(ok);
+	return ok;
+}
+
+/*
+ * A guest store of len bytes at gpa: emulated through the shadow MMU when
+ * it hits a write-protected frame, a plain store otherwise.
+ */
+static void guest_store(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 len)
+{
+	bool protected = false;
+
+	for (u64 g = gpa >> 12; g <= (gpa + len - 1) >> 12; g++)
+		protected |= shadow_gfn_is_write_protected(mmu, g);
+	memcpy(ram_ref + gpa, data, len);
+	if (protected)
+		shadow_guest_write(mmu, gpa, data, len);
+	else
+		memcpy(ram_shadow + gpa, data, len);
+}
+
+static void store64(struct shadow_mmu *mmu, u64 gpa, u64 val)
+{
+	guest_store(mmu, gpa, &val, 8);
+}
+
+static void store32(struct shadow_mmu *mmu, u64 gpa, u32 val)
+{
+	guest_store(mmu, gpa, &val, 4);
+}
+
+static u64 load64(u64 gpa)
+{
+	u64 v;
+
+	memcpy(&v, ram_shadow + gpa, 8);
+	return v;
+}
+
+/* ---- directed tests ---------------------------------------------------- */
+
+struct fixture {
+	struct shadow_mmu mmu;
+	struct shadow_vcpu v;
+};
+
+static struct fixture fx;
+
+/* Long mode, PML4 at frame 1, PDPT 2, PD 3, PT 4; gva 0x1000 -> frame 10 (RW, U). */
+static void long_mode_setup(unsigned budget)
+{
+	host_setup(budget);
+	shadow_init(&fx.mmu, &th.host, 40);
+	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
+	store64(&fx.mmu, 0x1000, 0x2000 | PTE_P | PTE_W | PTE_U);
+	store64(&fx.mmu, 0x2000, 0x3000 | PTE_P | PTE_W | PTE_U);
+	store64(&fx.mmu, 0x3000, 0x4000 | PTE_P | PTE_W | PTE_U);
+	store64(&fx.mmu, 0x4000 + 8, 0xa000 | PTE_P | PTE_W | PTE_U);
+	store64(&fx.mmu, 0x4000 + 16, 0x4000 | PTE_P | PTE_W);	/* maps its own PT */
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);	/* still paging off */
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG | CR0_WP, CR4_PAE, EFER_LMA | EFER_NXE),
+		 SHADOW_CR_OK);
+}
+
+static void teardown(void)
+{
+	shadow_vcpu_release(&fx.v);
+	shadow_destroy(&fx.mmu);
+	CHECK_EQ(th.in_use, 0);
+}
+
+TEST(ad_emulation_long_mode)
+{
+	long_mode_setup(64);
+	/* A read: fault, fixed, guest A bits set on all levels, no D. */
+	CHECK(compare_access(&fx.v, 0x1234, GACC_USER, false));
+	CHECK(load64(0x1000) & PTE_A);
+	CHECK(load64(0x4008) & PTE_A);
+	CHECK(!(load64(0x4008) & PTE_D));
+	CHECK_EQ(fx.mmu.stats.faults_fixed, 1);
+	/* A second read needs no fault. */
+	CHECK(compare_access(&fx.v, 0x1238, GACC_USER, false));
+	CHECK_EQ(fx.mmu.stats.faults, 1);
+	/* The spte is read-only until D: a write faults once and sets D. */
+	CHECK(compare_access(&fx.v, 0x1234, GACC_USER | GACC_WRITE, false));
+	CHECK(load64(0x4008) & PTE_D);
+	CHECK_EQ(fx.mmu.stats.faults, 2);
+	CHECK(compare_access(&fx.v, 0x1234, GACC_USER | GACC_WRITE, false));
+	CHECK_EQ(fx.mmu.stats.faults, 2);
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	CHECK_EQ(fx.mmu.stats.pages_in_use[1], 1);
+	CHECK_EQ(fx.mmu.stats.pages_in_use[4], 1);
+	teardown();
+}
+
+TEST(write_protect_and_in_place_update)
+{
+	long_mode_setup(64);
+	CHECK(compare_access(&fx.v, 0x1000, GACC_USER | GACC_WRITE, false));
+	/* The page table maps itself at 0x2000: the mapping must be read-only. */
+	CHECK(shadow_gfn_is_write_protected(&fx.mmu, 4));
+	CHECK(compare_access(&fx.v, 0x2008, 0, false));
+	CHECK(compare_access(&fx.v, 0x2008, GACC_WRITE, false));	/* emulated write */
+	{
+		struct shadow_fault f;
+		u8 clear_w = (u8)((PTE_P | PTE_U | PTE_A | PTE_D) & 0xff);
+
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x2008, GACC_WRITE, false, &f),
+			 SHADOW_EMULATE_WRITE);
+		CHECK_EQ(f.gpa, 0x4008);
+		/* Like clear_bit(_PAGE_RW): a 1-byte store into the PTE. */
+		guest_store(&fx.mmu, 0x4008, &clear_w, 1);
+	}
+	CHECK_EQ(fx.mmu.stats.pages_zapped, 0);
+	CHECK(fx.mmu.stats.sptes_updated >= 1);
+	CHECK(compare_access(&fx.v, 0x1000, GACC_USER | GACC_WRITE, false));	/* now #PF */
+	CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));
+	/* A store crossing two PTEs: the upper half of one, the lower half of the next. */
+	{
+		u64 pair[2] = { 0xb000 | PTE_P | PTE_U | PTE_A, 0xc000 | PTE_P | PTE_W | PTE_A };
+		u8 bytes[16];
+
+		memcpy(bytes, pair, 16);
+		guest_store(&fx.mmu, 0x4008, bytes, 4);
+		guest_store(&fx.mmu, 0x4008 + 4, bytes + 4, 8);	/* crosses into 0x4010 */
+		guest_store(&fx.mmu, 0x4010 + 4, bytes + 12, 4);
+	}
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));
+	CHECK(compare_access(&fx.v, 0x2000, 0, false));
+	CHECK_EQ(fx.mmu.stats.pages_zapped, 0);
+	teardown();
+}
+
+TEST(zeroing_a_table_drops_its_shadow)
+{
+	static u8 zero[4096];
+
+	long_mode_setup(64);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	CHECK(shadow_gfn_is_write_protected(&fx.mmu, 4));
+	shadow_guest_write(&fx.mmu, 0x4000, zero, 4096);
+	memset(ram_ref + 0x4000, 0, 4096);
+	CHECK(!shadow_gfn_is_write_protected(&fx.mmu, 4));
+	CHECK_EQ(fx.mmu.stats.pages_zapped, 1);
+	CHECK_EQ(fx.mmu.stats.pages_in_use[1], 0);
+	CHECK(th.flushes[SHADOW_FLUSH_GUEST] >= 1);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	teardown();
+}
+
+TEST(roots_reused_and_flushes)
+{
+	long_mode_setup(64);
+	/* A second address space at PML4 frame 5 sharing the PDPT. */
+	store64(&fx.mmu, 0x5000, 0x2000 | PTE_P | PTE_W | PTE_U);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x5000), SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	CHECK_EQ(fx.mmu.stats.pages_in_use[3], 2);	/* PDPT shared; + paging-off root */
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+	CHECK(fx.mmu.stats.roots_reused >= 1);
+	CHECK_EQ(th.flushes[SHADOW_FLUSH_VCPU], 4);	/* CR3, mode, 2 CR3 loads without PGE */
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG | CR0_WP, CR4_PAE | CR4_PGE,
+				 EFER_LMA | EFER_NXE), SHADOW_CR_OK);
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x5000), SHADOW_CR_OK);
+	CHECK_EQ(th.flushes[SHADOW_FLUSH_NONGLOBAL], 1);	/* globals survive MOV CR3 */
+	shadow_invlpg(&fx.v, 0x1000);
+	CHECK_EQ(th.flushes[SHADOW_FLUSH_GVA], 1);
+	CHECK_EQ(th.last_gva, 0x1000);
+	teardown();
+}
+
+TEST(cr0_wp_clear_supervisor_write)
+{
+	long_mode_setup(64);
+	store64(&fx.mmu, 0x4000 + 24, 0xb000 | PTE_P | PTE_U);	/* user, read-only */
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG, CR4_PAE | CR4_SMEP, EFER_LMA | EFER_NXE),
+		 SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0x3000, GACC_WRITE, false));	/* permitted */
+	CHECK(compare_access(&fx.v, 0x3000, GACC_FETCH, false));	/* SMEP still applies */
+	CHECK(compare_access(&fx.v, 0x3000, GACC_USER | GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0x3000, GACC_USER, false));
+	CHECK(compare_access(&fx.v, 0x3000, GACC_WRITE, false));
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	/* With SMAP the alias would hide SMAP faults: emulate instead. */
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG, CR4_PAE | CR4_SMAP, EFER_LMA | EFER_NXE),
+		 SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0x3000, GACC_WRITE, true));
+	CHECK(compare_access(&fx.v, 0x3000, GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0x3000, GACC_IMPLICIT, true));
+	teardown();
+}
+
+TEST(legacy_32bit_quadrants_and_4m_pages)
+{
+	host_setup(64);
+	shadow_init(&fx.mmu, &th.host, 36);
+	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
+	/* PD at frame 1: PDE 0x300 (gva 0xc0000000) -> PT frame 2; PDE 0x301 4 MiB at 0. */
+	store32(&fx.mmu, 0x1000 + 4 * 0x300, 0x2000 | PTE_P | PTE_W);
+	store32(&fx.mmu, 0x1000 + 4 * 0x301, 0x0 | PTE_P | PTE_W | PTE_PS | PTE_U);
+	store32(&fx.mmu, 0x2000 + 4 * 0x201, 0x7000 | PTE_P | PTE_W);	/* 2nd half of PT */
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG | CR0_WP, CR4_PSE, 0), SHADOW_CR_OK);
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0xc0201abc, GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0xc0401abc, GACC_USER | GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0xc060a000, GACC_USER | GACC_FETCH, false));
+	CHECK(compare_access(&fx.v, 0xc0001000, 0, false));	/* not present */
+	CHECK(compare_access(&fx.v, 0x00001000, 0, false));
+	/* Rewrite the 4 MiB PDE to a read-only page at 4 MiB (frames beyond RAM). */
+	store32(&fx.mmu, 0x1000 + 4 * 0x301, 0x400000 | PTE_P | PTE_PS | PTE_U | PTE_A);
+	CHECK(compare_access(&fx.v, 0xc0401abc, GACC_USER, false));
+	store32(&fx.mmu, 0x1000 + 4 * 0x301, 0x0 | PTE_P | PTE_PS | PTE_U | PTE_A);
+	CHECK(compare_access(&fx.v, 0xc0405abc, GACC_USER | GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0xc0405abc, GACC_USER, false));
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	CHECK_EQ(fx.mmu.stats.pages_zapped, 0);
+	teardown();
+}
+
+TEST(paging_off_and_pae)
+{
+	host_setup(64);
+	shadow_init(&fx.mmu, &th.host, 36);
+	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
+	CHECK(compare_access(&fx.v, 0x3123, GACC_WRITE | GACC_USER, false));
+	CHECK(compare_access(&fx.v, 0x100000000ull + 0x3123, GACC_FETCH, false));
+	CHECK(compare_access(&fx.v, 0x800000, 0, false));	/* not RAM */
+	/* PAE: PDPT at 0x1020 (slot 1 of frame 1), PD frame 2, 2 MiB page at 0. */
+	store64(&fx.mmu, 0x1020 + 8 * 3, 0x2000 | PTE_P);
+	store64(&fx.mmu, 0x2000 + 8 * 0x1ff, 0x0 | PTE_P | PTE_W | PTE_PS | PTE_NX);
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1020), SHADOW_CR_OK);
+	CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG | CR0_WP, CR4_PAE, EFER_NXE), SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0xffe05123, GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0xffe05123, GACC_FETCH, false));
+	/* PDPTE registers are loaded at MOV CR3, not on each walk. */
+	store64(&fx.mmu, 0x1020 + 8 * 3, 0);
+	CHECK(compare_access(&fx.v, 0xffe06000, GACC_WRITE, false));
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1020), SHADOW_CR_OK);
+	CHECK(compare_access(&fx.v, 0xffe06000, GACC_WRITE, false));	/* now #PF */
+	store64(&fx.mmu, 0x1020, PTE_P | PTE_W);	/* reserved bit in a PDPTE */
+	CHECK_EQ(shadow_set_cr3(&fx.v, 0x1020), SHADOW_CR_GP);
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	teardown();
+}
+
+TEST(out_of_memory_zaps_all)
+{
+	long_mode_setup(12);	/* 2 roots + 3 levels (2 pages each) + bookkeeping pages */
+	for (u64 gva = 0; gva < 0x4000; gva += 0x1000)
+		compare_access(&fx.v, gva, 0, false);
+	/* Other rights above: shadows of their own, which do not fit. */
+	store64(&fx.mmu, 0x1000 + 8 * 1, 0x2000 | PTE_P | PTE_U);
+	CHECK(compare_access(&fx.v, 0x8000001000ull, 0, false));
+	CHECK(fx.mmu.stats.zap_all >= 1);
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	teardown();
+}
+
+TEST(audit_catches_corruption)
+{
+	long_mode_setup(64);
+	CHECK(compare_access(&fx.v, 0x2000, 0, false));
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
+	/* Make the leaf that maps the write-protected page table writable. */
+	for (struct shadow_page *sp = fx.mmu.oldest; sp; sp = sp->newer)
+		if (sp->role.level == 1)
+			sp->spt[2] |= PTE_W;
+	CHECK(shadow_audit(&fx.mmu) > 0);
+	teardown();
+}
+
+TEST(accessed_hook)
+{
+	long_mode_setup(64);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	for (struct shadow_page *sp = fx.mmu.oldest; sp; sp = sp->newer) {
+		if (sp->role.pae_root)	/* the paging-off root was never used */
+			continue;
+		CHECK(shadow_page_test_and_clear_accessed(&fx.mmu, sp));	/* fault walked it */
+		CHECK(!shadow_page_test_and_clear_accessed(&fx.mmu, sp));
+	}
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));	/* the simulated CPU sets spte A */
+	for (struct shadow_page *sp = fx.mmu.oldest; sp; sp = sp->newer)
+		if (sp->role.level < 4 && !sp->role.pae_root)
+			CHECK(shadow_page_test_and_clear_accessed(&fx.mmu, sp));
+	teardown();
+}
+
+/* ---- randomized differential test -------------------------------------- */
+
+static const u32 access_kinds[] = {
+	0, GACC_WRITE, GACC_FETCH,
+	GACC_USER, GACC_USER | GACC_WRITE, GACC_USER | GACC_FETCH,
+	GACC_IMPLICIT, GACC_IMPLICIT | GACC_WRITE,
+};
+
+/* An entry that usually lets a walk go on: translations succeed often enough. */
+static u64 benign_entry(u64 *rng)
+{
+	u64 r = ref_rand(rng);
+	u64 e = (ref_rand(rng) % (RAM_PAGES + 1)) << 12;
+
+	if (r % 16)
+		e |= PTE_P;
+	if ((r >> 4) % 4)
+		e |= PTE_W;
+	if ((r >> 6) % 4)
+		e |= PTE_U;
+	if ((r >> 8) % 4)
+		e |= PTE_A;
+	e |= (r >> 10) & (PTE_D | PTE_G | PTE_PWT);
+	if ((r >> 16) % 8 == 0)
+		e |= PTE_NX;
+	if ((r >> 20) % 8 == 0)
+		e = (e & ~0x1ff000ull) | PTE_PS;	/* a large page at frame 0 */
+	if ((r >> 24) % 64 == 0)
+		e |= 1ull << (12 + (r >> 32) % 52);
+	return e;
+}
+
+static void random_ram(u64 *rng)
+{
+	for (u64 i = 0; i < RAM_PAGES * 512; i++) {
+		u64 e = (i / 512) % 2 ? ref_random_entry(rng, RAM_PAGES) : benign_entry(rng);
+
+		memcpy(ram_shadow + i * 8, &e, 8);
+	}
+	memcpy(ram_ref, ram_shadow, sizeof(ram_ref));
+}
+
+/* A random guest store: PTE-like values or noise, 1..8 bytes or bigger. */
+static void random_store(struct shadow_mmu *mmu, u64 *rng)
+{
+	static u8 buf[4096];
+	u64 r = ref_rand(rng);
+	u64 gpa = ref_rand(rng) % (RAM_PAGES * 4096);
+	u32 len;
+
+	if (r % 64 == 0) {
+		len = 4096;
+		gpa &= ~0xfffull;
+		if (r & 64) {
+			memset(buf, 0, len);
+		} else {
+			for (u32 i = 0; i < len; i += 8) {
+				u64 e = benign_entry(rng);
+
+				memcpy(buf + i, &e, 8);
+			}
+		}
+	} else {
+		len = r % 8 == 0 ? 9 + (r >> 8) % 56 : 1 + (r >> 8) % 8;
+		for (u32 i = 0; i < len; i += 8) {
+			u64 e = (r >> 16) % 4 ? benign_entry(rng) : ref_rand(rng);
+
+			memcpy(buf + i, &e, len - i < 8 ? len - i : 8);
+		}
+		if (gpa + len > RAM_PAGES * 4096)
+			gpa = RAM_PAGES * 4096 - len;
+	}
+	guest_store(mmu, gpa, buf, len);
+}
+
+static void random_mode(struct shadow_vcpu *v, u64 *rng)
+{
+	u64 r = ref_rand(rng);
+	u64 cr0 = CR0_PG | (r & 1 ? CR0_WP : 0);
+	u64 cr4 = (r & 2 ? CR4_PSE : 0) | (r & 4 ? CR4_PGE : 0) | (r & 8 ? CR4_SMEP : 0) |
+		  (r & 16 ? CR4_SMAP : 0);
+	u64 efer = r & 32 ? EFER_NXE : 0;
+
+	if ((r >> 8) % 8 == 0)
+		cr0 &= ~CR0_PG;
+	else if ((r >> 8) % 8 < 4)
+		cr4 |= CR4_PAE, efer |= EFER_LMA;
+	else if ((r >> 8) % 8 < 6)
+		cr4 |= CR4_PAE;
+	shadow_set_mode(v, cr0, cr4, efer);	/* #GP (bad PDPTEs) keeps the old mode */
+}
+
+static void random_cr3(struct shadow_vcpu *v, u64 *rng)
+{
+	u64 r = ref_rand(rng);
+	u64 cr3 = (r % RAM_PAGES) << 12 | ((r >> 8) & 0x7f) << 5;
+
+	if (gwalk_mode(&v->ctx) == GWALK_MODE_PAE && (r >> 16) % 4) {
+		/* Mostly give the guest a valid PDPT there first. */
+		for (int i = 0; i < 4; i++) {
+			u64 e = (ref_rand(rng) % (RAM_PAGES + 1)) << 12 |
+				(ref_rand(rng) % 4 ? PTE_P : 0);
+
+			store64(v->mmu, (cr3 & 0xfffe0) + 8 * i, e);
+		}
+	}
+	shadow_set_cr3(v, cr3);
+}
+
+static void run_differential(u64 seed, unsigned budget, int steps)
+{
+	u64 rng = seed;
+	int checked = 0, faults_seen = 0;
+
+	host_setup(budget);
+	random_ram(&rng);
+	shadow_init(&fx.mmu, &th.host, (ref_rand(&rng) & 1) ? 36 : 40);
+	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
+	for (int step = 0; step < steps; step++) {
+		u64 r = ref_rand(&rng);
+
+		switch (r % 16) {
+		case 0:
+			random_mode(&fx.v, &rng);
+			break;
+		case 1:
+		case 2:
+			random_cr3(&fx.v, &rng);
+			break;
+		case 3:
+			shadow_invlpg(&fx.v, ref_rand(&rng));
+			break;
+		default:
+			random_store(&fx.mmu, &rng);
+			break;
+		}
+		for (int k = 0; k < 6; k++) {
+			u64 gva = ref_rand(&rng);
+			u32 access = access_kinds[ref_rand(&rng) % ARRAY_SIZE(access_kinds)];
+
+			if (gva & 1)
+				gva = (u64)((s64)(gva << 16) >> 16);
+			if (gva & 2)	/* revisit a small set of addresses: warm sptes */
+				gva &= 0xc060f000ull | 0xffff800000000000ull;
+			if (!compare_access(&fx.v, gva, access, ref_rand(&rng) & 1)) {
+				fprintf(stderr, "  seed %#llx step %d\n", (unsigned long long)seed,
+					step);
+				goto out;
+			}
+			checked++;
+		}
+		if (step % 32 == 0 && shadow_audit(&fx.mmu)) {
+			fprintf(stderr, "  audit failed: seed %#llx step %d\n",
+				(unsigned long long)seed, step);
+			CHECK(!"audit");
+			goto out;
+		}
+	}
+	faults_seen = (int)fx.mmu.stats.faults;
+	CHECK(checked > steps);
+	CHECK(faults_seen > steps / 8);
+	CHECK(fx.mmu.stats.faults_fixed > 0 && fx.mmu.stats.faults_injected > 0);
+	CHECK(fx.mmu.stats.sptes_updated > 0);
+out:
+	teardown();
+}
+
+TEST(random_differential_roomy)
+{
+	for (u64 seed = 1; seed <= 16; seed++)
+		run_differential(seed * 0x9e3779b97f4a7c15ull, 900, 3000);
+}
+
+TEST(random_differential_tight_memory)
+{
+	for (u64 seed = 1; seed <= 8; seed++)
+		run_differential(seed * 0xc2b2ae3d27d4eb4full, 40, 2000);
+	CHECK(fx.mmu.stats.zap_all > 0);
+}
+
+UNIT_MAIN()
