@@ -31,7 +31,7 @@
  * tests/unit/test_emulate_diff.c):
  *   - and/or/xor/test clear AF; bt* change only CF (OF SF AF PF unchanged);
  *   - a failed cmpxchg writes nothing back (no memory write, no zero-extension
- *     of a 32-bit register destination); a failed cmpxchg8b/16b neither;
+ *     of a 32-bit register destination), nor does a failed cmpxchg8b/16b;
  *   - memory RMWs with LOCK, xchg and every cmpxchg* use the cmpxchg callback
  *     and recompute if memory changed meanwhile (X86_EMU_RETRY after 16 lost
  *     races); unlocked RMWs use read + write;
