@@ -7,7 +7,8 @@ set -eu
 out=$1 kernel=$2 hvargs=$3
 shift 3
 dir=$(mktemp -d "${TMPDIR:-/tmp}/umbra-iso.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+log=$(mktemp "${TMPDIR:-/tmp}/umbra-mkrescue.XXXXXX")
+trap 'rm -rf "$dir" "$log"' EXIT
 mkdir -p "$dir/boot/grub" "$dir/guests"
 cp "$kernel" "$dir/boot/umbra.elf"
 {
@@ -29,5 +30,5 @@ cp "$kernel" "$dir/boot/umbra.elf"
 [ $# -eq 0 ] || { echo "mkiso: guest '$1' has no argument string" >&2; exit 2; }
 grub-mkrescue -o "$out" "$dir" \
 	--install-modules="normal multiboot2 iso9660 biosdisk configfile" \
-	--locales= --fonts= --themes= >"$dir/mkrescue.log" 2>&1 ||
-	{ cat "$dir/mkrescue.log" >&2; exit 1; }
+	--locales= --fonts= --themes= >"$log" 2>&1 ||
+	{ cat "$log" >&2; exit 1; }
