@@ -1,0 +1,2 @@
+UNIT_TESTS += bootinfo
+bootinfo_SRCS := boot/multiboot2.c
