@@ -40,6 +40,9 @@ void frame_pool_add_free(struct frame_pool *p, u64 base, u64 len)
 	u64 first = ALIGN_UP(base, PAGE_SIZE) / PAGE_SIZE;
 	u64 end = ALIGN_DOWN(base + len, PAGE_SIZE) / PAGE_SIZE;
 
+	/* Also stops ALIGN_UP(base) wrapping to frame 0 for a bogus base near 2^64. */
+	if (base >= p->frame_count * PAGE_SIZE)
+		return;
 	if (base + len < base)  /* wrapped: clamp */
 		end = p->frame_count;
 	if (end > p->frame_count)
@@ -57,8 +60,11 @@ void frame_pool_add_free(struct frame_pool *p, u64 base, u64 len)
 
 void frame_pool_reserve(struct frame_pool *p, u64 base, u64 len)
 {
-	u64 first = ALIGN_DOWN(base, PAGE_SIZE) / PAGE_SIZE;
-	u64 end = ALIGN_UP(base + len, PAGE_SIZE) / PAGE_SIZE;
+	u64 first = ALIGN_DOWN(base, PAGE_SIZE) / PAGE_SIZE, end_addr = base + len;
+	/* Round up without ALIGN_UP, which wraps to 0 near 2^64; a wrapped range
+	 * reserves to the top rather than nothing. */
+	u64 end = end_addr < base ? p->frame_count
+				  : end_addr / PAGE_SIZE + (end_addr % PAGE_SIZE != 0);
 
 	if (end > p->frame_count)
 		end = p->frame_count;
