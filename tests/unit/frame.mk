@@ -1,0 +1,2 @@
+UNIT_TESTS += frame
+frame_SRCS := mm/frame.c
