@@ -89,8 +89,9 @@ union shadow_role {
 	struct {
 		u32 level : 3;		/* 1 = page table ... 4 = PML4 */
 		u32 guest_mode : 2;	/* enum gwalk_mode of the guest table */
-		u32 direct : 1;		/* no guest table behind it (identity, large page, PAE root) */
-		u32 quadrant : 2;	/* 32-bit guests: which 2 MiB/1 GiB part of the guest table */
+		u32 direct : 1;		/* no guest table behind it: identity, large page,
+					 * PAE root */
+		u32 quadrant : 2;	/* 32-bit guests: which part of the guest table */
 		u32 access : 3;		/* SHADOW_ACC_*: rights above (or, direct, of the leaves) */
 		u32 cr0_wp : 1;
 		u32 efer_nx : 1;

@@ -44,8 +44,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 
 	memcpy(h, data, size < body ? size : body);
 	memset(ram_a, 0, sizeof(ram_a));
-	if (size > body)
-		memcpy(ram_a, data + body, size - body < sizeof(ram_a) ? size - body : sizeof(ram_a));
+	if (size > body) {
+		size_t n = size - body < sizeof(ram_a) ? size - body : sizeof(ram_a);
+
+		memcpy(ram_a, data + body, n);
+	}
 	memcpy(ram_b, ram_a, sizeof(ram_b));
 	ref_ram_init(&a, ram_a, FUZZ_PAGES);
 	ref_ram_init(&b, ram_b, FUZZ_PAGES);
@@ -59,9 +62,12 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	ctx.rflags_ac = flags & 512;
 	ctx.maxphyaddr = 32 + h[2] % 21;
 	ctx.cr3 = get64(h + 3) & 0xffffffffffffull;
-	for (int i = 0; i < 4; i++)	/* PDPTE registers: from the header or from RAM */
+	for (int i = 0; i < 4; i++) {	/* PDPTE registers: from the header or from RAM */
+		u64 at = ((ctx.cr3 & 0x3fe0) + 8 * i) % sizeof(ram_a);
+
 		ctx.pdpte[i] = (flags & 1024) ? (u64)h[11 + i * 5] << 12 | h[12 + i * 5]
-					      : get64(ram_a + ((ctx.cr3 & 0x3fe0) + 8 * i) % sizeof(ram_a));
+					      : get64(ram_a + at);
+	}
 
 	for (int i = 0; i < ACCESSES; i++) {
 		const u8 *rec = h + HEADER + i * 9;

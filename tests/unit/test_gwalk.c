@@ -447,9 +447,10 @@ TEST(rights_matrix_vs_reference)
 				gwalk(&b.ctx, &ram.mem, 0x5abc, access_kinds[a], &g);
 				ref_translate(&b.ctx, &ref_ram.mem, 0x5abc, access_kinds[a], &f);
 				if (!same_result(&g, &f))
-					fprintf(stderr, "  mode %d combo %#x access %#x: %d/%#x vs %d/%#x\n",
-						paging_modes[m], combo, access_kinds[a], g.status,
-						g.pfec, f.status, f.pfec);
+					fprintf(stderr, "  mode %d combo %#x access %#x: "
+						"%d/%#x vs %d/%#x\n", paging_modes[m], combo,
+						access_kinds[a], g.status, g.pfec, f.status,
+						f.pfec);
 				CHECK(same_result(&g, &f));
 				CHECK(memcmp(copy, ram_bytes, sizeof(copy)) == 0);
 				faults += g.status == GWALK_FAULT;
@@ -530,8 +531,8 @@ TEST(random_differential)
 			if (!same_result(&g, &f))
 				fprintf(stderr, "  round %d gva %#llx access %#x: %d/%#x/%#llx vs "
 					"%d/%#x/%#llx\n", round, (unsigned long long)gva, access,
-					g.status, g.pfec, (unsigned long long)g.gpa, f.status, f.pfec,
-					(unsigned long long)f.gpa);
+					g.status, g.pfec, (unsigned long long)g.gpa, f.status,
+					f.pfec, (unsigned long long)f.gpa);
 			CHECK(same_result(&g, &f));
 			CHECK(memcmp(copy, ram_bytes, sizeof(copy)) == 0);
 			outcome[g.status]++;

@@ -15,12 +15,14 @@
 #define POOL_PAGES 1024
 #define POOL_HPA 0x40000000ull	/* host-physical base of shadow pages (below 4 GiB) */
 #define RAM_HPA 0x80000000ull	/* host-physical base of guest RAM */
-#define RAM_PAGES 24
+#define RAM_PAGES 24		/* guest RAM of most tests */
+#define RAM_MAX_PAGES 1024	/* room for tests that need a 4 MiB page of RAM */
 
 static u8 pool[POOL_PAGES][4096] __attribute__((aligned(4096)));
 static bool pool_used[POOL_PAGES];
-static u8 ram_shadow[RAM_PAGES * 4096] __attribute__((aligned(4096)));
-static u8 ram_ref[RAM_PAGES * 4096] __attribute__((aligned(4096)));
+static u8 ram_shadow[RAM_MAX_PAGES * 4096] __attribute__((aligned(4096)));
+static u8 ram_ref[RAM_MAX_PAGES * 4096] __attribute__((aligned(4096)));
+static u64 ram_pages = RAM_PAGES;
 
 struct test_host {
 	struct shadow_host host;
@@ -67,7 +69,7 @@ static void host_free(struct shadow_host *h, void *page, u64 hpa)
 static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 {
 	(void)h;
-	return gfn < RAM_PAGES ? RAM_HPA + gfn * 4096 : SHADOW_NO_RAM;
+	return gfn < ram_pages ? RAM_HPA + gfn * 4096 : SHADOW_NO_RAM;
 }
 
 static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
@@ -88,13 +90,14 @@ static void *hostmem_to_hva(struct guest_mem *mem, u64 hfn)
 
 		return pool_used[i] ? pool[i] : NULL;
 	}
-	if (hpa >= RAM_HPA && hpa < RAM_HPA + RAM_PAGES * 4096ull)
+	if (hpa >= RAM_HPA && hpa < RAM_HPA + ram_pages * 4096)
 		return ram_shadow + (hpa - RAM_HPA);
 	return NULL;
 }
 
-static void host_setup(unsigned budget)
+static void host_setup_ram(unsigned budget, u64 pages)
 {
+	ram_pages = pages;
 	memset(&th, 0, sizeof(th));
 	memset(pool_used, 0, sizeof(pool_used));
 	memset(ram_shadow, 0, sizeof(ram_shadow));
@@ -103,11 +106,16 @@ static void host_setup(unsigned budget)
 	th.host.free_page = host_free;
 	th.host.gfn_to_hpa = host_gfn_to_hpa;
 	th.host.flush_tlb = host_flush;
-	ref_ram_init(&th.guest, ram_shadow, RAM_PAGES);
-	ref_ram_init(&th.ref, ram_ref, RAM_PAGES);
+	ref_ram_init(&th.guest, ram_shadow, pages);
+	ref_ram_init(&th.ref, ram_ref, pages);
 	th.host.mem = &th.guest.mem;
 	th.hostmem.gfn_to_hva = hostmem_to_hva;
 	th.budget = budget;
+}
+
+static void host_setup(unsigned budget)
+{
+	host_setup_ram(budget, RAM_PAGES);
 }
 
 /* ---- the simulated CPU and the comparison ------------------------------ */
@@ -152,7 +160,7 @@ static struct outcome shadow_access(struct shadow_vcpu *v, u64 gva, u32 access, 
 
 		switch (cpu_walk(v, gva, access, ac, &r)) {
 		case GWALK_OK:
-			if (r.gpa < RAM_HPA || r.gpa >= RAM_HPA + RAM_PAGES * 4096ull) {
+			if (r.gpa < RAM_HPA || r.gpa >= RAM_HPA + ram_pages * 4096) {
 				CHECK(!"spte maps outside guest RAM");
 				return o;
 			}
@@ -246,7 +254,7 @@ static bool compare_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
 {
 	struct outcome s = shadow_access(v, gva, access, ac);
 	struct outcome r = ref_access(v, gva, access, ac);
-	bool ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, sizeof(ram_ref));
+	bool ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, ram_pages * 4096);
 
 	if (!ok)
 		fprintf(stderr, "  mode %d cr0 %#llx cr4 %#llx gva %#llx access %#x ac %d: shadow "
@@ -392,9 +400,20 @@ TEST(zeroing_a_table_drops_its_shadow)
 {
 	static u8 zero[4096];
 
+	static u64 table[512];
+
 	long_mode_setup(64);
 	CHECK(compare_access(&fx.v, 0x1000, 0, false));
 	CHECK(shadow_gfn_is_write_protected(&fx.mmu, 4));
+	/* A whole-page store that is not zero is an update in place. */
+	memcpy(table, ram_shadow + 0x4000, 4096);
+	table[1] = 0xc000 | PTE_P | PTE_A;
+	table[7] = 0xd000 | PTE_P | PTE_W | PTE_A | PTE_D;
+	guest_store(&fx.mmu, 0x4000, table, 4096);
+	CHECK_EQ(fx.mmu.stats.pages_zapped, 0);
+	CHECK(compare_access(&fx.v, 0x1000, 0, false));
+	CHECK(compare_access(&fx.v, 0x7000, GACC_WRITE, false));
+	CHECK_EQ(shadow_audit(&fx.mmu), 0);
 	shadow_guest_write(&fx.mmu, 0x4000, zero, 4096);
 	memset(ram_ref + 0x4000, 0, 4096);
 	CHECK(!shadow_gfn_is_write_protected(&fx.mmu, 4));
@@ -451,7 +470,7 @@ TEST(cr0_wp_clear_supervisor_write)
 
 TEST(legacy_32bit_quadrants_and_4m_pages)
 {
-	host_setup(64);
+	host_setup_ram(64, RAM_MAX_PAGES);
 	shadow_init(&fx.mmu, &th.host, 36);
 	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
 	/* PD at frame 1: PDE 0x300 (gva 0xc0000000) -> PT frame 2; PDE 0x301 4 MiB at 0. */
@@ -470,6 +489,9 @@ TEST(legacy_32bit_quadrants_and_4m_pages)
 	CHECK(compare_access(&fx.v, 0xc0401abc, GACC_USER, false));
 	store32(&fx.mmu, 0x1000 + 4 * 0x301, 0x0 | PTE_P | PTE_PS | PTE_U | PTE_A);
 	CHECK(compare_access(&fx.v, 0xc0405abc, GACC_USER | GACC_WRITE, false));
+	CHECK(compare_access(&fx.v, 0xc0405abc, GACC_USER, false));
+	/* The second 2 MiB half of the 4 MiB page (frames 0x200 on). */
+	CHECK(compare_access(&fx.v, 0xc0601abc, GACC_USER, false));
 	CHECK(compare_access(&fx.v, 0xc0405abc, GACC_USER, false));
 	CHECK_EQ(shadow_audit(&fx.mmu), 0);
 	CHECK_EQ(fx.mmu.stats.pages_zapped, 0);
@@ -535,7 +557,8 @@ TEST(accessed_hook)
 	for (struct shadow_page *sp = fx.mmu.oldest; sp; sp = sp->newer) {
 		if (sp->role.pae_root)	/* the paging-off root was never used */
 			continue;
-		CHECK(shadow_page_test_and_clear_accessed(&fx.mmu, sp));	/* fault walked it */
+		/* a fault walked through it */
+		CHECK(shadow_page_test_and_clear_accessed(&fx.mmu, sp));
 		CHECK(!shadow_page_test_and_clear_accessed(&fx.mmu, sp));
 	}
 	CHECK(compare_access(&fx.v, 0x1000, 0, false));	/* the simulated CPU sets spte A */
