@@ -26,14 +26,13 @@ static void list_names(const struct option_desc *opts, size_t count, char *buf, 
 static bool parse_number(const char *s, u64 *out, bool allow_suffix)
 {
 	u64 v = 0, base = 10;
+	const char *digits;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
 	}
-	if (!*s)
-		return false;
-	for (; *s; s++) {
+	for (digits = s; *s; s++) {
 		u64 digit;
 
 		if (*s >= '0' && *s <= '9')
@@ -48,6 +47,8 @@ static bool parse_number(const char *s, u64 *out, bool allow_suffix)
 			return false;  /* overflow */
 		v = v * base + digit;
 	}
+	if (s == digits)
+		return false;  /* no digits: "", "0x", or a bare suffix like "K" */
 	if (allow_suffix && *s && !s[1]) {
 		int shift = *s == 'K' || *s == 'k' ? 10 : *s == 'M' || *s == 'm' ? 20 :
 			    *s == 'G' || *s == 'g' ? 30 : -1;
