@@ -1,0 +1,2 @@
+UNIT_TESTS += options
+options_SRCS := lib/options.c
