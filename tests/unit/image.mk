@@ -1,0 +1,2 @@
+UNIT_TESTS += image
+image_SRCS := vmx/image.c
