@@ -70,6 +70,10 @@ def ept(kernel, name, extra="", expect="pass"):
     return Guest(kernel, f"name={name} mmu=ept {extra}".strip(), expect)
 
 
+def shadow(kernel, name, extra="", expect="pass"):
+    return Guest(kernel, f"name={name} mmu=shadow {extra}".strip(), expect)
+
+
 TESTS = [
     # --- foundation: boot, command line, bad input, no VMX ---------------------------
     Test("boot-no-guests", run="HV-ERROR",
@@ -113,6 +117,23 @@ TESTS = [
                  ept("isolation.elf", "iso-b", "mem=32M -- pattern=0x5a probe_oob",
                      expect=r"read of guest-physical 0x2000000 outside its 32 MiB"),
                  ept("memtest.elf", "iso-c", "mem=32M")]),
+    # --- shadow paging: the same kernels must pass with the MMU in software -----------
+    Test("shadow-basics", guests=[shadow("cpuid.elf", "s-cpuid32"), shadow("cpuid64.elf", "s-cpuid64"),
+                                  shadow("msr.elf", "s-msr32"), shadow("msr64.elf", "s-msr64"),
+                                  shadow("io.elf", "s-io32"), shadow("io64.elf", "s-io64"),
+                                  shadow("vmcall64.elf", "s-vmcall64"), shadow("elf64.elf", "s-elf64")],
+         log_must=[r"summary s-cpuid64: shadow: \d+ faults"]),
+    Test("shadow-timer-memtest", guests=[shadow("hlt_timer.elf", "s-timer"),
+                                         shadow("memtest.elf", "s-mem", "mem=64M")]),
+    Test("shadow-isolation", run="FAIL",
+         guests=[shadow("isolation.elf", "s-iso-a", "mem=32M -- pattern=0xa5"),
+                 shadow("isolation.elf", "s-iso-b", "mem=32M -- pattern=0x5a probe_oob",
+                        expect=r"access to guest-physical 0x2000000 outside its 32 MiB"),
+                 ept("isolation.elf", "e-iso-c", "mem=32M -- pattern=0x3c")]),
+    Test("mixed-ept-and-shadow", hv_args="slice_ms=3",
+         guests=[ept("hlt_timer.elf", "e-timer"), shadow("hlt_timer.elf", "s-timer"),
+                 ept("memtest.elf", "e-mem"), shadow("memtest.elf", "s-mem")]),
+
     # --- other CPU models: what each lacks must be handled or refused clearly ---------
     Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],
@@ -122,9 +143,11 @@ TESTS = [
          guests=[Guest("cpuid.elf", "name=p mmu=ept", None)],
          log_must=[r"the CPU lacks VMX-preemption timer \(pin-based control bit 6\)",
                    r"the CPU lacks load IA32_EFER on entry \(VM-entry control bit 15\)"]),
-    # Lynnfield has EPT but no unrestricted guest: EPT guests start with paging off.
+    # Lynnfield has EPT but no unrestricted guest: EPT guests (they start with paging
+    # off) are refused, shadow guests run.
     Test("cpu-lynnfield-no-unrestricted", cpu="corei5_lynnfield_750", run="FAIL",
-         guests=[Guest("cpuid.elf", "name=l mmu=ept", None)],
+         guests=[Guest("cpuid.elf", "name=l mmu=ept", None), shadow("cpuid64.elf", "l-shadow"),
+                 shadow("hlt_timer.elf", "l-timer")],
          log_must=[r"l: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
     Test("entry-failure-kills-one-guest", run="FAIL",
          guests=[ept("cpuid.elf", "broken", "selftest=bad-guest-state",

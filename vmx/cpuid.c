@@ -5,6 +5,7 @@
  * measured, and the umbra leaves at 0x40000000 (tests/guests/PLATFORM.md).
  */
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"
@@ -22,7 +23,6 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 {
 	struct cpuid_regs r;
 
-	(void)g;
 	if (leaf >= HV_LEAF_BASE && leaf <= HV_LEAF_BASE + 0xff) {
 		r = (struct cpuid_regs){ 0, 0, 0, 0 };
 		if (leaf == HV_LEAF_BASE)
@@ -43,7 +43,7 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 		r.ecx &= ~((1u << 5) | (1u << 6) | (1u << 21) | (1u << 15) | (1u << 3) |
 			   (1u << 27));
 		r.ecx |= 1u << 31;
-		if (vmcs_readn(GUEST_CR4) & CR4_OSXSAVE)
+		if (guest_cr4() & CR4_OSXSAVE)
 			r.ecx |= 1u << 27;  /* OSXSAVE mirrors the guest's CR4 */
 		r.ebx &= 0x0000ffffu;   /* one logical CPU, APIC ID 0 */
 		r.ebx |= 1u << 16;
@@ -51,7 +51,7 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 		break;
 	case 7:
 		if (subleaf == 0) {
-			if (!vmx_caps.invpcid)
+			if (!vmx_caps.invpcid || g->shadow)
 				r.ebx &= ~(1u << 10);
 			r.ecx &= ~(1u << 16);  /* LA57: no 5-level paging */
 		}
@@ -93,7 +93,7 @@ enum exit_action handle_xsetbv(struct guest *g, struct vmexit *e)
 	struct cpuid_regs xs = cpuid(0xd, 0);
 	u64 supported = ((u64)xs.edx << 32) | xs.eax;
 
-	if (!(vmcs_readn(GUEST_CR4) & CR4_OSXSAVE)) {
+	if (!(guest_cr4() & CR4_OSXSAVE)) {
 		inject_ud(g);
 		return EXIT_RESUME;
 	}

@@ -1,11 +1,13 @@
 /*
- * Control-register exits (exit qualification: SDM Vol. 3C Table 28-3).
- * The guest reads CR0/CR4 through read shadows; the bits the host must own
- * (VMX fixed bits such as CR0.NE and CR4.VMXE, SDM 24.8 and A.7-A.8) are in
- * the guest/host masks, so writes that touch them exit and are emulated
- * here with full architectural checks.
+ * Control registers (exit qualification: SDM Vol. 3C Table 28-3). The guest
+ * reads CR0/CR4 through read shadows for the bits the host owns. An EPT guest
+ * owns its paging bits and the host only the VMX fixed bits (CR0.NE,
+ * CR4.VMXE, SDM 24.8 and A.7-A.8); a shadow guest's every bit is owned, so
+ * each change reaches the shadow MMU. Writes that exit are emulated here with
+ * the architectural checks, and guest_set_control_regs() is the one place
+ * that turns the guest's CR0/CR4/EFER into what the CPU runs with.
  */
-#include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -13,26 +15,88 @@
 
 /* With unrestricted guest, PE and PG are the guest's own (SDM 26.3.1.1). */
 #define CR0_UNRESTRICTED_FREE (CR0_PE | CR0_PG)
+#define ALL_LOW_BITS 0xffffffffull
 
-u64 cr0_host_owned(void)
+u64 cr0_host_owned(struct guest *g)
 {
+	if (g->cfg.mmu == MMU_SHADOW)
+		return ALL_LOW_BITS;
 	return ((vmx_caps.cr0_fixed0 & ~CR0_UNRESTRICTED_FREE) | ~vmx_caps.cr0_fixed1) &
-	       0xffffffffull;
+	       ALL_LOW_BITS;
 }
 
-u64 cr4_host_owned(void)
+u64 cr4_host_owned(struct guest *g)
 {
-	return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_VMXE) & 0xffffffffull;
+	if (g->cfg.mmu == MMU_SHADOW)
+		return ALL_LOW_BITS;
+	return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_VMXE) & ALL_LOW_BITS;
 }
 
-u64 cr0_guest_to_real(u64 v)
+static u64 cr0_real(u64 v, bool unrestricted)
 {
-	return (v | (vmx_caps.cr0_fixed0 & ~CR0_UNRESTRICTED_FREE)) & vmx_caps.cr0_fixed1;
+	u64 fixed0 = vmx_caps.cr0_fixed0 & ~(unrestricted ? CR0_UNRESTRICTED_FREE : 0);
+
+	return (v | fixed0) & vmx_caps.cr0_fixed1;
 }
 
-u64 cr4_guest_to_real(u64 v)
+static u64 cr4_real(u64 v)
 {
 	return (v | vmx_caps.cr4_fixed0 | CR4_VMXE) & vmx_caps.cr4_fixed1;
+}
+
+/* The guest's view: its own bits where it owns them, the read shadow where
+ * the host does (SDM 25.6.6). */
+static u64 visible(enum vmcs_field real, enum vmcs_field shadow, enum vmcs_field mask)
+{
+	u64 m = vmcs_read_checked(mask, __func__);
+
+	return (vmcs_read_checked(real, __func__) & ~m) | (vmcs_read_checked(shadow, __func__) & m);
+}
+
+u64 guest_cr0(void)
+{
+	return visible(GUEST_CR0, CR0_READ_SHADOW, CR0_GUEST_HOST_MASK);
+}
+
+u64 guest_cr4(void)
+{
+	return visible(GUEST_CR4, CR4_READ_SHADOW, CR4_GUEST_HOST_MASK);
+}
+
+u64 guest_cr3(struct guest *g)
+{
+	return g->shadow ? guest_shadow_vcpu(g)->ctx.cr3 : vmcs_readn(GUEST_CR3);
+}
+
+u64 guest_efer(struct guest *g)
+{
+	return g->shadow ? guest_shadow_vcpu(g)->ctx.efer : vmcs_read64(GUEST_IA32_EFER);
+}
+
+bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp)
+{
+	u64 real_cr0 = cr0, real_cr4 = cr4, real_efer = efer;
+	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
+
+	*gp = false;
+	if (g->shadow) {
+		if (!shadow_guest_set_mode(g, cr0, cr4, efer, &real_cr0, &real_cr4, &real_efer, gp))
+			return false;
+		if (*gp)
+			return true;
+		/* The CPU always pages a shadow guest, so EFER.LME must already
+		 * equal LMA (SDM 27.3.1.1) while the guest's LME waits for PG. */
+		real_efer = (real_efer & ~EFER_LME) | (real_efer & EFER_LMA ? EFER_LME : 0);
+	}
+	vmcs_writen(CR0_READ_SHADOW, cr0);
+	vmcs_writen(CR4_READ_SHADOW, cr4);
+	vmcs_writen(GUEST_CR0, cr0_real(real_cr0, !g->shadow));
+	vmcs_writen(GUEST_CR4, cr4_real(real_cr4));
+	vmcs_write64(GUEST_IA32_EFER, real_efer);
+	entry = real_efer & EFER_LMA ? entry | ENTRY_IA32E_MODE_GUEST :
+				       entry & ~ENTRY_IA32E_MODE_GUEST;
+	vmcs_write32(VM_ENTRY_CONTROLS, entry);
+	return true;
 }
 
 static u64 *gpr(struct guest *g, unsigned n)
@@ -40,86 +104,92 @@ static u64 *gpr(struct guest *g, unsigned n)
 	return &(&g->regs.rax)[n];  /* struct guest_regs is in encoding order */
 }
 
-static void set_long_mode_active(bool on)
+/* MOV to CR0 (SDM Vol. 3A 2.5 and 10.8.5): LMA follows PG when LME is set. */
+static bool mov_to_cr0(struct guest *g, u64 v, bool *gp)
 {
-	u64 efer = vmcs_read64(GUEST_IA32_EFER);
-	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
+	u64 old = guest_cr0(), efer = guest_efer(g), cr4 = guest_cr4();
 
-	efer = on ? efer | EFER_LMA : efer & ~EFER_LMA;
-	entry = on ? entry | ENTRY_IA32E_MODE_GUEST : entry & ~ENTRY_IA32E_MODE_GUEST;
-	vmcs_write64(GUEST_IA32_EFER, efer);
-	vmcs_write32(VM_ENTRY_CONTROLS, entry);
+	*gp = (v >> 32) || ((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)) ||
+	      ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME) && !(cr4 & CR4_PAE));
+	if (*gp)
+		return true;
+	if ((v & CR0_PG) && (efer & EFER_LME))
+		efer |= EFER_LMA;
+	else if (!(v & CR0_PG))
+		efer &= ~EFER_LMA;
+	return guest_set_control_regs(g, v, cr4, efer, gp);
 }
 
-/* MOV to CR0 (SDM Vol. 3A 2.5 and 10.8.5): false means #GP. */
-static bool guest_write_cr0(u64 v)
+static bool mov_to_cr4(struct guest *g, u64 v, bool *gp)
 {
-	u64 old = vmcs_readn(CR0_READ_SHADOW);
-	u64 efer = vmcs_read64(GUEST_IA32_EFER);
-
-	if ((v >> 32) || ((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)))
-		return false;
-	if ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME)) {
-		if (!(vmcs_readn(CR4_READ_SHADOW) & CR4_PAE))
-			return false;
-		set_long_mode_active(true);
-	} else if (!(v & CR0_PG) && (old & CR0_PG) && (efer & EFER_LMA)) {
-		set_long_mode_active(false);
-	}
-	vmcs_writen(CR0_READ_SHADOW, v);
-	vmcs_writen(GUEST_CR0, cr0_guest_to_real(v));
-	return true;
-}
-
-static bool guest_write_cr4(u64 v)
-{
-	u64 efer = vmcs_read64(GUEST_IA32_EFER);
+	u64 efer = guest_efer(g);
 
 	/* VMXE is hidden; bits the CPU cannot set are reserved for the guest. */
-	if ((v & CR4_VMXE) || (v & ~vmx_caps.cr4_fixed1) || (v >> 32))
-		return false;
-	if ((efer & EFER_LMA) && !(v & CR4_PAE))
-		return false;
-	vmcs_writen(CR4_READ_SHADOW, v);
-	vmcs_writen(GUEST_CR4, cr4_guest_to_real(v));
+	*gp = (v & CR4_VMXE) || (v & ~vmx_caps.cr4_fixed1) || (v >> 32) ||
+	      ((efer & EFER_LMA) && !(v & CR4_PAE));
+	if (*gp)
+		return true;
+	return guest_set_control_regs(g, guest_cr0(), v, efer, gp);
+}
+
+/* EFER from WRMSR (vmx/msr.c): LME may not change while paging is on. */
+bool guest_write_efer(struct guest *g, u64 v, bool *gp)
+{
+	u64 old = guest_efer(g), cr0 = guest_cr0();
+
+	*gp = (v & ~(EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA)) ||
+	      (((v ^ old) & EFER_LME) && (cr0 & CR0_PG));
+	if (*gp)
+		return true;
+	v = (v & ~EFER_LMA) | (old & EFER_LMA);
+	return guest_set_control_regs(g, cr0, guest_cr4(), v, gp);
+}
+
+static bool mov_to_cr3(struct guest *g, u64 v, bool *gp)
+{
+	*gp = false;
+	if (g->shadow)
+		return shadow_guest_set_cr3(g, v, gp);
+	vmcs_writen(GUEST_CR3, v);
 	return true;
 }
 
 enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
 {
 	unsigned cr = e->qualification & 15, type = (e->qualification >> 4) & 3;
-	unsigned reg = (e->qualification >> 8) & 15;
-	u64 *r = gpr(g, reg);
-	bool ok = true;
+	u64 *r = gpr(g, (e->qualification >> 8) & 15);
+	bool alive = true, gp = false;
 
 	switch (type) {
 	case 0:  /* MOV to CR */
 		if (cr == 0)
-			ok = guest_write_cr0(*r);
+			alive = mov_to_cr0(g, *r, &gp);
 		else if (cr == 4)
-			ok = guest_write_cr4(*r);
+			alive = mov_to_cr4(g, *r, &gp);
 		else if (cr == 3)
-			vmcs_writen(GUEST_CR3, *r);
+			alive = mov_to_cr3(g, *r, &gp);
 		else if (cr == 8)
-			ok = !(*r & ~0xfull);  /* TPR: no interrupt priorities modelled */
+			gp = *r & ~0xfull;  /* TPR: no interrupt priorities modelled */
 		break;
 	case 1:  /* MOV from CR */
 		if (cr == 3)
-			*r = vmcs_readn(GUEST_CR3);
+			*r = guest_cr3(g);
 		else if (cr == 8)
 			*r = 0;
 		break;
 	case 2:  /* CLTS */
-		ok = guest_write_cr0(vmcs_readn(CR0_READ_SHADOW) & ~CR0_TS);
+		alive = mov_to_cr0(g, guest_cr0() & ~CR0_TS, &gp);
 		break;
 	case 3: {  /* LMSW: low 4 bits, and it cannot clear PE */
-		u64 src = (e->qualification >> 16) & 0xf, old = vmcs_readn(CR0_READ_SHADOW);
+		u64 src = (e->qualification >> 16) & 0xf, old = guest_cr0();
 
-		ok = guest_write_cr0((old & ~0xeull) | (src & 0xe) | ((old | src) & CR0_PE));
+		alive = mov_to_cr0(g, (old & ~0xeull) | (src & 0xe) | ((old | src) & CR0_PE), &gp);
 		break;
 	}
 	}
-	if (!ok) {
+	if (!alive)
+		return EXIT_ENDED;
+	if (gp) {
 		inject_gp0(g);
 		return EXIT_RESUME;
 	}

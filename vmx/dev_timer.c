@@ -1,7 +1,7 @@
 /*
  * An 8254 PIT (channel 0 on IRQ0, channel 2 gated by port 0x61) and an
- * 8259A master/slave PIC pair. Time is the host TSC: a PIT count of N is
- * N / 1.193182 MHz of TSC ticks. Only what guests use is modelled: modes 0,
+ * 8259A master/slave PIC pair. Time is the guest's TSC (vmx/guest.h): a
+ * PIT count of N is N / 1.193182 MHz of TSC ticks. Only what guests use is modelled: modes 0,
  * 2 and 3, lobyte/hibyte access, counter latch; ICW1-ICW4, OCW1 mask,
  * non-specific and specific EOI, IRR/ISR reads.
  */
@@ -151,7 +151,7 @@ static u32 reload_count(const struct pit_channel *c)
 static void pit_start(struct guest *g, int ch)
 {
 	struct pit_channel *c = &g->dev.pit[ch];
-	u64 now = rdtsc();
+	u64 now = guest_tsc(g);
 
 	c->start_tsc = now;
 	c->period_tsc = pit_ticks_to_tsc(reload_count(c));
@@ -162,14 +162,14 @@ static void pit_start(struct guest *g, int ch)
 }
 
 /* Current count (counts down from the reload value, SDM-like 8254 data sheet). */
-static u16 pit_read_count(const struct pit_channel *c)
+static u16 pit_read_count(struct guest *g, const struct pit_channel *c)
 {
 	u64 khz = machine_tsc_khz() ? machine_tsc_khz() : 1000000;
 	u64 elapsed, ticks;
 
 	if (!c->armed)
 		return c->reload;
-	elapsed = rdtsc() - c->start_tsc;
+	elapsed = guest_tsc(g) - c->start_tsc;
 	ticks = elapsed * PIT_HZ / (khz * 1000);
 	if (c->mode == 0)
 		return ticks >= reload_count(c) ? 0 : (u16)(reload_count(c) - ticks);
@@ -214,7 +214,7 @@ bool pit_io(struct guest *g, u16 port, bool in, u32 *value)
 		struct pit_channel *c = &g->dev.pit[ch];
 
 		if ((v & 0x30) == 0) {  /* counter latch */
-			c->latch = pit_read_count(c);
+			c->latch = pit_read_count(g, c);
 			c->latched = true;
 			return true;
 		}
@@ -231,7 +231,7 @@ bool pit_io(struct guest *g, u16 port, bool in, u32 *value)
 	struct pit_channel *c = &g->dev.pit[port - 0x40];
 
 	if (in) {
-		u16 count = c->latched ? c->latch : pit_read_count(c);
+		u16 count = c->latched ? c->latch : pit_read_count(g, c);
 		bool high = c->access == 2 || (c->access == 3 && c->rw_state);
 
 		*value = high ? count >> 8 : count & 0xff;
@@ -275,7 +275,7 @@ bool port61_io(struct guest *g, u16 port, bool in, u32 *value)
 		return true;
 	}
 	*value = g->dev.port61;
-	if ((g->dev.port61 & 1) && c->armed && pit_read_count(c) == 0)
+	if ((g->dev.port61 & 1) && c->armed && pit_read_count(g, c) == 0)
 		*value |= 0x20;
 	return true;
 }

@@ -46,7 +46,8 @@ void devices_init(struct guest *g);
 void uart_flush(struct guest *g);
 void console_guest_putc(struct guest *g, char c);
 
-/* Timer: raise IRQ0 if its time has come; the TSC of the next edge or 0. */
+/* Timer: raise IRQ0 if its time has come (now: guest TSC); the guest TSC
+ * of the next edge, or 0. */
 void pit_update(struct guest *g, u64 now);
 u64 pit_next_event(struct guest *g);
 

@@ -4,6 +4,7 @@
  * instructions, exceptions). Unknown reasons end the guest, not the machine.
  */
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "lib/log.h"
@@ -66,6 +67,8 @@ static enum exit_action handle_exception_nmi(struct guest *g, struct vmexit *e)
 		pr_warn("NMI while running guest %s; ignored", g->cfg.name);
 		return EXIT_RESUME;
 	}
+	if (vector == 14 && g->shadow)
+		return handle_shadow_page_fault(g, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
 	guest_end(g, 0, "unexpected exception %u exit at RIP %#llx", vector,
 		  (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
@@ -94,7 +97,7 @@ static const struct {
 	[EXIT_REASON_GETSEC] = { "GETSEC", handle_vmx_instruction },
 	[EXIT_REASON_HLT] = { "HLT", handle_hlt },
 	[EXIT_REASON_INVD] = { "INVD", handle_cache_instruction },
-	[EXIT_REASON_INVLPG] = { "INVLPG", NULL },
+	[EXIT_REASON_INVLPG] = { "INVLPG", handle_invlpg },
 	[EXIT_REASON_RDPMC] = { "RDPMC", handle_vmx_instruction },
 	[EXIT_REASON_RDTSC] = { "RDTSC", NULL },
 	[EXIT_REASON_VMCALL] = { "VMCALL", handle_vmcall },

@@ -13,6 +13,7 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "boot/config.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
@@ -68,12 +69,7 @@ static bool create_guest(const struct boot_module *m, int index)
 		pr_err("module %d ('%s'): %s", index, m->cmdline, err);
 		return false;
 	}
-	if (g->cfg.mmu == MMU_SHADOW) {
-		pr_err("%s: mmu=shadow is not available in this build yet; use mmu=ept",
-		       g->cfg.name);
-		return false;
-	}
-	if (!vmx_caps.ept || !vmx_caps.unrestricted) {
+	if (g->cfg.mmu == MMU_EPT && (!vmx_caps.ept || !vmx_caps.unrestricted)) {
 		pr_err("%s: mmu=ept needs EPT with unrestricted guest, which this CPU lacks",
 		       g->cfg.name);
 		return false;
@@ -89,22 +85,46 @@ static bool create_guest(const struct boot_module *m, int index)
 		guest_memory_free(g);
 		return false;
 	}
+	if (g->cfg.mmu == MMU_SHADOW && !shadow_guest_init(g)) {
+		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
+		guest_memory_free(g);
+		return false;
+	}
 	g->vpid = (u16)(guest_count + 1);
 	devices_init(g);
 	fpu_init_guest(g);
-	if (!vcpu_create(g, &bs))
-		panic("no memory for a VMCS");
+	if (!vcpu_create(g, &bs)) {
+		pr_err("%s: cannot set up its vCPU (out of memory or bad initial paging state)",
+		       g->cfg.name);
+		vcpu_destroy(g);
+		shadow_guest_destroy(g);
+		guest_memory_free(g);
+		return false;
+	}
 	g->state = GUEST_RUNNABLE;
+	g->waiting_since = rdtsc();  /* its clock starts when it first runs */
 	guest_count++;
 	return true;
 }
 
-/* A halted guest becomes runnable once an interrupt is pending for it. */
-static bool wake_if_pending(struct guest *g, u64 now)
+/*
+ * A halted guest becomes runnable once an interrupt is pending for it. Its
+ * clock is wound back to the moment its timer was due (we may notice a
+ * whole slice of another guest later), so it sees the tick on time and never
+ * the scheduling latency; from then on it waits for the CPU, which its
+ * clock does not see either (vcpu_run_slice).
+ */
+static bool wake_if_pending(struct guest *g)
 {
-	pit_update(g, now);
-	if (pic_pending_vector(g) >= 0)
+	u64 now = rdtsc(), due = pit_next_event(g);
+
+	if (due && due - g->tsc_offset < now)
+		g->tsc_offset -= now - (due - g->tsc_offset);
+	pit_update(g, now + g->tsc_offset);
+	if (pic_pending_vector(g) >= 0) {
 		g->state = GUEST_RUNNABLE;
+		g->waiting_since = now;
+	}
 	return g->state == GUEST_RUNNABLE;
 }
 
@@ -126,6 +146,7 @@ static void wait_for_event(void)
 			guest_end(g, 0, "halted with no timer armed: it can never wake");
 			continue;
 		}
+		next -= g->tsc_offset;  /* to host time */
 		any = true;
 		if (!earliest || next < earliest)
 			earliest = next;
@@ -150,7 +171,7 @@ static void run_all(void)
 			if (c->state == GUEST_DONE)
 				continue;
 			live = true;
-			if (c->state == GUEST_RUNNABLE || wake_if_pending(c, rdtsc())) {
+			if (c->state == GUEST_RUNNABLE || wake_if_pending(c)) {
 				g = c;
 				next = (int)(c - guests + 1) % guest_count;
 			}
@@ -184,6 +205,7 @@ static void print_summary(void)
 			   g->end_reason, (unsigned long long)(g->mem.size >> 20),
 			   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow", (unsigned long long)total,
 			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
+		shadow_guest_report(g);
 		if (!hv_config.summary)
 			continue;
 		for (int r = 0; r < EXIT_REASON_COUNT; r++)
@@ -216,6 +238,7 @@ enum run_status guests_run(const struct boot_info *bi)
 	for (int i = 0; i < guest_count; i++) {
 		all_passed &= guests[i].exit_status == 1;
 		vcpu_destroy(&guests[i]);
+		shadow_guest_destroy(&guests[i]);
 		guest_memory_free(&guests[i]);
 	}
 	if (failed_to_load)

@@ -15,6 +15,9 @@
 #define MAX_GUESTS BOOT_MAX_MODULES
 #define EXIT_REASON_COUNT 70
 #define EXIT_HISTORY 8
+#define GUEST_INSN_KINDS 40   /* >= X86_NR_INSN_KINDS (checked in vmx/emulate.c) */
+
+struct guest_shadow;
 
 /* GPRs in hardware encoding order (the emulator indexes them), then CR2.
  * RSP lives in the VMCS; its slot here is synchronised around emulation. */
@@ -62,6 +65,7 @@ struct guest {
 	struct guest_regs regs;
 	struct guest_memory mem;
 	struct guest_mem walker_mem;  /* the walker's view of mem (vmx/memory.c) */
+	struct guest_shadow *shadow;  /* mmu=shadow: the shadow MMU (vmx/mmu_shadow.c) */
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
 	u64 xcr0;
 	/* MSRs the hypervisor never uses itself: loaded for whichever guest runs
@@ -72,9 +76,15 @@ struct guest {
 
 	struct guest_devices dev;
 
-	/* Time: TSC ticks this guest has spent running, and since when it waits. */
-	u64 run_tsc;
-	u64 halted_since;
+	/*
+	 * Time. A guest's clock (its TSC, and the PIT that counts on it) stops
+	 * while it is runnable but another guest has the CPU, so each guest
+	 * sees the machine as if it had it alone; it runs on while the guest
+	 * halts. guest TSC = host TSC + tsc_offset (the VMCS TSC offset).
+	 */
+	u64 tsc_offset;
+	u64 waiting_since;    /* host TSC when it became runnable but not running */
+	u64 run_tsc;          /* host ticks spent in the guest */
 
 	/* The last exits, printed when the guest is killed (newest last). */
 	struct {
@@ -86,6 +96,7 @@ struct guest {
 	/* Statistics read by the final report, hypercalls and benchmarks. */
 	u64 exit_count[EXIT_REASON_COUNT];
 	u64 exit_tsc[EXIT_REASON_COUNT];  /* hypervisor ticks spent per exit reason */
+	u64 emulated[GUEST_INSN_KINDS];  /* emulated instructions by kind */
 	u64 unhandled_io;
 	u64 injected_irqs;
 };
@@ -96,6 +107,11 @@ enum run_status guests_run(const struct boot_info *bi);
 /* End a guest: it is not run again. exit_status 0 means killed. */
 void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The guest's TSC now (vmx/vcpu.c). */
+u64 guest_tsc(const struct guest *g);
+/* The guest changed its own TSC (WRMSR): new offset. */
+void guest_set_tsc_offset(struct guest *g, u64 offset);
 
 /* Guest-physical to host pointer for RAM, NULL outside RAM. len must not
  * cross a 4 KiB page. */

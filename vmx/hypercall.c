@@ -4,6 +4,7 @@
  * Only ring 0 may call; other rings get -EPERM.
  */
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "lib/log.h"
 
@@ -22,9 +23,9 @@ enum hypercall {
 #define HC_EINVAL 22
 #define HC_ENOSYS 38
 
-static bool guest_in_64bit_mode(void)
+static bool guest_in_64bit_mode(struct guest *g)
 {
-	return (vmcs_read64(GUEST_IA32_EFER) & BIT(10)) &&
+	return (guest_efer(g) & BIT(10)) &&
 	       (vmcs_read32(GUEST_CS_AR_BYTES) & BIT(13));
 }
 
@@ -44,7 +45,7 @@ static s64 hc_puts(struct guest *g, u64 gpa, u64 len)
 
 enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 {
-	u64 mask = guest_in_64bit_mode() ? ~0ull : 0xffffffffull;
+	u64 mask = guest_in_64bit_mode(g) ? ~0ull : 0xffffffffull;
 	u64 fn = g->regs.rax & mask, a = g->regs.rbx & mask, b = g->regs.rcx & mask;
 	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
 	s64 ret;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 #include "vmx/memory.h"
+#include "vmx/mmu.h"
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -47,6 +48,13 @@ static bool alloc_block(struct guest_memory *m, u64 first_page, bool *contiguous
 	return true;
 }
 
+static void *walker_gfn_to_hva(struct guest_mem *mem, u64 gfn)
+{
+	struct guest *g = (struct guest *)((u8 *)mem - offsetof(struct guest, walker_mem));
+
+	return guest_gpa_ptr(g, gfn << PAGE_SHIFT, PAGE_SIZE);
+}
+
 bool guest_memory_init(struct guest *g)
 {
 	struct guest_memory *m = &g->mem;
@@ -55,6 +63,7 @@ bool guest_memory_init(struct guest *g)
 	u64 small_blocks = 0;
 
 	m->size = g->cfg.mem;
+	g->walker_mem.gfn_to_hva = walker_gfn_to_hva;
 	m->page_hpa = alloc_zeroed_pages(ALIGN_UP(pages * sizeof(u64), PAGE_SIZE) / PAGE_SIZE);
 	m->ept_root = alloc_zeroed_pages(1);
 	if (!m->page_hpa || !m->ept_root)
@@ -136,42 +145,63 @@ bool guest_copy_to(struct guest *g, u64 gpa, const void *src, u64 len)
 	return true;
 }
 
-static void *walker_gfn_to_hva(struct guest_mem *mem, u64 gfn)
-{
-	struct guest *g = (struct guest *)((u8 *)mem - offsetof(struct guest, walker_mem));
 
-	return guest_gpa_ptr(g, gfn << PAGE_SHIFT, PAGE_SIZE);
+/*
+ * The walker's view of the guest: for a shadow guest the MMU core keeps
+ * the guest's own CR0/CR3/CR4/EFER and PDPTEs; for an EPT guest they are
+ * in the VMCS (the PDPTE fields are valid in PAE mode, SDM 28.3.4).
+ */
+static void walker_context(struct guest *g, struct gwalk_ctx *ctx)
+{
+	if (g->shadow) {
+		*ctx = guest_shadow_vcpu(g)->ctx;
+	} else {
+		*ctx = (struct gwalk_ctx){
+			.cr0 = guest_cr0(),
+			.cr3 = vmcs_readn(GUEST_CR3),
+			.cr4 = guest_cr4(),
+			.efer = vmcs_read64(GUEST_IA32_EFER),
+			.maxphyaddr = (u8)cpuid(0x80000008, 0).eax,
+			.pdpte = { vmcs_read64(GUEST_PDPTE0), vmcs_read64(GUEST_PDPTE1),
+				   vmcs_read64(GUEST_PDPTE2), vmcs_read64(GUEST_PDPTE3) },
+		};
+	}
+	ctx->rflags_ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
 }
 
-/* The guest's view of a control register: its own bits where it owns
- * them, the read shadow where the host does (SDM 25.6.6). */
-static u64 guest_visible_cr(enum vmcs_field real, enum vmcs_field shadow, enum vmcs_field mask)
+enum gwalk_status guest_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec)
 {
-	u64 m = vmcs_read_checked(mask, __func__);
+	struct gwalk_ctx ctx;
+	struct gwalk_result r;
+	enum gwalk_status st;
 
-	return (vmcs_read_checked(real, __func__) & ~m) | (vmcs_read_checked(shadow, __func__) & m);
+	walker_context(g, &ctx);
+	st = gwalk(&ctx, &g->walker_mem, la, access, &r);
+	if (st == GWALK_OK)
+		*gpa = r.gpa;
+	else if (st == GWALK_FAULT)
+		*pfec = r.pfec;
+	return st;
 }
 
 bool guest_linear_to_gpa(struct guest *g, u64 la, bool write, u64 *gpa)
 {
-	struct gwalk_ctx ctx = {
-		.cr0 = guest_visible_cr(GUEST_CR0, CR0_READ_SHADOW, CR0_GUEST_HOST_MASK),
-		.cr3 = vmcs_readn(GUEST_CR3),
-		.cr4 = guest_visible_cr(GUEST_CR4, CR4_READ_SHADOW, CR4_GUEST_HOST_MASK),
-		.efer = vmcs_read64(GUEST_IA32_EFER),
-		.rflags_ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC,
-		.maxphyaddr = (u8)cpuid(0x80000008, 0).eax,
-		.pdpte = { vmcs_read64(GUEST_PDPTE0), vmcs_read64(GUEST_PDPTE1),
-			   vmcs_read64(GUEST_PDPTE2), vmcs_read64(GUEST_PDPTE3) },
-	};
-	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
-	struct gwalk_result r;
+	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3, pfec;
 
-	g->walker_mem.gfn_to_hva = walker_gfn_to_hva;
-	if (gwalk(&ctx, &g->walker_mem, la, (write ? GACC_WRITE : 0) | (cpl == 3 ? GACC_USER : 0),
-		  &r) != GWALK_OK)
+	return guest_translate(g, la, (write ? GACC_WRITE : 0) | (cpl == 3 ? GACC_USER : 0), gpa,
+			       &pfec) == GWALK_OK;
+}
+
+bool guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
+{
+	void *p = guest_gpa_ptr(g, gpa, len);
+
+	if (!p)
 		return false;
-	*gpa = r.gpa;
+	if (shadow_guest_write_protected(g, gpa))
+		shadow_guest_store(g, gpa, data, len);
+	else
+		memcpy(p, data, len);
 	return true;
 }
 

@@ -5,11 +5,11 @@
  * struct guest and in the real MSRs while that guest runs.
  */
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
+#include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
-
-#define EFER_WRITABLE (EFER_SCE | EFER_LME | EFER_NXE)
 
 static bool pat_valid(u64 pat)
 {
@@ -25,7 +25,7 @@ static bool pat_valid(u64 pat)
 static bool read_msr(struct guest *g, u32 msr, u64 *v)
 {
 	switch (msr) {
-	case MSR_EFER: *v = vmcs_read64(GUEST_IA32_EFER); return true;
+	case MSR_EFER: *v = guest_efer(g); return true;
 	case MSR_IA32_PAT: *v = vmcs_read64(GUEST_IA32_PAT); return true;
 	case MSR_FS_BASE: *v = vmcs_readn(GUEST_FS_BASE); return true;
 	case MSR_GS_BASE: *v = vmcs_readn(GUEST_GS_BASE); return true;
@@ -39,7 +39,7 @@ static bool read_msr(struct guest *g, u32 msr, u64 *v)
 	case MSR_KERNEL_GS_BASE: *v = rdmsr(MSR_KERNEL_GS_BASE); return true;  /* SWAPGS moves it */
 	case MSR_TSC_AUX: *v = g->msr.tsc_aux; return true;
 	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
-	case MSR_IA32_TSC: *v = rdtsc() + vmcs_read64(TSC_OFFSET); return true;
+	case MSR_IA32_TSC: *v = guest_tsc(g); return true;
 	case MSR_IA32_MISC_ENABLE: *v = BIT(0) | BIT(11) | BIT(12); return true;
 	case MSR_IA32_APIC_BASE: *v = 0xfee00000ull | BIT(11) | BIT(8); return true;
 	case MSR_IA32_MTRRCAP: *v = 0; return true;
@@ -59,15 +59,11 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 {
 	switch (msr) {
 	case MSR_EFER: {
-		u64 old = vmcs_read64(GUEST_IA32_EFER);
+		bool gp;
 
-		if (v & ~(EFER_WRITABLE | EFER_LMA))
-			return false;
-		/* LME may not change while paging is on (SDM Vol. 3A 10.8.5). */
-		if (((v ^ old) & EFER_LME) && (vmcs_readn(CR0_READ_SHADOW) & CR0_PG))
-			return false;
-		vmcs_write64(GUEST_IA32_EFER, (v & ~EFER_LMA) | (old & EFER_LMA));
-		return true;
+		/* false (guest ended) is noticed by the run loop: it is DONE. */
+		guest_write_efer(g, v, &gp);
+		return !gp;
 	}
 	case MSR_IA32_PAT:
 		if (!pat_valid(v))
@@ -106,11 +102,11 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 		wrmsr(msr, v);
 		return true;
 	case MSR_IA32_TSC:
-		vmcs_write64(TSC_OFFSET, v - rdtsc());
+		guest_set_tsc_offset(g, v - rdtsc());
 		return true;
 	case MSR_IA32_TSC_ADJUST:
 		/* Writing TSC_ADJUST moves the TSC by the same delta (SDM 18.17.3). */
-		vmcs_write64(TSC_OFFSET, vmcs_read64(TSC_OFFSET) + (v - g->msr.tsc_adjust));
+		guest_set_tsc_offset(g, g->tsc_offset + (v - g->msr.tsc_adjust));
 		g->msr.tsc_adjust = v;
 		return true;
 	}

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "vmx/vcpu.h"
+#include "vmx/mmu.h"
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -58,21 +59,31 @@ static void setup_host_state(void)
 	vmcs_writen(HOST_RIP, (u64)vmx_exit_entry);
 }
 
-static void setup_controls(struct guest *g, bool long_mode)
+#define PAGE_FAULT_VECTOR 14
+
+static void setup_controls(struct guest *g)
 {
 	const struct vmx_controls *c = &vmx_caps.base;
 	u32 cpu = c->cpu | CPU_USE_TSC_OFFSETTING;
-	u32 sec = c->secondary | SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST;
-	u32 entry = c->entry | (long_mode ? ENTRY_IA32E_MODE_GUEST : 0);
+	u32 sec = c->secondary;
+	bool shadow = g->cfg.mmu == MMU_SHADOW;
 
-	/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
-	cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
+	if (shadow) {
+		/* Every paging event goes to the shadow MMU; INVPCID stays off
+		 * (it would bypass INVLPG exiting's decoding) and is hidden. */
+		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
+		sec &= ~SEC_ENABLE_INVPCID;
+	} else {
+		/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
+		cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
+		sec |= SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST;
+	}
 	vmcs_write32(PIN_BASED_VM_EXEC_CONTROL, c->pin);
 	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, cpu);
 	vmcs_write32(SECONDARY_VM_EXEC_CONTROL, sec);
 	vmcs_write32(VM_EXIT_CONTROLS, c->exit);
-	vmcs_write32(VM_ENTRY_CONTROLS, entry);
-	vmcs_write32(EXCEPTION_BITMAP, 0);
+	vmcs_write32(VM_ENTRY_CONTROLS, c->entry);
+	vmcs_write32(EXCEPTION_BITMAP, shadow ? BIT(PAGE_FAULT_VECTOR) : 0);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write32(CR3_TARGET_COUNT, 0);
@@ -80,12 +91,13 @@ static void setup_controls(struct guest *g, bool long_mode)
 	vmcs_write32(VM_EXIT_MSR_LOAD_COUNT, 0);
 	vmcs_write32(VM_ENTRY_MSR_LOAD_COUNT, 0);
 	vmcs_write32(VM_ENTRY_INTR_INFO, 0);
-	vmcs_write64(TSC_OFFSET, 0);
-	vmcs_write64(EPT_POINTER, g->mem.eptp);
+	vmcs_write64(TSC_OFFSET, g->tsc_offset);
+	if (!shadow)
+		vmcs_write64(EPT_POINTER, g->mem.eptp);
 	if (vmx_caps.vpid)
 		vmcs_write16(VPID, g->vpid);
-	vmcs_writen(CR0_GUEST_HOST_MASK, cr0_host_owned());
-	vmcs_writen(CR4_GUEST_HOST_MASK, cr4_host_owned());
+	vmcs_writen(CR0_GUEST_HOST_MASK, cr0_host_owned(g));
+	vmcs_writen(CR4_GUEST_HOST_MASK, cr4_host_owned(g));
 	vmcs_write64(VMCS_LINK_POINTER, ~0ull);
 }
 
@@ -98,18 +110,18 @@ static void set_segment(enum vmcs_field sel, enum vmcs_field base, enum vmcs_fie
 	vmcs_write_checked(ar, a, __func__);
 }
 
-static void setup_guest_state(struct guest *g, const struct guest_boot_state *s)
+static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 {
 	u64 cr0 = CR0_PE | CR0_ET | (s->long_mode ? CR0_PG | CR0_WP : 0);
 	u64 cr4 = s->long_mode ? CR4_PAE : 0;
 	u64 efer = s->long_mode ? EFER_LME | EFER_LMA : 0;
+	bool gp = false;
 
-	vmcs_writen(CR0_READ_SHADOW, cr0);
-	vmcs_writen(GUEST_CR0, cr0_guest_to_real(cr0));
-	vmcs_writen(CR4_READ_SHADOW, cr4);
-	vmcs_writen(GUEST_CR4, cr4_guest_to_real(cr4));
-	vmcs_writen(GUEST_CR3, s->cr3);
-	vmcs_write64(GUEST_IA32_EFER, efer);
+	/* CR3 first: a shadow guest's mode switch builds the root from it. */
+	if (g->shadow ? !shadow_guest_set_cr3(g, s->cr3, &gp) : (vmcs_writen(GUEST_CR3, s->cr3), 0))
+		return false;
+	if (gp || !guest_set_control_regs(g, cr0, cr4, efer, &gp) || gp)
+		return false;
 	vmcs_write64(GUEST_IA32_PAT, DEFAULT_PAT);
 	vmcs_write64(GUEST_IA32_DEBUGCTL, 0);
 	vmcs_writen(GUEST_DR7, 0x400);
@@ -149,6 +161,7 @@ static void setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	g->regs.rax = s->rax;
 	g->regs.rbx = s->rbx;
 	g->regs.rdi = s->rdi;
+	return true;
 }
 
 static struct guest *current_vmcs_guest;
@@ -170,12 +183,14 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 	vmx_vmclear((u64)g->vmcs, __func__);
 	current_vmcs_guest = NULL;
 	make_current(g);
-	setup_controls(g, s->long_mode);
+	setup_controls(g);
 	setup_host_state();
-	setup_guest_state(g, s);
+	if (!setup_guest_state(g, s))
+		return false;
 	/* Nothing cached for this EPT or VPID may survive from earlier users of
 	 * the same frames or tag (SDM 29.4.3). */
-	vmx_invept_single(g->mem.eptp);
+	if (g->cfg.mmu == MMU_EPT)
+		vmx_invept_single(g->mem.eptp);
 	if (vmx_caps.vpid)
 		vmx_invvpid_single(g->vpid);
 	if (g->cfg.selftest)
@@ -343,23 +358,41 @@ static u64 min_nonzero(u64 a, u64 b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
+u64 guest_tsc(const struct guest *g)
+{
+	return rdtsc() + g->tsc_offset;
+}
+
+void guest_set_tsc_offset(struct guest *g, u64 offset)
+{
+	g->tsc_offset = offset;
+	vmcs_write64(TSC_OFFSET, offset);
+}
+
 void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 {
 	u64 slice_end = rdtsc() + slice_tsc;
 	u64 timeout = ms_to_tsc(hv_config.guest_timeout_ms);
 
 	make_current(g);
+	/* Time spent waiting for the CPU is hidden from the guest's clock. */
+	if (g->waiting_since) {
+		g->tsc_offset -= rdtsc() - g->waiting_since;
+		g->waiting_since = 0;
+	}
+	vmcs_write64(TSC_OFFSET, g->tsc_offset);
 	vmcs_writen(GUEST_RSP, g->regs.rsp);
 	for (;;) {
-		u64 now = rdtsc(), deadline, ticks, t_enter, t_exit;
+		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit;
 		u32 reason;
 		int rc;
 		struct vmexit e;
 		enum exit_action action;
 
-		pit_update(g, now);
+		pit_update(g, now + g->tsc_offset);
 		deliver_pending_interrupt(g);
-		deadline = min_nonzero(slice_end, pit_next_event(g));
+		timer = pit_next_event(g);
+		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
 		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);
 
@@ -401,7 +434,7 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		action = vmx_handle_exit(g, &e);
 		if (e.reason < EXIT_REASON_COUNT)
 			g->exit_tsc[e.reason] += rdtsc() - t_exit;
-		if (action == EXIT_ENDED)
+		if (action == EXIT_ENDED || g->state == GUEST_DONE)
 			return;
 		if (g->run_tsc > timeout) {
 			guest_end(g, 0, "still running after %llu ms of guest time (guest_timeout_ms)",
@@ -409,7 +442,10 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 			return;
 		}
 		vmcs_writen(GUEST_RSP, g->regs.rsp);
-		if (action == EXIT_YIELD || rdtsc() >= slice_end)
+		if (action == EXIT_YIELD || rdtsc() >= slice_end) {
+			if (g->state == GUEST_RUNNABLE)
+				g->waiting_since = rdtsc();
 			return;
+		}
 	}
 }

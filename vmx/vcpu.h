@@ -14,10 +14,10 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s);
 void vcpu_destroy(struct guest *g);
 /* Run g until its slice ends, it halts or it ends. */
 void vcpu_run_slice(struct guest *g, u64 slice_tsc);
-/* Guest CR0/CR4 fixed bits and the bits the host owns (vmx/cr.c). */
-u64 cr0_guest_to_real(u64 v);
-u64 cr4_guest_to_real(u64 v);
-u64 cr0_host_owned(void);
-u64 cr4_host_owned(void);
+/* The CR0/CR4 bits the host owns for this guest (vmx/cr.c). */
+u64 cr0_host_owned(struct guest *g);
+u64 cr4_host_owned(struct guest *g);
+/* EFER written by the guest (vmx/cr.c); false: the guest was ended. */
+bool guest_write_efer(struct guest *g, u64 v, bool *gp);
 
 #endif

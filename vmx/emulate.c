@@ -1,0 +1,168 @@
+/*
+ * Running arch/x86/emulate.c on a guest: its memory callbacks translate
+ * guest-linear addresses with the guest's own paging (vmx/memory.c) and
+ * store through guest_store(), so a write to a shadowed guest page table
+ * updates the shadow in place. Faults found on the way are injected as the
+ * CPU would have raised them.
+ */
+#include <string.h>
+#include "vmx/mmu.h"
+#include "vmx/vmcs.h"
+#include "arch/x86/emulate.h"
+#include "arch/x86/cpu.h"
+#include "lib/log.h"
+
+_Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too small");
+
+static struct x86_emu_ctxt emu;  /* one CPU: one context (it holds a 4 KiB buffer) */
+
+static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,
+				    struct x86_fault *fault)
+{
+	u32 pfec = 0;
+
+	switch (guest_translate(g, la, access, gpa, &pfec)) {
+	case GWALK_OK:
+		return X86_CB_OK;
+	case GWALK_FAULT:
+		*fault = (struct x86_fault){ .vector = 14, .has_error_code = true,
+					     .error_code = pfec, .address = la };
+		return X86_CB_FAULT;
+	case GWALK_NONCANONICAL:
+		*fault = (struct x86_fault){ .vector = 13, .has_error_code = true };
+		return X86_CB_FAULT;
+	case GWALK_NOT_RAM:
+		break;
+	}
+	return X86_CB_UNHANDLED;
+}
+
+static u32 access_kind(u32 base)
+{
+	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+
+	return base | (cpl == 3 ? GACC_USER : 0);
+}
+
+/* Copy between a guest-linear range and buf, one page at a time. */
+static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsigned len,
+				      u32 access, bool to_guest, struct x86_fault *fault)
+{
+	u8 *b = buf;
+
+	while (len) {
+		unsigned chunk = (unsigned)(PAGE_SIZE - (la & (PAGE_SIZE - 1)));
+		enum x86_cb_status st;
+		u64 gpa;
+		u8 *p;
+
+		if (chunk > len)
+			chunk = len;
+		st = translate(g, la, access, &gpa, fault);
+		if (st != X86_CB_OK)
+			return st;
+		if (to_guest) {
+			if (!guest_store(g, gpa, b, chunk))
+				return X86_CB_UNHANDLED;
+		} else {
+			p = guest_gpa_ptr(g, gpa, chunk);
+			if (!p)
+				return X86_CB_UNHANDLED;
+			memcpy(b, p, chunk);
+		}
+		la += chunk;
+		b += chunk;
+		len -= chunk;
+	}
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status cb_fetch(void *opaque, u64 la, void *buf, unsigned len,
+				   struct x86_fault *fault)
+{
+	return linear_copy(opaque, la, buf, len, access_kind(GACC_FETCH), false, fault);
+}
+
+static enum x86_cb_status cb_read(void *opaque, u64 la, void *buf, unsigned len,
+				  struct x86_fault *fault)
+{
+	return linear_copy(opaque, la, buf, len, access_kind(0), false, fault);
+}
+
+static enum x86_cb_status cb_write(void *opaque, u64 la, const void *buf, unsigned len,
+				   struct x86_fault *fault)
+{
+	return linear_copy(opaque, la, (void *)buf, len, access_kind(GACC_WRITE), true, fault);
+}
+
+/* One vCPU per guest and the guest is stopped while we run, so compare and
+ * store need no atomic instruction; the store still goes through the MMU. */
+static enum x86_cb_status cb_cmpxchg(void *opaque, u64 la, void *expected, const void *desired,
+				     unsigned len, bool *swapped, struct x86_fault *fault)
+{
+	u8 current[16];
+	enum x86_cb_status st = linear_copy(opaque, la, current, len, access_kind(0), false, fault);
+
+	if (st != X86_CB_OK)
+		return st;
+	*swapped = !memcmp(current, expected, len);
+	if (!*swapped) {
+		memcpy(expected, current, len);
+		return X86_CB_OK;
+	}
+	return linear_copy(opaque, la, (void *)desired, len, access_kind(GACC_WRITE), true, fault);
+}
+
+static const struct x86_emu_ops guest_ops = {
+	.fetch = cb_fetch,
+	.read = cb_read,
+	.write = cb_write,
+	.cmpxchg = cb_cmpxchg,
+};
+
+static void load_context(struct guest *g)
+{
+	static const enum vmcs_field bases[X86_NR_SEGS] = {
+		GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
+		GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE,
+	};
+	u32 cs = vmcs_read32(GUEST_CS_AR_BYTES);
+
+	memcpy(emu.regs.gpr, &g->regs.rax, sizeof(emu.regs.gpr));
+	emu.regs.rip = vmcs_readn(GUEST_RIP);
+	emu.regs.rflags = vmcs_readn(GUEST_RFLAGS);
+	emu.mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs & BIT(13), cs & BIT(14));
+	for (int s = 0; s < X86_NR_SEGS; s++)
+		emu.seg_base[s] = vmcs_read_checked(bases[s], __func__);
+	emu.ops = &guest_ops;
+	emu.opaque = g;
+}
+
+enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why)
+{
+	struct x86_emu_result res;
+
+	load_context(g);
+	switch (x86_emulate(&emu, &res)) {
+	case X86_EMU_DONE:
+		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
+		vmcs_writen(GUEST_RIP, emu.regs.rip);
+		vmcs_writen(GUEST_RFLAGS, emu.regs.rflags);
+		if (res.kind < X86_NR_INSN_KINDS)
+			g->emulated[res.kind]++;
+		return EXIT_RESUME;
+	case X86_EMU_EXCEPTION:
+		if (res.fault.vector == 14)
+			g->regs.cr2 = res.fault.address;
+		inject_exception(g, res.fault.vector, res.fault.has_error_code,
+				 res.fault.error_code);
+		return EXIT_RESUME;
+	case X86_EMU_RETRY:
+		return EXIT_RESUME;
+	case X86_EMU_UNHANDLED:
+		break;
+	}
+	guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s",
+		  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why);
+	return EXIT_ENDED;
+}

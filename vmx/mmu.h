@@ -1,0 +1,53 @@
+/*
+ * A guest's memory virtualization, EPT (vmx/memory.c) or shadow paging
+ * (vmx/mmu_shadow.c), as the rest of vmx/ sees it.
+ */
+#ifndef VMX_MMU_H
+#define VMX_MMU_H
+
+#include "vmx/guest.h"
+#include "vmx/exit.h"
+#include "shadow/shadow.h"
+
+/* ---- control registers as the guest sees them (vmx/cr.c) ----------------- */
+
+/* The single place that changes the guest's CR0, CR4 or EFER: validates
+ * nothing (callers do), derives what the CPU really runs with for either
+ * MMU, keeps "IA-32e mode guest" in step. false: the guest was ended, or
+ * *gp says to inject #GP. */
+bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp);
+u64 guest_cr0(void);
+u64 guest_cr4(void);
+u64 guest_cr3(struct guest *g);
+u64 guest_efer(struct guest *g);
+
+/* ---- guest-linear and guest-physical access (vmx/memory.c) ---------------- */
+
+/* Translate with the guest's own paging; GACC_* access bits. On a fault
+ * returns GWALK_FAULT with the #PF error code in *pfec. */
+enum gwalk_status guest_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec);
+/* Store into guest RAM as the guest would: through the shadow MMU when the
+ * frame holds a shadowed guest page table. false outside RAM. */
+bool guest_store(struct guest *g, u64 gpa, const void *data, u32 len);
+
+/* ---- shadow paging (vmx/mmu_shadow.c) -------------------------------------- */
+
+bool shadow_guest_init(struct guest *g);
+void shadow_guest_destroy(struct guest *g);
+bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp);
+bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *real_cr0,
+			   u64 *real_cr4, u64 *real_efer, bool *gp);
+struct shadow_vcpu *guest_shadow_vcpu(struct guest *g);
+bool shadow_guest_write_protected(struct guest *g, u64 gpa);
+void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len);
+enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec);
+enum exit_action handle_invlpg(struct guest *g, struct vmexit *e);
+void shadow_guest_report(struct guest *g);
+
+/* ---- instruction emulation (vmx/emulate.c) -------------------------------- */
+
+/* Emulate the instruction at the guest's RIP (its memory accesses go
+ * through guest_translate/guest_store); 'why' names the reason in logs. */
+enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why);
+
+#endif

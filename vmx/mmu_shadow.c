@@ -1,0 +1,238 @@
+/*
+ * Shadow paging, VMX side: the glue between VM exits and the MMU core in
+ * shadow/. A shadow guest runs without EPT on tables the core builds; the
+ * hypervisor owns every CR0/CR4 bit and intercepts CR3, INVLPG and #PF, so
+ * each paging event reaches the core at one call site:
+ *   MOV CR0/CR4, WRMSR EFER  -> shadow_set_mode    (vmx/cr.c guest_set_control_regs)
+ *   MOV to CR3               -> shadow_set_cr3
+ *   INVLPG                   -> shadow_invlpg
+ *   #PF                      -> shadow_page_fault, then inject, or emulate
+ *                               the write to a protected guest table.
+ */
+#include <string.h>
+#include "vmx/mmu.h"
+#include "vmx/exit.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+#include "vmx/vmx_asm.h"
+#include "mm/frame.h"
+#include "arch/x86/cpu.h"
+#include "lib/log.h"
+
+struct guest_shadow {
+	struct shadow_host host;
+	struct guest *g;
+	struct shadow_mmu mmu;
+	struct shadow_vcpu vcpu;
+	u64 pages_allocated;
+};
+
+#define shadow_of(h) ((struct guest_shadow *)((u8 *)(h) - offsetof(struct guest_shadow, host)))
+#define BELOW_4G (4ull << 30)
+
+static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g)
+{
+	u64 pa = frame_alloc(&host_frames);
+
+	if (!pa)
+		return NULL;
+	if (below_4g && pa >= BELOW_4G) {
+		/* PAE roots live in a 32-bit CR3; the pool hands out low frames first. */
+		frame_free_run(&host_frames, pa, 1);
+		return NULL;
+	}
+	memset((void *)pa, 0, PAGE_SIZE);
+	shadow_of(h)->pages_allocated++;
+	*hpa = pa;
+	return (void *)pa;
+}
+
+static void host_free_page(struct shadow_host *h, void *page, u64 hpa)
+{
+	(void)page;
+	shadow_of(h)->pages_allocated--;
+	frame_free_run(&host_frames, hpa, 1);
+}
+
+static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
+{
+	struct guest *g = shadow_of(h)->g;
+
+	return gfn < g->mem.size / PAGE_SIZE ? g->mem.page_hpa[gfn] : SHADOW_NO_RAM;
+}
+
+/*
+ * Without VPID every VM entry and exit flushes the guest's linear
+ * translations (SDM 29.4.3.1), so there is nothing to do; with VPID the
+ * guest's tag is flushed explicitly.
+ */
+static void host_flush_tlb(struct shadow_host *h, enum shadow_flush what, u64 gva)
+{
+	struct guest *g = shadow_of(h)->g;
+	struct invvpid_desc d = { g->vpid, gva };
+	bool one = what == SHADOW_FLUSH_GVA &&
+		   (vmx_caps.ept_vpid_cap & BIT(40));  /* individual-address INVVPID */
+
+	if (!vmx_caps.vpid)
+		return;
+	if (invvpid_raw(one ? 0 : 1, &d) != VMX_OK)
+		panic("INVVPID type %d for VPID %u failed", one ? 0 : 1, g->vpid);
+}
+
+bool shadow_guest_init(struct guest *g)
+{
+	u64 pages = ALIGN_UP(sizeof(struct guest_shadow), PAGE_SIZE) / PAGE_SIZE;
+	struct guest_shadow *s = alloc_zeroed_pages(pages);
+
+	if (!s)
+		return false;
+	s->g = g;
+	s->host = (struct shadow_host){
+		.alloc_page = host_alloc_page,
+		.free_page = host_free_page,
+		.gfn_to_hpa = host_gfn_to_hpa,
+		.flush_tlb = host_flush_tlb,
+		.mem = &g->walker_mem,
+	};
+	shadow_init(&s->mmu, &s->host, (u8)cpuid(0x80000008, 0).eax);
+	if (!shadow_vcpu_init(&s->vcpu, &s->mmu)) {
+		shadow_destroy(&s->mmu);
+		free_pages(s, pages);
+		return false;
+	}
+	g->shadow = s;
+	return true;
+}
+
+void shadow_guest_destroy(struct guest *g)
+{
+	struct guest_shadow *s = g->shadow;
+
+	if (!s)
+		return;
+	shadow_vcpu_release(&s->vcpu);
+	shadow_destroy(&s->mmu);
+	free_pages(s, ALIGN_UP(sizeof(*s), PAGE_SIZE) / PAGE_SIZE);
+	g->shadow = NULL;
+}
+
+struct shadow_vcpu *guest_shadow_vcpu(struct guest *g)
+{
+	return &g->shadow->vcpu;
+}
+
+const struct shadow_stats *guest_shadow_stats(struct guest *g)
+{
+	return g->shadow ? &g->shadow->mmu.stats : NULL;
+}
+
+bool shadow_guest_write_protected(struct guest *g, u64 gpa)
+{
+	return g->shadow && shadow_gfn_is_write_protected(&g->shadow->mmu, gpa >> PAGE_SHIFT);
+}
+
+void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
+{
+	shadow_guest_write(&g->shadow->mmu, gpa, data, len);
+}
+
+static void load_root(struct guest *g)
+{
+	vmcs_writen(GUEST_CR3, shadow_root_hpa(&g->shadow->vcpu));
+}
+
+bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
+{
+	enum shadow_cr_result r = shadow_set_cr3(&g->shadow->vcpu, cr3);
+
+	*gp = r == SHADOW_CR_GP;
+	if (r == SHADOW_CR_NO_MEMORY) {
+		guest_end(g, 0, "out of memory for shadow page tables (CR3 load)");
+		return false;
+	}
+	if (r == SHADOW_CR_OK)
+		load_root(g);
+	return true;
+}
+
+bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *real_cr0,
+			   u64 *real_cr4, u64 *real_efer, bool *gp)
+{
+	enum shadow_cr_result r = shadow_set_mode(&g->shadow->vcpu, cr0, cr4, efer);
+
+	*gp = r == SHADOW_CR_GP;
+	if (r == SHADOW_CR_NO_MEMORY) {
+		guest_end(g, 0, "out of memory for shadow page tables (paging mode change)");
+		return false;
+	}
+	if (r != SHADOW_CR_OK)
+		return true;
+	shadow_hw_control_regs(&g->shadow->vcpu, real_cr0, real_cr4, real_efer);
+	load_root(g);
+	return true;
+}
+
+enum exit_action handle_invlpg(struct guest *g, struct vmexit *e)
+{
+	if (!g->shadow) {
+		guest_end(g, 0, "INVLPG exit for an EPT guest (hypervisor bug)");
+		return EXIT_ENDED;
+	}
+	shadow_invlpg(&g->shadow->vcpu, e->qualification);
+	skip_instruction(e);
+	return EXIT_RESUME;
+}
+
+enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
+{
+	struct shadow_fault f;
+	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
+	u64 gva = e->qualification;
+
+	switch (shadow_page_fault(&g->shadow->vcpu, gva, shadow_access_from_pfec(pfec, cpl), ac,
+				  &f)) {
+	case SHADOW_FIXED:
+		return EXIT_RESUME;
+	case SHADOW_INJECT_PF:
+		g->regs.cr2 = gva;
+		inject_exception(g, 14, true, f.pfec);
+		return EXIT_RESUME;
+	case SHADOW_INJECT_GP:
+		inject_gp0(g);
+		return EXIT_RESUME;
+	case SHADOW_EMULATE_WRITE:
+	case SHADOW_EMULATE_ACCESS:
+		return emulate_instruction(g, e, f.kind == SHADOW_EMULATE_WRITE ?
+					   "write to a guest page table" : "access the shadow "
+					   "cannot express");
+	case SHADOW_NOT_RAM:
+		guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM (address %#llx, "
+			  "RIP %#llx)", f.table ? "page-table walk through" : "access to",
+			  (unsigned long long)f.gpa, (unsigned long long)(g->mem.size >> 20),
+			  (unsigned long long)gva, (unsigned long long)e->guest_rip);
+		return EXIT_ENDED;
+	case SHADOW_NO_MEMORY:
+		guest_end(g, 0, "out of memory for shadow page tables");
+		return EXIT_ENDED;
+	}
+	return EXIT_RESUME;
+}
+
+void shadow_guest_report(struct guest *g)
+{
+	const struct shadow_stats *st;
+
+	if (!g->shadow)
+		return;
+	st = &g->shadow->mmu.stats;
+	log_printf("hv", "summary %s: shadow: %llu faults (%llu fixed, %llu injected, %llu "
+		   "emulated), %llu guest table writes (%llu sptes updated), pages created %llu "
+		   "zapped %llu, roots created %llu reused %llu, %llu host pages now",
+		   g->cfg.name, (unsigned long long)st->faults, (unsigned long long)st->faults_fixed,
+		   (unsigned long long)st->faults_injected, (unsigned long long)st->faults_emulate,
+		   (unsigned long long)st->guest_writes, (unsigned long long)st->sptes_updated,
+		   (unsigned long long)st->pages_created, (unsigned long long)st->pages_zapped,
+		   (unsigned long long)st->roots_created, (unsigned long long)st->roots_reused,
+		   (unsigned long long)g->shadow->pages_allocated);
+}
