@@ -1,0 +1,2 @@
+UNIT_TESTS += pt
+pt_SRCS := mm/pt.c
