@@ -1,0 +1,2 @@
+FUZZ_TARGETS += image
+image_FUZZ_SRCS := vmx/image.c
