@@ -19,7 +19,7 @@
 #define HV_SIG_ECX 0x626d5561u  /* "aUmb" */
 #define HV_SIG_EDX 0x56486172u  /* "raHV" */
 
-static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
+static struct cpuid_regs guest_cpuid(u32 leaf, u32 subleaf)
 {
 	struct cpuid_regs r;
 
@@ -51,7 +51,7 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 		break;
 	case 7:
 		if (subleaf == 0) {
-			if (!vmx_caps.invpcid || g->shadow)
+			if (!vmx_caps.invpcid)
 				r.ebx &= ~(1u << 10);
 			r.ecx &= ~(1u << 16);  /* LA57: no 5-level paging */
 		}
@@ -76,7 +76,7 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 
 enum exit_action handle_cpuid(struct guest *g, struct vmexit *e)
 {
-	struct cpuid_regs r = guest_cpuid(g, (u32)g->regs.rax, (u32)g->regs.rcx);
+	struct cpuid_regs r = guest_cpuid((u32)g->regs.rax, (u32)g->regs.rcx);
 
 	g->regs.rax = r.eax;
 	g->regs.rbx = r.ebx;

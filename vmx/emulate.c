@@ -160,9 +160,12 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 	case X86_EMU_RETRY:
 		return EXIT_RESUME;
 	case X86_EMU_UNHANDLED:
+		if (g->shadow && shadow_guest_unprotect_and_retry(g, e->guest_rip, e->qualification))
+			return EXIT_RESUME;
 		break;
 	}
-	guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s",
-		  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why);
+	guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",
+		  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why,
+		  g->shadow ? ", even after dropping its shadows" : "");
 	return EXIT_ENDED;
 }

@@ -135,7 +135,7 @@ static const struct {
 	[EXIT_REASON_WBINVD] = { "WBINVD", handle_cache_instruction },
 	[EXIT_REASON_XSETBV] = { "XSETBV", handle_xsetbv },
 	[EXIT_REASON_RDRAND] = { "RDRAND", NULL },
-	[EXIT_REASON_INVPCID] = { "INVPCID", NULL },
+	[EXIT_REASON_INVPCID] = { "INVPCID", handle_invpcid },
 	[EXIT_REASON_VMFUNC] = { "VMFUNC", handle_vmx_instruction },
 	[EXIT_REASON_RDSEED] = { "RDSEED", NULL },
 	[EXIT_REASON_XSAVES] = { "XSAVES", NULL },

@@ -14,6 +14,7 @@
 #include "vmx/vmx.h"
 #include "vmx/exit.h"
 #include "vmx/mmu.h"
+#include "arch/x86/emulate.h"
 #include "boot/config.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
@@ -191,6 +192,20 @@ static void run_all(void)
 	}
 }
 
+static void print_emulated(struct guest *g)
+{
+	char line[200];
+	size_t used = 0;
+
+	for (int k = 0; k < X86_NR_INSN_KINDS && used < sizeof(line); k++)
+		if (g->emulated[k])
+			used += snprintf(line + used, sizeof(line) - used, " %s %llu",
+					 x86_insn_kind_name((enum x86_insn_kind)k),
+					 (unsigned long long)g->emulated[k]);
+	if (used)
+		log_printf("hv", "summary %s: emulated:%s", g->cfg.name, line);
+}
+
 static void print_summary(void)
 {
 	for (int i = 0; i < guest_count; i++) {
@@ -208,6 +223,7 @@ static void print_summary(void)
 		shadow_guest_report(g);
 		if (!hv_config.summary)
 			continue;
+		print_emulated(g);
 		for (int r = 0; r < EXIT_REASON_COUNT; r++)
 			if (g->exit_count[r])
 				log_printf("hv", "summary %s: exit %-2d %-20s %8llu  avg %llu ticks",

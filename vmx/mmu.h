@@ -42,6 +42,9 @@ bool shadow_guest_write_protected(struct guest *g, u64 gpa);
 void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len);
 enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec);
 enum exit_action handle_invlpg(struct guest *g, struct vmexit *e);
+enum exit_action handle_invpcid(struct guest *g, struct vmexit *e);
+/* false: the same instruction already failed this way; end the guest. */
+bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva);
 void shadow_guest_report(struct guest *g);
 
 /* ---- instruction emulation (vmx/emulate.c) -------------------------------- */

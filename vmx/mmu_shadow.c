@@ -25,7 +25,19 @@ struct guest_shadow {
 	struct shadow_mmu mmu;
 	struct shadow_vcpu vcpu;
 	u64 pages_allocated;
+	u64 mmu_tsc;          /* host ticks spent inside the shadow MMU core */
+	u64 unprotects;       /* instructions we could not emulate: shadows dropped */
+	u64 last_unprotect_rip, last_unprotect_gva;
 };
+
+/* Time a call into the MMU core: the statistics report where ticks go. */
+#define TIMED(s, call)                                  \
+	({                                              \
+		u64 t0_ = rdtsc();                      \
+		__auto_type r_ = (call);                \
+		(s)->mmu_tsc += rdtsc() - t0_;          \
+		r_;                                     \
+	})
 
 #define shadow_of(h) ((struct guest_shadow *)((u8 *)(h) - offsetof(struct guest_shadow, host)))
 #define BELOW_4G (4ull << 30)
@@ -133,7 +145,30 @@ bool shadow_guest_write_protected(struct guest *g, u64 gpa)
 
 void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
 {
+	u64 t0 = rdtsc();
+
 	shadow_guest_write(&g->shadow->mmu, gpa, data, len);
+	g->shadow->mmu_tsc += rdtsc() - t0;
+}
+
+/*
+ * The emulator could not finish a write to a protected guest table. Drop
+ * every shadow page (which removes the write protection) and let the guest
+ * run the instruction itself; the tables are re-shadowed on demand. If the
+ * same instruction comes back for the same address, the guest is looping
+ * on something we cannot handle: end it instead of retrying forever.
+ */
+bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva)
+{
+	struct guest_shadow *s = g->shadow;
+
+	if (s->last_unprotect_rip == rip && s->last_unprotect_gva == gva)
+		return false;
+	s->last_unprotect_rip = rip;
+	s->last_unprotect_gva = gva;
+	s->unprotects++;
+	TIMED(s, (shadow_zap_all(&s->mmu), 0));
+	return true;
 }
 
 static void load_root(struct guest *g)
@@ -143,7 +178,7 @@ static void load_root(struct guest *g)
 
 bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 {
-	enum shadow_cr_result r = shadow_set_cr3(&g->shadow->vcpu, cr3);
+	enum shadow_cr_result r = TIMED(g->shadow, shadow_set_cr3(&g->shadow->vcpu, cr3));
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
@@ -158,7 +193,7 @@ bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *real_cr0,
 			   u64 *real_cr4, u64 *real_efer, bool *gp)
 {
-	enum shadow_cr_result r = shadow_set_mode(&g->shadow->vcpu, cr0, cr4, efer);
+	enum shadow_cr_result r = TIMED(g->shadow, shadow_set_mode(&g->shadow->vcpu, cr0, cr4, efer));
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
@@ -178,7 +213,57 @@ enum exit_action handle_invlpg(struct guest *g, struct vmexit *e)
 		guest_end(g, 0, "INVLPG exit for an EPT guest (hypervisor bug)");
 		return EXIT_ENDED;
 	}
-	shadow_invlpg(&g->shadow->vcpu, e->qualification);
+	TIMED(g->shadow, (shadow_invlpg(&g->shadow->vcpu, e->qualification), 0));
+	skip_instruction(e);
+	return EXIT_RESUME;
+}
+
+/*
+ * INVPCID exits when INVLPG exiting is on (SDM Vol. 3C 26.1.3). Operands
+ * from the instruction-information field (SDM Table 28-14 layout shared with
+ * INVEPT/INVVPID): the type in a register, a 16-byte descriptor in memory.
+ */
+enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
+{
+	u32 info = vmcs_read32(VMX_INSTRUCTION_INFO);
+	static const enum vmcs_field seg_base[] = { GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
+						    GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE };
+	u64 *gpr = &g->regs.rax, type = gpr[(info >> 28) & 15], addr = e->qualification;
+	unsigned addr_size = (info >> 7) & 7, seg = (info >> 15) & 7;
+	u64 desc[2], gpa;
+	u32 pfec = 0;
+
+	if (!g->shadow || seg > 5) {
+		guest_end(g, 0, "unexpected INVPCID exit (hypervisor bug)");
+		return EXIT_ENDED;
+	}
+	if (!(info & BIT(27)))
+		addr += gpr[(info >> 23) & 15];
+	if (!(info & BIT(22)))
+		addr += gpr[(info >> 18) & 15] << (info & 3);
+	if (addr_size == 1)
+		addr &= 0xffffffffull;
+	addr += seg < 4 && (guest_efer(g) & EFER_LMA) ? 0 : vmcs_read_checked(seg_base[seg], __func__);
+	for (int half = 0; half < 2; half++) {
+		u8 *p;
+
+		if (guest_translate(g, addr + 8 * half, 0, &gpa, &pfec) != GWALK_OK ||
+		    !(p = guest_gpa_ptr(g, gpa, 8))) {
+			g->regs.cr2 = addr + 8 * half;
+			inject_exception(g, 14, true, pfec);
+			return EXIT_RESUME;
+		}
+		memcpy(&desc[half], p, 8);
+	}
+	/* #GP(0): bad type, reserved descriptor bits, non-canonical address
+	 * for type 0, a PCID other than 0 while CR4.PCIDE=0 (SDM INVPCID). */
+	if (type > 3 || (desc[0] >> 12) ||
+	    (type == 0 && (u64)((s64)(desc[1] << 16) >> 16) != desc[1]) ||
+	    (type <= 1 && (desc[0] & 0xfff) && !(guest_cr4() & CR4_PCIDE))) {
+		inject_gp0(g);
+		return EXIT_RESUME;
+	}
+	TIMED(g->shadow, (shadow_invpcid(&g->shadow->vcpu, (int)type, desc[1]), 0));
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -190,8 +275,8 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
 	u64 gva = e->qualification;
 
-	switch (shadow_page_fault(&g->shadow->vcpu, gva, shadow_access_from_pfec(pfec, cpl), ac,
-				  &f)) {
+	switch (TIMED(g->shadow, shadow_page_fault(&g->shadow->vcpu, gva,
+						   shadow_access_from_pfec(pfec, cpl), ac, &f))) {
 	case SHADOW_FIXED:
 		return EXIT_RESUME;
 	case SHADOW_INJECT_PF:
@@ -228,11 +313,14 @@ void shadow_guest_report(struct guest *g)
 	st = &g->shadow->mmu.stats;
 	log_printf("hv", "summary %s: shadow: %llu faults (%llu fixed, %llu injected, %llu "
 		   "emulated), %llu guest table writes (%llu sptes updated), pages created %llu "
-		   "zapped %llu, roots created %llu reused %llu, %llu host pages now",
+		   "zapped %llu, roots created %llu reused %llu, %llu host pages now, "
+		   "%llu unprotects, %llu ticks in the MMU",
 		   g->cfg.name, (unsigned long long)st->faults, (unsigned long long)st->faults_fixed,
 		   (unsigned long long)st->faults_injected, (unsigned long long)st->faults_emulate,
 		   (unsigned long long)st->guest_writes, (unsigned long long)st->sptes_updated,
 		   (unsigned long long)st->pages_created, (unsigned long long)st->pages_zapped,
 		   (unsigned long long)st->roots_created, (unsigned long long)st->roots_reused,
-		   (unsigned long long)g->shadow->pages_allocated);
+		   (unsigned long long)g->shadow->pages_allocated,
+		   (unsigned long long)g->shadow->unprotects,
+		   (unsigned long long)g->shadow->mmu_tsc);
 }

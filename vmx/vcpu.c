@@ -69,10 +69,9 @@ static void setup_controls(struct guest *g)
 	bool shadow = g->cfg.mmu == MMU_SHADOW;
 
 	if (shadow) {
-		/* Every paging event goes to the shadow MMU; INVPCID stays off
-		 * (it would bypass INVLPG exiting's decoding) and is hidden. */
+		/* Every paging event goes to the shadow MMU (with INVLPG exiting,
+		 * INVPCID exits too when enabled). */
 		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
-		sec &= ~SEC_ENABLE_INVPCID;
 	} else {
 		/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
 		cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
