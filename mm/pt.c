@@ -9,6 +9,8 @@ const struct pt_format host_pt_format = {
 	.table_flags = PTE_P | PTE_W,  /* permissions are decided in the leaves */
 	.large_flag = PTE_PS,
 	.addr_mask = PTE_ADDR_MASK52,
+	.large_pat = PTE_PAT_LARGE,
+	.small_pat = PTE_PAT4K,
 };
 
 const struct pt_format ept_format = {
@@ -40,14 +42,21 @@ static u64 *split_large(const struct pt_format *fmt, u64 *entry, int level, pt_a
 {
 	u64 *table = alloc(ctx);
 	u64 old = *entry, child_size = pt_level_size(level - 1);
+	/* A large leaf's low address bits include its PAT bit (host format). */
+	u64 base = old & fmt->addr_mask & ~(pt_level_size(level) - 1);
 	u64 flags = old & ~fmt->addr_mask;
 
 	if (!table)
 		return NULL;
-	if (level - 1 == PT_LEVEL_4K)
+	if (level - 1 == PT_LEVEL_4K) {
 		flags &= ~fmt->large_flag;
+		if (old & fmt->large_pat)
+			flags |= fmt->small_pat;
+	} else if (old & fmt->large_pat) {
+		flags |= fmt->large_pat;
+	}
 	for (int i = 0; i < PT_ENTRIES; i++)
-		table[i] = ((old & fmt->addr_mask) + i * child_size) | flags;
+		table[i] = (base + i * child_size) | flags;
 	*entry = (u64)(uintptr_t)table | fmt->table_flags;
 	return table;
 }
@@ -83,6 +92,9 @@ bool pt_map(const struct pt_format *fmt, u64 *root, u64 va, u64 pa, u64 size,
 			if (!table)
 				return false;
 		}
+		if (level > PT_LEVEL_4K && entry_present(fmt, table[PT_INDEX(va + off, level)]) &&
+		    !entry_is_leaf(fmt, table[PT_INDEX(va + off, level)], level))
+			return false;
 		table[PT_INDEX(va + off, level)] =
 			(pa + off) | leaf_flags | (level > PT_LEVEL_4K ? fmt->large_flag : 0);
 	}

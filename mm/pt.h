@@ -16,6 +16,9 @@ struct pt_format {
 	u64 table_flags;    /* bits of an entry pointing to a lower table */
 	u64 large_flag;     /* marks a 2 MiB / 1 GiB leaf */
 	u64 addr_mask;      /* physical address bits of an entry */
+	/* The PAT bit moves between a large leaf and a 4 KiB one (host format:
+	 * bit 12 vs bit 7, SDM 4.5); 0 where the format has no such bit. */
+	u64 large_pat, small_pat;
 };
 
 extern const struct pt_format host_pt_format;
@@ -29,7 +32,9 @@ enum pt_level { PT_LEVEL_4K = 1, PT_LEVEL_2M = 2, PT_LEVEL_1G = 3 };
 /*
  * Map [va, va+size) to [pa, pa+size) with leaf entries 'leaf_flags', using
  * pages of 'level' (addresses and size must be aligned to it). Existing
- * large leaves in the way are split. Returns false if allocation failed.
+ * large leaves in the way are split. Returns false if allocation failed, or
+ * if a large leaf would replace an existing lower table (unsupported: its
+ * tables would leak).
  */
 bool pt_map(const struct pt_format *fmt, u64 *root, u64 va, u64 pa, u64 size,
 	    u64 leaf_flags, enum pt_level level, pt_alloc_fn alloc, void *ctx);

@@ -251,6 +251,27 @@ TEST(remap_overwrites_leaf)
 	teardown(&host_pt_format);
 }
 
+TEST(large_leaf_over_a_table_is_refused)
+{
+	setup();
+	CHECK(map(&host_pt_format, 0x201000, 0x201000, 4096, HOST_RW, PT_LEVEL_4K));
+	/* The 2 MiB slot holds a page table now: replacing it would leak it. */
+	CHECK(!map(&host_pt_format, 0x200000, 0x200000, 2 * MiB, HOST_RW, PT_LEVEL_2M));
+	check_leaf(&host_pt_format, 0x201000, PT_LEVEL_4K, 0x201000 | HOST_RW);
+	teardown(&host_pt_format);
+}
+
+TEST(split_keeps_pat_of_a_large_host_leaf)
+{
+	setup();
+	/* PAT of a 2 MiB leaf is bit 12 (not an address bit); a 4 KiB PTE has it in bit 7. */
+	CHECK(map(&host_pt_format, 0, 0x400000, 2 * MiB, HOST_RW | PTE_PAT_LARGE, PT_LEVEL_2M));
+	CHECK(map(&host_pt_format, 0x1000, 0x9000, 4096, PTE_P, PT_LEVEL_4K));
+	check_leaf(&host_pt_format, 0x0000, PT_LEVEL_4K, 0x400000 | HOST_RW | PTE_PAT4K);
+	check_leaf(&host_pt_format, 0x2000, PT_LEVEL_4K, 0x402000 | HOST_RW | PTE_PAT4K);
+	teardown(&host_pt_format);
+}
+
 TEST(allocation_failure_returns_false)
 {
 	/* Each of the three table allocations failing in turn. */
