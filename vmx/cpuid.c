@@ -42,7 +42,7 @@ static struct cpuid_regs guest_cpuid(u32 leaf, u32 subleaf)
 	case 1:
 		r.ecx &= ~((1u << 5) | (1u << 6) | (1u << 21) | (1u << 15) | (1u << 3) |
 			   (1u << 27));
-		r.ecx |= 1u << 31;
+		r.ecx |= (1u << 31) | (1u << 24);  /* hypervisor; TSC-deadline timer (emulated) */
 		if (guest_cr4() & CR4_OSXSAVE)
 			r.ecx |= 1u << 27;  /* OSXSAVE mirrors the guest's CR4 */
 		r.ebx &= 0x0000ffffu;   /* one logical CPU, APIC ID 0 */

@@ -168,14 +168,14 @@ enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
 			alive = mov_to_cr4(g, *r, &gp);
 		else if (cr == 3)
 			alive = mov_to_cr3(g, *r, &gp);
-		else if (cr == 8)
-			gp = *r & ~0xfull;  /* TPR: no interrupt priorities modelled */
+		else if (cr == 8 && !(gp = *r & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
+			lapic_set_tpr(g, (u8)*r);
 		break;
 	case 1:  /* MOV from CR */
 		if (cr == 3)
 			*r = guest_cr3(g);
 		else if (cr == 8)
-			*r = 0;
+			*r = lapic_get_tpr(g);
 		break;
 	case 2:  /* CLTS */
 		alive = mov_to_cr0(g, guest_cr0() & ~CR0_TS, &gp);

@@ -122,8 +122,9 @@ static void pic_write(struct pic_chip *p, bool data_port, u8 v)
 	}
 }
 
-bool pic_io(struct guest *g, u16 port, bool in, u32 *value)
+bool pic_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
+	(void)size;
 	struct pic_chip *p = &g->dev.pic[port >= 0xa0];
 	bool data_port = port & 1;
 
@@ -198,8 +199,9 @@ u64 pit_next_event(struct guest *g)
 	return g->dev.pit[0].armed ? g->dev.pit[0].next_irq_tsc : 0;
 }
 
-bool pit_io(struct guest *g, u16 port, bool in, u32 *value)
+bool pit_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
+	(void)size;
 	u8 v = (u8)*value;
 
 	if (port == 0x43) {
@@ -265,11 +267,11 @@ bool pit_io(struct guest *g, u16 port, bool in, u32 *value)
 }
 
 /* Port 0x61: bit 0 gates PIT channel 2, bit 5 reads its output. */
-bool port61_io(struct guest *g, u16 port, bool in, u32 *value)
+bool port61_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
-	(void)port;
 	struct pit_channel *c = &g->dev.pit[2];
 
+	(void)port, (void)size;
 	if (!in) {
 		g->dev.port61 = (u8)*value & 0x0f;
 		return true;
@@ -284,4 +286,5 @@ void devices_init(struct guest *g)
 {
 	pic_reset(&g->dev.pic[0], 0x08);
 	pic_reset(&g->dev.pic[1], 0x70);
+	lapic_reset(g);
 }

@@ -34,9 +34,11 @@ void console_guest_putc(struct guest *g, char c)
 }
 
 /* COM1 at 0x3f8: registers by offset, DLAB (LCR bit 7) selects divisor. */
-bool uart_io(struct guest *g, u16 port, bool in, u32 *value)
+bool uart_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
 	u16 offset = port & 7;
+
+	(void)size;
 	struct uart_state *u = &g->dev.uart;
 	bool dlab = u->lcr & 0x80;
 	u8 v = (u8)*value;

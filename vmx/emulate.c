@@ -15,6 +15,7 @@
 _Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too small");
 
 static struct x86_emu_ctxt emu;  /* one CPU: one context (it holds a 4 KiB buffer) */
+static u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
 
 static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,
 				    struct x86_fault *fault)
@@ -61,13 +62,15 @@ static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsign
 		st = translate(g, la, access, &gpa, fault);
 		if (st != X86_CB_OK)
 			return st;
-		if (to_guest) {
-			if (!guest_store(g, gpa, b, chunk))
+		p = guest_gpa_ptr(g, gpa, chunk);
+		if (!p) {
+			if (!mmio_access(g, gpa, b, chunk, to_guest)) {
+				unassigned_gpa = gpa;
 				return X86_CB_UNHANDLED;
+			}
+		} else if (to_guest) {
+			guest_store(g, gpa, b, chunk);
 		} else {
-			p = guest_gpa_ptr(g, gpa, chunk);
-			if (!p)
-				return X86_CB_UNHANDLED;
 			memcpy(b, p, chunk);
 		}
 		la += chunk;
@@ -143,6 +146,7 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 	struct x86_emu_result res;
 
 	load_context(g);
+	unassigned_gpa = ~0ull;
 	switch (x86_emulate(&emu, &res)) {
 	case X86_EMU_DONE:
 		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
@@ -164,8 +168,13 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 			return EXIT_RESUME;
 		break;
 	}
-	guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",
-		  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why,
-		  g->shadow ? ", even after dropping its shadows" : "");
+	if (unassigned_gpa != ~0ull)
+		guest_end(g, 0, "access to guest-physical %#llx, which is neither RAM nor a device, "
+			  "at RIP %#llx", (unsigned long long)unassigned_gpa,
+			  (unsigned long long)e->guest_rip);
+	else
+		guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",
+			  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why,
+			  g->shadow ? ", even after dropping its shadows" : "");
 	return EXIT_ENDED;
 }

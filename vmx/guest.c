@@ -117,12 +117,12 @@ static bool create_guest(const struct boot_module *m, int index)
  */
 static bool wake_if_pending(struct guest *g)
 {
-	u64 now = rdtsc(), due = pit_next_event(g);
+	u64 now = rdtsc(), due = devices_next_event(g);
 
 	if (due && due - g->tsc_offset < now)
 		g->tsc_offset -= now - (due - g->tsc_offset);
-	pit_update(g, now + g->tsc_offset);
-	if (pic_pending_vector(g) >= 0) {
+	devices_update(g, now + g->tsc_offset);
+	if (devices_pending_vector(g) >= 0) {
 		g->state = GUEST_RUNNABLE;
 		g->waiting_since = now;
 	}
@@ -142,7 +142,7 @@ static void wait_for_event(void)
 
 		if (g->state != GUEST_HALTED)
 			continue;
-		next = pit_next_event(g);
+		next = devices_next_event(g);
 		if (!next) {
 			guest_end(g, 0, "halted with no timer armed: it can never wake");
 			continue;

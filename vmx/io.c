@@ -12,9 +12,9 @@
 #define DEBUG_EXIT_PORT 0xf4
 #define E9_PORT 0xe9
 
-static bool e9_io(struct guest *g, u16 port, bool in, u32 *value)
+static bool e9_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
-	(void)port;
+	(void)port, (void)size;
 	if (in)
 		*value = E9_PORT;  /* Bochs convention: reads back 0xe9 */
 	else
@@ -22,30 +22,40 @@ static bool e9_io(struct guest *g, u16 port, bool in, u32 *value)
 	return true;
 }
 
+#define BYTE_WIDE true   /* a wider access touches consecutive byte ports */
+
 static const struct {
 	u16 first, last;
 	port_handler handler;
+	bool byte_wide;
 } port_map[] = {
-	{ 0x20, 0x21, pic_io },
-	{ 0x40, 0x43, pit_io },
-	{ 0x61, 0x61, port61_io },
-	{ 0xa0, 0xa1, pic_io },
-	{ E9_PORT, E9_PORT, e9_io },
-	{ 0x3f8, 0x3ff, uart_io },
+	{ 0x20, 0x21, pic_io, BYTE_WIDE },
+	{ 0x40, 0x43, pit_io, BYTE_WIDE },
+	{ 0x61, 0x61, port61_io, BYTE_WIDE },
+	{ 0xa0, 0xa1, pic_io, BYTE_WIDE },
+	{ 0xe0, 0xe3, testdev_io, false },
+	{ E9_PORT, E9_PORT, e9_io, BYTE_WIDE },
+	{ 0x3f8, 0x3ff, uart_io, BYTE_WIDE },
+	{ 0x510, 0x511, fw_cfg_io, false },
+	{ 0x608, 0x60b, pm_timer_io, false },
+	{ 0xcf8, 0xcff, pci_config_io, false },
+	{ 0x8900, 0x8900, ignored_io, false },  /* Bochs' shutdown port, written after 0xf4 */
 };
 
 static bool port_access(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(port_map); i++) {
 		if (port >= port_map[i].first && port <= port_map[i].last) {
-			/* Byte-wide devices: wider accesses touch consecutive ports. */
 			u32 result = 0;
+
+			if (!port_map[i].byte_wide)
+				return port_map[i].handler(g, port, size, in, value);
 
 			for (unsigned b = 0; b < size; b++) {
 				u32 byte = (*value >> (8 * b)) & 0xff;
 
 				if (port + b > port_map[i].last ||
-				    !port_map[i].handler(g, (u16)(port + b), in, &byte))
+				    !port_map[i].handler(g, (u16)(port + b), 1, in, &byte))
 					byte = 0xff;
 				result |= (byte & 0xff) << (8 * b);
 			}

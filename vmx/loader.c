@@ -157,7 +157,7 @@ bool loader_load(struct guest *g, const struct boot_module *m, struct guest_boot
 	if (!image_parse(data, m->end - m->start, &img, err, err_len) ||
 	    !load_segments(g, data, &img, err, err_len))
 		return false;
-	if (!write_multiboot_info(g)) {
+	if (!write_multiboot_info(g) || !acpi_tables_write(g)) {
 		snprintf(err, err_len, "guest RAM too small for the boot information");
 		return false;
 	}

@@ -209,6 +209,10 @@ bool guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
 enum exit_action handle_ept_violation(struct guest *g, struct vmexit *e)
 {
 	u64 gpa = vmcs_read64(GUEST_PHYSICAL_ADDRESS);
+
+	if (mmio_claimed(gpa) && !(e->qualification & BIT(2)))
+		return emulate_instruction(g, e, "access emulated MMIO");
+
 	const char *kind = e->qualification & BIT(1) ? "write" :
 			   e->qualification & BIT(2) ? "instruction fetch" : "read";
 

@@ -292,6 +292,8 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 					   "write to a guest page table" : "access the shadow "
 					   "cannot express");
 	case SHADOW_NOT_RAM:
+		if (!f.table && mmio_claimed(f.gpa) && !(pfec & PFEC_I))
+			return emulate_instruction(g, e, "access emulated MMIO");
 		guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM (address %#llx, "
 			  "RIP %#llx)", f.table ? "page-table walk through" : "access to",
 			  (unsigned long long)f.gpa, (unsigned long long)(g->mem.size >> 20),

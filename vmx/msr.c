@@ -11,6 +11,10 @@
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
 
+#define APIC_DEFAULT_BASE 0xfee00000ull
+#define APIC_BASE_BSP BIT(8)
+#define APIC_BASE_ENABLE BIT(11)
+
 static bool pat_valid(u64 pat)
 {
 	for (int i = 0; i < 8; i++) {
@@ -41,7 +45,10 @@ static bool read_msr(struct guest *g, u32 msr, u64 *v)
 	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
 	case MSR_IA32_TSC: *v = guest_tsc(g); return true;
 	case MSR_IA32_MISC_ENABLE: *v = BIT(0) | BIT(11) | BIT(12); return true;
-	case MSR_IA32_APIC_BASE: *v = 0xfee00000ull | BIT(11) | BIT(8); return true;
+	case MSR_IA32_APIC_BASE:
+		*v = APIC_DEFAULT_BASE | APIC_BASE_BSP | (g->dev.lapic.enabled ? APIC_BASE_ENABLE : 0);
+		return true;
+	case MSR_IA32_TSC_DEADLINE: *v = lapic_read_tsc_deadline(g); return true;
 	case MSR_IA32_MTRRCAP: *v = 0; return true;
 	case MSR_IA32_MTRR_DEF_TYPE: *v = BIT(11) | 6; return true;  /* enabled, WB */
 	case MSR_IA32_PLATFORM_ID: *v = 0; return true;
@@ -103,6 +110,15 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 		return true;
 	case MSR_IA32_TSC:
 		guest_set_tsc_offset(g, v - rdtsc());
+		return true;
+	case MSR_IA32_TSC_DEADLINE:
+		lapic_write_tsc_deadline(g, v);
+		return true;
+	case MSR_IA32_APIC_BASE:
+		/* The APIC stays at its default base; x2APIC (bit 10) is not offered. */
+		if ((v & ~(APIC_BASE_ENABLE | APIC_BASE_BSP)) != APIC_DEFAULT_BASE)
+			return false;
+		g->dev.lapic.enabled = v & APIC_BASE_ENABLE;
 		return true;
 	case MSR_IA32_TSC_ADJUST:
 		/* Writing TSC_ADJUST moves the TSC by the same delta (SDM 18.17.3). */

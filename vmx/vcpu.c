@@ -235,7 +235,7 @@ static void reinject_interrupted_event(void)
 
 static void deliver_pending_interrupt(struct guest *g)
 {
-	int vector = pic_pending_vector(g);
+	int vector = devices_pending_vector(g);
 	bool can_inject;
 
 	if (vector < 0) {
@@ -246,12 +246,12 @@ static void deliver_pending_interrupt(struct guest *g)
 		     (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
 		     !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & 3);
 	if (can_inject) {
-		pic_ack(g, vector);
+		devices_ack(g, vector);
 		vmcs_write32(VM_ENTRY_INTR_INFO, (u32)vector | INTR_TYPE_EXTERNAL | INTR_INFO_VALID);
 		g->injected_irqs++;
 	}
 	/* Still something waiting: exit as soon as the guest can take it. */
-	set_cpu_control(CPU_INTR_WINDOW_EXITING, !can_inject || pic_pending_vector(g) >= 0);
+	set_cpu_control(CPU_INTR_WINDOW_EXITING, !can_inject || devices_pending_vector(g) >= 0);
 }
 
 enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e)
@@ -284,7 +284,7 @@ enum exit_action handle_hlt(struct guest *g, struct vmexit *e)
 			  (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;
 	}
-	if (pic_pending_vector(g) >= 0)
+	if (devices_pending_vector(g) >= 0)
 		return EXIT_RESUME;
 	g->state = GUEST_HALTED;
 	return EXIT_YIELD;
@@ -388,9 +388,9 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		struct vmexit e;
 		enum exit_action action;
 
-		pit_update(g, now + g->tsc_offset);
+		devices_update(g, now + g->tsc_offset);
 		deliver_pending_interrupt(g);
-		timer = pit_next_event(g);
+		timer = devices_next_event(g);
 		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
 		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);

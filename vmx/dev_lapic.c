@@ -1,0 +1,309 @@
+/*
+ * A local xAPIC at 0xfee00000 (SDM Vol. 3A ch. 11), for one vCPU: ID,
+ * version, TPR/PPR, EOI, SVR, ISR/IRR/TMR, ESR, ICR (self-IPIs delivered,
+ * INIT/SIPI/others accepted and dropped: there is no other CPU), the LVT,
+ * and the timer in one-shot, periodic and TSC-deadline modes. The timer
+ * counts at the guest's TSC rate divided by the divide configuration.
+ * The 8259 PIC reaches the CPU through LINT0 in ExtINT mode, as a PC's BIOS
+ * leaves it.
+ */
+#include <string.h>
+#include "vmx/guest.h"
+#include "lib/log.h"
+
+#define APIC_ID 0x20
+#define APIC_VERSION 0x30
+#define APIC_TPR 0x80
+#define APIC_APR 0x90
+#define APIC_PPR 0xa0
+#define APIC_EOI 0xb0
+#define APIC_LDR 0xd0
+#define APIC_DFR 0xe0
+#define APIC_SVR 0xf0
+#define APIC_ISR 0x100
+#define APIC_TMR 0x180
+#define APIC_IRR 0x200
+#define APIC_ESR 0x280
+#define APIC_ICR_LOW 0x300
+#define APIC_ICR_HIGH 0x310
+#define APIC_LVT_TIMER 0x320
+#define APIC_LVT_LAST 0x370
+#define APIC_TIMER_INITIAL 0x380
+#define APIC_TIMER_CURRENT 0x390
+#define APIC_TIMER_DIVIDE 0x3e0
+
+#define LVT_COUNT 6            /* timer, thermal, PMC, LINT0, LINT1, error */
+#define LVT_MASKED BIT(16)
+#define LVT_TIMER_MODE(v) (((v) >> 17) & 3)
+#define TIMER_ONESHOT 0
+#define TIMER_PERIODIC 1
+#define TIMER_TSC_DEADLINE 2
+#define SVR_ENABLED BIT(8)
+#define DELIVERY_EXTINT 7
+#define LVT_LINT0 3
+
+static int lvt_index(u32 reg)
+{
+	return (int)((reg - APIC_LVT_TIMER) >> 4);
+}
+
+void lapic_reset(struct guest *g)
+{
+	struct lapic_state *a = &g->dev.lapic;
+
+	memset(a, 0, sizeof(*a));
+	a->svr = 0xff;
+	a->dfr = 0xffffffff;
+	for (int i = 0; i < LVT_COUNT; i++)
+		a->lvt[i] = LVT_MASKED;
+	/* What a PC BIOS leaves: the 8259 routed through LINT0 as ExtINT. */
+	a->lvt[LVT_LINT0] = DELIVERY_EXTINT << 8;
+	a->enabled = true;
+}
+
+static int highest_bit(const u32 *bits)
+{
+	for (int w = 7; w >= 0; w--)
+		if (bits[w])
+			return w * 32 + 31 - __builtin_clz(bits[w]);
+	return -1;
+}
+
+static void set_bit(u32 *bits, int v) { bits[v / 32] |= 1u << (v % 32); }
+static void clear_bit(u32 *bits, int v) { bits[v / 32] &= ~(1u << (v % 32)); }
+
+/* Processor priority (SDM 11.8.3.1): the higher of TPR and the in-service class. */
+static u32 ppr(const struct lapic_state *a)
+{
+	int isr = highest_bit(a->isr);
+	u32 isr_class = isr < 0 ? 0 : (u32)isr & 0xf0;
+
+	return (a->tpr & 0xf0) >= isr_class ? a->tpr & 0xff : isr_class;
+}
+
+static bool software_enabled(const struct lapic_state *a)
+{
+	return a->enabled && (a->svr & SVR_ENABLED);
+}
+
+static void accept(struct lapic_state *a, int vector)
+{
+	if (vector < 16) {
+		a->esr |= BIT(6);  /* illegal vector received */
+		return;
+	}
+	set_bit(a->irr, vector);
+}
+
+int lapic_pending_vector(struct guest *g)
+{
+	struct lapic_state *a = &g->dev.lapic;
+	int v = highest_bit(a->irr);
+
+	if (!software_enabled(a) || v < 0 || ((u32)v & 0xf0) <= (ppr(a) & 0xf0))
+		return -1;
+	return v;
+}
+
+void lapic_ack(struct guest *g, int vector)
+{
+	clear_bit(g->dev.lapic.irr, vector);
+	set_bit(g->dev.lapic.isr, vector);
+}
+
+bool lapic_accepts_pic(struct guest *g)
+{
+	const struct lapic_state *a = &g->dev.lapic;
+	u32 lint0 = a->lvt[LVT_LINT0];
+
+	/* A disabled APIC passes the 8259 straight through (SDM 11.4.3). */
+	return !software_enabled(a) ||
+	       (!(lint0 & LVT_MASKED) && ((lint0 >> 8) & 7) == DELIVERY_EXTINT);
+}
+
+/* ---- timer ------------------------------------------------------------------ */
+
+static u32 divisor(const struct lapic_state *a)
+{
+	u32 d = (a->tdcr & 3) | ((a->tdcr >> 1) & 4);  /* bits 0, 1, 3 */
+
+	return d == 7 ? 1 : 2u << d;
+}
+
+static void timer_arm(struct lapic_state *a, u64 now)
+{
+	a->timer_start = now;
+	a->timer_deadline = a->tmict ? now + (u64)a->tmict * divisor(a) : 0;
+}
+
+void lapic_update(struct guest *g, u64 now)
+{
+	struct lapic_state *a = &g->dev.lapic;
+	u32 lvt = a->lvt[0];
+	u64 due = LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE ? a->tsc_deadline : a->timer_deadline;
+
+	if (!due || now < due)
+		return;
+	if (!(lvt & LVT_MASKED))
+		accept(a, lvt & 0xff);
+	if (LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE) {
+		a->tsc_deadline = 0;
+	} else if (LVT_TIMER_MODE(lvt) == TIMER_PERIODIC) {
+		u64 period = (u64)a->tmict * divisor(a);
+
+		a->timer_start = due + (now - due) / period * period;
+		a->timer_deadline = a->timer_start + period;
+	} else {
+		a->timer_deadline = 0;
+	}
+}
+
+u64 lapic_next_event(struct guest *g)
+{
+	const struct lapic_state *a = &g->dev.lapic;
+
+	return LVT_TIMER_MODE(a->lvt[0]) == TIMER_TSC_DEADLINE ? a->tsc_deadline :
+								  a->timer_deadline;
+}
+
+static u32 current_count(struct guest *g)
+{
+	const struct lapic_state *a = &g->dev.lapic;
+	u64 now = guest_tsc(g);
+
+	if (!a->timer_deadline || now >= a->timer_deadline)
+		return 0;
+	return (u32)((a->timer_deadline - now) / divisor(a));
+}
+
+u64 lapic_read_tsc_deadline(struct guest *g)
+{
+	return g->dev.lapic.tsc_deadline;
+}
+
+void lapic_write_tsc_deadline(struct guest *g, u64 v)
+{
+	/* Ignored unless the timer is in TSC-deadline mode (SDM 11.5.4.1). */
+	if (LVT_TIMER_MODE(g->dev.lapic.lvt[0]) == TIMER_TSC_DEADLINE)
+		g->dev.lapic.tsc_deadline = v;
+}
+
+u8 lapic_get_tpr(struct guest *g)
+{
+	return (u8)(g->dev.lapic.tpr >> 4);
+}
+
+void lapic_set_tpr(struct guest *g, u8 cr8)
+{
+	g->dev.lapic.tpr = (u32)(cr8 & 0xf) << 4;
+}
+
+/* ---- registers ---------------------------------------------------------------- */
+
+static u32 read_reg(struct guest *g, u32 reg)
+{
+	struct lapic_state *a = &g->dev.lapic;
+
+	switch (reg) {
+	case APIC_ID: return a->id << 24;
+	case APIC_VERSION: return 0x14 | ((LVT_COUNT - 1) << 16);  /* integrated APIC */
+	case APIC_TPR: return a->tpr;
+	case APIC_APR: return 0;
+	case APIC_PPR: return ppr(a);
+	case APIC_LDR: return a->ldr;
+	case APIC_DFR: return a->dfr;
+	case APIC_SVR: return a->svr;
+	case APIC_ESR: return a->esr;
+	case APIC_ICR_LOW: return a->icr_low & ~BIT(12);  /* delivery never pending */
+	case APIC_ICR_HIGH: return a->icr_high;
+	case APIC_TIMER_INITIAL: return a->tmict;
+	case APIC_TIMER_CURRENT: return current_count(g);
+	case APIC_TIMER_DIVIDE: return a->tdcr;
+	}
+	if (reg >= APIC_ISR && reg < APIC_ISR + 0x80)
+		return a->isr[(reg - APIC_ISR) >> 4];
+	if (reg >= APIC_TMR && reg < APIC_TMR + 0x80)
+		return a->tmr[(reg - APIC_TMR) >> 4];
+	if (reg >= APIC_IRR && reg < APIC_IRR + 0x80)
+		return a->irr[(reg - APIC_IRR) >> 4];
+	if (reg >= APIC_LVT_TIMER && reg <= APIC_LVT_LAST && lvt_index(reg) < LVT_COUNT)
+		return a->lvt[lvt_index(reg)];
+	return 0;
+}
+
+static void send_ipi(struct guest *g)
+{
+	struct lapic_state *a = &g->dev.lapic;
+	u32 shorthand = (a->icr_low >> 18) & 3, mode = (a->icr_low >> 8) & 7;
+	bool to_self = shorthand == 1 || shorthand == 2 ||
+		       (shorthand == 0 && (a->icr_high >> 24) == a->id);
+
+	/* Fixed and lowest-priority interrupts to ourselves are delivered;
+	 * INIT, SIPI and anything for other CPUs have no receiver. */
+	if (to_self && (mode == 0 || mode == 1))
+		accept(a, a->icr_low & 0xff);
+}
+
+static void write_reg(struct guest *g, u32 reg, u32 v)
+{
+	struct lapic_state *a = &g->dev.lapic;
+
+	switch (reg) {
+	case APIC_ID: a->id = v >> 24; return;
+	case APIC_TPR: a->tpr = v & 0xff; return;
+	case APIC_EOI: {
+		int v_isr = highest_bit(a->isr);
+
+		if (v_isr >= 0)
+			clear_bit(a->isr, v_isr);
+		return;
+	}
+	case APIC_LDR: a->ldr = v & 0xff000000u; return;
+	case APIC_DFR: a->dfr = v | 0x0fffffffu; return;
+	case APIC_SVR:
+		a->svr = v & 0x3ff;
+		if (!(v & SVR_ENABLED))  /* software disable masks every LVT (SDM 11.4.7.2) */
+			for (int i = 0; i < LVT_COUNT; i++)
+				a->lvt[i] |= LVT_MASKED;
+		return;
+	case APIC_ESR: a->esr = 0; return;
+	case APIC_ICR_HIGH: a->icr_high = v & 0xff000000u; return;
+	case APIC_ICR_LOW: a->icr_low = v & ~BIT(12); send_ipi(g); return;
+	case APIC_TIMER_INITIAL:
+		a->tmict = v;
+		if (LVT_TIMER_MODE(a->lvt[0]) != TIMER_TSC_DEADLINE)
+			timer_arm(a, guest_tsc(g));
+		return;
+	case APIC_TIMER_DIVIDE: a->tdcr = v & 0xb; return;
+	}
+	if (reg >= APIC_LVT_TIMER && reg <= APIC_LVT_LAST && lvt_index(reg) < LVT_COUNT) {
+		int i = lvt_index(reg);
+
+		if (!(a->svr & SVR_ENABLED))
+			v |= LVT_MASKED;
+		if (i == 0 && LVT_TIMER_MODE(v) != LVT_TIMER_MODE(a->lvt[0])) {
+			a->timer_deadline = 0;  /* a mode change disarms the timer */
+			a->tsc_deadline = 0;
+		}
+		a->lvt[i] = v & (i == 0 ? 0x700ffu : 0x1a7ffu);
+	}
+}
+
+/* MMIO handler: registers are 32 bits at 16-byte strides; narrower
+ * accesses see part of one register. */
+bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
+{
+	u32 reg = (u32)offset & ~0xfu, shift = ((u32)offset & 3) * 8, value;
+
+	if (((u32)offset & 0xf) + len > 4)
+		return false;
+	if (!write) {
+		value = read_reg(g, reg) >> shift;
+		memcpy(buf, &value, len);
+		return true;
+	}
+	value = 0;
+	memcpy(&value, buf, len);
+	write_reg(g, reg, value << shift);
+	return true;
+}
