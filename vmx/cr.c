@@ -73,12 +73,35 @@ u64 guest_efer(struct guest *g)
 	return g->shadow ? guest_shadow_vcpu(g)->ctx.efer : vmcs_read64(GUEST_IA32_EFER);
 }
 
+/*
+ * An EPT guest entering PAE paging through an emulated MOV to CR0/CR4: the
+ * CPU would load the four PDPTEs now (SDM 4.4.1); with EPT, VM entry takes
+ * them from the VMCS (SDM 27.3.2.4), so load them there. false means #GP.
+ */
+static bool load_pae_pdptes(struct guest *g, u64 cr0, u64 cr4, u64 efer)
+{
+	struct gwalk_ctx ctx = { .cr0 = cr0, .cr3 = vmcs_readn(GUEST_CR3), .cr4 = cr4,
+				 .efer = efer, .maxphyaddr = (u8)cpuid(0x80000008, 0).eax };
+	static const enum vmcs_field fields[4] = { GUEST_PDPTE0, GUEST_PDPTE1, GUEST_PDPTE2,
+						   GUEST_PDPTE3 };
+
+	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE) || (efer & EFER_LMA))
+		return true;
+	if (!gwalk_load_pdptes(&ctx, &g->walker_mem))
+		return false;
+	for (int i = 0; i < 4; i++)
+		vmcs_write_checked(fields[i], ctx.pdpte[i], __func__);
+	return true;
+}
+
 bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp)
 {
 	u64 real_cr0 = cr0, real_cr4 = cr4, real_efer = efer;
 	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
 
-	*gp = false;
+	*gp = !g->shadow && !load_pae_pdptes(g, cr0, cr4, efer);
+	if (*gp)
+		return true;
 	if (g->shadow) {
 		if (!shadow_guest_set_mode(g, cr0, cr4, efer, &real_cr0, &real_cr4, &real_efer, gp))
 			return false;

@@ -92,6 +92,7 @@ static bool create_guest(const struct boot_module *m, int index)
 		return false;
 	}
 	g->vpid = (u16)(guest_count + 1);
+	g->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
 	devices_init(g);
 	fpu_init_guest(g);
 	if (!vcpu_create(g, &bs)) {
@@ -156,6 +157,29 @@ static void wait_for_event(void)
 		pause();
 }
 
+/*
+ * Registers the hypervisor never uses stay loaded with the running guest's
+ * values and are exchanged only when another guest gets the CPU: FPU/SSE/AVX,
+ * the syscall MSRs, and DR0-3/DR6 (VM exits save only DR7, SDM 28.3.1).
+ */
+static void switch_guest_state(struct guest *from, struct guest *to)
+{
+	fpu_switch(from, to);
+	msr_switch(from, to);
+	if (from) {
+		from->dr[0] = read_dr0();
+		from->dr[1] = read_dr1();
+		from->dr[2] = read_dr2();
+		from->dr[3] = read_dr3();
+		from->dr6 = read_dr6();
+	}
+	write_dr0(to->dr[0]);
+	write_dr1(to->dr[1]);
+	write_dr2(to->dr[2]);
+	write_dr3(to->dr[3]);
+	write_dr6(to->dr6);
+}
+
 static void run_all(void)
 {
 	u64 slice = hv_config.slice_ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
@@ -184,8 +208,7 @@ static void run_all(void)
 			continue;
 		}
 		if (g != last) {
-			fpu_switch(last, g);
-			msr_switch(last, g);
+			switch_guest_state(last, g);
 			last = g;
 		}
 		vcpu_run_slice(g, slice);

@@ -67,6 +67,7 @@ struct guest {
 	struct guest_mem walker_mem;  /* the walker's view of mem (vmx/memory.c) */
 	struct guest_shadow *shadow;  /* mmu=shadow: the shadow MMU (vmx/mmu_shadow.c) */
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
+	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
 	u64 xcr0;
 	/* MSRs the hypervisor never uses itself: loaded for whichever guest runs
 	 * (vmx/msr.c). Others live in VMCS guest-state fields. */

@@ -164,6 +164,25 @@ DEFINE_CR_ACCESSORS(3)
 DEFINE_CR_ACCESSORS(4)
 #undef DEFINE_CR_ACCESSORS
 
+/* Debug registers 0-3 and 6 (DR7 is switched by VM entry/exit). */
+#define DEFINE_DR_ACCESSORS(n)                                                 \
+	static inline u64 read_dr##n(void)                                     \
+	{                                                                      \
+		u64 v;                                                         \
+		asm volatile("mov %%db" #n ", %0" : "=r"(v));                  \
+		return v;                                                      \
+	}                                                                      \
+	static inline void write_dr##n(u64 v)                                  \
+	{                                                                      \
+		asm volatile("mov %0, %%db" #n : : "r"(v));                    \
+	}
+DEFINE_DR_ACCESSORS(0)
+DEFINE_DR_ACCESSORS(1)
+DEFINE_DR_ACCESSORS(2)
+DEFINE_DR_ACCESSORS(3)
+DEFINE_DR_ACCESSORS(6)
+#undef DEFINE_DR_ACCESSORS
+
 static inline u64 rdtsc(void)
 {
 	u32 lo, hi;
