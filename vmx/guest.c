@@ -51,6 +51,7 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	vsnprintf(g->end_reason, sizeof(g->end_reason), fmt, ap);
 	va_end(ap);
 	uart_flush(g);
+	g->guest_tsc_end = guest_tsc(g);
 	g->state = GUEST_DONE;
 	g->exit_status = exit_status;
 	log_printf("hv", "%s: ended: %s (status %u)", g->cfg.name, g->end_reason, exit_status);
@@ -247,6 +248,7 @@ static void print_summary(void)
 		if (!hv_config.summary)
 			continue;
 		print_emulated(g);
+		stats_print(g);
 		for (int r = 0; r < EXIT_REASON_COUNT; r++)
 			if (g->exit_count[r])
 				log_printf("hv", "summary %s: exit %-2d %-20s %8llu  avg %llu ticks",

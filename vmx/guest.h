@@ -86,6 +86,7 @@ struct guest {
 	u64 tsc_offset;
 	u64 waiting_since;    /* host TSC when it became runnable but not running */
 	u64 run_tsc;          /* host ticks spent in the guest */
+	u64 guest_tsc_start, guest_tsc_end;  /* its clock at first entry and at its end */
 
 	/* The last exits, printed when the guest is killed (newest last). */
 	struct {

@@ -306,6 +306,12 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 	return EXIT_RESUME;
 }
 
+void shadow_guest_counters(struct guest *g, u64 *mmu_ticks, u64 *unprotects)
+{
+	*mmu_ticks = g->shadow->mmu_tsc;
+	*unprotects = g->shadow->unprotects;
+}
+
 void shadow_guest_report(struct guest *g)
 {
 	const struct shadow_stats *st;

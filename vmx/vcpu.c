@@ -380,6 +380,8 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		g->waiting_since = 0;
 	}
 	vmcs_write64(TSC_OFFSET, g->tsc_offset);
+	if (!g->launched)
+		g->guest_tsc_start = guest_tsc(g);
 	vmcs_writen(GUEST_RSP, g->regs.rsp);
 	for (;;) {
 		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit;
