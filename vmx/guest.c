@@ -59,7 +59,41 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 		print_recent_exits(g);
 }
 
-static bool create_guest(const struct boot_module *m, int index)
+/* The environment module for the guest called name, if any. */
+static const struct boot_module *find_env(const struct boot_info *bi, const char *name)
+{
+	for (int i = 0; i < bi->module_count; i++) {
+		const char *target;
+		size_t len = loader_env_target(&bi->modules[i], &target);
+
+		if (len && len == strlen(name) && !strncmp(target, name, len))
+			return &bi->modules[i];
+	}
+	return NULL;
+}
+
+/* Environment modules must name a guest that exists; returns how many do not. */
+static int check_env_modules(const struct boot_info *bi)
+{
+	int bad = 0;
+
+	for (int i = 0; i < bi->module_count; i++) {
+		const char *target;
+		size_t len = loader_env_target(&bi->modules[i], &target);
+		bool found = false;
+
+		for (int k = 0; len && k < guest_count && !found; k++)
+			found = strlen(guests[k].cfg.name) == len &&
+				!strncmp(guests[k].cfg.name, target, len);
+		if (len && !found) {
+			pr_err("module %d: env_for=%.*s names no guest", i, (int)len, target);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static bool create_guest(const struct boot_info *bi, const struct boot_module *m, int index)
 {
 	struct guest *g = &guests[guest_count];
 	struct guest_boot_state bs;
@@ -82,7 +116,7 @@ static bool create_guest(const struct boot_module *m, int index)
 		guest_memory_free(g);
 		return false;
 	}
-	if (!loader_load(g, m, &bs, err, sizeof(err))) {
+	if (!loader_load(g, m, find_env(bi, g->cfg.name), &bs, err, sizeof(err))) {
 		pr_err("%s: cannot load module %d: %s", g->cfg.name, index, err);
 		guest_memory_free(g);
 		return false;
@@ -270,9 +304,14 @@ enum run_status guests_run(const struct boot_info *bi)
 		pr_err("no guest modules: add 'module2 /path/kernel.elf name=... -- args' lines");
 		return RUN_HV_ERROR;
 	}
-	for (int i = 0; i < bi->module_count; i++)
-		if (!create_guest(&bi->modules[i], i))
+	for (int i = 0; i < bi->module_count; i++) {
+		const char *target;
+
+		if (!loader_env_target(&bi->modules[i], &target) &&
+		    !create_guest(bi, &bi->modules[i], i))
 			failed_to_load++;
+	}
+	failed_to_load += check_env_modules(bi);
 	run_all();
 	print_summary();
 	all_passed = !failed_to_load;

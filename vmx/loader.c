@@ -17,9 +17,11 @@
 #define MB1_BOOTLOADER_MAGIC 0x2badb002u
 #define MB1_INFO_GPA 0x9000ull        /* info, cmdline and mmap: 0x9000-0x9fff */
 #define MB1_CMDLINE_GPA 0x9400ull
+#define MB1_MODS_GPA 0x9b00ull
 #define MB1_MMAP_GPA 0x9c00ull
 #define MB1_FLAG_MEM BIT(0)
 #define MB1_FLAG_CMDLINE BIT(2)
+#define MB1_FLAG_MODS BIT(3)
 #define MB1_FLAG_MMAP BIT(6)
 #define LOW_RAM_END 0x9fc00ull        /* conventional memory as a PC reports it */
 #define IDMAP_PML4_GPA 0x1000ull      /* ELF64 identity map: 0x1000-0x6fff */
@@ -66,13 +68,17 @@ struct mb1_info {
 	u32 mmap_length, mmap_addr;
 } PACKED;
 
+struct mb1_module {
+	u32 mod_start, mod_end, string, reserved;
+} PACKED;
+
 struct mb1_mmap_entry {
 	u32 size;
 	u64 base, length;
 	u32 type;
 } PACKED;
 
-static bool write_multiboot_info(struct guest *g)
+static bool write_multiboot_info(struct guest *g, const struct mb1_module *env)
 {
 	struct mb1_mmap_entry mmap[2] = {
 		{ 20, 0, LOW_RAM_END, 1 },
@@ -86,6 +92,13 @@ static bool write_multiboot_info(struct guest *g)
 		.mmap_length = sizeof(mmap),
 		.mmap_addr = MB1_MMAP_GPA,
 	};
+	if (env) {
+		info.flags |= MB1_FLAG_MODS;
+		info.mods_count = 1;
+		info.mods_addr = MB1_MODS_GPA;
+		if (!guest_copy_to(g, MB1_MODS_GPA, env, sizeof(*env)))
+			return false;
+	}
 	char cmdline[MB1_MMAP_GPA - MB1_CMDLINE_GPA];
 
 	snprintf(cmdline, sizeof(cmdline), "%s%s%s", g->cfg.name, g->cfg.args[0] ? " " : "",
@@ -138,6 +151,18 @@ static bool load_segments(struct guest *g, const u8 *data, const struct guest_im
 	return true;
 }
 
+size_t loader_env_target(const struct boot_module *m, const char **name)
+{
+	static const char prefix[] = "env_for=";
+	size_t len;
+
+	if (strncmp(m->cmdline, prefix, sizeof(prefix) - 1))
+		return 0;
+	*name = m->cmdline + sizeof(prefix) - 1;
+	len = strcspn(*name, " \t");
+	return len;
+}
+
 bool loader_configure(const struct boot_module *m, int index, struct guest_config *cfg,
 		      char *err, size_t err_len)
 {
@@ -148,16 +173,35 @@ bool loader_configure(const struct boot_module *m, int index, struct guest_confi
 	return parse_guest_cmdline(m->cmdline, cfg, err, err_len);
 }
 
-bool loader_load(struct guest *g, const struct boot_module *m, struct guest_boot_state *bs,
-		 char *err, size_t err_len)
+/* The environment module goes on the first page after the image, as QEMU's
+ * multiboot loader places modules. */
+static bool load_env(struct guest *g, const struct boot_module *env, const struct guest_image *img,
+		     struct mb1_module *out, char *err, size_t err_len)
+{
+	u64 at = ALIGN_UP(img->highest, PAGE_SIZE), len = env->end - env->start;
+
+	*out = (struct mb1_module){ (u32)at, (u32)(at + len), 0, 0 };
+	if (at + len > g->mem.size || !guest_copy_to(g, at, (const void *)env->start, len)) {
+		snprintf(err, err_len, "environment module (%llu bytes) does not fit after the image",
+			 (unsigned long long)len);
+		return false;
+	}
+	return true;
+}
+
+bool loader_load(struct guest *g, const struct boot_module *m, const struct boot_module *env,
+		 struct guest_boot_state *bs, char *err, size_t err_len)
 {
 	const u8 *data = (const u8 *)m->start;
 	struct guest_image img;
+	struct mb1_module env_module;
 
 	if (!image_parse(data, m->end - m->start, &img, err, err_len) ||
 	    !load_segments(g, data, &img, err, err_len))
 		return false;
-	if (!write_multiboot_info(g) || !acpi_tables_write(g)) {
+	if (env && !load_env(g, env, &img, &env_module, err, err_len))
+		return false;
+	if (!write_multiboot_info(g, env ? &env_module : NULL) || !acpi_tables_write(g)) {
 		snprintf(err, err_len, "guest RAM too small for the boot information");
 		return false;
 	}

@@ -8,8 +8,13 @@
 /* Parse the module's command line into cfg (defaults: guestN, 32M, EPT). */
 bool loader_configure(const struct boot_module *m, int index, struct guest_config *cfg,
 		      char *err, size_t err_len);
-/* Copy the image into the guest's (already allocated) RAM; say how to start. */
-bool loader_load(struct guest *g, const struct boot_module *m, struct guest_boot_state *bs,
-		 char *err, size_t err_len);
+/* Copy the image (and env, an optional environment text for it: multiboot
+ * module 0, as kvm-unit-tests reads it) into the guest's RAM; say how to start. */
+bool loader_load(struct guest *g, const struct boot_module *m, const struct boot_module *env,
+		 struct guest_boot_state *bs, char *err, size_t err_len);
+
+/* A module whose command line is "env_for=NAME" is the environment of the
+ * guest NAME, not a guest: returns NAME's length (0 if not such a module). */
+size_t loader_env_target(const struct boot_module *m, const char **name);
 
 #endif
