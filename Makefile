@@ -107,7 +107,7 @@ RUN_GUESTS := $(BUILD)/guests/cpuid64.elf "name=cpuid mmu=ept" \
               $(BUILD)/guests/memtest.elf "name=memtest mmu=ept mem=64M"
 HV_ARGS ?=
 
-.PHONY: iso run test
+.PHONY: iso run test bench
 iso: $(ISO)
 $(ISO): $(KERNEL) $(GUEST_KERNELS) tools/mkiso.sh
 	tools/mkiso.sh $@ $(KERNEL) "$(HV_ARGS)" $(RUN_GUESTS)
@@ -117,3 +117,6 @@ run: $(ISO)
 
 test: $(KERNEL) $(GUEST_KERNELS) $(UNIT_BINS) $(FUZZ_BINS)
 	tools/testrun.py
+
+bench: $(KERNEL) $(GUEST_KERNELS)
+	tools/bench.py

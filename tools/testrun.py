@@ -89,6 +89,17 @@ def run_integration(test):
                   time.time() - start, log[-6000:] if problems else None)
 
 
+def run_bench_smoke():
+    """The benchmark harness end to end on a small subset (tools/bench.py --smoke)."""
+    start = time.time()
+    p = subprocess.run([os.path.join(ROOT, "tools", "bench.py"), "--smoke"],
+                       capture_output=True, text=True, timeout=1800)
+    rows = [l for l in p.stdout.splitlines()[1:] if l.strip()]
+    return Result("bench-smoke", p.returncode == 0 and len(rows) > 0,
+                  f"{len(rows)} runs", time.time() - start,
+                  None if p.returncode == 0 else p.stdout + p.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="")
@@ -109,6 +120,7 @@ def main():
             jobs.append(("fuzz/" + os.path.basename(b)[5:], run_fuzz, (b, args.fuzz_seconds)))
     for t in integration.TESTS:
         jobs.append((t.name, run_integration, (t,)))
+    jobs.append(("bench-smoke", run_bench_smoke, ()))
     jobs = [j for j in jobs if args.only in j[0]]
     if args.list:
         for j in jobs:

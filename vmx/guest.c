@@ -278,11 +278,11 @@ static void print_summary(void)
 			   g->end_reason, (unsigned long long)(g->mem.size >> 20),
 			   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow", (unsigned long long)total,
 			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
-		shadow_guest_report(g);
+		stats_print(g);
 		if (!hv_config.summary)
 			continue;
+		shadow_guest_report(g);
 		print_emulated(g);
-		stats_print(g);
 		for (int r = 0; r < EXIT_REASON_COUNT; r++)
 			if (g->exit_count[r])
 				log_printf("hv", "summary %s: exit %-2d %-20s %8llu  avg %llu ticks",

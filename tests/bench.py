@@ -1,0 +1,55 @@
+"""Benchmark definitions for tools/bench.py (`make bench`).
+
+A workload is a guest kernel doing a fixed amount of guest work (not a fixed time).
+A configuration is how the hypervisor virtualises its memory (EPT or shadow paging, and
+the shadow MMU's policies). Every workload runs under every configuration; all
+workloads of one configuration share one boot (they are separate guests, and each
+guest's figures are its own: its clock stops while others run).
+
+Figures come from the hypervisor's `stats` lines and are deterministic in Bochs, whose
+TSC counts instructions: exits by reason, shadow faults, emulated writes, shadow pages
+created/zapped, guest TSC ticks to finish, hypervisor ticks per exit kind.
+"""
+
+
+class Workload:
+    def __init__(self, name, kernel, args="", mem="32M", what=""):
+        self.name, self.kernel, self.args, self.mem, self.what = name, kernel, args, mem, what
+
+
+class Config:
+    def __init__(self, name, mmu, guest_opts="", hv_args="", what=""):
+        self.name, self.mmu, self.guest_opts, self.hv_args, self.what = (
+            name, mmu, guest_opts, hv_args, what)
+
+
+WORKLOADS = [
+    Workload("memtouch", "memtest.elf", mem="32M",
+             what="writes and verifies every page of RAM three times (large working set, "
+                  "sequential)"),
+    Workload("timer", "hlt_timer.elf",
+             what="halts waiting for PIT interrupts (exit-bound, almost no memory traffic)"),
+]
+
+CONFIGS = [
+    Config("ept", "ept", what="hardware EPT (with A/D bits on this CPU model)"),
+    Config("shadow", "shadow", what="software shadow page tables, default policies"),
+]
+
+# `make test` runs this subset as a smoke test of the harness itself.
+SMOKE_WORKLOADS = ["timer"]
+SMOKE_CONFIGS = ["ept", "shadow"]
+
+# Figures reported per run: (column, stats group, key, meaning).
+FIGURES = [
+    ("guest_tsc", "run", "guest_tsc", "guest TSC ticks from first entry to exit (guest time)"),
+    ("exits", "run", "exits", "VM exits"),
+    ("pf_exits", "exits", "exception_or_nmi", "exception exits (shadow: #PF)"),
+    ("io_exits", "exits", "i_o_instruction", "I/O instruction exits"),
+    ("shadow_faults", "shadow", "faults", "shadow page faults handled"),
+    ("emulated_writes", "shadow", "guest_writes", "emulated writes to guest page tables"),
+    ("sp_created", "shadow", "pages_created", "shadow pages created"),
+    ("sp_zapped", "shadow", "pages_zapped", "shadow pages zapped"),
+    ("mmu_ticks", "shadow", "mmu_ticks", "hypervisor ticks inside the shadow MMU"),
+    ("pf_ticks", "ticks", "exception_or_nmi", "average hypervisor ticks per #PF exit"),
+]

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Run the benchmarks of tests/bench.py in Bochs and report deterministic figures.
+
+Writes a table to stdout, build/bench/results.csv and .json, PNG plots (gnuplot) and
+BENCHMARKS.md's results section (between the RESULTS markers), from one set of runs.
+Usage: tools/bench.py [--smoke] [--no-docs]
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+OUT = os.path.join(BUILD, "bench")
+DOCS = os.path.join(ROOT, "docs", "bench")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import bench  # noqa: E402
+
+STATS = re.compile(r"hv: stats (\S+) (\S+)((?: \S+=\d+)+)\s*$")
+
+
+def parse_stats(log):
+    """{guest: {group: {key: int}}} from the hypervisor's stats lines."""
+    out = {}
+    for line in log.splitlines():
+        m = STATS.search(line)
+        if not m:
+            continue
+        group = out.setdefault(m.group(1), {}).setdefault(m.group(2), {})
+        for kv in m.group(3).split():
+            k, v = kv.split("=")
+            group[k] = int(v)
+    return out
+
+
+def run_config(cfg, workloads, timeout=1800):
+    folder = os.path.join(OUT, cfg.name)
+    os.makedirs(folder, exist_ok=True)
+    iso, serial = os.path.join(folder, "boot.iso"), os.path.join(folder, "serial.log")
+    modules = []
+    for w in workloads:
+        opts = f"name={w.name} mmu={cfg.mmu} mem={w.mem} {cfg.guest_opts}".strip()
+        modules += [os.path.join(BUILD, "guests", w.kernel), opts + (f" -- {w.args}" if w.args else "")]
+    subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, os.path.join(BUILD, "umbra.elf"),
+                    ("summary=0 " + cfg.hv_args).strip()] + modules, check=True, capture_output=True)
+    p = subprocess.run([os.path.join(ROOT, "tools", "bochs.sh"), iso, serial, str(timeout)],
+                       capture_output=True)
+    log = open(serial, errors="replace").read()
+    stats = parse_stats(log)
+    rows = []
+    for w in workloads:
+        s = stats.get(w.name, {})
+        row = {"workload": w.name, "config": cfg.name,
+               "status": s.get("run", {}).get("status", 0)}
+        for col, group, key, _ in bench.FIGURES:
+            row[col] = s.get(group, {}).get(key, 0)
+        rows.append(row)
+    if p.returncode != 0:
+        print(f"bench: {cfg.name}: Bochs exit {p.returncode}; see {serial}", file=sys.stderr)
+    return rows
+
+
+def print_table(rows):
+    cols = ["workload", "config", "status"] + [f[0] for f in bench.FIGURES]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.rjust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).rjust(widths[c]) for c in cols))
+
+
+def plot(rows, png_dir):
+    """One bar chart per figure: workloads on x, a bar per configuration."""
+    if not shutil.which("gnuplot"):
+        print("bench: gnuplot not installed; no plots", file=sys.stderr)
+        return []
+    os.makedirs(png_dir, exist_ok=True)
+    configs = sorted({r["config"] for r in rows}, key=[c.name for c in bench.CONFIGS].index)
+    workloads = sorted({r["workload"] for r in rows},
+                       key=[w.name for w in bench.WORKLOADS].index)
+    made = []
+    for col, _, _, meaning in bench.FIGURES:
+        data = os.path.join(png_dir, f"{col}.dat")
+        with open(data, "w") as f:
+            f.write("workload " + " ".join(configs) + "\n")
+            for w in workloads:
+                vals = [next((str(r[col]) for r in rows if r["workload"] == w and r["config"] == c), "0")
+                        for c in configs]
+                f.write(w + " " + " ".join(vals) + "\n")
+        png = os.path.join(png_dir, f"{col}.png")
+        script = (f"set terminal png size 640,360; set output '{png}';"
+                  f"set title '{meaning}'; set style data histograms; set style fill solid 0.8;"
+                  f"set key outside; set yrange [0:*]; set grid y;"
+                  "plot " + ", ".join(f"'{data}' using {i + 2}:xtic(1) title '{c}'"
+                                      for i, c in enumerate(configs)))
+        subprocess.run(["gnuplot", "-e", script], check=True)
+        os.remove(data)
+        made.append(png)
+    return made
+
+
+def update_docs(rows, pngs):
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read()
+    cols = ["workload", "config"] + [f[0] for f in bench.FIGURES]
+    table = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    table += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    plots = [f"![{os.path.basename(p)}](docs/bench/{os.path.basename(p)})" for p in pngs]
+    block = "\n".join(["<!-- RESULTS:BEGIN (written by tools/bench.py) -->", ""] + table + [""]
+                      + plots + ["", "<!-- RESULTS:END -->"])
+    text = re.sub(r"<!-- RESULTS:BEGIN.*?RESULTS:END -->", lambda _: block, text, flags=re.S)
+    open(path, "w").write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="a short subset, checks the harness")
+    ap.add_argument("--no-docs", action="store_true", help="do not rewrite BENCHMARKS.md")
+    args = ap.parse_args()
+    configs = [c for c in bench.CONFIGS if not args.smoke or c.name in bench.SMOKE_CONFIGS]
+    workloads = [w for w in bench.WORKLOADS if not args.smoke or w.name in bench.SMOKE_WORKLOADS]
+    os.makedirs(OUT, exist_ok=True)
+    rows = []
+    for cfg in configs:
+        rows += run_config(cfg, workloads)
+    print_table(rows)
+    with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    failed = [r for r in rows if r["status"] != 1]
+    if not args.smoke and not args.no_docs:
+        update_docs(rows, plot(rows, DOCS))
+    for r in failed:
+        print(f"bench: {r['workload']} under {r['config']} did not finish cleanly", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
