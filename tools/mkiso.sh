@@ -28,7 +28,9 @@ cp "$kernel" "$dir/boot/umbra.elf"
 	echo "}"
 } > "$dir/boot/grub/grub.cfg"
 [ $# -eq 0 ] || { echo "mkiso: guest '$1' has no argument string" >&2; exit 2; }
-grub-mkrescue -o "$out" "$dir" \
+# BIOS GRUB only: the module list below exists for i386-pc, and another installed
+# platform (grub-efi-amd64-bin) would make grub-mkrescue look for it there too.
+grub-mkrescue -d /usr/lib/grub/i386-pc -o "$out" "$dir" \
 	--install-modules="normal multiboot2 iso9660 biosdisk configfile" \
 	--locales= --fonts= --themes= >"$log" 2>&1 ||
 	{ cat "$log" >&2; exit 1; }
