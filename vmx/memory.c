@@ -14,10 +14,52 @@
 #include "mm/frame.h"
 #include "mm/pt.h"
 #include "mm/pte.h"
+#include "mm/mtrr.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
 
 #define PAGES_PER_2M 512
+
+/* The host's MTRRs, read once: guest RAM gets the type its host frames have. */
+static struct mtrr_state host_mtrrs;
+static bool host_mtrrs_read;
+
+static void read_host_mtrrs(void)
+{
+	static const u32 fixed_msrs[11] = { 0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b,
+					    0x26c, 0x26d, 0x26e, 0x26f };
+	u64 cap, def;
+
+	host_mtrrs_read = true;
+	host_mtrrs.maxphyaddr = (u8)cpuid(0x80000008, 0).eax;
+	if (!(cpuid(1, 0).edx & (1u << 12))) {  /* no MTRRs: treat everything as WB */
+		host_mtrrs.enabled = true;
+		host_mtrrs.default_type = MT_WB;
+		return;
+	}
+	cap = rdmsr(MSR_IA32_MTRRCAP);
+	def = rdmsr(MSR_IA32_MTRR_DEF_TYPE);
+	host_mtrrs.enabled = def & BIT(11);
+	host_mtrrs.fixed_enabled = (def & BIT(10)) && (cap & BIT(8));
+	host_mtrrs.default_type = (u8)def;
+	host_mtrrs.variable_count = (int)(cap & 0xff) < MTRR_MAX_VARIABLE ? (int)(cap & 0xff) :
+									   MTRR_MAX_VARIABLE;
+	for (int i = 0; i < host_mtrrs.variable_count; i++) {
+		host_mtrrs.variable[i].base = rdmsr(0x200 + 2 * i);
+		host_mtrrs.variable[i].mask = rdmsr(0x201 + 2 * i);
+	}
+	for (int m = 0; host_mtrrs.fixed_enabled && m < 11; m++) {
+		u64 v = rdmsr(fixed_msrs[m]);
+
+		for (int b = 0; b < 8; b++)
+			host_mtrrs.fixed[m * 8 + b] = (u8)(v >> (8 * b));
+	}
+}
+
+static u64 ept_leaf(u8 type)
+{
+	return EPT_RWX | ((u64)type << EPT_MT_SHIFT);
+}
 
 static void *ept_table_alloc(void *ctx)
 {
@@ -59,8 +101,10 @@ bool guest_memory_init(struct guest *g)
 {
 	struct guest_memory *m = &g->mem;
 	u64 pages = g->cfg.mem / PAGE_SIZE;
-	u64 leaf = EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT);
 	u64 small_blocks = 0;
+
+	if (!host_mtrrs_read)
+		read_host_mtrrs();
 
 	m->size = g->cfg.mem;
 	g->walker_mem.gfn_to_hva = walker_gfn_to_hva;
@@ -75,16 +119,22 @@ bool guest_memory_init(struct guest *g)
 
 		if (!alloc_block(m, p, &contiguous))
 			return false;
-		if (contiguous) {
+		/* One 2 MiB page when the host block is contiguous and of one
+		 * memory type; else 4 KiB pages, each with its frame's type. */
+		u8 type = contiguous ? mtrr_range_type(&host_mtrrs, m->page_hpa[p],
+						       LARGE_PAGE_SIZE) : MT_MIXED;
+
+		if (type != MT_MIXED) {
 			ok = pt_map(&ept_format, m->ept_root, gpa, m->page_hpa[p], LARGE_PAGE_SIZE,
-				    leaf, PT_LEVEL_2M, ept_table_alloc, NULL);
+				    ept_leaf(type), PT_LEVEL_2M, ept_table_alloc, NULL);
 		} else {
 			small_blocks++;
 			ok = true;
 			for (u64 i = 0; i < PAGES_PER_2M && ok; i++)
 				ok = pt_map(&ept_format, m->ept_root, gpa + i * PAGE_SIZE,
-					    m->page_hpa[p + i], PAGE_SIZE, leaf, PT_LEVEL_4K,
-					    ept_table_alloc, NULL);
+					    m->page_hpa[p + i], PAGE_SIZE,
+					    ept_leaf(mtrr_type(&host_mtrrs, m->page_hpa[p + i])),
+					    PT_LEVEL_4K, ept_table_alloc, NULL);
 		}
 		if (!ok)
 			return false;
@@ -92,7 +142,8 @@ bool guest_memory_init(struct guest *g)
 	/* EPTP (SDM 25.6.11): WB paging structures, 4-level walk, A/D if present. */
 	m->eptp = (u64)m->ept_root | EPT_MT_WB | (3ull << 3) | (vmx_caps.ept_ad ? BIT(6) : 0);
 	if (small_blocks)
-		pr_info("%s: %llu of %llu 2 MiB blocks mapped with 4 KiB pages (memory fragmented)",
+		pr_info("%s: %llu of %llu 2 MiB blocks mapped with 4 KiB pages (fragmented memory or "
+			"mixed memory types)",
 			g->cfg.name, (unsigned long long)small_blocks,
 			(unsigned long long)(pages / PAGES_PER_2M));
 	return true;

@@ -1,0 +1,2 @@
+UNIT_TESTS += mtrr
+mtrr_SRCS := mm/mtrr.c
