@@ -54,6 +54,10 @@ static void read_host_mtrrs(void)
 		for (int b = 0; b < 8; b++)
 			host_mtrrs.fixed[m * 8 + b] = (u8)(v >> (8 * b));
 	}
+	pr_info("MTRRs %s: default type %u, %d variable ranges, fixed ranges %s; guest RAM "
+		"gets its host frames' types in the EPT", host_mtrrs.enabled ? "on" : "off",
+		host_mtrrs.default_type, host_mtrrs.variable_count,
+		host_mtrrs.fixed_enabled ? "on" : "off");
 }
 
 static u64 ept_leaf(u8 type)
