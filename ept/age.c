@@ -1,0 +1,409 @@
+/*
+ * Page ageing over a guest's EPT (see age.h): the hierarchical A-bit scan,
+ * the access-tracking fallback with its EPT-violation fast path, and the
+ * lazy per-page ages with exact per-age counts behind the working-set
+ * estimates. Pure logic: the caller does INVEPT and owns all memory.
+ *
+ * Age bookkeeping. The age of page gfn is
+ *     min(255, age[gfn] + pending 2 MiB + pending 1 GiB + pending 512 GiB)
+ * (each byte saturates on its own, which keeps the sum right). Ageing a
+ * whole region is one increment of its pending byte; before the scan looks
+ * inside a region it "settles" it (adds its pending byte to the 512 parts
+ * below), which costs no more than reading the 512 entries it is about to
+ * read anyway. count[a] is the number of pages of age a. A scan first shifts
+ * count[] as if every page got older; each page the scan then finds used
+ * (or leaves unchanged) is moved to its right bucket, one page at a time, so
+ * the counts stay exact at a cost proportional to the pages found used.
+ */
+#include <string.h>
+
+#include "ept/age.h"
+
+/* Guest pages covered by one entry at 'level' (1: 4 KiB ... 4: 512 GiB). */
+static u64 span(int level)
+{
+	return 1ull << (9 * (level - 1));
+}
+
+static u8 sat_add(unsigned int a, unsigned int b)
+{
+	return a + b > EPT_AGE_MAX ? EPT_AGE_MAX : a + b;
+}
+
+static u64 min_u64(u64 a, u64 b)
+{
+	return a < b ? a : b;
+}
+
+static u64 regions(u64 pages, int level)
+{
+	return (pages + span(level) - 1) / span(level);
+}
+
+/* Pending byte of the region at 'level' (2..4) that contains gfn. */
+static u8 *pending(const struct ept_age *s, int level, u64 gfn)
+{
+	return &s->pending[level - 2][gfn >> (9 * (level - 1))];
+}
+
+/* A tracked leaf: rights moved to the saved bits, so not present. */
+static bool is_tracked(u64 e)
+{
+	return !(e & EPT_RWX) && (e & EPT_AGE_SAVED_RWX);
+}
+
+static bool is_mapped(u64 e)
+{
+	return (e & EPT_RWX) || is_tracked(e);
+}
+
+/* Bit 7 is reserved in a PML4E, so only levels 1-3 hold leaves. */
+static bool is_leaf(u64 e, int level)
+{
+	return level == 1 || (level <= 3 && (e & EPT_LARGE));
+}
+
+static u64 *child_table(u64 e)
+{
+	return (u64 *)(uintptr_t)(e & PTE_ADDR_MASK52);
+}
+
+u64 ept_age_buffer_size(u64 pages)
+{
+	u64 size = pages;
+
+	for (int level = 2; level <= 4; level++)
+		size += regions(pages, level);
+	return size;
+}
+
+void ept_age_init(struct ept_age *s, void *buf, u64 pages, enum ept_age_mode mode,
+		  u64 max_track)
+{
+	u8 *p = buf;
+
+	memset(s, 0, sizeof(*s));
+	memset(buf, 0, ept_age_buffer_size(pages));
+	s->mode = mode;
+	s->pages = pages;
+	s->max_track = max_track;
+	s->age = p;
+	p += pages;
+	for (int level = 2; level <= 4; level++) {
+		s->pending[level - 2] = p;
+		p += regions(pages, level);
+	}
+	s->count[0] = pages;
+}
+
+/* Every page of the region one scan older, in O(1). */
+static void region_age(struct ept_age *s, int level, u64 gfn)
+{
+	u8 *p;
+
+	if (gfn >= s->pages)
+		return;
+	p = level == 1 ? &s->age[gfn] : pending(s, level, gfn);
+	*p = sat_add(*p, 1);
+}
+
+/* Add the region's pending byte to the parts one level below it. */
+static void settle(struct ept_age *s, int level, u64 gfn)
+{
+	u64 end = min_u64(gfn + span(level), s->pages);
+	u8 *p, v;
+
+	if (gfn >= s->pages || !*(p = pending(s, level, gfn)))
+		return;
+	v = *p;
+	*p = 0;
+	for (u64 c = gfn; c < end; c += span(level - 1)) {
+		u8 *q = level == 2 ? &s->age[c] : pending(s, level - 1, c);
+
+		*q = sat_add(*q, v);
+	}
+}
+
+enum page_op {
+	YOUNG_IN_SCAN,  /* used since the last scan; count[] is pre-shifted */
+	YOUNG_NOW,      /* tracking fault between scans; count[] is not shifted */
+	UNCHANGED,      /* scan learned nothing: undo the pre-shift */
+};
+
+/*
+ * Apply 'op' to every page of the region (its pending bytes plus 'above',
+ * what the levels over it still owe). Returns the number of pages.
+ */
+static u64 region_apply(struct ept_age *s, int level, u64 gfn, unsigned int above,
+			enum page_op op)
+{
+	u64 end = min_u64(gfn + span(level), s->pages), n = 0;
+
+	if (gfn >= s->pages)
+		return 0;
+	if (level == 1) {
+		u8 old = sat_add(s->age[gfn], above);
+
+		if (op == UNCHANGED) {
+			s->count[sat_add(old, 1)]--;
+			s->count[old]++;
+		} else {
+			s->count[op == YOUNG_IN_SCAN ? sat_add(old, 1) : old]--;
+			s->count[0]++;
+			s->age[gfn] = 0;
+		}
+		return 1;
+	}
+	above = sat_add(above, *pending(s, level, gfn));
+	if (op != UNCHANGED)
+		*pending(s, level, gfn) = 0;
+	for (u64 c = gfn; c < end; c += span(level - 1))
+		n += region_apply(s, level - 1, c, above, op);
+	return n;
+}
+
+/* Pre-shift for a scan: count every page as one scan older. */
+static void shift_counts(struct ept_age *s)
+{
+	s->count[EPT_AGE_MAX] += s->count[EPT_AGE_MAX - 1];
+	for (int a = EPT_AGE_MAX - 1; a > 0; a--)
+		s->count[a] = s->count[a - 1];
+	s->count[0] = 0;
+}
+
+/* One scan's walk state. */
+struct walk {
+	struct ept_age *s;
+	struct ept_age_stats st;
+	u64 end;               /* gfn where the walk stops */
+	bool ageing;           /* false: the second, tracking-only walk */
+	u64 track_from;        /* leaves below this gfn are not tracked */
+	u64 track_left;        /* leaves this scan may still newly track */
+	u64 track_end;         /* gfn just after the last newly tracked leaf */
+};
+
+static void clear_accessed(struct walk *w, u64 *ep)
+{
+	/* Atomic: the CPU may set D in a leaf while we clear A. */
+	__atomic_fetch_and(ep, ~EPT_A, __ATOMIC_RELAXED);
+	w->st.flush_needed = true;
+}
+
+/* EPT_AGE_TRACK: a leaf the guest had to have used to lose its tracking. */
+static void track_leaf(struct walk *w, u64 *ep, u64 e, int level, u64 gfn)
+{
+	u64 tracked = (e & ~EPT_RWX) | ((e & EPT_RWX) << EPT_AGE_SAVED_SHIFT);
+
+	__atomic_store_n(ep, tracked, __ATOMIC_RELAXED);
+	w->track_left--;
+	w->track_end = gfn + span(level);
+	w->st.leaves_tracked++;
+	/* Removing rights: the TLB may still hold the old ones (see ept_age_scan). */
+	w->st.flush_needed = true;
+}
+
+static void visit_leaf(struct walk *w, u64 *ep, u64 e, int level, u64 gfn)
+{
+	struct ept_age *s = w->s;
+
+	if (s->mode == EPT_AGE_AD) {
+		if (e & EPT_A) {
+			w->st.pages_young += region_apply(s, level, gfn, 0, YOUNG_IN_SCAN);
+			clear_accessed(w, ep);
+		} else {
+			region_age(s, level, gfn);
+		}
+		return;
+	}
+	if (is_tracked(e)) {
+		/* Still tracked: no access since it was tracked. */
+		if (w->ageing) {
+			w->st.leaves_idle++;
+			region_age(s, level, gfn);
+		}
+		return;
+	}
+	/*
+	 * Has its rights: either a tracking fault made its pages age 0 already,
+	 * or it was not tracked (cap) and we know nothing. Keep its ages.
+	 */
+	if (w->ageing)
+		region_apply(s, level, gfn, 0, UNCHANGED);
+	if (!w->ageing && w->track_left) {
+		/* Second walk: it was counted deferred by the first one. */
+		w->st.leaves_deferred--;
+		track_leaf(w, ep, e, level, gfn);
+	} else if (gfn < w->track_from || !w->track_left) {
+		w->st.leaves_deferred++;
+	} else {
+		track_leaf(w, ep, e, level, gfn);
+	}
+}
+
+/* Walk the entries of 'table' (at 'level', first gfn 'base') below w->end. */
+static void walk_table(struct walk *w, u64 *table, int level, u64 base)
+{
+	struct ept_age *s = w->s;
+
+	for (int i = 0; i < PT_ENTRIES; i++) {
+		u64 gfn = base + i * span(level);
+		u64 *ep = &table[i];
+		u64 e;
+
+		if (gfn >= w->end || (!w->ageing && !w->track_left))
+			return;
+		w->st.entries_visited++;
+		e = __atomic_load_n(ep, __ATOMIC_RELAXED);
+		if (!is_mapped(e)) {
+			if (w->ageing)
+				region_age(s, level, gfn);
+		} else if (is_leaf(e, level)) {
+			visit_leaf(w, ep, e, level, gfn);
+		} else if (s->mode == EPT_AGE_AD && !(e & EPT_A)) {
+			/* Nothing below was used since A was cleared (SDM 29.3.5). */
+			w->st.subtrees_skipped++;
+			region_age(s, level, gfn);
+		} else {
+			if (w->ageing)
+				settle(s, level, gfn);
+			walk_table(w, child_table(e), level - 1, gfn);
+			/* Only now: clearing it first would let an access during the
+			 * walk hide the subtree from the next scan. */
+			if (s->mode == EPT_AGE_AD)
+				clear_accessed(w, ep);
+		}
+	}
+}
+
+/*
+ * Why one INVEPT per pass, and why it is needed at all: the CPU caches
+ * EPT translations (guest-physical and combined mappings) and EPT
+ * paging-structure entries, and uses them without re-reading memory (SDM
+ * 29.4.1-29.4.2). After we clear an A bit, an access through a cached
+ * translation sets nothing, and a walk that starts from a cached upper-level
+ * entry sets the leaf's A but not the upper ones, so the next scan would skip
+ * that subtree and miss the access. Likewise a cached translation keeps the
+ * rights a tracked leaf just lost, so no tracking fault would happen. One
+ * single-context INVEPT after the whole pass, before the guest runs again,
+ * drops all of them at once: every later access walks from the root and sets
+ * A at every level (or faults on a tracked leaf). Nothing is lost in between
+ * because the guest does not run during the pass. Giving rights back needs no
+ * flush: a not-present entry is never cached, so the retried access walks the
+ * EPT again.
+ */
+bool ept_age_scan(struct ept_age *s, u64 *root, struct ept_age_stats *st)
+{
+	struct walk w = {
+		.s = s,
+		.end = s->pages,
+		.ageing = true,
+		.track_from = s->track_cursor,
+		.track_left = s->mode == EPT_AGE_TRACK ? s->max_track : 0,
+		.track_end = s->track_cursor,
+	};
+
+	shift_counts(s);
+	walk_table(&w, root, 4, 0);
+	if (s->mode == EPT_AGE_TRACK) {
+		/* Budget left: track the leaves below where this pass started. */
+		if (w.track_left && s->track_cursor) {
+			w.ageing = false;
+			w.end = s->track_cursor;
+			walk_table(&w, root, 4, 0);
+		}
+		/* Out of budget: the next pass starts after the last one tracked,
+		 * so every leaf gets its turn. */
+		s->track_cursor = w.track_left || w.track_end >= s->pages ? 0 : w.track_end;
+	}
+	w.st.tracking_faults = s->faults;
+	s->faults = 0;
+	s->scans++;
+	if (st)
+		*st = w.st;
+	return w.st.flush_needed;
+}
+
+bool ept_age_fault(struct ept_age *s, u64 *root, u64 gpa)
+{
+	u64 gfn = gpa >> PAGE_SHIFT;
+	u64 *table = root;
+
+	for (int level = 4; level >= 1; level--) {
+		u64 *ep = &table[PT_INDEX(gpa, level)];
+		u64 e = __atomic_load_n(ep, __ATOMIC_RELAXED);
+		u64 base = gfn & ~(span(level) - 1);
+
+		if (is_tracked(e) && is_leaf(e, level)) {
+			u64 rights = (e & EPT_AGE_SAVED_RWX) >> EPT_AGE_SAVED_SHIFT;
+
+			__atomic_store_n(ep, (e & ~EPT_AGE_SAVED_RWX) | rights, __ATOMIC_RELAXED);
+			s->faults++;
+			/* The levels above may still owe ages (a mapping added after
+			 * the last scan): push them down before zeroing. */
+			for (int l = 4; l > level; l--)
+				settle(s, l, gfn & ~(span(l) - 1));
+			region_apply(s, level, base, 0, YOUNG_NOW);
+			return true;
+		}
+		if (!(e & EPT_RWX) || is_leaf(e, level))
+			return false;
+		table = child_table(e);
+	}
+	return false;
+}
+
+static void untrack_table(u64 *table, int level)
+{
+	for (int i = 0; i < PT_ENTRIES; i++) {
+		u64 e = table[i];
+
+		if (is_tracked(e) && is_leaf(e, level))
+			__atomic_store_n(&table[i], (e & ~EPT_AGE_SAVED_RWX) |
+					 ((e & EPT_AGE_SAVED_RWX) >> EPT_AGE_SAVED_SHIFT),
+					 __ATOMIC_RELAXED);
+		else if ((e & EPT_RWX) && !is_leaf(e, level))
+			untrack_table(child_table(e), level - 1);
+	}
+}
+
+void ept_age_untrack_all(u64 *root)
+{
+	untrack_table(root, 4);
+}
+
+u8 ept_age_page(const struct ept_age *s, u64 gfn)
+{
+	u8 age = s->age[gfn];
+
+	for (int level = 2; level <= 4; level++)
+		age = sat_add(age, *pending(s, level, gfn));
+	return age;
+}
+
+void ept_age_flatten(struct ept_age *s)
+{
+	/* Top down, so what a level receives is passed on further. */
+	for (int level = 4; level >= 2; level--)
+		for (u64 gfn = 0; gfn < s->pages; gfn += span(level))
+			settle(s, level, gfn);
+}
+
+u64 ept_age_working_set(const struct ept_age *s, unsigned int k)
+{
+	u64 n = 0;
+
+	for (unsigned int a = 0; a < k && a <= EPT_AGE_MAX; a++)
+		n += s->count[a];
+	return n;
+}
+
+void ept_age_histogram(const struct ept_age *s, u64 hist[EPT_AGE_BUCKETS])
+{
+	memset(hist, 0, EPT_AGE_BUCKETS * sizeof(hist[0]));
+	for (unsigned int a = 0; a <= EPT_AGE_MAX; a++) {
+		/* Bucket b >= 2 holds ages [2^(b-1), 2^b); the last one the rest. */
+		unsigned int b = a < 2 ? a : 32u - (unsigned int)__builtin_clz(a);
+
+		hist[b < EPT_AGE_BUCKETS ? b : EPT_AGE_BUCKETS - 1] += s->count[a];
+	}
+}
