@@ -34,11 +34,19 @@ struct boot_module {
 	char cmdline[BOOT_CMDLINE_MAX];
 };
 
+enum fb_type {
+	FB_TYPE_INDEXED = 0,
+	FB_TYPE_RGB = 1,       /* direct colour: the only kind arch/x86/fbcon.c draws on */
+	FB_TYPE_EGA_TEXT = 2,  /* legacy VGA text mode, BIOS only */
+};
+
 struct boot_framebuffer {
 	bool present;
 	u64 addr;
 	u32 pitch, width, height;
 	u8 bpp, type;
+	/* FB_TYPE_RGB only: bit position and width of each colour in a pixel. */
+	u8 red_pos, red_size, green_pos, green_size, blue_pos, blue_size;
 };
 
 struct boot_info {
@@ -50,6 +58,9 @@ struct boot_info {
 	int module_count;
 	struct boot_framebuffer fb;
 	u64 acpi_rsdp;      /* physical address of a copy of the RSDP, 0 if none */
+	u64 acpi_rsdp_v2;   /* the ACPI 2.0+ copy (36 bytes, XSDT address), 0 if none */
+	u64 efi_system_table;  /* EFI64 system table (UEFI boot), 0 if none */
+	bool mem_from_efi;  /* mem[] was built from the EFI memory map (no E820-style map) */
 	u64 info_start;     /* the multiboot2 information itself, to keep it */
 	u64 info_end;
 	/* Non-fatal findings (unknown tags, truncated lists), printed by main. */

@@ -16,8 +16,12 @@ enum {
 	TAG_BASIC_MEMINFO = 4,
 	TAG_MMAP = 6,
 	TAG_FRAMEBUFFER = 8,
+	TAG_EFI32_SYSTEM_TABLE = 11,
+	TAG_EFI64_SYSTEM_TABLE = 12,
 	TAG_ACPI_OLD = 14,
 	TAG_ACPI_NEW = 15,
+	TAG_EFI_MMAP = 17,
+	TAG_EFI_BOOT_SERVICES = 18,  /* boot services still running: we never ask for that */
 	TAG_LAST_KNOWN = 21,  /* load base address */
 };
 
@@ -85,6 +89,81 @@ static void parse_mmap(struct boot_info *bi, const u8 *tag, u32 size)
 	}
 }
 
+/*
+ * UEFI memory types (UEFI spec 2.10, table 7.10) as the E820-style types the
+ * frame allocator knows. GRUB has left boot services before entering us, so
+ * boot-services memory and the loader's own memory are free RAM (the
+ * multiboot2 information and modules inside it are reserved separately).
+ */
+static u32 efi_type_to_mem_type(u32 efi_type)
+{
+	enum {
+		EFI_LOADER_CODE = 1, EFI_LOADER_DATA = 2, EFI_BOOT_SERVICES_CODE = 3,
+		EFI_BOOT_SERVICES_DATA = 4, EFI_CONVENTIONAL = 7, EFI_UNUSABLE = 8,
+		EFI_ACPI_RECLAIM = 9, EFI_ACPI_NVS = 10,
+	};
+
+	switch (efi_type) {
+	case EFI_LOADER_CODE:
+	case EFI_LOADER_DATA:
+	case EFI_BOOT_SERVICES_CODE:
+	case EFI_BOOT_SERVICES_DATA:
+	case EFI_CONVENTIONAL:
+		return MEM_AVAILABLE;
+	case EFI_UNUSABLE:
+		return MEM_BAD;
+	case EFI_ACPI_RECLAIM:
+		return MEM_ACPI_RECLAIMABLE;
+	case EFI_ACPI_NVS:
+		return MEM_NVS;
+	default:  /* runtime services, MMIO, persistent memory... */
+		return MEM_RESERVED;
+	}
+}
+
+/*
+ * The EFI memory map (Multiboot2 spec 3.6.11): descriptors of descriptor_size
+ * bytes (at least the 40 of EFI_MEMORY_DESCRIPTOR; firmware may add more).
+ * Firmware splits RAM into many descriptors, so neighbours of the same
+ * mapped type are merged to fit BOOT_MAX_MEM_REGIONS.
+ */
+static void parse_efi_mmap(struct boot_info *bi, const u8 *tag, u32 size)
+{
+	u32 desc_size, count;
+
+	if (size < 16 || (desc_size = read_u32(tag + 8)) < 40 || desc_size % 8) {
+		note(bi, "multiboot2: EFI memory map tag malformed (size %u, descriptor size %u)",
+		     size, size >= 16 ? read_u32(tag + 8) : 0);
+		return;
+	}
+	count = (size - 16) / desc_size;
+	for (u32 i = 0; i < count; i++) {
+		const u8 *d = tag + 16 + i * desc_size;
+		u64 base = read_u64(d + 8), pages = read_u64(d + 24);
+		u32 type = efi_type_to_mem_type(read_u32(d));
+		struct mem_region *last = bi->mem_count ? &bi->mem[bi->mem_count - 1] : NULL;
+
+		if (pages == 0 || pages > (~base >> PAGE_SHIFT)) {
+			note(bi, "multiboot2: EFI memory descriptor %u has an impossible size; "
+			     "ignored", i, 0);
+			continue;
+		}
+		if (last && last->type == type && last->base + last->length == base) {
+			last->length += pages << PAGE_SHIFT;
+			continue;
+		}
+		if (bi->mem_count == BOOT_MAX_MEM_REGIONS) {
+			note(bi, "multiboot2: EFI memory map has %u descriptors; only the first %u "
+			     "regions used", count, BOOT_MAX_MEM_REGIONS);
+			return;
+		}
+		bi->mem[bi->mem_count++] = (struct mem_region){
+			.base = base, .length = pages << PAGE_SHIFT, .type = type,
+		};
+	}
+	bi->mem_from_efi = bi->mem_count > 0;
+}
+
 static void parse_module(struct boot_info *bi, const u8 *tag, u32 size)
 {
 	struct boot_module *m;
@@ -131,13 +210,25 @@ static void parse_framebuffer(struct boot_info *bi, const u8 *tag, u32 size)
 		.bpp = tag[28],
 		.type = tag[29],
 	};
+	/*
+	 * Colour layout after the 32-byte common part (GRUB's reserved field is
+	 * 16 bits). Without it the sizes stay 0 and fbcon assumes x8r8g8b8.
+	 */
+	if (bi->fb.type == FB_TYPE_RGB && size >= 38) {
+		bi->fb.red_pos = tag[32];
+		bi->fb.red_size = tag[33];
+		bi->fb.green_pos = tag[34];
+		bi->fb.green_size = tag[35];
+		bi->fb.blue_pos = tag[36];
+		bi->fb.blue_size = tag[37];
+	}
 }
 
 bool multiboot2_parse(u32 magic, const void *info, u64 phys, struct boot_info *bi,
 		      char *err, size_t err_len)
 {
 	const u8 *base = info;
-	u32 total, off;
+	u32 total, off, efi_mmap_off = 0;
 	bool saw_end = false;
 
 	memset(bi, 0, sizeof(*bi));
@@ -193,6 +284,24 @@ bool multiboot2_parse(u32 magic, const void *info, u64 phys, struct boot_info *b
 		case TAG_ACPI_NEW:
 			if (size > 8 && !bi->acpi_rsdp)
 				bi->acpi_rsdp = phys + off + 8;
+			/* Only this copy is long enough to hold the XSDT address. */
+			if (type == TAG_ACPI_NEW && size >= 8 + 36 && !bi->acpi_rsdp_v2)
+				bi->acpi_rsdp_v2 = phys + off + 8;
+			break;
+		case TAG_EFI64_SYSTEM_TABLE:
+			if (size >= 16)
+				bi->efi_system_table = read_u64(tag + 8);
+			break;
+		case TAG_EFI32_SYSTEM_TABLE:
+			if (size >= 12 && !bi->efi_system_table)
+				bi->efi_system_table = read_u32(tag + 8);
+			break;
+		case TAG_EFI_MMAP:
+			efi_mmap_off = off;  /* used only if there is no E820-style map */
+			break;
+		case TAG_EFI_BOOT_SERVICES:
+			note(bi, "multiboot2: loader left EFI boot services running (tag %u); "
+			     "they are not used", type, 0);
 			break;
 		default:
 			if (type > TAG_LAST_KNOWN)
@@ -205,6 +314,8 @@ bool multiboot2_parse(u32 magic, const void *info, u64 phys, struct boot_info *b
 	if (!saw_end)
 		note(bi, "multiboot2: information has no end tag; parsed %u of %u bytes", off,
 		     total);
+	if (bi->mem_count == 0 && efi_mmap_off)
+		parse_efi_mmap(bi, base + efi_mmap_off, read_u32(base + efi_mmap_off + 4));
 	if (bi->mem_count == 0) {
 		snprintf(err, err_len, "multiboot2 information has no memory map");
 		return false;

@@ -13,7 +13,8 @@
 
 enum {
 	T_END = 0, T_CMDLINE = 1, T_LOADER = 2, T_MODULE = 3, T_BASIC_MEM = 4,
-	T_MMAP = 6, T_FB = 8, T_ACPI_OLD = 14, T_ACPI_NEW = 15,
+	T_MMAP = 6, T_FB = 8, T_EFI32 = 11, T_EFI64 = 12, T_ACPI_OLD = 14, T_ACPI_NEW = 15,
+	T_EFI_MMAP = 17, T_EFI_BS = 18,
 };
 
 struct mb2 {
@@ -589,6 +590,224 @@ TEST(random_corruption_stays_in_bounds)
 		CHECK(bi.module_count <= BOOT_MAX_MODULES);
 		CHECK(memchr(bi.cmdline, 0, sizeof(bi.cmdline)));
 	}
+}
+
+/* --- UEFI hand-off: EFI memory map, system table, framebuffer colours ------- */
+
+struct efi_desc { u32 type; u64 base, pages; };
+
+/* An EFI memory map tag (Multiboot2 3.6.11) with descriptors 'stride' bytes apart. */
+static void mb_efi_mmap(struct mb2 *b, u32 stride, const struct efi_desc *d, int n)
+{
+	static u8 p[8 + 128 * 64];
+
+	memset(p, 0xee, sizeof(p));  /* padding and virtual addresses must be ignored */
+	put32(p, stride);
+	put32(p + 4, 1);  /* descriptor_version */
+	for (int i = 0; i < n; i++) {
+		u8 *e = p + 8 + i * stride;
+
+		put32(e, d[i].type);
+		put64(e + 8, d[i].base);
+		put64(e + 24, d[i].pages);
+		put64(e + 32, 0xf);  /* attributes */
+	}
+	mb_tag(b, T_EFI_MMAP, p, 8 + (u32)n * stride);
+}
+
+/* A typical OVMF map: loader, boot-services and free RAM interleaved. */
+static const struct efi_desc ovmf_map[] = {
+	{ 3, 0x0, 1 },           /* boot services code */
+	{ 7, 0x1000, 0x9f },     /* conventional */
+	{ 0, 0xa0000, 0x60 },    /* reserved (legacy VGA, BIOS) */
+	{ 2, 0x100000, 0x700 },  /* loader data (our image, modules) */
+	{ 7, 0x800000, 0x8 },
+	{ 10, 0x808000, 0x8 },   /* ACPI NVS */
+	{ 4, 0x810000, 0x7000 }, /* boot services data */
+	{ 9, 0x7810000, 0x10 },  /* ACPI reclaim */
+	{ 6, 0x7820000, 0x20 },  /* runtime services data */
+	{ 8, 0x7840000, 0x1 },   /* unusable */
+	{ 11, 0xffc00000, 0x400 },  /* MMIO (flash) */
+	{ 14, 0x100000000ull, 0x100 },  /* persistent memory: not ours to use */
+};
+
+TEST(efi_memory_map_types_mapped_and_neighbours_merged)
+{
+	static const struct region want[] = {
+		{ 0x0, 0xa0000, MEM_AVAILABLE },
+		{ 0xa0000, 0x60000, MEM_RESERVED },
+		{ 0x100000, 0x708000, MEM_AVAILABLE },
+		{ 0x808000, 0x8000, MEM_NVS },
+		{ 0x810000, 0x7000000, MEM_AVAILABLE },
+		{ 0x7810000, 0x10000, MEM_ACPI_RECLAIMABLE },
+		{ 0x7820000, 0x20000, MEM_RESERVED },
+		{ 0x7840000, 0x1000, MEM_BAD },
+		{ 0xffc00000, 0x500000, MEM_RESERVED },  /* MMIO + persistent memory */
+	};
+
+	mb_init(&b);
+	mb_efi_mmap(&b, 48, ovmf_map, ARRAY_SIZE(ovmf_map));
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK(bi.mem_from_efi);
+	CHECK_EQ(bi.mem_count, (int)ARRAY_SIZE(want));
+	for (int i = 0; i < bi.mem_count && i < (int)ARRAY_SIZE(want); i++) {
+		CHECK_EQ(bi.mem[i].base, want[i].base);
+		CHECK_EQ(bi.mem[i].length, want[i].length);
+		CHECK_EQ(bi.mem[i].type, want[i].type);
+	}
+	CHECK_EQ(bi.note_count, 0);
+}
+
+TEST(efi_descriptor_size_is_the_stride)
+{
+	mb_init(&b);
+	mb_efi_mmap(&b, 40, ovmf_map, 2);  /* the bare EFI_MEMORY_DESCRIPTOR */
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.mem_count, 1);
+	CHECK_EQ(bi.mem[0].length, 0xa0000);
+
+	mb_init(&b);
+	mb_efi_mmap(&b, 64, ovmf_map, 3);
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.mem_count, 2);
+	CHECK_EQ(bi.mem[1].base, 0xa0000);
+}
+
+TEST(e820_style_map_preferred_over_efi_map)
+{
+	/* GRUB gives both; the EFI one comes first here and must still lose. */
+	mb_init(&b);
+	mb_efi_mmap(&b, 48, ovmf_map, ARRAY_SIZE(ovmf_map));
+	mb_default_mmap(&b);
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK(!bi.mem_from_efi);
+	CHECK_EQ(bi.mem_count, 3);
+	CHECK_EQ(bi.mem[1].base, ram[1].base);
+}
+
+TEST(malformed_efi_memory_maps)
+{
+	static const struct efi_desc bad[] = {
+		{ 7, 0x100000, 0 },                        /* empty */
+		{ 7, 0xfffffffffffff000ull, 2 },           /* wraps past 2^64 */
+		{ 7, 0x1000, 0x10000000000000ull },        /* 2^52 pages: wraps */
+		{ 7, 0x200000, 0x100 },                    /* the one good descriptor */
+	};
+
+	mb_init(&b);
+	mb_efi_mmap(&b, 36, ovmf_map, 2);  /* shorter than a descriptor */
+	mb_finish(&b, true);
+	CHECK(!parse(&b, &bi, err));
+	CHECK(strstr(err, "no memory map"));
+	CHECK(has_note(&bi, "EFI memory map tag malformed"));
+
+	mb_init(&b);
+	mb_efi_mmap(&b, 44, ovmf_map, 2);  /* not a multiple of 8 */
+	mb_finish(&b, true);
+	CHECK(!parse(&b, &bi, err));
+
+	mb_init(&b);
+	mb_tag(&b, T_EFI_MMAP, "\x30\0\0", 4);  /* too short for its own header */
+	mb_finish(&b, true);
+	CHECK(!parse(&b, &bi, err));
+
+	mb_init(&b);
+	mb_efi_mmap(&b, 48, bad, ARRAY_SIZE(bad));
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.mem_count, 1);
+	CHECK_EQ(bi.mem[0].base, 0x200000);
+	CHECK_EQ(bi.mem[0].length, 0x100000);
+	CHECK(has_note(&bi, "EFI memory descriptor 1 has an impossible size"));
+}
+
+TEST(efi_map_longer_than_the_region_list_keeps_the_first)
+{
+	static struct efi_desc many[100];
+
+	/* Alternating types never merge. */
+	for (int i = 0; i < 100; i++)
+		many[i] = (struct efi_desc){ i % 2 ? 7 : 0, 0x1000ull * i, 1 };
+	mb_init(&b);
+	mb_efi_mmap(&b, 48, many, 100);
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.mem_count, BOOT_MAX_MEM_REGIONS);
+	CHECK_EQ(bi.mem[BOOT_MAX_MEM_REGIONS - 1].base, 0x1000ull * (BOOT_MAX_MEM_REGIONS - 1));
+	CHECK(has_note(&bi, "EFI memory map has 100 descriptors"));
+}
+
+TEST(efi_system_table_and_acpi2_rsdp)
+{
+	u8 st64[8], st32[4], rsdp_old[20] = { 'o' }, rsdp_new[36] = { 'n' };
+
+	put64(st64, 0x7f9e8018ull);
+	put32(st32, 0x1234);
+	mb_init(&b);
+	mb_default_mmap(&b);
+	mb_tag(&b, T_EFI32, st32, 4);
+	mb_tag(&b, T_EFI64, st64, 8);
+	mb_tag(&b, T_ACPI_OLD, rsdp_old, sizeof(rsdp_old));
+	mb_tag(&b, T_ACPI_NEW, rsdp_new, 20);  /* too short for an ACPI 2.0 RSDP */
+	mb_tag(&b, T_ACPI_NEW, rsdp_new, sizeof(rsdp_new));
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.efi_system_table, 0x7f9e8018ull);
+	CHECK_EQ(b.buf[bi.acpi_rsdp - PHYS], 'o');
+	CHECK(bi.acpi_rsdp_v2 > bi.acpi_rsdp);
+	CHECK_EQ(b.buf[bi.acpi_rsdp_v2 - PHYS], 'n');
+	CHECK_EQ(b.buf[bi.acpi_rsdp_v2 - PHYS - 4], 8 + 36);  /* the full-size copy */
+	CHECK_EQ(bi.note_count, 0);
+
+	/* A 32-bit table alone is kept; boot services left running are noted. */
+	mb_init(&b);
+	mb_default_mmap(&b);
+	mb_tag(&b, T_EFI32, st32, 4);
+	mb_tag(&b, T_EFI_BS, NULL, 0);
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.efi_system_table, 0x1234);
+	CHECK(!bi.acpi_rsdp_v2);
+	CHECK(has_note(&bi, "EFI boot services running"));
+}
+
+TEST(framebuffer_colour_layout)
+{
+	u8 fb[30] = { 0 };
+
+	put64(fb, 0x80000000ull);
+	put32(fb + 8, 3200);
+	put32(fb + 12, 800);
+	put32(fb + 16, 600);
+	fb[20] = 32;
+	fb[21] = FB_TYPE_RGB;
+	fb[24] = 16, fb[25] = 8, fb[26] = 8, fb[27] = 8, fb[28] = 0, fb[29] = 8;
+	mb_init(&b);
+	mb_default_mmap(&b);
+	mb_tag(&b, T_FB, fb, sizeof(fb));
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.fb.type, FB_TYPE_RGB);
+	CHECK_EQ(bi.fb.red_pos, 16);
+	CHECK_EQ(bi.fb.red_size, 8);
+	CHECK_EQ(bi.fb.green_pos, 8);
+	CHECK_EQ(bi.fb.green_size, 8);
+	CHECK_EQ(bi.fb.blue_pos, 0);
+	CHECK_EQ(bi.fb.blue_size, 8);
+
+	/* EGA text (BIOS): the colour bytes are a palette description, not read. */
+	fb[21] = FB_TYPE_EGA_TEXT;
+	mb_init(&b);
+	mb_default_mmap(&b);
+	mb_tag(&b, T_FB, fb, sizeof(fb));
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK_EQ(bi.fb.type, FB_TYPE_EGA_TEXT);
+	CHECK_EQ(bi.fb.red_size, 0);
 }
 
 UNIT_MAIN()
