@@ -6,7 +6,9 @@
 # reset or shut down (e.g. a triple fault, with -no-reboot), 124 if it ran longer than
 # $GUEST_TIMEOUT seconds (default 60). QEMU's own errors also exit with 1, so a status of 1
 # without a "SUMMARY:" line in the log becomes 2. $QEMU overrides the binary, $GUEST_MEM the
-# RAM size in MiB (default 32).
+# RAM size in MiB (default 32), $GUEST_CPU the CPU model (default: QEMU's own, e.g. "max"),
+# $GUEST_QEMU_ARGS adds arguments. The pc-testdev device (port 0xe0 latch, RAM-like MMIO page
+# at 0xff000000) is always there, as in kvm-unit-tests; kernels that do not use it never see it.
 set -u
 if [ $# -lt 1 ]; then
 	echo "usage: $0 KERNEL [ARGS...]" >&2
@@ -18,9 +20,11 @@ qemu=${QEMU:-qemu-system-x86_64}
 log=$(mktemp "${TMPDIR:-/tmp}/run-guest-qemu.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
-timeout "${GUEST_TIMEOUT:-60}" "$qemu" -accel tcg -kernel "$kernel" -append "$*" \
-	-display none -no-reboot -serial stdio \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -m "${GUEST_MEM:-32}" </dev/null >"$log" 2>&1
+# shellcheck disable=SC2086 # GUEST_QEMU_ARGS is a list of words
+timeout "${GUEST_TIMEOUT:-60}" "$qemu" -accel tcg ${GUEST_CPU:+-cpu "$GUEST_CPU"} \
+	-kernel "$kernel" -append "$*" -display none -no-reboot -serial stdio \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -device pc-testdev \
+	-m "${GUEST_MEM:-32}" ${GUEST_QEMU_ARGS:-} </dev/null >"$log" 2>&1
 status=$?
 cat "$log"
 if [ "$status" = 1 ] && ! grep -q '^SUMMARY:' "$log"; then

@@ -11,10 +11,11 @@ logs=$build/guests/qemu-logs
 mkdir -p "$logs"
 failed=0
 
-run() {	# run KERNEL EXPECTED_STATUS ARGS...
+run() {	# run KERNEL EXPECTED_STATUS ARGS...   ($cpu: QEMU CPU model, $mem: MiB; optional)
 	name=$1 expected=$2
 	shift 2
-	"$root/tools/run-guest-qemu.sh" "$build/guests/$name.elf" "$@" >"$logs/$name.log" 2>&1
+	GUEST_CPU=${cpu:-} GUEST_MEM=${mem:-32} \
+		"$root/tools/run-guest-qemu.sh" "$build/guests/$name.elf" "$@" >"$logs/$name.log" 2>&1
 	status=$?
 	if [ "$status" = "$expected" ]; then
 		verdict=ok
@@ -31,4 +32,9 @@ for k in cpuid cpuid64 msr msr64 io io64 hlt_timer vmcall vmcall64 memtest; do
 done
 run isolation 1 pattern=0xa5 wait=20
 run triplefault 0
+# The QEMU-style platform kernels, on the command line kvm-unit-tests uses (-cpu max -m 64).
+cpu=max mem=64
+for k in apic apic64; do
+	run "$k" 1
+done
 exit $failed
