@@ -8,8 +8,8 @@
 GUEST_DIR := tests/guests
 GUEST_OUT := $(BUILD)/guests
 
-GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic
-GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64
+GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic paging32 paging_pae
+GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 paging64
 GUESTS_ELF64 := elf64
 
 GUEST_KERNELS += $(patsubst %,$(GUEST_OUT)/%.elf,$(GUESTS_32) $(GUESTS_64) $(GUESTS_ELF64))
@@ -24,7 +24,7 @@ GUEST_LDFLAGS := -nostdlib -z noexecstack -z max-page-size=4096 -T $(GUEST_DIR)/
 
 # Library objects common to every kernel of one width (the entry code is added per kind).
 GUEST_LIB := $(patsubst $(GUEST_DIR)/%,%,$(wildcard $(GUEST_DIR)/lib/*.c)) lib/boot_data.S \
-             lib/isr.S lib/lapic_isr.S
+             lib/isr.S lib/lapic_isr.S lib/usermode.S
 GUEST_LIB32 := $(patsubst %,$(GUEST_OUT)/obj32/%.o,$(GUEST_LIB))
 GUEST_LIB64 := $(patsubst %,$(GUEST_OUT)/obj64/%.o,$(GUEST_LIB))
 

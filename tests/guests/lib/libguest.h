@@ -82,6 +82,14 @@ struct intr_frame {
 #endif
 };
 
+/*
+ * Called first for every exception (vectors below IRQ_VECTOR_BASE), before ASM_TRY recovery:
+ * returns true if it handled the exception (the frame, possibly changed, is resumed), false
+ * to let the library carry on. For handlers that fix the cause and retry, e.g. a #PF handler
+ * doing copy-on-write (lib/paging.c, lib/usermode.c).
+ */
+extern bool (*exception_hook)(struct intr_frame *frame);
+
 /* --- Interrupts: 8259A PIC and 8254 PIT, lib/irq.c ------------------------------------------ */
 
 #define PIT_HZ 1193182u

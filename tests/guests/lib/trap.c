@@ -37,6 +37,7 @@ extern const struct ex_table_entry __ex_table_start[], __ex_table_end[];
 static struct idt_gate idt[NR_IDT_VECTORS] __attribute__((aligned(16)));
 static volatile int armed_vector = -1;
 volatile struct exception_record last_exception = { .vector = -1 };
+bool (*exception_hook)(struct intr_frame *frame);
 
 static void set_gate(unsigned int vector, unsigned long handler)
 {
@@ -115,6 +116,8 @@ void interrupt_dispatch(struct intr_frame *f)
 		irq_dispatch(f->vector - IRQ_VECTOR_BASE);
 		return;
 	}
+	if (exception_hook && exception_hook(f))
+		return;
 	if (armed_vector == (int)f->vector) {
 		unsigned long recovery = find_recovery(f->ip);
 
