@@ -338,10 +338,9 @@ bool ept_age_fault(struct ept_age *s, u64 *root, u64 gpa)
 
 			__atomic_store_n(ep, (e & ~EPT_AGE_SAVED_RWX) | rights, __ATOMIC_RELAXED);
 			s->faults++;
-			/* The levels above may still owe ages (a mapping added after
-			 * the last scan): push them down before zeroing. */
-			for (int l = 4; l > level; l--)
-				settle(s, l, gfn & ~(span(l) - 1));
+			/* No level above owes this leaf any age: the scan that
+			 * tracked it settled them, and a scan ages a mapped table
+			 * entry lazily only when A/D bits tell it to. */
 			region_apply(s, level, base, 0, YOUNG_NOW);
 			return true;
 		}
