@@ -37,4 +37,9 @@ cpu=max mem=64
 for k in apic apic64; do
 	run "$k" 1
 done
+# The paging kernels with SMEP, SMAP, NX and 1 GiB pages, which QEMU's default CPU lacks.
+cpu=max mem=32
+for k in paging32 paging_pae paging64; do
+	run "$k" 1
+done
 exit $failed
