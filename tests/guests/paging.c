@@ -776,7 +776,8 @@ static unsigned int test_ad_level(unsigned long cr3, unsigned long va, u64 pa,
 	invlpg(va);
 	(void)read_word(va);
 	check_ad(cr3, va, level, PTE_A | up, "A/D cleared + INVLPG, read: A only");
-	write_word(va, 3);	/* the TLB may hold the entry with D=0: the CPU must still set D */
+	/* The TLB may hold the entry with D=0: the CPU must still set D (SDM Vol. 3A 4.8). */
+	write_word(va, 3);
 	check_ad(cr3, va, level, PTE_A | PTE_D | up, "then a write without INVLPG: D set");
 
 	/* Faulting accesses set no D (and the CPU never writes a not-present entry). */
@@ -955,12 +956,57 @@ static u64 rights(const struct pf_case *c)
 	       (c->nx ? PTE_NX : 0);
 }
 
-static unsigned int pf_run_entries(unsigned long va, void *pde, u64 pt, void *pte, u64 frame,
-				   u64 large_frame, struct pf_case *c)
+/* The test page's entries: the rights in `where`, everything allowed in the others. */
+struct pf_page {
+	unsigned long va;
+	void *pde, *pte;
+	u64 pt, frame, large_frame;
+};
+
+static void pf_set_entries(const struct pf_page *pg, enum where where, const struct pf_case *c)
+{
+	const u64 all = PTE_P | PTE_W | PTE_U;
+
+	if (where == IN_PTE) {
+		pte_set(pg->pde, pg->pt | all);
+		pte_set(pg->pte, pg->frame | rights(c));
+	} else if (where == IN_PDE) {
+		pte_set(pg->pde, pg->pt | rights(c));
+		pte_set(pg->pte, pg->frame | all);
+	} else {
+		pte_set(pg->pde, pg->large_frame | PTE_PS | rights(c));
+	}
+	invlpg(pg->va);
+}
+
+/* One probe against the model; the outcome goes into the digest either way. */
+static void pf_check(unsigned long va, enum where where, const struct pf_case *c)
 {
 	static const char *const where_name[] = { "PTE", "PDE", "large leaf" };
 	static const char *const access_name[] = { "read", "write", "fetch" };
-	const u64 all = PTE_P | PTE_W | PTE_U;
+	struct probe_result r = probe(va, c->access, c->cpl, c->ac, RET_OPCODE);
+	bool fault = pf_expected(c);
+	unsigned long ec = pf_error_code(c);
+
+	digest_add(where << 12 | c->p << 11 | c->w << 10 | c->u << 9 | c->nx << 8 |
+		   c->access << 4 | c->cpl << 1 | c->ac);
+	digest_add(r.faulted ? r.error_code : 0xff);
+	if (r.faulted == fault && (!fault || (r.error_code == ec && r.cr2 == va)))
+		return;
+	if (mismatches++ < PRINTED_MISMATCHES)
+		printf("  mismatch: %s P%d W%d U%d NX%d, CPL%d %s%s: %s %#lx CR2 %#lx, "
+		       "want %s %#lx\n", where_name[where], c->p, c->w, c->u, c->nx, c->cpl,
+		       access_name[c->access], c->ac ? " AC" : "",
+		       r.faulted ? "#PF" : "no fault", r.error_code, r.cr2,
+		       fault ? "#PF" : "no fault", fault ? ec : 0);
+}
+
+/*
+ * Every P/W/U/NX combination in each entry, each probed by a read, write and fetch at CPL0
+ * and CPL3, plus a CPL0 read and write with EFLAGS.AC=1 if the CPU has SMAP.
+ */
+static unsigned int pf_run_entries(const struct pf_page *pg, struct pf_case *c)
+{
 	unsigned int checks = 0;
 
 	for (enum where where = IN_PTE; where <= IN_LARGE_LEAF; where++) {
@@ -974,42 +1020,15 @@ static unsigned int pf_run_entries(unsigned long va, void *pde, u64 pt, void *pt
 			/* Not present: the other bits do not matter, try one combination. */
 			if ((!c->p && bits) || (c->nx && !paging_has_nx()))
 				continue;
-			if (where == IN_PTE) {
-				pte_set(pde, pt | all);
-				pte_set(pte, frame | rights(c));
-			} else if (where == IN_PDE) {
-				pte_set(pde, pt | rights(c));
-				pte_set(pte, frame | all);
-			} else {
-				pte_set(pde, large_frame | PTE_PS | rights(c));
-			}
-			invlpg(va);
+			pf_set_entries(pg, where, c);
 			for (unsigned int k = 0; k < 8; k++) {
-				struct probe_result r;
-				bool fault;
-				unsigned long ec;
-
 				c->access = k % 3;
-				c->cpl = k < 3 ? 0 : k < 6 ? 3 : 0;
-				c->ac = k >= 6;		/* STAC'd CPL0 read and write */
+				c->cpl = k >= 3 && k < 6 ? 3 : 0;
+				c->ac = k >= 6;
 				if (c->ac && !paging_cpu.smap)
 					continue;
-				r = probe(va, c->access, c->cpl, c->ac, RET_OPCODE);
-				fault = pf_expected(c);
-				ec = pf_error_code(c);
-				digest_add(bits << 16 | k << 8 | r.faulted);
-				digest_add(r.faulted ? r.error_code : 0);
+				pf_check(pg->va, where, c);
 				checks++;
-				if (r.faulted == fault && (!fault || (r.error_code == ec &&
-								      r.cr2 == va)))
-					continue;
-				if (mismatches++ < PRINTED_MISMATCHES)
-					printf("  mismatch: %s P%d W%d U%d NX%d, CPL%d %s%s: %s %#lx "
-					       "CR2 %#lx, want %s %#lx\n", where_name[where],
-					       c->p, c->w, c->u, c->nx, c->cpl,
-					       access_name[c->access], c->ac ? " AC" : "",
-					       r.faulted ? "#PF" : "no fault", r.error_code, r.cr2,
-					       fault ? "#PF" : "no fault", fault ? ec : 0);
 			}
 		}
 	}
@@ -1018,17 +1037,17 @@ static unsigned int pf_run_entries(unsigned long va, void *pde, u64 pt, void *pt
 
 static void test_error_codes(void)
 {
-	unsigned long cr3 = aspace_new(), va = section_va(8);
-	u64 frame = alloc_frame(), pt;
-	u64 large_frame = level_can_map(LEVEL_PDE) ? alloc_frames_aligned(large) : 0;
-	void *pte, *pde;
+	unsigned long cr3 = aspace_new();
+	struct pf_page pg = { .va = section_va(8), .frame = alloc_frame() };
 
 	digest_begin();
-	*(u8 *)phys_to_virt(frame) = RET_OPCODE;
-	*(u8 *)phys_to_virt(large_frame) = RET_OPCODE;
-	pte = map_page(cr3, va, frame, PTE_P | PTE_W | PTE_U, LEVEL_PTE);
-	pde = pte_lookup(cr3, va, LEVEL_PDE);
-	pt = pte_addr(pte_get(pde));
+	pg.large_frame = level_can_map(LEVEL_PDE) ? alloc_frames_aligned(large) : 0;
+	*(u8 *)phys_to_virt(pg.frame) = RET_OPCODE;
+	if (pg.large_frame)
+		*(u8 *)phys_to_virt(pg.large_frame) = RET_OPCODE;
+	pg.pte = map_page(cr3, pg.va, pg.frame, PTE_P | PTE_W | PTE_U, LEVEL_PTE);
+	pg.pde = pte_lookup(cr3, pg.va, LEVEL_PDE);
+	pg.pt = pte_addr(pte_get(pg.pde));
 	aspace_switch(cr3);
 	if (!paging_cpu.smep)
 		report_skip("#PF error codes with SMEP: CPU has no SMEP");
@@ -1047,13 +1066,10 @@ static void test_error_codes(void)
 		set_smep(c.smep);
 		set_smap(c.smap);
 		flush_tlb();
-		checks = pf_run_entries(va, pde, pt, pte, frame, large_frame, &c);
-		report_section(c.wp ? c.smep ? c.smap ? "#PF error codes, CR0.WP SMEP SMAP" :
-					       "#PF error codes, CR0.WP SMEP" :
-				      c.smap ? "#PF error codes, CR0.WP SMAP" : "#PF error codes, CR0.WP" :
-			       c.smep ? c.smap ? "#PF error codes, SMEP SMAP" : "#PF error codes, SMEP" :
-			       c.smap ? "#PF error codes, SMAP" : "#PF error codes, no WP/SMEP/SMAP",
-			       checks);
+		checks = pf_run_entries(&pg, &c);
+		report(!mismatches, "#PF error codes, CR0.WP=%d SMEP=%d SMAP=%d: %u checks, %u "
+		       "mismatches", c.wp, c.smep, c.smap, checks, mismatches);
+		mismatches = 0;
 	}
 	set_cr0_wp(true);
 	set_smep(false);

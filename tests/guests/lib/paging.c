@@ -24,7 +24,8 @@
 struct paging_cpu paging_cpu;
 static enum paging_mode mode;
 static unsigned long kernel_cr3;
-static u64 free_lo, free_hi;		/* frames come from the bottom, large runs from the top */
+/* Free RAM: 4 KiB frames come from the bottom, aligned large runs from the top. */
+static u64 free_lo, free_hi;
 static u64 pdpt_page;			/* PAE: page the next PDPTs are carved from */
 static unsigned int pdpt_used;
 

@@ -115,7 +115,7 @@ void usermode_init(void)
 	gdt[SEL_UDATA / 8] = 0x00cff2000000ffffull;	/* DPL3 flat data */
 	gdt[SEL_UCODE64 / 8] = 0x00affa000000ffffull;	/* DPL3 code, L=1 */
 	gdt[SEL_TSS / 8] = segment_descriptor(tss_base, sizeof(tss) - 1, TSS_DESC_TYPE);
-	gdt[SEL_TSS / 8 + 1] = tss_base >> 32;		/* 64-bit TSS descriptors are 16 bytes */
+	gdt[SEL_TSS / 8 + 1] = tss_base >> 32;	/* 64-bit TSS descriptors are 16 bytes */
 
 #ifdef __x86_64__
 	tss.rsp0 = (unsigned long)trap_stack + TRAP_STACK_SIZE;
