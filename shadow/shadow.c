@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "shadow/reclaim.h"
 #include "shadow/spage.h"
 
 #ifndef CR0_NW
@@ -404,13 +405,20 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 			return fault_done(mmu, out, SHADOW_EMULATE_ACCESS);
 		alias = true;
 	}
+	/*
+	 * Within the limits, the pages install() may create (one per level
+	 * below the root) are reserved first: it cannot then fail half way.
+	 */
+	if (!shadow_reserve(mmu, v->root->role.level - 1))
+		return fault_done(mmu, out, SHADOW_NO_MEMORY);
 	r = install(v, gva, alias);
 	if (r == NO_MEMORY) {
-		shadow_zap_all(mmu);
+		shadow_zap_all(mmu);	/* the host itself is out of frames */
 		r = install(v, gva, alias);
-		if (r == NO_MEMORY)
-			return fault_done(mmu, out, SHADOW_NO_MEMORY);
 	}
+	shadow_unreserve(mmu);
+	if (r == NO_MEMORY)
+		return fault_done(mmu, out, SHADOW_NO_MEMORY);
 	sp_commit_zap(mmu);
 	return fault_done(mmu, out, is_table ? SHADOW_EMULATE_WRITE : SHADOW_FIXED);
 }
@@ -590,15 +598,19 @@ static bool load_root(struct shadow_vcpu *v)
 	if (sp) {
 		mmu->stats.roots_reused++;
 	} else {
+		if (!shadow_reserve(mmu, 1))	/* may evict: before anything changes */
+			return false;
 		sp = sp_create(mmu, gfn, role);
 		if (!sp) {
 			shadow_zap_all(mmu);
 			sp = sp_create(mmu, gfn, role);
-			if (!sp)
-				return false;
 		}
+		shadow_unreserve(mmu);
+		if (!sp)
+			return false;
 		mmu->stats.roots_created++;
 	}
+	sp->accessed = true;	/* reclaim: a CR3 load uses the root */
 	if (role.guest_mode == GWALK_MODE_PAE) {
 		/* Entries follow the PDPTE registers loaded with this CR3. */
 		for (int i = 0; i < 4; i++) {
@@ -713,6 +725,7 @@ void shadow_destroy(struct shadow_mmu *mmu)
 {
 	memset(mmu->root_cache, 0, sizeof(mmu->root_cache));
 	sp_free_all(mmu);
+	shadow_pool_detach(mmu);
 }
 
 bool shadow_vcpu_init(struct shadow_vcpu *v, struct shadow_mmu *mmu)

@@ -80,7 +80,13 @@ struct shadow_stats {
 	u64 roots_created;
 	u64 write_protects;	/* sptes that lost W because their frame became a table */
 	u64 zap_all;		/* shadow_zap_all() runs (also on allocation failure) */
-	u64 pages_in_use[SHADOW_MAX_LEVEL + 1];	/* shadow pages now, per level */
+	u64 pages_in_use[SHADOW_MAX_LEVEL + 1];	/* shadow pages now, per level; updated
+						 * atomically, readable without the lock */
+	/* Reclaim (shadow/reclaim.c): pages evicted to stay within the limits, pages
+	 * the policy examined to choose them, faults refused for lack of pages. */
+	u64 evictions;
+	u64 evict_examined;
+	u64 reserve_failures;
 };
 
 /* Which parts of a translation a shadow page depends on (its lookup key with gfn). */
@@ -134,6 +140,23 @@ struct shadow_page {
 	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */
 };
 
+struct shadow_pool;
+
+/*
+ * One guest's share of a struct shadow_pool (API in shadow/reclaim.h).
+ * used and limit are atomics that anyone may read without the guest lock;
+ * everything else belongs to the guest lock.
+ */
+struct shadow_mmu_reclaim {
+	struct shadow_pool *pool;	/* NULL: no limit (pages are still counted) */
+	u64 used;		/* shadow pages of this guest */
+	u64 limit;		/* shadow_pages=N */
+	u64 reserved;		/* charged to the pool, not yet allocated */
+	u32 policy;		/* enum shadow_reclaim_policy */
+	struct shadow_page *hand;	/* CLOCK: next page to examine (NULL: oldest) */
+	struct shadow_page *deferred;	/* CLOCK: cold directory to evict next */
+};
+
 struct obj_pool {
 	u32 size;
 	void *free;
@@ -151,6 +174,7 @@ struct shadow_mmu {
 	struct obj_pool page_pool, node_pool, rmap_pool;
 	void *pool_pages;	/* bookkeeping pages, chained through their first word */
 	u64 seq;
+	struct shadow_mmu_reclaim rc;
 };
 
 struct shadow_vcpu {
@@ -170,7 +194,10 @@ enum shadow_fault_kind {
 				 * on): emulate the instruction with gpa */
 	SHADOW_NOT_RAM,		/* gpa is not RAM: MMIO emulation (table: a guest paging
 				 * structure itself is not RAM) */
-	SHADOW_NO_MEMORY,	/* no shadow page could be allocated even after zap-all */
+	SHADOW_NO_MEMORY,	/* no shadow page could be had: nothing reclaimable
+				 * within the guest's limit or the pool (nothing
+				 * changed: let the guest wait and retry, or stop it),
+				 * or the host had no frame even after zap-all */
 };
 
 struct shadow_fault {
@@ -253,11 +280,13 @@ bool shadow_gfn_is_write_protected(struct shadow_mmu *mmu, u64 gfn);
 void shadow_zap_all(struct shadow_mmu *mmu);
 
 /*
- * Hooks for a reclaim / ageing policy (not part of the fault path):
+ * Hooks for a reclaim / ageing policy (shadow/reclaim.c uses them):
  * walk pages oldest first with sp->newer from mmu->oldest, ask whether a
  * page was used since the last call (software bit or the CPU-set A bit of
  * any parent spte, both cleared), and zap one page (its subtree stays
- * cached; a zapped pinned root is only emptied).
+ * cached; a zapped pinned root is only emptied). The software bit is set
+ * when a fault walks the page, when it is loaded as a root, and when a
+ * parent spte with A set is dropped (so the CPU's use is not forgotten).
  */
 bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp);
 void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp);

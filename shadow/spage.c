@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "shadow/reclaim.h"
 #include "shadow/spage.h"
 
 /* ---- fixed-size object pools ------------------------------------------ */
@@ -248,6 +249,10 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 
 	if (!sp)
 		return NULL;
+	if (!reclaim_charge(mmu, role.level)) {	/* over a limit: see reclaim.c */
+		pool_put(&mmu->page_pool, sp);
+		return NULL;
+	}
 	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root);
 	sp->aux = mmu->host->alloc_page(mmu->host, &sp->aux_hpa, false);
 	if (!sp->spt || !sp->aux) {
@@ -256,6 +261,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		if (sp->aux)
 			mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
 		pool_put(&mmu->page_pool, sp);
+		reclaim_uncharge(mmu, role.level);
 		return NULL;
 	}
 	memset(sp->spt, 0, PAGE_SIZE);
@@ -273,7 +279,6 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		mmu->oldest = sp;
 	mmu->newest = sp;
 	mmu->stats.pages_created++;
-	mmu->stats.pages_in_use[role.level]++;
 	if (first_indirect)
 		write_protect_gfn(mmu, gfn);
 	return sp;
@@ -283,10 +288,16 @@ static void drop_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
 {
 	if (!spte_present(sp->spt[i]))
 		return;
-	if (sp_is_leaf_table(sp))
+	if (sp_is_leaf_table(sp)) {
 		rmap_remove(mmu, sp->aux[i], &sp->spt[i]);
-	else
-		list_remove(mmu, &((struct shadow_page *)sp->aux[i])->parents, &sp->spt[i]);
+	} else {
+		struct shadow_page *child = (struct shadow_page *)(uintptr_t)sp->aux[i];
+
+		/* The CPU used this link since reclaim last looked: keep that (reclaim.c). */
+		if (__atomic_load_n(&sp->spt[i], __ATOMIC_RELAXED) & PTE_A)
+			child->accessed = true;
+		list_remove(mmu, &child->parents, &sp->spt[i]);
+	}
 	sp->aux[i] = 0;
 }
 
@@ -357,10 +368,14 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 		sp->newer->older = sp->older;
 	else
 		mmu->newest = sp->older;
+	if (mmu->rc.hand == sp)		/* the CLOCK hand moves on (reclaim.c) */
+		mmu->rc.hand = sp->newer;
+	if (mmu->rc.deferred == sp)
+		mmu->rc.deferred = NULL;
 	sp->zapped = true;
 	sp->hash_next = mmu->zap_pending;
 	mmu->zap_pending = sp;
-	mmu->stats.pages_in_use[sp->role.level]--;
+	reclaim_uncharge(mmu, sp->role.level);
 }
 
 void sp_commit_zap(struct shadow_mmu *mmu)

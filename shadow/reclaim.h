@@ -1,0 +1,106 @@
+/*
+ * Shadow page accounting and reclaim. All guests' shadow pages are charged
+ * to one struct shadow_pool (a global limit) and to the guest's own limit
+ * (shadow_pages=N). Counters are exact atomics, readable in O(1) without
+ * any guest's lock. A fault first reserves its worst case, evicting this
+ * guest's least recently used pages when it is at its limit, or taking
+ * pages from the guest that can spare them most when the pool is short;
+ * then the fault cannot fail half way.
+ *
+ * Policies: CLOCK (default; "used" = the A bits the CPU sets in the parent
+ * sptes, tested and cleared at scan time, plus a software bit) and FIFO by
+ * creation (KVM's historical behaviour, kept as the baseline).
+ *
+ * Locking: functions taking an mmu need that guest's lock, as every shadow_*
+ * call does; shadow_pool_reclaim() takes other guests' locks through the
+ * pool's trylock callback. Attach and detach change the pool's guest list:
+ * callers make sure no reclaim runs meanwhile (guest creation/teardown).
+ */
+#ifndef SHADOW_RECLAIM_H
+#define SHADOW_RECLAIM_H
+
+#include "shadow/shadow.h"
+
+enum shadow_reclaim_policy {
+	SHADOW_RECLAIM_CLOCK,	/* second chance from parent-spte A bits, leaves first */
+	SHADOW_RECLAIM_FIFO,	/* oldest created first (reclaim=fifo) */
+};
+
+#define SHADOW_MIN_PAGES 64		/* smallest per-guest limit (KVM's minimum too) */
+#define SHADOW_DEFAULT_PERMILLE 20	/* default limit: 2% of guest RAM pages, as KVM */
+#define SHADOW_POOL_MAX_GUESTS 32
+#define SHADOW_SCAN_MAX 16	/* CLOCK: pages examined at most per eviction */
+#define SHADOW_LEAF_LOOKAHEAD 1	/* CLOCK: pages looked at past a cold directory */
+#define SHADOW_RECLAIM_BATCH 8	/* extra pages a global reclaim frees, to amortise it */
+
+struct shadow_pool {
+	/* Atomics: read anywhere without locks. */
+	u64 limit;		/* pages all guests together may hold */
+	u64 charged;		/* pages in use plus reserved, all guests */
+	u64 in_use;		/* pages in use, all guests */
+	u64 in_use_level[SHADOW_MAX_LEVEL + 1];
+	u64 sum_limits;		/* of the attached guests: their fair shares */
+	u64 reclaims;		/* shadow_pool_reclaim() runs */
+	u64 reclaimed;		/* pages they freed */
+	/*
+	 * Lock another guest for a global reclaim. Must not spin: the caller
+	 * may hold its own guest's lock (false = busy, another guest is
+	 * tried). NULL when guests cannot run concurrently (one CPU).
+	 */
+	bool (*trylock)(struct shadow_pool *pool, struct shadow_mmu *mmu);
+	void (*unlock)(struct shadow_pool *pool, struct shadow_mmu *mmu);
+	struct shadow_mmu *guests[SHADOW_POOL_MAX_GUESTS];
+};
+
+/* An empty pool of limit pages; set trylock/unlock afterwards if needed. */
+void shadow_pool_init(struct shadow_pool *pool, u64 limit);
+/* Default shadow_pages for a guest of ram_pages 4 KiB pages. */
+u64 shadow_default_limit(u64 ram_pages);
+/*
+ * Charge mmu's pages to pool from now on, with a limit (raised to
+ * SHADOW_MIN_PAGES) and a policy. Call after shadow_init(), before
+ * shadow_vcpu_init(). False if the pool has no room for another guest.
+ * shadow_destroy() detaches the guest.
+ */
+bool shadow_pool_attach(struct shadow_pool *pool, struct shadow_mmu *mmu, u64 limit,
+			enum shadow_reclaim_policy policy);
+void shadow_pool_detach(struct shadow_mmu *mmu);
+/* Change a guest's limit (raised to SHADOW_MIN_PAGES); evicts down to it at once. */
+void shadow_set_limit(struct shadow_mmu *mmu, u64 limit);
+
+/*
+ * Make sure pages shadow pages can be created without failing: evicts from
+ * this guest while it is at its limit, runs shadow_pool_reclaim() when the
+ * pool is short. False when that cannot be done now (nothing changed; the
+ * guest should wait for pages or be stopped). shadow_page_fault() and CR3
+ * loads call it themselves; shadow_unreserve() gives back what is left.
+ */
+bool shadow_reserve(struct shadow_mmu *mmu, u32 pages);
+void shadow_unreserve(struct shadow_mmu *mmu);
+
+/* Evict up to pages of this guest with its policy; returns how many went. */
+u64 shadow_evict(struct shadow_mmu *mmu, u64 pages);
+/*
+ * Global reclaim (a shrinker): free pages from the guests furthest above
+ * their fair share of the pool (pool limit split in proportion to their
+ * limits), chosen from the O(1) counters; only the donors are locked and
+ * scanned. self is the guest whose lock the caller holds (or NULL).
+ * Returns the pages freed.
+ */
+u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *self);
+
+/* Lock-free reads. level 0 means all levels. */
+u64 shadow_pool_pages(const struct shadow_pool *pool, int level);
+u64 shadow_mmu_pages(const struct shadow_mmu *mmu, int level);
+u64 shadow_mmu_limit(const struct shadow_mmu *mmu);
+const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy);
+
+/* ---- internal to shadow/: hooks called by spage.c ---------------------- */
+
+/* A page of level is about to be created: take it from the reservation, or
+ * charge it if within both limits. False: do not create it. */
+bool reclaim_charge(struct shadow_mmu *mmu, int level);
+/* A page of level is gone (or its creation failed after reclaim_charge()). */
+void reclaim_uncharge(struct shadow_mmu *mmu, int level);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * A simulated machine for reclaim tests and the reclaim benchmark: guests
+ * with their own RAM and shadow MMU, one host frame pool, and a CPU that
+ * walks the shadow tables (the reference MMU on host-physical memory, which
+ * sets A bits in the sptes it walks, as test_shadow.c's CPU does), takes
+ * shadow faults and checks every translation against the guest tables.
+ */
+#ifndef TESTS_UNIT_RECLAIM_SIM_H
+#define TESTS_UNIT_RECLAIM_SIM_H
+
+#include "shadow/reclaim.h"
+#include "refmmu.h"
+
+#define SIM_MAX_GUESTS 3
+#define SIM_RAM_PAGES 1024	/* per guest */
+#define SIM_HOST_FRAMES 4096	/* shared by all guests' shadow and bookkeeping pages */
+
+struct sim_guest {
+	struct shadow_host host;
+	struct ref_ram ram;
+	struct shadow_mmu mmu;
+	struct shadow_vcpu v;
+	u64 ram_hpa;		/* host-physical base of its RAM */
+	u64 over_limit;		/* times used > limit was seen after an access */
+};
+
+/* The guest-memory layout of struct sim_workload. */
+struct sim_workload {
+	u32 hot_spaces;		/* address spaces that run again and again */
+	u32 cold_spaces;	/* a stream of address spaces run in turn: cold */
+	u32 cold_percent;	/* share of runs that take the next cold space */
+	u32 tables_per_space;	/* user page tables of each space (8 pages each) */
+	u32 kernel_tables;	/* page tables of the kernel part all spaces share */
+	u32 accesses_per_run;	/* after each CR3 load */
+	u32 runs;
+	u64 seed;
+};
+
+struct sim_result {
+	u64 faults, created, zapped, evictions, examined;
+	u64 no_memory;		/* accesses refused with SHADOW_NO_MEMORY */
+	u64 errors;		/* wrong translations, broken walks, failed audits */
+};
+
+enum sim_access {
+	SIM_OK,
+	SIM_NO_MEMORY,		/* the fault was refused: the guest must wait */
+	SIM_ERROR,
+};
+
+extern struct sim_guest sim_guests[SIM_MAX_GUESTS];
+extern u64 sim_host_frames_used;
+
+/* Fresh machine: every guest's RAM zeroed, no frame in use. */
+void sim_reset(void);
+/* Guest idx: shadow_init(), attach to pool (if not NULL) with limit and policy,
+ * vCPU with paging off. */
+bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
+		    enum shadow_reclaim_policy policy);
+void sim_guest_destroy(int idx);
+/* A guest access to gva (GACC_* bits) on the shadow tables, faults handled. */
+enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access);
+/* 64-bit guest store/load in guest RAM (plain, for setting up tables). */
+void sim_store64(struct sim_guest *g, u64 gpa, u64 val);
+u64 sim_load64(struct sim_guest *g, u64 gpa);
+
+/* Build w's address spaces in a guest's RAM and switch it to long mode. */
+void sim_workload_setup(struct sim_guest *g, const struct sim_workload *w);
+/* CR3 value of space s (hot spaces first, then cold ones). */
+u64 sim_space_cr3(const struct sim_workload *w, u32 s);
+/* A user address in space s: table t, page p; a kernel address: table t, page p. */
+u64 sim_user_gva(u32 t, u32 p);
+u64 sim_kernel_gva(u32 t, u32 p);
+/* Run the workload (after setup) on guest g; counts are this run's only. */
+void sim_workload_run(struct sim_guest *g, const struct sim_workload *w, struct sim_result *r);
+/* Setup and run on a fresh machine with one guest at limit under policy. */
+void sim_workload(const struct sim_workload *w, u64 limit, enum shadow_reclaim_policy policy,
+		  struct sim_result *r);
+
+/* The workload of the benchmark and its test: hot set of about 52 shadow pages. */
+extern const struct sim_workload sim_bench_workload;
+
+#endif
