@@ -26,11 +26,14 @@ class Guest:
 class Test:
     def __init__(self, name, guests=(), hv_args="", run="PASS", log_must=(), log_must_not=(),
                  platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240,
-                 expect_panic=False):
+                 expect_panic=False, same_digests=()):
         self.name, self.guests, self.hv_args, self.run = name, list(guests), hv_args, run
         self.log_must, self.platform, self.cpu = list(log_must), platform, cpu
         self.log_must_not = ([] if expect_panic else ["PANIC", "EXCEPTION"]) + list(log_must_not)
         self.megs, self.timeout = megs, timeout
+        # Pairs of guests whose "DIGEST: ..." lines must be identical (same kernel run
+        # under two memory virtualizations must observe the same results).
+        self.same_digests = list(same_digests)
 
     def judge(self, status, log):
         """Return a list of problems (empty = pass)."""
@@ -50,6 +53,13 @@ class Test:
             m = re.search(pat, log, re.M)
             if m:
                 problems.append(f"log has /{pat}/: {log[max(0, m.start() - 60):m.end() + 60]!r}")
+        for a, b in self.same_digests:
+            da, db = digests(log, a), digests(log, b)
+            if not da:
+                problems.append(f"guest {a} printed no DIGEST lines")
+            elif da != db:
+                diff = next((x, y) for x, y in zip(da + [""] * 99, db + [""] * 99) if x != y)
+                problems.append(f"digests of {a} and {b} differ: {diff[0]!r} vs {diff[1]!r}")
         for g in self.guests:
             if g.expect is None:
                 continue
@@ -64,6 +74,10 @@ class Test:
                 problems.append(f"guest {g.name} ended "
                                 f"{ended.group(1) if ended else 'never'!r}, expected /{g.expect}/")
         return problems
+
+
+def digests(log, guest):
+    return re.findall(rf"\] {re.escape(guest)}: DIGEST: (.*)$", log, re.M)
 
 
 def ept(kernel, name, extra="", expect="pass"):
@@ -133,6 +147,13 @@ TESTS = [
                  shadow("isolation.elf", "s-iso-b", "mem=32M -- pattern=0x5a probe_oob",
                         expect=r"access to guest-physical 0x2000000 outside its 32 MiB"),
                  ept("isolation.elf", "e-iso-c", "mem=32M -- pattern=0x3c")]),
+    # The paging stress kernels must see exactly the same results with either MMU.
+    Test("paging-ept-equals-shadow", timeout=400,
+         guests=[ept("paging32.elf", "p32-ept"), shadow("paging32.elf", "p32-shadow"),
+                 ept("paging_pae.elf", "pae-ept"), shadow("paging_pae.elf", "pae-shadow"),
+                 ept("paging64.elf", "p64-ept"), shadow("paging64.elf", "p64-shadow")],
+         same_digests=[("p32-ept", "p32-shadow"), ("pae-ept", "pae-shadow"),
+                       ("p64-ept", "p64-shadow")]),
     Test("mixed-ept-and-shadow", hv_args="slice_ms=3",
          guests=[ept("hlt_timer.elf", "e-timer"), shadow("hlt_timer.elf", "s-timer"),
                  ept("memtest.elf", "e-mem"), shadow("memtest.elf", "s-mem")]),
