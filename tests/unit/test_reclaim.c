@@ -299,6 +299,45 @@ TEST(lower_limit_evicts_at_once)
 	destroy_all(1);
 }
 
+/*
+ * Guest page-table writes while pages come and go: leaves of hot spaces are
+ * remapped (emulated through the shadow MMU when the table is shadowed)
+ * between runs; every access is still checked against the guest tables.
+ */
+TEST(guest_table_writes_during_reclaim)
+{
+	struct sim_workload w = small_workload(0, 1);
+	struct sim_guest *g = guest_with_spaces(&w, 8, 64, SHADOW_RECLAIM_CLOCK);
+	u64 rng = 11, sptes_updated = g->mmu.stats.sptes_updated;
+
+	for (int run = 0; run < 400; run++) {
+		u64 x = ref_rand(&rng);
+		u32 s = (u32)(x % 24);	/* 8 spaces again and again, 16 more now and then */
+		u64 pt = (sim_space_cr3(&w, s) >> 12) + 3 + (x >> 8) % w.tables_per_space;
+		u64 gpa = pt * 4096 + ((x >> 16) % 8) * 8;
+		u64 pte = (0x300 + (x >> 24) % 64) << 12 | PTE_P | PTE_W | PTE_U;
+
+		if (shadow_gfn_is_write_protected(&g->mmu, pt))
+			shadow_guest_write(&g->mmu, gpa, &pte, 8);
+		else
+			sim_store64(g, gpa, pte);
+		CHECK_EQ(shadow_set_cr3(&g->v, sim_space_cr3(&w, s)), SHADOW_CR_OK);
+		for (int a = 0; a < 8; a++) {
+			u64 y = ref_rand(&rng);
+
+			CHECK_EQ(sim_access(g, sim_user_gva((u32)(y % w.tables_per_space),
+							    (u32)((y >> 8) % 8)),
+					    (y >> 16) & 1 ? GACC_WRITE : 0), SIM_OK);
+		}
+		if (run % 50 == 0)
+			CHECK_EQ(shadow_audit(&g->mmu), 0);
+	}
+	CHECK(g->mmu.stats.evictions > 0);
+	CHECK(g->mmu.stats.sptes_updated > sptes_updated);
+	CHECK_EQ(g->over_limit, 0);
+	destroy_all(1);
+}
+
 /* ---- the pool and global reclaim --------------------------------------- */
 
 static bool busy[SIM_MAX_GUESTS];
