@@ -147,6 +147,12 @@ TESTS = [
                  shadow("isolation.elf", "s-iso-b", "mem=32M -- pattern=0x5a probe_oob",
                         expect=r"access to guest-physical 0x2000000 outside its 32 MiB"),
                  ept("isolation.elf", "e-iso-c", "mem=32M -- pattern=0x3c")]),
+    # QEMU-style platform: xAPIC and its timers, the emulated MMIO page, under both MMUs.
+    Test("platform-apic-mmio-ept", guests=[ept("apic.elf", "apic32"), ept("apic64.elf", "apic64"),
+                                           ept("mmio.elf", "mmio32"), ept("mmio64.elf", "mmio64")]),
+    Test("platform-apic-mmio-shadow",
+         guests=[shadow("apic.elf", "s-apic32"), shadow("apic64.elf", "s-apic64"),
+                 shadow("mmio.elf", "s-mmio32"), shadow("mmio64.elf", "s-mmio64")]),
     # The paging stress kernels must see exactly the same results with either MMU.
     Test("paging-ept-equals-shadow", timeout=400,
          guests=[ept("paging32.elf", "p32-ept"), shadow("paging32.elf", "p32-shadow"),
