@@ -8,8 +8,8 @@
 GUEST_DIR := tests/guests
 GUEST_OUT := $(BUILD)/guests
 
-GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic paging32 paging_pae mmio
-GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 paging64 mmio64
+GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic mmio platform paging32 paging_pae
+GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 platform64 paging64
 GUESTS_ELF64 := elf64
 
 GUEST_KERNELS += $(patsubst %,$(GUEST_OUT)/%.elf,$(GUESTS_32) $(GUESTS_64) $(GUESTS_ELF64))

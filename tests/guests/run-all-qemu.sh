@@ -34,7 +34,7 @@ run isolation 1 pattern=0xa5 wait=20
 run triplefault 0
 # The QEMU-style platform kernels, on the command line kvm-unit-tests uses (-cpu max -m 64).
 cpu=max mem=64
-for k in apic apic64 mmio mmio64; do
+for k in apic apic64 mmio mmio64 platform platform64; do
 	run "$k" 1
 done
 # The paging kernels with SMEP, SMAP, NX and 1 GiB pages, which QEMU's default CPU lacks.

@@ -65,10 +65,13 @@ extern volatile unsigned int apic_unhandled;
 /* --- TSC rate: lib/tsc.c -------------------------------------------------------------------- */
 
 /*
- * TSC ticks per second, measured once against a 10 ms one-shot count of PIT channel 2 (gate
- * and output on port 0x61, as Linux calibrates); 0 if the PIT output never rose.
+ * TSC ticks per second, measured on the first call against a 10 ms one-shot count of PIT
+ * channel 2 (gate and output on port 0x61, as Linux calibrates), the lowest of three tries;
+ * 0 if the PIT output never rose.
  */
 u64 tsc_hz(void);
+/* Forgets the measured rate: the next tsc_hz() measures again. */
+void tsc_recalibrate(void);
 /* TSC ticks in `us` microseconds at tsc_hz() (us < 4e9 / 1e6 * 1e3, i.e. a few seconds). */
 u64 tsc_us(u32 us);
 /* Microseconds in `ticks` TSC ticks at tsc_hz() (0 if the rate is unknown). */
