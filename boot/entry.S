@@ -4,9 +4,16 @@
  * (Multiboot2 spec 3.3). We zero .bss, identity-map the first 4 GiB with
  * 2 MiB pages, enable long mode (SDM Vol. 3A 10.8.5) and call boot_main().
  * mm/paging.c later replaces these tables with ones that protect the image.
+ *
+ * The same entry serves GRUB on UEFI: with no "EFI boot services" header
+ * tag (Multiboot2 spec 3.1.12) GRUB leaves boot services itself and enters
+ * here exactly as on a BIOS, passing the EFI memory map and system table
+ * as information tags instead of relying on legacy devices.
  */
 #define MB2_MAGIC        0xe85250d6
 #define MB2_ARCH_I386    0
+#define MB2_TAG_FRAMEBUFFER 5
+#define MB2_TAG_OPTIONAL 1
 #define MSR_EFER         0xc0000080
 #define EFER_LME         (1 << 8)
 #define EFER_NXE         (1 << 11)
@@ -19,6 +26,19 @@ mb2_header:
 	.long MB2_ARCH_I386
 	.long mb2_header_end - mb2_header
 	.long -(MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header))
+	/*
+	 * Ask for a linear framebuffer, any mode (0 x 0 x 0: the loader's
+	 * choice), for arch/x86/fbcon.c. Optional: a BIOS GRUB without video
+	 * drivers keeps VGA text mode and boots us anyway.
+	 */
+	.balign 8
+	.short MB2_TAG_FRAMEBUFFER
+	.short MB2_TAG_OPTIONAL
+	.long 20
+	.long 0			/* width */
+	.long 0			/* height */
+	.long 0			/* depth */
+	.balign 8
 	/* end tag */
 	.short 0
 	.short 0

@@ -8,6 +8,7 @@
 #include "boot/config.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/desc.h"
+#include "arch/x86/fbcon.h"
 #include "arch/x86/machine.h"
 #include "arch/x86/serial.h"
 #include "mm/mm.h"
@@ -39,9 +40,36 @@ static void print_boot_info(const struct boot_info *bi)
 	for (int i = 0; i < bi->module_count; i++)
 		pr_info("module %d: %#llx-%#llx '%s'", i, (unsigned long long)bi->modules[i].start,
 			(unsigned long long)bi->modules[i].end, bi->modules[i].cmdline);
+	if (bi->efi_system_table)
+		pr_info("booted by UEFI: EFI system table at %#llx",
+			(unsigned long long)bi->efi_system_table);
+	if (bi->mem_from_efi)
+		pr_info("memory map: from the EFI memory map (no E820-style map given)");
 	if (bi->fb.present)
 		pr_info("framebuffer: %ux%u, %u bpp at %#llx", bi->fb.width, bi->fb.height,
 			bi->fb.bpp, (unsigned long long)bi->fb.addr);
+}
+
+/*
+ * The framebuffer console, as early as its memory is mapped: entry.S maps
+ * the low 4 GiB, and paging_init() maps a framebuffer above that.
+ */
+static void start_fbcon(const struct boot_framebuffer *fb, bool paging_done)
+{
+	const char *why = NULL;
+	bool high = fb->addr + (u64)fb->pitch * fb->height > BOOT_IDENTITY_MAP_END;
+
+	if (fbcon_active() || (high && !paging_done))
+		return;
+	if (high && fb->present)
+		paging_map_device(fb->addr, fb->addr + (u64)fb->pitch * fb->height);
+	if (fbcon_init(fb, &why))
+		pr_info("console: %s %ux%u%s", fb->type == FB_TYPE_EGA_TEXT ? "VGA text" :
+			"framebuffer", fb->width, fb->height,
+			serial_present() ? " and COM1" : " (no serial port found)");
+	else if (paging_done)
+		pr_info("console: %s (%s)", serial_present() ? "COM1 only" : "none found",
+			why);
 }
 
 /* Deliberate faults that prove the exception, protection and panic paths. */
@@ -79,14 +107,15 @@ void boot_main(u32 magic, u32 info_phys)
 	machine_detect();
 	gdt_init();
 	idt_init();
-	machine_calibrate_tsc();
 
 	if (!multiboot2_parse(magic, (const void *)(u64)info_phys, info_phys, &boot_info, err,
 			      sizeof(err)))
 		fail_boot("bad boot information", err);
+	start_fbcon(&boot_info.fb, false);
+	machine_calibrate_tsc(boot_info.acpi_rsdp, boot_info.acpi_rsdp_v2);
 	print_boot_info(&boot_info);
-	pr_info("platform: %s, TSC %llu kHz", machine_platform_name(),
-		(unsigned long long)machine_tsc_khz());
+	pr_info("platform: %s, TSC %llu kHz (calibrated against %s)", machine_platform_name(),
+		(unsigned long long)machine_tsc_khz(), machine_tsc_source());
 	if (!hv_config_parse(boot_info.cmdline, err, sizeof(err))) {
 		pr_err("command line: %s", err);
 		hv_config_print_help();
@@ -99,6 +128,7 @@ void boot_main(u32 magic, u32 info_phys)
 
 	mm_init(&boot_info);
 	paging_init();
+	start_fbcon(&boot_info.fb, true);
 	mm_print_summary();
 
 	run_selftest(hv_config.selftest);

@@ -1,8 +1,13 @@
-/* Console log lines with timestamp and source prefix (see log.h). */
+/*
+ * Console log lines with timestamp and source prefix (see log.h), written to
+ * every console sink: the serial port (and port 0xe9) when probed present,
+ * and the framebuffer console once boot_main has started it.
+ */
 #include <stdio.h>
 #include <string.h>
 #include "lib/log.h"
 #include "arch/x86/serial.h"
+#include "arch/x86/fbcon.h"
 #include "arch/x86/cpu.h"
 
 static u64 tsc_khz;
@@ -15,7 +20,18 @@ void log_set_tsc_khz(u64 khz)
 
 void console_write(const char *s, size_t n)
 {
+	static bool in_fbcon;
+
 	serial_write(s, n);
+	/*
+	 * A fault while drawing (say, a framebuffer the page tables lost) panics,
+	 * and the panic message comes back here: serial only, then.
+	 */
+	if (fbcon_active() && !in_fbcon) {
+		in_fbcon = true;
+		fbcon_write(s, n);
+		in_fbcon = false;
+	}
 }
 
 void console_printf(const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 
 static u64 *host_pml4;
+static u64 identity_top;  /* everything below is mapped */
 
 static void *host_table_alloc(void *ctx)
 {
@@ -29,8 +30,8 @@ static void map_or_panic(u64 start, u64 end, u64 flags, enum pt_level level)
 void paging_init(void)
 {
 	u64 nx = cpu_has_feature(0x80000001, CPUID_EDX, 20) ? PTE_NX : 0;
-	u64 top = mm_ram_top() > (4ull << 30) ? ALIGN_UP(mm_ram_top(), LARGE_PAGE_SIZE)
-					      : (4ull << 30);
+	u64 top = mm_ram_top() > BOOT_IDENTITY_MAP_END ? ALIGN_UP(mm_ram_top(), LARGE_PAGE_SIZE)
+						       : BOOT_IDENTITY_MAP_END;
 	u64 image_end = ALIGN_UP((u64)__image_end, PAGE_SIZE);
 	u64 small_end = ALIGN_UP(image_end, LARGE_PAGE_SIZE);
 
@@ -43,6 +44,19 @@ void paging_init(void)
 	map_or_panic((u64)__text_end, (u64)__rodata_end, PTE_P | nx, PT_LEVEL_4K);
 	map_or_panic((u64)__rodata_end, small_end, PTE_P | PTE_W | nx, PT_LEVEL_4K);
 	write_cr3((u64)host_pml4);
+	identity_top = top;
 	pr_info("paging: identity map to %llu GiB; text RX, rodata R, data NX%s",
 		(unsigned long long)(top >> 30), nx ? "" : " (no NX on this CPU)");
+}
+
+void paging_map_device(u64 start, u64 end)
+{
+	u64 nx = cpu_has_feature(0x80000001, CPUID_EDX, 20) ? PTE_NX : 0;
+
+	start = ALIGN_DOWN(start, LARGE_PAGE_SIZE);
+	end = ALIGN_UP(end, LARGE_PAGE_SIZE);
+	if (start < identity_top)
+		start = identity_top;
+	if (start < end)
+		map_or_panic(start, end, PTE_P | PTE_W | nx, PT_LEVEL_2M);
 }

@@ -147,6 +147,14 @@ static inline u16 inw(u16 port)
 	return v;
 }
 
+static inline u32 inl(u16 port)
+{
+	u32 v;
+
+	asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
 #define DEFINE_CR_ACCESSORS(n)                                                 \
 	static inline u64 read_cr##n(void)                                     \
 	{                                                                      \

@@ -1,7 +1,10 @@
 /*
  * Platform detection, TSC calibration and the end of a run. The exit path
- * must work from a panic, so it uses nothing but port I/O.
+ * must work from a panic, so it uses nothing but port I/O. Calibration uses
+ * only timers the machine is known to have: legacy-free machines have no
+ * PIT, so the ACPI PM timer named by the FADT is tried first.
  */
+#include <string.h>
 #include "arch/x86/machine.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
@@ -58,32 +61,164 @@ const char *machine_platform_name(void)
 	return names[platform];
 }
 
+/* ACPI tables are read through the boot-time identity map of the low 4 GiB. */
+#define ACPI_REACHABLE (4ull << 30)
+#define ACPI_MAX_TABLE (1u << 20)
+#define PM_TIMER_HZ 3579545u       /* ACPI spec 4.8.3.3 */
+#define CALIBRATION_MS 10
+#define SPIN_LIMIT 100000000u
+
+static const char *tsc_source = "none";
+
+/* An ACPI table header (ACPI spec 5.2.6) with 'sig', or NULL. */
+static const u8 *acpi_table(u64 phys, const char *sig)
+{
+	const u8 *t = (const u8 *)phys;
+	u32 len;
+
+	if (!phys || phys + 36 > ACPI_REACHABLE || memcmp(t, sig, 4))
+		return NULL;
+	memcpy(&len, t + 4, 4);
+	if (len < 36 || len > ACPI_MAX_TABLE || phys + len > ACPI_REACHABLE)
+		return NULL;
+	return t;
+}
+
+static u32 acpi_len(const u8 *t)
+{
+	u32 len;
+
+	memcpy(&len, t + 4, 4);
+	return len;
+}
+
+/*
+ * The FADT, found through the XSDT of an ACPI 2.0 RSDP if there is one,
+ * else the RSDT (ACPI spec 5.2.5-5.2.8). 'rsdp' and 'rsdp_v2' are the
+ * loader's copies of the RSDP (multiboot2 tags 14 and 15).
+ */
+static const u8 *acpi_find_fadt(u64 rsdp, u64 rsdp_v2)
+{
+	const u8 *sdt;
+	u32 entry_size;
+	u64 addr = 0;
+
+	if (rsdp_v2 && ((const u8 *)rsdp_v2)[15] >= 2)
+		memcpy(&addr, (const u8 *)rsdp_v2 + 24, 8);
+	if ((sdt = acpi_table(addr, "XSDT"))) {
+		entry_size = 8;
+	} else {
+		u32 rsdt = 0;
+
+		if (!rsdp && !rsdp_v2)
+			return NULL;
+		memcpy(&rsdt, (const u8 *)(rsdp ? rsdp : rsdp_v2) + 16, 4);
+		if (!(sdt = acpi_table(rsdt, "RSDT")))
+			return NULL;
+		entry_size = 4;
+	}
+	for (u32 off = 36; off + entry_size <= acpi_len(sdt); off += entry_size) {
+		u64 entry = 0;
+		const u8 *t;
+
+		memcpy(&entry, sdt + off, entry_size);
+		if ((t = acpi_table(entry, "FACP")))
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * The PM timer's I/O port and counter width from the FADT (ACPI spec 5.2.9:
+ * PM_TMR_BLK at 76, flags at 112 with TMR_VAL_EXT bit 8, X_PM_TMR_BLK at
+ * 208 as a generic address whose space 1 is system I/O). 0 if none.
+ */
+static u16 acpi_pm_timer_port(const u8 *fadt, u32 *mask)
+{
+	u32 port = 0, flags = 0;
+	u64 xport = 0;
+
+	if (acpi_len(fadt) >= 116) {
+		memcpy(&port, fadt + 76, 4);
+		memcpy(&flags, fadt + 112, 4);
+	}
+	if (!port && acpi_len(fadt) >= 220 && fadt[208] == 1) {
+		memcpy(&xport, fadt + 212, 8);
+		port = xport <= 0xffff ? (u32)xport : 0;
+	}
+	*mask = flags & (1u << 8) ? 0xffffffffu : 0xffffffu;
+	return port <= 0xfffc ? (u16)port : 0;
+}
+
+/*
+ * Count TSC ticks over 10 ms of the ACPI PM timer, a free-running 3.58 MHz
+ * counter. A port that never changes (no timer behind it) gives 0.
+ */
+static u64 tsc_khz_from_pm_timer(u16 port, u32 mask)
+{
+	const u32 ticks = PM_TIMER_HZ / 1000 * CALIBRATION_MS;
+	u32 start = inl(port) & mask, now, spins = 0;
+	u64 tsc_start, tsc_end;
+
+	/* Start on a tick edge so the count is exact to one tick. */
+	while ((inl(port) & mask) == start)
+		if (++spins == SPIN_LIMIT)
+			return 0;
+	start = inl(port) & mask;
+	tsc_start = rdtsc();
+	do
+		now = inl(port) & mask;
+	while (((now - start) & mask) < ticks && ++spins < SPIN_LIMIT);
+	tsc_end = rdtsc();
+	if (spins >= SPIN_LIMIT)
+		return 0;
+	return (tsc_end - tsc_start) * PM_TIMER_HZ / (((now - start) & mask) * 1000ull);
+}
+
 /*
  * Count TSC ticks over 10 ms of PIT channel 2 in one-shot mode, gated by
  * port 0x61 (the classic method; only when a PIT exists, i.e. not on
- * legacy-free machines: there port 0x61 reads all-ones and we keep 0).
+ * legacy-free machines: there port 0x61 reads all-ones).
  */
-void machine_calibrate_tsc(void)
+static u64 tsc_khz_from_pit(void)
 {
-	const u16 count = PIT_HZ / 100;
+	const u16 count = PIT_HZ / 1000 * CALIBRATION_MS;
 	u8 gate = inb(PIT_GATE);
 	u64 start, end;
 	u32 spins = 0;
 
 	if (gate == 0xff)
-		return;
+		return 0;
 	outb(PIT_GATE, (gate & ~0x02) | 0x01);     /* speaker off, gate on */
 	outb(PIT_CMD, 0xb0);                       /* ch2, lo/hi, mode 0 */
 	outb(PIT_CH2, count & 0xff);
 	outb(PIT_CH2, count >> 8);
 	start = rdtsc();
-	while (!(inb(PIT_GATE) & 0x20) && ++spins < 100000000)
+	while (!(inb(PIT_GATE) & 0x20) && ++spins < SPIN_LIMIT)
 		;
 	end = rdtsc();
 	outb(PIT_GATE, gate);
-	if (spins < 100000000)
-		tsc_khz = (end - start) / 10;
+	return spins < SPIN_LIMIT ? (end - start) / CALIBRATION_MS : 0;
+}
+
+void machine_calibrate_tsc(u64 acpi_rsdp, u64 acpi_rsdp_v2)
+{
+	const u8 *fadt = acpi_find_fadt(acpi_rsdp, acpi_rsdp_v2);
+	u32 mask;
+	u16 port = fadt ? acpi_pm_timer_port(fadt, &mask) : 0;
+
+	if (port && (tsc_khz = tsc_khz_from_pm_timer(port, mask)))
+		tsc_source = "ACPI PM timer";
+	else if ((tsc_khz = tsc_khz_from_pit()))
+		tsc_source = "PIT";
+	else
+		tsc_source = "none (no PM timer or PIT)";
 	log_set_tsc_khz(tsc_khz);
+}
+
+const char *machine_tsc_source(void)
+{
+	return tsc_source;
 }
 
 u64 machine_tsc_khz(void)

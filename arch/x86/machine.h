@@ -27,8 +27,14 @@ void machine_force_platform(enum platform p);
 enum platform machine_platform(void);
 const char *machine_platform_name(void);
 void NORETURN machine_exit(enum run_status status);
-/* TSC frequency in kHz, calibrated against PIT channel 2. */
+/* TSC frequency in kHz, 0 if no reference timer was found. */
 u64 machine_tsc_khz(void);
-void machine_calibrate_tsc(void);
+/*
+ * Calibrate the TSC against the ACPI PM timer of the FADT reached from the
+ * loader's RSDP copies (physical addresses, 0 if none), else PIT channel 2.
+ */
+void machine_calibrate_tsc(u64 acpi_rsdp, u64 acpi_rsdp_v2);
+/* Which timer machine_calibrate_tsc() used, for the log. */
+const char *machine_tsc_source(void);
 
 #endif
