@@ -40,10 +40,11 @@
 
 /*
  * Where a tracked leaf keeps its rights: R/W/X move to bits 52-54. In EPT
- * leaf entries (SDM Tables 29-4, 29-5, 29-6: 1 GiB, 2 MiB, 4 KiB) bits
- * 56:52 are ignored whatever the VM-execution controls, whereas 57, 58, 60,
- * 61 and 63 gain meanings with optional controls (guest-paging verification,
- * paging-write, shadow stacks, SPP, #VE). KVM uses bits 54-56 the same way.
+ * leaf entries (SDM 29.3.2, the formats of entries mapping 1 GiB, 2 MiB and
+ * 4 KiB pages) bits 56:52 are ignored whatever the VM-execution controls,
+ * whereas 57, 58, 60, 61 and 63 gain meanings with optional controls
+ * (guest-paging verification, paging-write, shadow stacks, SPP, #VE). KVM
+ * uses bits 54-56 the same way.
  * With R/W/X clear the entry is not present (bit 10 would count too with
  * mode-based execute control, which umbra does not enable).
  */
