@@ -1,9 +1,12 @@
 """Integration tests: each boots the hypervisor with some guest kernels and judges the run.
 
 A test names its guests (kernel file in build/guests/ + module command line), the
-hypervisor command line, where it runs (Bochs CPU model, or QEMU TCG), and what must
-happen: the run's end ("run ended: PASS|FAIL|HV-ERROR|NO-VMX" plus the matching exit
-status), how each guest ends, and lines the serial log must or must not contain.
+hypervisor command line, where it runs (Bochs CPU model, QEMU TCG by BIOS, or QEMU TCG
+by UEFI with OVMF: "qemu-ovmf"), and what must happen: the run's end ("run ended:
+PASS|FAIL|HV-ERROR|NO-VMX" plus the matching exit status), how each guest ends, lines
+the serial log must or must not contain, and (screen_must) lines the framebuffer console
+must show. A screen test boots with exit=halt: the runner waits for the end of the run,
+reads the screen from a QEMU screendump (tools/fbshot.py) and quits QEMU (status 0).
 tools/testrun.py runs them; add a test by appending to TESTS.
 """
 import re
@@ -26,8 +29,11 @@ class Guest:
 class Test:
     def __init__(self, name, guests=(), hv_args="", run="PASS", log_must=(), log_must_not=(),
                  platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240,
-                 expect_panic=False, same_digests=()):
+                 expect_panic=False, same_digests=(), screen_must=()):
         self.name, self.guests, self.hv_args, self.run = name, list(guests), hv_args, run
+        self.screen_must = list(screen_must)
+        if self.screen_must and "exit=halt" not in hv_args:
+            raise ValueError(f"{name}: a screen test needs exit=halt (QEMU must stay up)")
         self.log_must, self.platform, self.cpu = list(log_must), platform, cpu
         self.log_must_not = ([] if expect_panic else ["PANIC", "EXCEPTION"]) + list(log_must_not)
         self.megs, self.timeout = megs, timeout
@@ -35,10 +41,13 @@ class Test:
         # under two memory virtualizations must observe the same results).
         self.same_digests = list(same_digests)
 
-    def judge(self, status, log):
-        """Return a list of problems (empty = pass)."""
+    def judge(self, status, log, screen=None):
+        """Return a list of problems (empty = pass). screen: the console's text lines."""
         problems = []
-        want = (QEMU_STATUS if self.platform == "qemu" else BOCHS_STATUS)[self.run]
+        if self.screen_must:
+            want = 0  # halted, then quit by the runner after the screenshot
+        else:
+            want = (BOCHS_STATUS if self.platform == "bochs" else QEMU_STATUS)[self.run]
         if status == 137 or status == -9:
             problems.append(f"timed out after {self.timeout}s")
         elif status != want:
@@ -49,6 +58,12 @@ class Test:
         for pat in self.log_must:
             if not re.search(pat, log, re.M):
                 problems.append(f"log lacks /{pat}/")
+        if self.screen_must and screen is None:
+            problems.append("no screenshot taken")
+        for pat in self.screen_must if screen is not None else ():
+            if not any(re.search(pat, line) for line in screen):
+                shown = [l for l in screen if l.strip()][-3:]
+                problems.append(f"screen lacks /{pat}/ (last lines: {shown!r})")
         for pat in self.log_must_not:
             m = re.search(pat, log, re.M)
             if m:
@@ -98,6 +113,17 @@ TESTS = [
          log_must=[r"option 'slice_ms': value '0' is not a number in 1\.\.1000"]),
     Test("no-vmx-qemu-tcg", guests=[ept("cpuid.elf", "cpuid", expect=None)], platform="qemu",
          run="NO-VMX", timeout=60, log_must=[r"this CPU has no VMX"]),
+    # UEFI (OVMF, TCG: no VMX): GRUB's EFI hand-off, the framebuffer console, a clean end.
+    Test("uefi-no-vmx", guests=[ept("cpuid.elf", "cpuid", expect=None)], platform="qemu-ovmf",
+         run="NO-VMX", timeout=120,
+         log_must=[r"this CPU has no VMX", r"booted by UEFI: EFI system table at 0x",
+                   r"console: framebuffer \d+x\d+ and COM1",
+                   r"calibrated against ACPI PM timer"]),
+    Test("uefi-framebuffer-console", platform="qemu-ovmf", hv_args="exit=halt", run="NO-VMX",
+         timeout=120, guests=[ept("cpuid.elf", "cpuid", expect=None)],
+         screen_must=[r"^\[ +0\.0+\] hv: console: framebuffer \d+x\d+ and COM1$",
+                      r"^\[ +\d+\.\d{6}\] hv: error: this CPU has no VMX \(Intel VT-x\)",
+                      r"^\[ +\d+\.\d{6}\] hv: run ended: NO-VMX$"]),
     Test("bad-guest-option", run="FAIL",
          guests=[ept("cpuid.elf", "good"), Guest("cpuid.elf", "name=bad mmu=ept colour=red", None)],
          log_must=[r"unknown option 'colour'; accepted options: name, mem, mmu"]),

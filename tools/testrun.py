@@ -5,8 +5,9 @@ Kinds of test:
   unit/NAME         host unit tests (tests/unit), built with ASan+UBSan
   fuzz/NAME         a short libFuzzer run over a kept corpus (tests/fuzz)
   NAME              integration tests (tests/integration.py): boot an ISO with the
-                    hypervisor and guest kernels in Bochs (or QEMU), then judge the
-                    exit status and the serial log.
+                    hypervisor and guest kernels in Bochs (or QEMU, by BIOS or by
+                    UEFI with OVMF), then judge the exit status, the serial log and,
+                    for UEFI runs that ask, the text on a screenshot of the screen.
 Tests run on as many workers as there are cores (Bochs is single-threaded).
 Usage: tools/testrun.py [--only SUBSTRING] [--jobs N] [--fuzz-seconds N] [--list]
 """
@@ -15,14 +16,18 @@ import concurrent.futures
 import glob
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+OVMF = "/usr/share/ovmf/OVMF.fd"  # Debian's ovmf: firmware and variables in one image
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 import integration  # noqa: E402  (tests/integration.py: the declarative test list)
+import fbshot  # noqa: E402  (tools/fbshot.py: reads the console's text off a screenshot)
 
 
 class Result:
@@ -59,6 +64,41 @@ def run_fuzz(binary, seconds):
                   time.time() - start, None if p.returncode == 0 else out[-4000:])
 
 
+def run_with_screenshot(cmd, serial, monitor, shot, timeout):
+    """Run QEMU until the serial log says the run ended (the hypervisor then halts:
+    exit=halt), take a screendump through the monitor and quit. Returns QEMU's exit
+    status (0 after the quit, 137 on the time limit) and the screen's text lines."""
+    for f in (monitor, shot):
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen(cmd + ["-monitor", f"unix:{monitor},server,nowait"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(serial) and b"run ended:" in open(serial, "rb").read():
+                break
+            time.sleep(0.2)
+        if proc.poll() is not None or time.time() >= deadline:
+            return (proc.returncode if proc.poll() is not None else 137), None
+        time.sleep(0.5)  # the console draws the last line after sending it to serial
+        with socket.socket(socket.AF_UNIX) as mon:
+            mon.connect(monitor)
+            mon.sendall(f"screendump {shot}\n".encode())
+            for _ in range(50):  # the dump is written before the next command runs
+                if os.path.exists(shot) and os.path.getsize(shot) > 0:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.2)
+            mon.sendall(b"quit\n")
+            proc.wait(timeout=30)
+        return proc.returncode, fbshot.screen_text(shot) if os.path.exists(shot) else None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def run_integration(test):
     start = time.time()
     folder = os.path.join(BUILD, "tests", test.name)
@@ -74,18 +114,29 @@ def run_integration(test):
         modules += [path, g.args]
     subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel, test.hv_args] + modules,
                    check=True, capture_output=True)
-    if test.platform == "qemu":
-        cmd = ["timeout", "-s", "KILL", str(test.timeout), "qemu-system-x86_64", "-accel", "tcg",
+    screen = None
+    if test.platform in ("qemu", "qemu-ovmf"):
+        cmd = ["qemu-system-x86_64", "-accel", "tcg",
                "-cdrom", iso, "-display", "none", "-no-reboot", "-m", "256",
                "-serial", f"file:{serial}",
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        if test.platform == "qemu-ovmf":
+            cmd[1:1] = ["-bios", OVMF]
     else:
         cmd = [os.path.join(ROOT, "tools", "bochs.sh"), iso, serial, str(test.timeout),
                test.cpu, str(test.megs)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    if os.path.exists(serial):
+        os.unlink(serial)
+    if test.screen_must:
+        status, screen = run_with_screenshot(cmd, serial, os.path.join(folder, "monitor.sock"),
+                                             os.path.join(folder, "screen.ppm"), test.timeout)
+    else:
+        if cmd[0] == "qemu-system-x86_64":
+            cmd = ["timeout", "-s", "KILL", str(test.timeout)] + cmd
+        status = subprocess.run(cmd, capture_output=True, text=True).returncode
     log = open(serial, errors="replace").read() if os.path.exists(serial) else ""
-    problems = test.judge(p.returncode, log)
-    return Result(test.name, not problems, "; ".join(problems) or f"exit {p.returncode}",
+    problems = test.judge(status, log, screen)
+    return Result(test.name, not problems, "; ".join(problems) or f"exit {status}",
                   time.time() - start, log[-6000:] if problems else None)
 
 
