@@ -50,6 +50,7 @@ bool fbcon_init(const struct boot_framebuffer *fb, const char **why)
 {
 	u64 size;
 
+	con.active = con.vga_text = false;
 	if (!fb->present) {
 		*why = "the loader set no framebuffer";
 		return false;
