@@ -173,7 +173,8 @@ int main(void)
 	bench_begin();
 	for (unsigned long round = 0; round < n; round++) {
 		u64 r = bench_rng(&rng);
-		unsigned int count = round % 8 == 7 ? LARGE_MIN + r % LARGE_SPAN : 1 + r % SMALL_MAX;
+		bool large = round % 8 == 7;
+		unsigned int count = large ? LARGE_MIN + r % LARGE_SPAN : 1 + r % SMALL_MAX;
 		unsigned int first = (r >> 16) % (WINDOW_PAGES - count);
 		enum unmap_style style = round % NR_UNMAP_STYLES;
 		static u64 frames[LARGE_MIN + LARGE_SPAN];
