@@ -122,21 +122,14 @@ static unsigned int unmap_region(unsigned int first, unsigned int count,
 	return nr;
 }
 
-static u64 *pde_of(unsigned long va)
-{
-	u64 *pdpt = table_at(table_at(cr3)[pt_index(va, LEVEL_PML4E)]);
-	u64 *pd = table_at(pdpt[pt_index(va, LEVEL_PDPTE)]);
-
-	return &pd[pt_index(va, LEVEL_PDE)];
-}
-
 /* Frees the page tables of pages [first, last] that map nothing any more; true if any. */
 static bool free_empty_tables(unsigned int first, unsigned int last)
 {
 	bool freed = false;
 
 	for (unsigned int t = first / PT_ENTRIES; t <= last / PT_ENTRIES; t++) {
-		u64 *pde = pde_of(page_va(t * PT_ENTRIES)), *pt = table_at(*pde);
+		u64 *pde = bench_entry(cr3, page_va(t * PT_ENTRIES), LEVEL_PDE, false);
+		u64 *pt = table_at(*pde);
 		bool empty = true;
 
 		for (unsigned int i = 0; i < PT_ENTRIES && empty; i++)

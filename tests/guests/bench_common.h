@@ -192,13 +192,14 @@ static inline unsigned long bench_aspace_new(void)
 	return (unsigned long)root;
 }
 
-/* The PTE for va, creating the tables above it from the pool (or NULL if !create). */
-static inline u64 *bench_pte(unsigned long cr3, unsigned long va, bool create)
+/* The entry at `level` for va, creating the tables above it from the pool (or NULL if !create). */
+static inline u64 *bench_entry(unsigned long cr3, unsigned long va, unsigned int level,
+			       bool create)
 {
 	u64 *table = table_at(cr3);
 
-	for (unsigned int level = LEVEL_PML4E; level > LEVEL_PTE; level--) {
-		u64 *e = &table[pt_index(va, level)];
+	for (unsigned int l = LEVEL_PML4E; l > level; l--) {
+		u64 *e = &table[pt_index(va, l)];
 
 		if (!(*e & PTE_P)) {
 			if (!create)
@@ -207,7 +208,12 @@ static inline u64 *bench_pte(unsigned long cr3, unsigned long va, bool create)
 		}
 		table = table_at(*e);
 	}
-	return &table[pt_index(va, LEVEL_PTE)];
+	return &table[pt_index(va, level)];
+}
+
+static inline u64 *bench_pte(unsigned long cr3, unsigned long va, bool create)
+{
+	return bench_entry(cr3, va, LEVEL_PTE, create);
 }
 
 static inline u64 *bench_map(unsigned long cr3, unsigned long va, u64 pa, u64 flags)
