@@ -24,9 +24,21 @@ class Config:
 
 
 WORKLOADS = [
-    Workload("memtouch", "memtest.elf", mem="32M",
-             what="writes and verifies every page of RAM three times (large working set, "
-                  "sequential)"),
+    Workload("compute", "bench_compute.elf",
+             what="integer hash over a 4 KiB buffer, 110M instructions, no paging changes "
+                  "(baseline: EPT and shadow should be equal)"),
+    Workload("fork", "bench_fork.elf",
+             what="256 fork/run/exit cycles: new root sharing the kernel half, 32-page COW "
+                  "image, COW and demand-zero faults, tables cleared with REP STOS and reused"),
+    Workload("randwalk", "bench_randwalk.elf",
+             what="32768 random accesses over 64 MiB of 4 KiB mappings (8 MiB of frames, "
+                  "aliased): large working set, TLB and shadow-table misses"),
+    Workload("churn", "bench_churn.elf",
+             what="192 mmap/munmap rounds of 1-191 pages at random addresses: new page "
+                  "tables, unmap by INVLPG, REP STOS or XCHG, empty tables freed"),
+    Workload("hotcold", "bench_hotcold.elf",
+             what="8 hot address spaces revisited plus 64 cold ones used once, 1 visit in 4 "
+                  "cold (the shadow reclaim study's workload)"),
     Workload("timer", "hlt_timer.elf",
              what="halts waiting for PIT interrupts (exit-bound, almost no memory traffic)"),
 ]
@@ -37,7 +49,7 @@ CONFIGS = [
 ]
 
 # `make test` runs this subset as a smoke test of the harness itself.
-SMOKE_WORKLOADS = ["timer"]
+SMOKE_WORKLOADS = ["hotcold"]
 SMOKE_CONFIGS = ["ept", "shadow"]
 
 # Figures reported per run: (column, stats group, key, meaning).
