@@ -28,13 +28,13 @@ WORKLOADS = [
              what="integer hash over a 4 KiB buffer, 110M instructions, no paging changes "
                   "(baseline: EPT and shadow should be equal)"),
     Workload("fork", "bench_fork.elf",
-             what="256 fork/run/exit cycles: new root sharing the kernel half, 32-page COW "
+             what="128 fork/run/exit cycles: new root sharing the kernel half, 32-page COW "
                   "image, COW and demand-zero faults, tables cleared with REP STOS and reused"),
     Workload("randwalk", "bench_randwalk.elf",
              what="32768 random accesses over 64 MiB of 4 KiB mappings (8 MiB of frames, "
                   "aliased): large working set, TLB and shadow-table misses"),
     Workload("churn", "bench_churn.elf",
-             what="192 mmap/munmap rounds of 1-191 pages at random addresses: new page "
+             what="160 mmap/munmap rounds of 1-191 pages at random addresses: new page "
                   "tables, unmap by INVLPG, REP STOS or XCHG, empty tables freed"),
     Workload("hotcold", "bench_hotcold.elf",
              what="8 hot address spaces revisited plus 64 cold ones used once, 1 visit in 4 "

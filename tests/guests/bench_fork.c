@@ -6,7 +6,7 @@
  * (demand-zero faults), then exits: its tables are cleared with REP STOS and every frame
  * goes back to the pool, to be reused by the next child. Stresses what a shadow MMU finds
  * hardest: short-lived roots, tables reused as data and data reused as tables, write-protect
- * faults. Work unit: one process run. Default n=256.
+ * faults. Work unit: one process run. Default n=128.
  */
 #include "bench_common.h"
 
@@ -170,7 +170,7 @@ static void check_shell_image(unsigned long iter)
 
 int main(void)
 {
-	unsigned long n = bench_param("n", 256), shell, shell_frames;
+	unsigned long n = bench_param("n", 128), shell, shell_frames;
 	u64 rng = 0x0f0e0d0c0b0a0908ull;
 
 	if (!paging_init(PAGING_LONG)) {
