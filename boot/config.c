@@ -9,6 +9,7 @@ struct hv_config hv_config = {
 	.exit_method = EXIT_AUTO,
 	.log_level = LOG_INFO,
 	.summary = true,
+	.shadow_pool = 16384,
 };
 
 static const char *const exit_choices[] = { "auto", "qemu", "bochs", "halt", NULL };
@@ -27,6 +28,8 @@ static const struct option_desc hv_options[] = {
 	  "info|debug (debug traces every VM exit)" },
 	{ "summary", OPT_FLAG, OPTION_FIELD(struct hv_config, summary), 0, 0, NULL,
 	  "summary=0 hides the per-guest exit table at the end" },
+	{ "shadow_pool", OPT_UINT, OPTION_FIELD(struct hv_config, shadow_pool), 64, 1u << 24, NULL,
+	  "shadow page tables all shadow guests may hold together (default 16384)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct hv_config, selftest), 0, 0, selftest_choices,
 	  "fail on purpose after boot: page-fault|write-text|nested-panic (tests)" },
 };

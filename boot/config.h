@@ -15,6 +15,7 @@ struct hv_config {
 	unsigned exit_method;   /* enum exit_method */
 	unsigned log_level;     /* enum log_level */
 	bool summary;           /* print per-guest exit statistics at the end */
+	u64 shadow_pool;        /* shadow page tables all guests together may hold */
 	unsigned selftest;      /* enum hv_selftest */
 };
 

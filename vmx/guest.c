@@ -314,6 +314,7 @@ enum run_status guests_run(const struct boot_info *bi)
 	failed_to_load += check_env_modules(bi);
 	run_all();
 	print_summary();
+	shadow_pool_report();
 	all_passed = !failed_to_load;
 	for (int i = 0; i < guest_count; i++) {
 		all_passed &= guests[i].exit_status == 1;

@@ -35,6 +35,8 @@ struct guest_config {
 	unsigned mmu;         /* enum guest_mmu */
 	char args[BOOT_CMDLINE_MAX];  /* passed to the guest's own command line */
 	unsigned selftest;    /* 1: start with invalid guest state (tests entry failures) */
+	u64 shadow_pages;     /* mmu=shadow: its limit of shadow page tables (0: from mem) */
+	unsigned reclaim;     /* mmu=shadow: enum shadow_reclaim_policy */
 };
 
 enum guest_state {

@@ -30,6 +30,8 @@
 
 static const char *const mmu_choices[] = { "ept", "shadow", NULL };
 static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL };
+/* In enum shadow_reclaim_policy order. */
+static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
 
 static const struct option_desc guest_options[] = {
 	{ "name", OPT_STRING, OPTION_FIELD(struct guest_config, name), 0, GUEST_NAME_MAX, NULL,
@@ -38,6 +40,10 @@ static const struct option_desc guest_options[] = {
 	  NULL, "RAM size, a multiple of 2M (default 32M)" },
 	{ "mmu", OPT_CHOICE, OPTION_FIELD(struct guest_config, mmu), 0, 0, mmu_choices,
 	  "ept|shadow: how guest memory is virtualised (default ept)" },
+	{ "shadow_pages", OPT_UINT, OPTION_FIELD(struct guest_config, shadow_pages), 64, 1u << 22,
+	  NULL, "mmu=shadow: most shadow page tables it may hold (default 2% of its pages, >= 64)" },
+	{ "reclaim", OPT_CHOICE, OPTION_FIELD(struct guest_config, reclaim), 0, 0, reclaim_choices,
+	  "mmu=shadow: clock (recently used stay) or fifo (oldest go, KVM's way)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct guest_config, selftest), 0, 0,
 	  selftest_choices, "bad-guest-state: make VM entry fail on purpose (tests)" },
 };

@@ -46,6 +46,8 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e);
 /* false: the same instruction already failed this way; end the guest. */
 bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva);
 void shadow_guest_report(struct guest *g);
+/* The shared pool's figures (a "stats _pool" line), once per run. */
+void shadow_pool_report(void);
 const struct shadow_stats *guest_shadow_stats(struct guest *g);  /* NULL for EPT guests */
 void shadow_guest_counters(struct guest *g, u64 *mmu_ticks, u64 *unprotects);
 

@@ -18,6 +18,8 @@
 #include "mm/frame.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
+#include "boot/config.h"
+#include "shadow/reclaim.h"
 
 struct guest_shadow {
 	struct shadow_host host;
@@ -28,6 +30,7 @@ struct guest_shadow {
 	u64 mmu_tsc;          /* host ticks spent inside the shadow MMU core */
 	u64 unprotects;       /* instructions we could not emulate: shadows dropped */
 	u64 last_unprotect_rip, last_unprotect_gva;
+	u32 no_memory_retries;
 };
 
 /* Time a call into the MMU core: the statistics report where ticks go. */
@@ -40,6 +43,16 @@ struct guest_shadow {
 	})
 
 #define shadow_of(h) ((struct guest_shadow *)((u8 *)(h) - offsetof(struct guest_shadow, host)))
+
+/* Shadow page tables of all guests come from one pool with a global limit
+ * (shadow_pool=N); each guest also has its own (shadow_pages=N). One CPU runs
+ * one guest at a time, so reclaim needs no cross-guest locking (trylock NULL). */
+static struct shadow_pool pool;
+static bool pool_ready;
+
+/* A fault that found no shadow page even after reclaim waits for other guests to
+ * free some; this many retries in a row without progress end it. */
+#define NO_MEMORY_RETRIES 1000
 #define BELOW_4G (4ull << 30)
 
 static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g)
@@ -107,7 +120,14 @@ bool shadow_guest_init(struct guest *g)
 		.mem = &g->walker_mem,
 	};
 	shadow_init(&s->mmu, &s->host, (u8)cpuid(0x80000008, 0).eax);
-	if (!shadow_vcpu_init(&s->vcpu, &s->mmu)) {
+	if (!pool_ready) {
+		shadow_pool_init(&pool, hv_config.shadow_pool);
+		pool_ready = true;
+	}
+	if (!shadow_pool_attach(&pool, &s->mmu, g->cfg.shadow_pages ? g->cfg.shadow_pages :
+				shadow_default_limit(g->mem.size / PAGE_SIZE),
+				(enum shadow_reclaim_policy)g->cfg.reclaim) ||
+	    !shadow_vcpu_init(&s->vcpu, &s->mmu)) {
 		shadow_destroy(&s->mmu);
 		free_pages(s, pages);
 		return false;
@@ -268,6 +288,40 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
 	return EXIT_RESUME;
 }
 
+/*
+ * Nothing could be reclaimed for this fault (every page pinned, or the pool
+ * full with nothing to spare elsewhere). Nothing has changed: let the other
+ * guests run and take the fault again; give up only without progress.
+ */
+static enum exit_action wait_for_shadow_pages(struct guest *g)
+{
+	struct guest_shadow *s = g->shadow;
+
+	if (++s->no_memory_retries < NO_MEMORY_RETRIES)
+		return EXIT_YIELD;
+	guest_end(g, 0, "no shadow page table could be had after %u tries: it holds %llu of its "
+		  "limit %llu, the pool %llu of %llu", NO_MEMORY_RETRIES,
+		  (unsigned long long)shadow_mmu_pages(&s->mmu, 0),
+		  (unsigned long long)shadow_mmu_limit(&s->mmu),
+		  (unsigned long long)shadow_pool_pages(&pool, 0),
+		  (unsigned long long)pool.limit);
+	return EXIT_ENDED;
+}
+
+void shadow_pool_report(void)
+{
+	if (!pool_ready)
+		return;
+	log_printf("hv", "stats _pool shadow limit=%llu in_use=%llu l1=%llu l2=%llu l3=%llu l4=%llu "
+		   "reclaims=%llu reclaimed=%llu", (unsigned long long)pool.limit,
+		   (unsigned long long)shadow_pool_pages(&pool, 0),
+		   (unsigned long long)shadow_pool_pages(&pool, 1),
+		   (unsigned long long)shadow_pool_pages(&pool, 2),
+		   (unsigned long long)shadow_pool_pages(&pool, 3),
+		   (unsigned long long)shadow_pool_pages(&pool, 4),
+		   (unsigned long long)pool.reclaims, (unsigned long long)pool.reclaimed);
+}
+
 enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
 {
 	struct shadow_fault f;
@@ -300,9 +354,9 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 			  (unsigned long long)gva, (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;
 	case SHADOW_NO_MEMORY:
-		guest_end(g, 0, "out of memory for shadow page tables");
-		return EXIT_ENDED;
+		return wait_for_shadow_pages(g);
 	}
+	g->shadow->no_memory_retries = 0;
 	return EXIT_RESUME;
 }
 
@@ -322,7 +376,8 @@ void shadow_guest_report(struct guest *g)
 	log_printf("hv", "summary %s: shadow: %llu faults (%llu fixed, %llu injected, %llu "
 		   "emulated), %llu guest table writes (%llu sptes updated), pages created %llu "
 		   "zapped %llu, roots created %llu reused %llu, %llu host pages now, "
-		   "%llu unprotects, %llu ticks in the MMU",
+		   "%llu unprotects, %llu ticks in the MMU; %s reclaim: limit %llu, %llu evictions "
+		   "(%llu pages examined)",
 		   g->cfg.name, (unsigned long long)st->faults, (unsigned long long)st->faults_fixed,
 		   (unsigned long long)st->faults_injected, (unsigned long long)st->faults_emulate,
 		   (unsigned long long)st->guest_writes, (unsigned long long)st->sptes_updated,
@@ -330,5 +385,8 @@ void shadow_guest_report(struct guest *g)
 		   (unsigned long long)st->roots_created, (unsigned long long)st->roots_reused,
 		   (unsigned long long)g->shadow->pages_allocated,
 		   (unsigned long long)g->shadow->unprotects,
-		   (unsigned long long)g->shadow->mmu_tsc);
+		   (unsigned long long)g->shadow->mmu_tsc,
+		   shadow_reclaim_policy_name((enum shadow_reclaim_policy)g->cfg.reclaim),
+		   (unsigned long long)shadow_mmu_limit(&g->shadow->mmu),
+		   (unsigned long long)st->evictions, (unsigned long long)st->evict_examined);
 }

@@ -105,6 +105,9 @@ void stats_print(struct guest *g)
 		kv_add(&l, "roots_created", st->roots_created);
 		kv_add(&l, "roots_reused", st->roots_reused);
 		kv_add(&l, "zap_all", st->zap_all);
+		kv_add(&l, "evictions", st->evictions);
+		kv_add(&l, "evict_examined", st->evict_examined);
+		kv_add(&l, "reserve_failures", st->reserve_failures);
 		kv_add(&l, "unprotects", unprotects);
 		kv_add(&l, "mmu_ticks", mmu_ticks);
 		kv_flush(&l);
