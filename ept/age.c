@@ -389,20 +389,10 @@ void ept_age_flatten(struct ept_age *s)
 
 u64 ept_age_working_set(const struct ept_age *s, unsigned int k)
 {
-	u64 n = 0;
-
-	for (unsigned int a = 0; a < k && a <= EPT_AGE_MAX; a++)
-		n += s->count[a];
-	return n;
+	return age_working_set(s->count, k);
 }
 
 void ept_age_histogram(const struct ept_age *s, u64 hist[EPT_AGE_BUCKETS])
 {
-	memset(hist, 0, EPT_AGE_BUCKETS * sizeof(hist[0]));
-	for (unsigned int a = 0; a <= EPT_AGE_MAX; a++) {
-		/* Bucket b >= 2 holds ages [2^(b-1), 2^b); the last one the rest. */
-		unsigned int b = a < 2 ? a : 32u - (unsigned int)__builtin_clz(a);
-
-		hist[b < EPT_AGE_BUCKETS ? b : EPT_AGE_BUCKETS - 1] += s->count[a];
-	}
+	age_histogram(s->count, hist);
 }

@@ -34,9 +34,10 @@
 #define EPT_AGE_H
 
 #include "lib/types.h"
+#include "mm/age_count.h"
 #include "mm/pte.h"
 
-#define EPT_AGE_MAX 255
+#define EPT_AGE_MAX AGE_MAX
 
 /*
  * Where a tracked leaf keeps its rights: R/W/X move to bits 52-54. In EPT
@@ -57,7 +58,7 @@ enum ept_age_mode { EPT_AGE_AD, EPT_AGE_TRACK };
 #define EPT_AGE_NO_LIMIT (~0ull)
 
 /* Age histogram buckets: 0, 1, 2-3, 4-7, 8-15, 16 and more. */
-#define EPT_AGE_BUCKETS 6
+#define EPT_AGE_BUCKETS AGE_BUCKETS
 
 struct ept_age {
 	enum ept_age_mode mode;
