@@ -241,6 +241,8 @@ static u64 make_leaf(struct shadow_mmu *mmu, const struct derived *d)
 		spte |= PTE_U;
 	if (!(d->access & SHADOW_ACC_X))
 		spte |= PTE_NX;
+	if (d->access & SHADOW_ACC_W)
+		spte |= SPTE_SW_WRITABLE;	/* W comes back when the frame is unshadowed */
 	if ((d->access & SHADOW_ACC_W) && !sp_first_indirect(mmu, d->gfn))
 		spte |= PTE_W | PTE_D;
 	return spte;
@@ -328,7 +330,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias)
 		enum apply_result r;
 
 		sp->accessed = true;
-		sp->write_flood = 0;
+		sp->write_flood = 0;	/* flood.c: a walk is a use, the write count restarts */
 		derive(mmu, sp, i, alias, &d);
 		r = apply(mmu, sp, i, &d, true, &child);
 		if (r != APPLIED || d.kind == DERIVED_LEAF)
@@ -477,12 +479,16 @@ static void guest_write_page(struct shadow_mmu *mmu, u64 gpa, const u8 *data, u3
 {
 	u64 gfn = gpa >> PAGE_SHIFT;
 	u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
-	struct shadow_page *sp, *next;
+	struct shadow_page *sp = sp_first_indirect(mmu, gfn), *next;
+	u8 old[SHADOW_FLOOD_OLD_MAX], *dst;
 
 	if (!page)
 		return;
-	store_guest(page + (gpa & (PAGE_SIZE - 1)), data, len);
-	sp = sp_first_indirect(mmu, gfn);
+	dst = page + (gpa & (PAGE_SIZE - 1));
+	/* The flood detector tells upkeep of live entries from other writes by the old bytes. */
+	if (sp && mmu->flood.written && len <= sizeof(old))
+		memcpy(old, dst, len);
+	store_guest(dst, data, len);
 	if (!sp)
 		return;
 	if (len == PAGE_SIZE && all_zero(data, len)) {
@@ -491,12 +497,13 @@ static void guest_write_page(struct shadow_mmu *mmu, u64 gpa, const u8 *data, u3
 			next = sp_next_indirect(sp->hash_next, gfn);
 			sp_zap(mmu, sp);
 		}
-		return;
+	} else {
+		for (; sp; sp = sp_next_indirect(sp->hash_next, gfn))
+			update_written_sptes(mmu, sp, gpa & (PAGE_SIZE - 1), len);
 	}
-	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		sp->write_flood++;
-		update_written_sptes(mmu, sp, gpa & (PAGE_SIZE - 1), len);
-	}
+	/* Flood detection (flood.c) counts the write and may unshadow the frame. */
+	if (mmu->flood.written)
+		mmu->flood.written(mmu, gpa, len <= sizeof(old) ? old : NULL, data, len);
 }
 
 void shadow_guest_write(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 len)
@@ -783,6 +790,8 @@ bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_p
 	(void)mmu;
 	sp->accessed = false;
 	sp_for_each_parent(sp, test_clear_parent_a, &used);
+	if (used)
+		sp->write_flood = 0;	/* flood.c: a use restarts the write count */
 	return used;
 }
 
@@ -790,8 +799,16 @@ bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_p
 
 /*
  * An existing spte may be stricter than derived: no W before it was
- * un-protected or dirty. A and D are the CPU's to set.
+ * un-protected or dirty (nor SPTE_SW_WRITABLE, if built before the guest D
+ * bit was set through another shadow of the same table). A and D are the
+ * CPU's to set.
  */
+static bool leaf_matches(u64 spte, u64 want)
+{
+	return spte == want || spte == (want & ~PTE_W) ||
+	       spte == (want & ~(PTE_W | SPTE_SW_WRITABLE));
+}
+
 static bool leaf_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, u64 spte)
 {
 	struct derived d;
@@ -802,12 +819,12 @@ static bool leaf_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i,
 	if (d.kind != DERIVED_LEAF)
 		return false;
 	want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
-	if (spte == want || spte == (want & ~PTE_W))
+	if (leaf_matches(spte, want))
 		return sp->aux[i] == d.gfn;
 	if (!sp->role.cr0_wp) {
 		derive(mmu, sp, i, true, &d);
 		want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
-		return (spte == want || spte == (want & ~PTE_W)) && sp->aux[i] == d.gfn;
+		return leaf_matches(spte, want) && sp->aux[i] == d.gfn;
 	}
 	return false;
 }

@@ -87,6 +87,16 @@ struct shadow_stats {
 	u64 evictions;
 	u64 evict_examined;
 	u64 reserve_failures;
+	/* Flood detection (shadow/flood.c): use tests made on written pages, frames
+	 * unshadowed by the write count or by a pattern (a run of zero writes),
+	 * frames shadowed again soon after (likely wrong guesses), and writes taken
+	 * as upkeep of a live table, not counted (flags of a present mapping
+	 * changed, an empty slot filled: fork, ageing, mprotect, fault-around). */
+	u64 flood_checks;
+	u64 unshadowed_flood;
+	u64 unshadowed_pattern;
+	u64 unshadow_false_positive;
+	u64 flood_live_writes;
 };
 
 /* Which parts of a translation a shadow page depends on (its lookup key with gfn). */
@@ -133,7 +143,7 @@ struct shadow_page {
 	struct shadow_page *older, *newer;	/* all pages in creation order */
 	struct spte_list parents;	/* sptes that point at this page */
 	u32 root_count;		/* pins: a vCPU's current root or the root cache */
-	u32 write_flood;	/* guest writes since a fault last walked through it */
+	u32 write_flood;	/* guest writes since it was last seen used (flood.c) */
 	bool accessed;		/* software reference bit, set when a fault walks it */
 	bool zapped;
 	u64 created;		/* creation sequence number */
@@ -157,6 +167,32 @@ struct shadow_mmu_reclaim {
 	struct shadow_page *deferred;	/* CLOCK: cold directory to evict next */
 };
 
+struct shadow_mmu;
+
+#define SHADOW_FLOOD_RECENT 8	/* unshadowed frames remembered to spot false positives */
+
+/*
+ * Flood detector state (shadow/flood.c). The core calls it through these two
+ * hooks, NULL while detection is off (flood=off), so builds without flood.c
+ * link unchanged.
+ */
+struct shadow_flood {
+	/* After an emulated store of len bytes at gpa inside one page that holds a
+	 * shadowed table (or did until this store cleared it all); old: the bytes
+	 * before, when len <= SHADOW_FLOOD_OLD_MAX, else NULL. */
+	void (*written)(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const u8 *data,
+			u32 len);
+	/* gfn has just become a shadowed table again. */
+	void (*shadowed)(struct shadow_mmu *mmu, u64 gfn);
+	u64 zero_gfn;		/* the frame the current run of zero writes goes to */
+	u32 zero_run;		/* its length */
+	u32 recent_next;
+	u64 recent_gfn[SHADOW_FLOOD_RECENT];	/* last frames unshadowed, +1 (0: empty) */
+	u64 recent_fault[SHADOW_FLOOD_RECENT];	/* stats.faults when they were */
+};
+
+#define SHADOW_FLOOD_OLD_MAX 16
+
 struct obj_pool {
 	u32 size;
 	void *free;
@@ -175,6 +211,7 @@ struct shadow_mmu {
 	void *pool_pages;	/* bookkeeping pages, chained through their first word */
 	u64 seq;
 	struct shadow_mmu_reclaim rc;
+	struct shadow_flood flood;
 };
 
 struct shadow_vcpu {
@@ -270,7 +307,9 @@ static inline u32 shadow_access_from_pfec(u32 pfec, int cpl)
  * An emulated guest store of len bytes (any size, any alignment, may cross
  * guest entries and pages) to guest-physical gpa: writes guest memory and
  * rewrites the sptes that shadow the written entries. A write of a whole
- * page of zeros drops the shadow pages of that frame instead.
+ * page of zeros drops the shadow pages of that frame instead. With flood
+ * detection on (shadow/flood.h), a frame written but no longer used as a
+ * table is unshadowed here, and the guest writes it directly afterwards.
  */
 void shadow_guest_write(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 len);
 /* True while gfn holds a shadowed guest table (guest stores to it must be emulated). */

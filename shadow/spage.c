@@ -279,8 +279,11 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		mmu->oldest = sp;
 	mmu->newest = sp;
 	mmu->stats.pages_created++;
-	if (first_indirect)
+	if (first_indirect) {
 		write_protect_gfn(mmu, gfn);
+		if (mmu->flood.shadowed)	/* flood.c: was unshadowing it a mistake? */
+			mmu->flood.shadowed(mmu, gfn);
+	}
 	return sp;
 }
 

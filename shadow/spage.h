@@ -25,6 +25,13 @@ struct rmap_head {
 
 /* Non-leaf spte: everything allowed here, rights live in the leaf. */
 #define SPTE_TABLE_BITS (PTE_P | PTE_W | PTE_U)
+/*
+ * Software bit of a leaf spte (bits 11:9 are ignored by the CPU in PAE and
+ * 4-level PTEs, SDM Vol. 3A 4.4.2 and 4.5): the guest may write through it
+ * once its frame is no longer a shadowed table. Write protection clears W
+ * and keeps this, so unshadowing a frame can give W back without a fault.
+ */
+#define SPTE_SW_WRITABLE BIT(11)
 /* A PAE PDPTE may only have P, PWT, PCD and the address (SDM 4.4.1). */
 #define SPTE_PDPTE_BITS PTE_P
 

@@ -1,0 +1,256 @@
+/*
+ * Flood detection (see flood.h): counts emulated writes per shadow page
+ * since its last use, asks the CPU-set A bits of its parent sptes whether
+ * it was used, and unshadows frames that are written but no longer walked.
+ * The core calls in through mmu->flood (shadow_guest_write() after each
+ * store, sp_create() when a frame becomes a shadowed table again).
+ */
+#include <string.h>
+
+#include "shadow/flood.h"
+#include "shadow/spage.h"
+
+enum write_kind {
+	WRITE_UPKEEP,	/* entries stay valid mappings of the same frames, or fill empty
+			 * slots: fork's write protection, clear_bit, mprotect, populate */
+	WRITE_ZERO,	/* whole entries set to zero: teardown, or a cleared data page */
+	WRITE_OTHER,
+};
+
+static bool all_zero(const u8 *p, u32 len)
+{
+	for (u32 i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static u64 entry_frame(u64 entry, u32 size)
+{
+	return (size == 4 ? entry & 0xfffff000ull : spte_addr(entry)) >> PAGE_SHIFT;
+}
+
+/*
+ * Guest entry e (size bytes) before and after a write of len bytes at page
+ * offset off that is already in memory; old holds the bytes it replaced.
+ */
+static void entry_before_after(const u8 *page, u32 e, u32 size, u32 off, const u8 *old,
+			       u32 len, u64 *before, u64 *after)
+{
+	u8 bytes[8] = { 0 };
+
+	for (u32 i = 0; i < size; i++)
+		bytes[i] = __atomic_load_n(page + e * size + i, __ATOMIC_RELAXED);
+	memcpy(after, bytes, 8);
+	for (u32 i = 0; i < size; i++) {
+		u32 at = e * size + i;
+
+		if (at >= off && at < off + len)
+			bytes[i] = old[at - off];
+	}
+	memcpy(before, bytes, 8);
+}
+
+/*
+ * What the write did to the entries of the table (size: 4 or 8 bytes per
+ * guest entry). Upkeep needs the old bytes, which the core keeps for short
+ * writes only: a bulk write is never upkeep. Data written over a former
+ * table almost never leaves every touched entry a present mapping of the
+ * same frame, or of a RAM frame where the slot was empty.
+ */
+static enum write_kind classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old,
+				const u8 *data, u32 len)
+{
+	u32 off = gpa & (PAGE_SIZE - 1);
+	const u8 *page;
+
+	if (!(off % size) && !(len % size) && all_zero(data, len))
+		return WRITE_ZERO;
+	if (!old)
+		return WRITE_OTHER;
+	page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gpa >> PAGE_SHIFT);
+	for (u32 e = off / size; e <= (off + len - 1) / size; e++) {
+		u64 before, after;
+
+		entry_before_after(page, e, size, off, old, len, &before, &after);
+		if (!(after & PTE_P) ||
+		    mmu->host->gfn_to_hpa(mmu->host, entry_frame(after, size)) == SHADOW_NO_RAM)
+			return WRITE_OTHER;
+		if ((before & PTE_P) && entry_frame(before, size) != entry_frame(after, size))
+			return WRITE_OTHER;
+	}
+	return WRITE_UPKEEP;
+}
+
+static void test_clear_parent_a(u64 *spte, void *arg)
+{
+	if (__atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED) & PTE_A)
+		*(bool *)arg = true;
+}
+
+/*
+ * Has the CPU walked through sp since its A bits were last cleared? Clears
+ * them. A use seen here is handed to reclaim's software bit, so flood
+ * checks do not hide recent use from the CLOCK (reclaim.c).
+ */
+static bool parents_accessed(struct shadow_page *sp)
+{
+	bool used = false;
+
+	sp_for_each_parent(sp, test_clear_parent_a, &used);
+	if (used)
+		sp->accessed = true;
+	return used;
+}
+
+/* PAE-format shadows: a page directory hangs from a PDPTE, which has no A bit. */
+static bool under_pae_root(const struct shadow_page *sp)
+{
+	return sp->role.level == 2 && sp->role.guest_mode != GWALK_MODE_LONG &&
+	       sp->parents.head;
+}
+
+/* Used since the write run began? Pinned roots and PAE directories always count as used. */
+static bool in_use(struct shadow_page *sp)
+{
+	bool accessed = parents_accessed(sp);	/* cleared whatever the answer */
+
+	return sp->root_count || under_pae_root(sp) || accessed;
+}
+
+static void restore_write(struct shadow_mmu *mmu, u64 *spte, void *arg)
+{
+	u64 old = __atomic_load_n(spte, __ATOMIC_RELAXED);
+
+	(void)mmu;
+	(void)arg;
+	/* D with W, as make_leaf() does: SPTE_SW_WRITABLE implies the guest D bit. */
+	if ((old & SPTE_SW_WRITABLE) && !(old & PTE_W))
+		__atomic_fetch_or(spte, PTE_W | PTE_D, __ATOMIC_RELAXED);
+}
+
+/* gfn is no longer a shadowed table: sptes that may write it get W back. */
+static void unprotect(struct shadow_mmu *mmu, u64 gfn)
+{
+	if (!sp_first_indirect(mmu, gfn))
+		rmap_for_each(mmu, gfn, restore_write, NULL);
+}
+
+static void remember(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_flood *f = &mmu->flood;
+
+	f->recent_gfn[f->recent_next] = gfn + 1;
+	f->recent_fault[f->recent_next] = mmu->stats.faults;
+	f->recent_next = (f->recent_next + 1) % SHADOW_FLOOD_RECENT;
+}
+
+/* Drop gfn's shadow pages (freed at the next sp_commit_zap()) and its write protection. */
+static bool unshadow(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_page *sp, *next;
+
+	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn))
+		if (sp->root_count)
+			return false;	/* a pinned root stays in the hash: still protected */
+	for (sp = sp_first_indirect(mmu, gfn); sp; sp = next) {
+		next = sp_next_indirect(sp->hash_next, gfn);
+		sp_zap(mmu, sp);
+	}
+	unprotect(mmu, gfn);
+	return true;
+}
+
+bool shadow_unshadow_gfn(struct shadow_mmu *mmu, u64 gfn)
+{
+	bool done = unshadow(mmu, gfn);
+
+	sp_commit_zap(mmu);
+	return done;
+}
+
+static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const u8 *data,
+			  u32 len)
+{
+	struct shadow_flood *f = &mmu->flood;
+	u64 gfn = gpa >> PAGE_SHIFT;
+	struct shadow_page *sp = sp_first_indirect(mmu, gfn);
+	bool due = false, zero_due, live = false;
+	enum write_kind kind;
+
+	if (!sp) {
+		unprotect(mmu, gfn);	/* a whole-page clear dropped every shadow */
+		return;
+	}
+	kind = classify(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, data, len);
+	if (kind == WRITE_UPKEEP) {
+		mmu->stats.flood_live_writes++;
+		f->zero_run = 0;
+		return;
+	}
+	if (kind == WRITE_ZERO && f->zero_gfn == gfn) {
+		f->zero_run++;
+	} else {
+		f->zero_gfn = gfn;
+		f->zero_run = kind == WRITE_ZERO;
+	}
+	zero_due = f->zero_run >= SHADOW_FLOOD_ZERO_RUN;
+	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		/* The first write of a run clears the A bits: a later A means use since. */
+		if (sp->write_flood++ == 0)
+			parents_accessed(sp);
+		else if (sp->write_flood >= SHADOW_FLOOD_WRITES || zero_due)
+			due = true;
+	}
+	if (!due)
+		return;
+	mmu->stats.flood_checks++;
+	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		if (in_use(sp)) {
+			live = true;
+			sp->write_flood = 0;
+		}
+	}
+	if (live) {
+		f->zero_run = 0;
+		return;
+	}
+	if (!unshadow(mmu, gfn))
+		return;
+	if (zero_due)
+		mmu->stats.unshadowed_pattern++;
+	else
+		mmu->stats.unshadowed_flood++;
+	f->zero_run = 0;
+	remember(mmu, gfn);
+}
+
+/* A frame shadowed again within SHADOW_FLOOD_SOON faults of its unshadow was likely live. */
+static void flood_shadowed(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_flood *f = &mmu->flood;
+
+	for (u32 i = 0; i < SHADOW_FLOOD_RECENT; i++) {
+		if (f->recent_gfn[i] != gfn + 1)
+			continue;
+		if (mmu->stats.faults - f->recent_fault[i] <= SHADOW_FLOOD_SOON)
+			mmu->stats.unshadow_false_positive++;
+		f->recent_gfn[i] = 0;
+	}
+}
+
+void shadow_flood_set(struct shadow_mmu *mmu, bool on)
+{
+	struct shadow_flood *f = &mmu->flood;
+
+	memset(f, 0, sizeof(*f));
+	if (on) {
+		f->written = flood_written;
+		f->shadowed = flood_shadowed;
+	}
+}
+
+bool shadow_flood_enabled(const struct shadow_mmu *mmu)
+{
+	return mmu->flood.written != NULL;
+}

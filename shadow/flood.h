@@ -1,0 +1,50 @@
+/*
+ * Flood detection: is a written guest page table still a page table?
+ *
+ * Every emulated write to a shadowed table costs an exit. A table the guest
+ * still uses is worth it (the shadow stays exact and is updated in place);
+ * a frame that is being torn down or reused as data is not. The test is
+ * use, not guesses (reference notes 5.4): a shadow page counts the writes
+ * since it was last used, "used" being a fault walking through it (the
+ * count restarts) or the CPU setting A in a parent spte. The first write of
+ * a run clears those A bits; when the count reaches SHADOW_FLOOD_WRITES
+ * they are read again, and if the CPU has not walked through the table
+ * meanwhile, the frame is unshadowed: its shadow pages dropped and write
+ * access given back, so the guest's next writes go straight to memory
+ * until a fault walks through the frame as a table again.
+ *
+ * Patterns only make the check earlier or skip counting, never overrule it:
+ *  - teardown (exit, munmap): PTE-aligned zero writes in a row to one
+ *    table are checked after SHADOW_FLOOD_ZERO_RUN writes;
+ *  - upkeep of a live table (fork's write protection, clear_bit of A or D,
+ *    mprotect, populating empty slots): a write after which every touched
+ *    entry is a present mapping of a RAM frame, the same frame if it was
+ *    present before, is not counted at all. Data written over a former
+ *    table almost never looks like that; a live parent during fork, or a
+ *    kernel mapping pages ahead of use (fault-around), writes nothing else.
+ * A root in use is never unshadowed, nor a PAE page directory whose root is
+ * loaded (PDPTE registers have no A bit to ask).
+ */
+#ifndef SHADOW_FLOOD_H
+#define SHADOW_FLOOD_H
+
+#include "shadow/shadow.h"
+
+#define SHADOW_FLOOD_WRITES 4	/* writes without use before a table is unshadowed */
+#define SHADOW_FLOOD_ZERO_RUN 2	/* zero writes in a row that make the check early */
+#define SHADOW_FLOOD_SOON 64	/* re-shadowed within this many faults: a false positive */
+
+/* Flood detection on or off for one guest (guest option flood=on|off). Off by default. */
+void shadow_flood_set(struct shadow_mmu *mmu, bool on);
+bool shadow_flood_enabled(const struct shadow_mmu *mmu);
+
+/*
+ * Stop shadowing frame gfn as a table: drop its shadow pages and let the
+ * sptes that map it write again (no flush needed: W is only added). False
+ * (nothing changed) if a pinned root shadows it. The caller must call
+ * sp_commit_zap() or any shadow_* entry point that does, before the freed
+ * pages may be reused (shadow_guest_write() does).
+ */
+bool shadow_unshadow_gfn(struct shadow_mmu *mmu, u64 gfn);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * Tests of flood detection (shadow/flood.c) and of the in-place update of
+ * partial writes it must keep, on the simulated machine of flood_sim.c: a
+ * CPU walking the shadow tables, whose every translation is checked against
+ * the guest tables, and shadow_audit() after each test.
+ */
+#include <string.h>
+
+#include "unit.h"
+#include "flood_sim.h"
+#include "shadow/spage.h"
+
+static u64 pte_gpa(u32 s, u32 t, u32 p)
+{
+	return fsim_pt(s, t) * 4096 + 8 * p;
+}
+
+static void store64(u64 gpa, u64 val)
+{
+	fsim_store(fsim_kva(gpa), &val, 8, false);
+}
+
+/* The shadow page of space 0's table t (long mode, full rights), or NULL. */
+static struct shadow_page *table_sp(u64 gfn)
+{
+	return sp_first_indirect(&fsim.mmu, gfn);
+}
+
+/* Space 0 running with n pages mapped in each table, all touched. */
+static void live_space(bool flood, u32 n)
+{
+	fsim_init(flood);
+	fsim_populate(0, n);
+	for (u32 t = 0; t < FSIM_TABLES; t++)
+		for (u32 p = 0; p < n; p++)
+			fsim_read(fsim_user_gva(t, p));
+}
+
+static void check_clean(void)
+{
+	struct fsim_counts c;
+
+	fsim_counts(&c);
+	CHECK_EQ(c.errors, 0);
+	fsim_destroy();
+}
+
+/* The spte that maps user page p of table t. */
+static u64 leaf_spte(u32 t, u32 p)
+{
+	return table_sp(fsim_pt(0, t))->spt[p];
+}
+
+TEST(byte_write_updates_one_spte_in_place)
+{
+	for (int flood = 0; flood < 2; flood++) {
+		struct shadow_page *sp;
+		u64 zapped;
+
+		live_space(flood, 8);
+		fsim_store(fsim_user_gva(0, 3), "x", 1, true);	/* guest D set: spte writable */
+		CHECK(leaf_spte(0, 3) & PTE_W);
+		sp = table_sp(fsim_pt(0, 0));
+		zapped = fsim.mmu.stats.pages_zapped;
+		for (int i = 0; i < 10; i++)	/* clear_bit(_PAGE_BIT_RW): lock andb */
+			fsim_clear_bit(pte_gpa(0, 0, 3), 1);
+		CHECK(table_sp(fsim_pt(0, 0)) == sp);
+		CHECK_EQ(fsim.mmu.stats.pages_zapped, zapped);
+		CHECK(!(leaf_spte(0, 3) & PTE_W));
+		CHECK(spte_present(leaf_spte(0, 2)) && spte_present(leaf_spte(0, 4)));
+		CHECK_EQ(fsim.mmu.stats.unshadowed_flood + fsim.mmu.stats.unshadowed_pattern, 0);
+		check_clean();
+	}
+}
+
+TEST(write_crossing_two_entries_updates_both)
+{
+	for (int flood = 0; flood < 2; flood++) {
+		struct shadow_page *sp;
+		u16 two;
+
+		live_space(flood, 8);
+		sp = table_sp(fsim_pt(0, 0));
+		/* 2 bytes across entries 4 and 5: the top byte of 4 and the low byte of 5.
+		 * Entry 5 loses P: its spte must go, entry 4's stays. */
+		two = (u16)((fsim_load64(pte_gpa(0, 0, 4)) >> 56) |
+			    ((fsim_load64(pte_gpa(0, 0, 5)) & 0xfe) << 8));
+		fsim_store(fsim_kva(pte_gpa(0, 0, 4) + 7), &two, 2, false);
+		CHECK(spte_present(leaf_spte(0, 4)));
+		CHECK(!spte_present(leaf_spte(0, 5)));
+		CHECK(table_sp(fsim_pt(0, 0)) == sp);
+		CHECK_EQ(fsim.mmu.stats.pages_zapped, 0);
+		check_clean();
+	}
+}
+
+TEST(whole_page_clear_is_one_exit_and_gives_write_back)
+{
+	static const u8 zero[4096];
+
+	live_space(true, 8);
+	fsim_switch(1);		/* space 0 is no longer running */
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 2)));
+	fsim_store(fsim_kva(fsim_pt(0, 2) * 4096), zero, 4096, false);
+	CHECK_EQ(fsim.emulated, 1);
+	CHECK(!shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 2)));
+	u64 faults = fsim.mmu.stats.faults;
+	store64(fsim_pt(0, 2) * 4096 + 8, 42);	/* straight to memory */
+	CHECK_EQ(fsim.mmu.stats.faults, faults);
+	CHECK_EQ(fsim.emulated, 1);
+	check_clean();
+}
+
+TEST(unused_table_written_is_unshadowed_and_then_written_directly)
+{
+	live_space(true, 8);
+	fsim_switch(1);
+	for (u32 i = 0; i < SHADOW_FLOOD_WRITES; i++)
+		store64(pte_gpa(0, 1, 100 + i), 0x123456789ull << 12 | 1);	/* data, not PTEs */
+	CHECK_EQ(fsim.emulated, SHADOW_FLOOD_WRITES);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_flood, 1);
+	CHECK(!shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
+	u64 faults = fsim.mmu.stats.faults;
+	for (u32 i = 0; i < 100; i++)
+		store64(pte_gpa(0, 1, 200 + i), i);
+	CHECK_EQ(fsim.emulated, SHADOW_FLOOD_WRITES);
+	CHECK_EQ(fsim.mmu.stats.faults, faults);
+	check_clean();
+}
+
+TEST(flood_off_never_unshadows)
+{
+	live_space(false, 8);
+	fsim_switch(1);
+	for (u32 i = 0; i < 100; i++)
+		store64(pte_gpa(0, 1, 100 + i), 0x123456789ull << 12 | 1);
+	CHECK_EQ(fsim.emulated, 100);
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
+	check_clean();
+}
+
+TEST(table_in_use_between_writes_keeps_its_shadow)
+{
+	live_space(true, 8);
+	/* Writes the detector counts (a present entry changes frame), each followed by
+	 * a use of the table by the CPU that does not fault. */
+	for (u32 i = 0; i < 50; i++) {
+		store64(pte_gpa(0, 0, 100), (u64)(FSIM_DATA_FRAME + i % 4) * 4096 | FSIM_PTE_FLAGS);
+		store64(pte_gpa(0, 0, 101), (u64)(FSIM_DATA_FRAME + i % 5) * 4096 | FSIM_PTE_FLAGS);
+		fsim_read(fsim_user_gva(0, 1));
+	}
+	CHECK_EQ(fsim.emulated, 100);
+	CHECK(fsim.mmu.stats.flood_checks > 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_flood + fsim.mmu.stats.unshadowed_pattern, 0);
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 0)));
+	check_clean();
+}
+
+TEST(zero_run_unshadows_early)
+{
+	live_space(true, 8);
+	fsim_switch(1);
+	for (u32 p = 0; p < 8; p++)
+		store64(pte_gpa(0, 3, p), 0);
+	CHECK_EQ(fsim.emulated, SHADOW_FLOOD_ZERO_RUN);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern, 1);
+	check_clean();
+}
+
+TEST(zero_run_on_a_running_table_is_kept)
+{
+	live_space(true, 64);
+	/* munmap in a running process: each zeroed page is followed by use of the table. */
+	for (u32 p = 0; p < 32; p++) {
+		store64(pte_gpa(0, 3, p), 0);
+		fsim_read(fsim_user_gva(3, 63));
+	}
+	CHECK_EQ(fsim.emulated, 32);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern + fsim.mmu.stats.unshadowed_flood, 0);
+	check_clean();
+}
+
+TEST(upkeep_writes_are_not_counted)
+{
+	live_space(true, 64);
+	fsim_switch(1);		/* not even running: fork, mprotect, ageing still mean a table */
+	for (u32 p = 0; p < 64; p++) {
+		fsim_clear_bit(pte_gpa(0, 0, p), 1);			/* write-protect */
+		store64(pte_gpa(0, 0, p), fsim_load64(pte_gpa(0, 0, p)) | PTE_W);	/* mprotect */
+		store64(pte_gpa(0, 0, 100 + p), 0x30000 | FSIM_PTE_FLAGS);	/* populate */
+	}
+	CHECK_EQ(fsim.mmu.stats.flood_live_writes, 192);
+	CHECK_EQ(fsim.mmu.stats.flood_checks, 0);
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 0)));
+	check_clean();
+}
+
+TEST(roots_are_never_unshadowed)
+{
+	live_space(true, 8);
+	fsim_switch(1);
+	fsim_switch(0);		/* space 1's root stays cached: no parent, no walk */
+	for (u32 i = 0; i < 20; i++)
+		store64(fsim_pml4(1) * 4096 + 8 * (300 + i), 0x777777777ull << 12 | 1);
+	CHECK(fsim.mmu.stats.flood_checks > 0);
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pml4(1)));
+	CHECK_EQ(fsim.mmu.stats.unshadowed_flood, 0);
+	check_clean();
+}
+
+TEST(reshadow_soon_after_unshadow_is_a_false_positive)
+{
+	live_space(true, 8);
+	for (u32 i = 0; i < SHADOW_FLOOD_WRITES; i++)	/* not walked between the writes */
+		store64(pte_gpa(0, 1, 100 + i), 0x123456789ull << 12 | 1);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_flood, 1);
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 0);
+	fsim_read(fsim_user_gva(1, 0));	/* the process runs on: the table comes back */
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 1);
+	check_clean();
+}
+
+TEST(flood_checks_leave_reclaim_its_reference_bit)
+{
+	struct shadow_page *sp;
+
+	live_space(true, 8);
+	sp = table_sp(fsim_pt(0, 2));
+	shadow_page_test_and_clear_accessed(&fsim.mmu, sp);
+	fsim_read(fsim_user_gva(2, 0));	/* the CPU walks it: parent A set */
+	store64(pte_gpa(0, 2, 100), 0x123456789ull << 12 | 1);	/* flood clears A */
+	CHECK(shadow_page_test_and_clear_accessed(&fsim.mmu, sp));
+	check_clean();
+}
+
+TEST(unshadow_gfn_api)
+{
+	live_space(true, 8);
+	CHECK(!shadow_unshadow_gfn(&fsim.mmu, fsim_pml4(0)));	/* the running root */
+	CHECK(shadow_unshadow_gfn(&fsim.mmu, fsim_pt(0, 0)));
+	CHECK(!shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 0)));
+	fsim_read(fsim_user_gva(0, 5));
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 0)));
+	CHECK(shadow_flood_enabled(&fsim.mmu));
+	shadow_flood_set(&fsim.mmu, false);
+	CHECK(!shadow_flood_enabled(&fsim.mmu));
+	check_clean();
+}
+
+TEST(benchmark_patterns)
+{
+	for (unsigned i = 0; i < fsim_npatterns; i++) {
+		const struct fsim_pattern *p = &fsim_patterns[i];
+		struct fsim_counts off, on;
+
+		fsim_run_pattern(p, false, &off);
+		fsim_run_pattern(p, true, &on);
+		CHECK_EQ(off.errors + on.errors, 0);
+		CHECK_EQ(off.unshadowed, 0);
+		if (p->live) {
+			CHECK_EQ(on.unshadowed, 0);
+			CHECK_EQ(on.emulated + on.faults, off.emulated + off.faults);
+		} else {
+			CHECK(on.unshadowed > 0 || on.faults < off.faults);
+			CHECK(2 * (on.emulated + on.faults) <= off.emulated + off.faults);
+		}
+	}
+}
+
+UNIT_MAIN()
