@@ -5,17 +5,23 @@
 
 u64 shadow_age_buffer_size(u64 pages)
 {
-	return pages + (pages + 7) / 8;
+	return pages * sizeof(u32);
 }
 
 void shadow_age_init(struct shadow_age *s, void *buf, u64 pages)
 {
 	memset(s, 0, sizeof(*s));
 	s->pages = pages;
-	s->age = buf;
-	s->young = (u8 *)buf + pages;
+	s->last_young = buf;
 	memset(buf, 0, shadow_age_buffer_size(pages));
 	s->count[0] = pages;  /* every page starts young, as in the EPT scanner */
+}
+
+u8 shadow_age_page(const struct shadow_age *s, u64 gfn)
+{
+	u32 age = s->scans - s->last_young[gfn];
+
+	return age < AGE_MAX ? (u8)age : AGE_MAX;
 }
 
 /* Test and clear A in every leaf spte of one gfn. */
@@ -37,28 +43,26 @@ static bool gfn_accessed(struct rmap_head *head, struct shadow_age_stats *st)
 bool shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st)
 {
 	memset(st, 0, sizeof(*st));
+	/* Every page is one scan older: the counts shift, the oldest merge. */
+	s->scans++;
+	s->count[AGE_MAX] += s->count[AGE_MAX - 1];
+	memmove(&s->count[1], &s->count[0], (AGE_MAX - 1) * sizeof(s->count[0]));
+	s->count[0] = 0;
+	/* Then the pages found accessed become young again. */
 	for (u32 b = 0; b < SHADOW_RMAP_HASH; b++) {
 		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next) {
-			if (h->gfn < s->pages && gfn_accessed(h, st))
-				s->young[h->gfn / 8] |= (u8)(1u << (h->gfn % 8));
-		}
-	}
-	for (u64 gfn = 0; gfn < s->pages; gfn++) {
-		u8 old = s->age[gfn];
-		u8 new;
+			u8 age;
 
-		if (s->young[gfn / 8] & (1u << (gfn % 8))) {
-			new = 0;
+			if (h->gfn >= s->pages || !gfn_accessed(h, st))
+				continue;
+			age = shadow_age_page(s, h->gfn);
+			if (age == 0)
+				continue;  /* another rmap entry of this scan saw it */
+			s->count[age]--;
+			s->count[0]++;
+			s->last_young[h->gfn] = s->scans;
 			st->pages_young++;
-		} else {
-			new = old < AGE_MAX ? old + 1 : AGE_MAX;
 		}
-		s->count[old]--;
-		s->count[new]++;
-		s->age[gfn] = new;
-		if (gfn % 8 == 7 || gfn + 1 == s->pages)
-			s->young[gfn / 8] = 0;
 	}
-	s->scans++;
 	return st->sptes_visited != 0;
 }

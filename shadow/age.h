@@ -2,8 +2,9 @@
  * Page ageing for shadow-paged guests: a guest-physical page is young if
  * any leaf spte mapping it was accessed since the last scan. The CPU sets A
  * in the sptes it walks; the scan reads and clears them through the reverse
- * map (gfn -> sptes), so its cost follows the mapped pages, not the guest
- * size or the shadow tables. Pure logic (host unit-tested).
+ * map (gfn -> sptes). Ages are kept as "scan when last seen young", so a
+ * pass costs O(mapped sptes + 256), never O(guest pages). Pure logic (host
+ * unit-tested).
  */
 #ifndef SHADOW_AGE_H
 #define SHADOW_AGE_H
@@ -13,10 +14,9 @@
 
 struct shadow_age {
 	u64 pages;               /* guest pages aged: gfn 0 .. pages-1 */
-	u8 *age;                 /* [pages] scans since last access, saturating */
-	u8 *young;               /* [pages / 8] scratch bitmap for one scan */
+	u32 *last_young;         /* [pages] scan number when last seen accessed */
+	u32 scans;
 	u64 count[AGE_MAX + 1];  /* pages of each age, exact */
-	u64 scans;
 };
 
 struct shadow_age_stats {
@@ -27,6 +27,8 @@ struct shadow_age_stats {
 /* Bytes of buffer shadow_age_init needs for a guest of 'pages' pages. */
 u64 shadow_age_buffer_size(u64 pages);
 void shadow_age_init(struct shadow_age *s, void *buf, u64 pages);
+/* Age of one page: scans since it was last seen accessed (saturating). */
+u8 shadow_age_page(const struct shadow_age *s, u64 gfn);
 /*
  * One pass: every page ages by one, except those with an accessed spte,
  * which become age 0; the A bits read are cleared. Returns true: the

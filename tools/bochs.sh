@@ -35,4 +35,7 @@ TERM=xterm timeout -s KILL "$timeout" bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.r
 status=$?
 # Keep Bochs' own log next to the serial log: it spells out VM-entry failures.
 cp "$dir/bochs.log" "${serial%.*}.bochs.log" 2>/dev/null
+# Bochs' terminal output: it holds the port 0xe9 mirror, which is not buffered
+# like the COM1 file and so shows the very last lines of a killed run.
+cp "$dir/stdout" "${serial%.*}.stdout" 2>/dev/null
 exit $status

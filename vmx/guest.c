@@ -130,9 +130,10 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 	g->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
 	devices_init(g);
 	fpu_init_guest(g);
-	if (!vcpu_create(g, &bs)) {
+	if (!vcpu_create(g, &bs) || !ageing_init(g)) {
 		pr_err("%s: cannot set up its vCPU (out of memory or bad initial paging state)",
 		       g->cfg.name);
+		ageing_destroy(g);
 		vcpu_destroy(g);
 		shadow_guest_destroy(g);
 		guest_memory_free(g);
@@ -279,6 +280,7 @@ static void print_summary(void)
 			   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow", (unsigned long long)total,
 			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
 		stats_print(g);
+		ageing_report(g);
 		if (!hv_config.summary)
 			continue;
 		shadow_guest_report(g);
@@ -318,6 +320,7 @@ enum run_status guests_run(const struct boot_info *bi)
 	all_passed = !failed_to_load;
 	for (int i = 0; i < guest_count; i++) {
 		all_passed &= guests[i].exit_status == 1;
+		ageing_destroy(&guests[i]);
 		vcpu_destroy(&guests[i]);
 		shadow_guest_destroy(&guests[i]);
 		guest_memory_free(&guests[i]);

@@ -37,6 +37,8 @@ struct guest_config {
 	unsigned selftest;    /* 1: start with invalid guest state (tests entry failures) */
 	u64 shadow_pages;     /* mmu=shadow: its limit of shadow page tables (0: from mem) */
 	unsigned reclaim;     /* mmu=shadow: enum shadow_reclaim_policy */
+	u64 scan_ms;          /* page-ageing scan period in ms of guest time, 0 = off */
+	unsigned flood;       /* mmu=shadow: write-flood detector, 0 on, 1 off */
 };
 
 enum guest_state {
@@ -68,6 +70,7 @@ struct guest {
 	struct guest_memory mem;
 	struct guest_mem walker_mem;  /* the walker's view of mem (vmx/memory.c) */
 	struct guest_shadow *shadow;  /* mmu=shadow: the shadow MMU (vmx/mmu_shadow.c) */
+	struct guest_ageing *ageing;  /* scan_ms=N: page ageing state (vmx/ageing.c) */
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
 	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
 	u64 xcr0;

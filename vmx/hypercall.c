@@ -69,7 +69,7 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 	case HC_STAT:
 		if (a >= HC_STAT_EXIT_BASE && a < HC_STAT_EXIT_BASE + EXIT_REASON_COUNT)
 			ret = (s64)g->exit_count[a - HC_STAT_EXIT_BASE];
-		else
+		else if (!ageing_stat(g, a, &ret))
 			ret = -HC_EINVAL;
 		break;
 	default:

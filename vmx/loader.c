@@ -32,6 +32,7 @@ static const char *const mmu_choices[] = { "ept", "shadow", NULL };
 static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL };
 /* In enum shadow_reclaim_policy order. */
 static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
+static const char *const flood_choices[] = { "on", "off", NULL };
 
 static const struct option_desc guest_options[] = {
 	{ "name", OPT_STRING, OPTION_FIELD(struct guest_config, name), 0, GUEST_NAME_MAX, NULL,
@@ -44,6 +45,10 @@ static const struct option_desc guest_options[] = {
 	  NULL, "mmu=shadow: most shadow page tables it may hold (default 2% of its pages, >= 64)" },
 	{ "reclaim", OPT_CHOICE, OPTION_FIELD(struct guest_config, reclaim), 0, 0, reclaim_choices,
 	  "mmu=shadow: clock (recently used stay) or fifo (oldest go, KVM's way)" },
+	{ "flood", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood), 0, 0, flood_choices,
+	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
+	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
+	  "page-ageing scan every N ms of guest time (0: off; EPT then maps 4 KiB pages)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct guest_config, selftest), 0, 0,
 	  selftest_choices, "bad-guest-state: make VM entry fail on purpose (tests)" },
 };

@@ -128,6 +128,10 @@ bool guest_memory_init(struct guest *g)
 		u8 type = contiguous ? mtrr_range_type(&host_mtrrs, m->page_hpa[p],
 						       LARGE_PAGE_SIZE) : MT_MIXED;
 
+		/* Ageing wants an accessed bit per 4 KiB page. */
+		if (g->cfg.scan_ms)
+			type = MT_MIXED;
+
 		if (type != MT_MIXED) {
 			ok = pt_map(&ept_format, m->ept_root, gpa, m->page_hpa[p], LARGE_PAGE_SIZE,
 				    ept_leaf(type), PT_LEVEL_2M, ept_table_alloc, NULL);
@@ -146,8 +150,8 @@ bool guest_memory_init(struct guest *g)
 	/* EPTP (SDM 25.6.11): WB paging structures, 4-level walk, A/D if present. */
 	m->eptp = (u64)m->ept_root | EPT_MT_WB | (3ull << 3) | (vmx_caps.ept_ad ? BIT(6) : 0);
 	if (small_blocks)
-		pr_info("%s: %llu of %llu 2 MiB blocks mapped with 4 KiB pages (fragmented memory or "
-			"mixed memory types)",
+		pr_info("%s: %llu of %llu 2 MiB blocks mapped with 4 KiB pages (ageing, fragmented "
+			"memory or mixed memory types)",
 			g->cfg.name, (unsigned long long)small_blocks,
 			(unsigned long long)(pages / PAGES_PER_2M));
 	return true;
@@ -265,6 +269,8 @@ enum exit_action handle_ept_violation(struct guest *g, struct vmexit *e)
 {
 	u64 gpa = vmcs_read64(GUEST_PHYSICAL_ADDRESS);
 
+	if (ageing_ept_fault(g, gpa))
+		return EXIT_RESUME;  /* a page access tracking had taken away: back, young */
 	if (mmio_claimed(gpa) && !(e->qualification & BIT(2)))
 		return emulate_instruction(g, e, "access emulated MMIO");
 

@@ -51,6 +51,26 @@ void shadow_pool_report(void);
 const struct shadow_stats *guest_shadow_stats(struct guest *g);  /* NULL for EPT guests */
 void shadow_guest_counters(struct guest *g, u64 *mmu_ticks, u64 *unprotects);
 
+struct shadow_mmu *guest_shadow_mmu(struct guest *g);
+u64 guest_shadow_pages(struct guest *g);  /* shadow page tables it holds now; 0 for EPT */
+
+/* ---- page ageing (vmx/ageing.c), on when the guest has scan_ms=N ------------ */
+
+#define AGEING_WS_COUNT 4          /* working sets over the last 1, 2, 4, 8 scans */
+#define AGEING_STAT_WS 0x200       /* HC_STAT ids: 0x200 + k = pages used in the last k scans */
+#define AGEING_STAT_SCANS 0x210    /* scans so far */
+#define AGEING_STAT_PERIOD 0x211   /* scan period in guest TSC ticks */
+
+bool ageing_init(struct guest *g);
+void ageing_destroy(struct guest *g);
+/* Guest TSC of the next scan (0: no ageing); scan if it is due. */
+u64 ageing_next_event(struct guest *g, u64 now);
+void ageing_maybe_scan(struct guest *g, u64 now);
+/* EPT access tracking: true if gpa's violation was a tracked page (resume). */
+bool ageing_ept_fault(struct guest *g, u64 gpa);
+bool ageing_stat(struct guest *g, u64 id, s64 *value);
+void ageing_report(struct guest *g);
+
 /* ---- end-of-run statistics (vmx/stats.c) ----------------------------------- */
 
 void stats_print(struct guest *g);

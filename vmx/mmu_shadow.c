@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "boot/config.h"
 #include "shadow/reclaim.h"
+#include "shadow/flood.h"
 
 struct guest_shadow {
 	struct shadow_host host;
@@ -132,6 +133,7 @@ bool shadow_guest_init(struct guest *g)
 		free_pages(s, pages);
 		return false;
 	}
+	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
 	g->shadow = s;
 	return true;
 }
@@ -146,6 +148,16 @@ void shadow_guest_destroy(struct guest *g)
 	shadow_destroy(&s->mmu);
 	free_pages(s, ALIGN_UP(sizeof(*s), PAGE_SIZE) / PAGE_SIZE);
 	g->shadow = NULL;
+}
+
+struct shadow_mmu *guest_shadow_mmu(struct guest *g)
+{
+	return &g->shadow->mmu;
+}
+
+u64 guest_shadow_pages(struct guest *g)
+{
+	return g->shadow ? shadow_mmu_pages(&g->shadow->mmu, 0) : 0;
 }
 
 struct shadow_vcpu *guest_shadow_vcpu(struct guest *g)

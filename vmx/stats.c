@@ -108,6 +108,10 @@ void stats_print(struct guest *g)
 		kv_add(&l, "evictions", st->evictions);
 		kv_add(&l, "evict_examined", st->evict_examined);
 		kv_add(&l, "reserve_failures", st->reserve_failures);
+		kv_add(&l, "flood_checks", st->flood_checks);
+		kv_add(&l, "unshadowed_flood", st->unshadowed_flood);
+		kv_add(&l, "unshadowed_pattern", st->unshadowed_pattern);
+		kv_add(&l, "unshadow_false_positive", st->unshadow_false_positive);
 		kv_add(&l, "unprotects", unprotects);
 		kv_add(&l, "mmu_ticks", mmu_ticks);
 		kv_flush(&l);

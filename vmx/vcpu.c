@@ -391,8 +391,9 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		enum exit_action action;
 
 		devices_update(g, now + g->tsc_offset);
+		ageing_maybe_scan(g, now + g->tsc_offset);
 		deliver_pending_interrupt(g);
-		timer = devices_next_event(g);
+		timer = min_nonzero(devices_next_event(g), ageing_next_event(g, now + g->tsc_offset));
 		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
 		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);

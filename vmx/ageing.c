@@ -1,0 +1,188 @@
+/*
+ * Host-side page ageing, VMX side: every scan_ms of a guest's own time,
+ * read and clear the accessed information of its memory and keep an age
+ * per guest page (ept/age.c for EPT guests: A/D bits, or access tracking
+ * when the CPU has no EPT A/D; shadow/age.c through the reverse map for
+ * shadow guests). Each scan prints an "age" line; the guest can read its
+ * working set with HC_STAT (vmx/hypercall.c). Scanning (and its log line)
+ * is hidden from the guest's clock, so ageing does not slow the guest's time.
+ */
+#include <string.h>
+#include "vmx/mmu.h"
+#include "vmx/vmx.h"
+#include "vmx/vmx_asm.h"
+#include "ept/age.h"
+#include "shadow/age.h"
+#include "mm/frame.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/machine.h"
+#include "lib/log.h"
+
+/* Access tracking (no EPT A/D): leaves newly tracked per scan at most, which
+ * bounds the tracking faults a scan can cause. */
+#define TRACK_PER_SCAN 2048
+
+static const unsigned ws_k[AGEING_WS_COUNT] = { 1, 2, 4, 8 };
+
+struct guest_ageing {
+	struct ept_age ept;
+	struct shadow_age shadow;
+	void *buf;
+	u64 buf_pages;
+	u64 period;            /* guest TSC ticks between scans */
+	u64 next;              /* guest TSC of the next scan */
+	u64 scans;
+	u64 ws[AGEING_WS_COUNT];
+	u64 ticks_total;       /* host ticks spent scanning */
+	u64 faults_total;      /* access-tracking faults taken */
+};
+
+bool ageing_init(struct guest *g)
+{
+	struct guest_ageing *a;
+	u64 pages = g->mem.size / PAGE_SIZE;
+	u64 bytes = g->shadow ? shadow_age_buffer_size(pages) : ept_age_buffer_size(pages);
+
+	if (!g->cfg.scan_ms)
+		return true;
+	a = alloc_zeroed_pages(ALIGN_UP(sizeof(*a), PAGE_SIZE) / PAGE_SIZE);
+	if (!a)
+		return false;
+	a->buf_pages = ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE;
+	a->buf = alloc_zeroed_pages(a->buf_pages);
+	if (!a->buf)
+		return false;
+	if (g->shadow)
+		shadow_age_init(&a->shadow, a->buf, pages);
+	else
+		ept_age_init(&a->ept, a->buf, pages, vmx_caps.ept_ad ? EPT_AGE_AD : EPT_AGE_TRACK,
+			     TRACK_PER_SCAN);
+	a->period = g->cfg.scan_ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+	g->ageing = a;
+	return true;
+}
+
+void ageing_destroy(struct guest *g)
+{
+	struct guest_ageing *a = g->ageing;
+
+	if (!a)
+		return;
+	if (!g->shadow && g->mem.ept_root)
+		ept_age_untrack_all(g->mem.ept_root);
+	free_pages(a->buf, a->buf_pages);
+	free_pages(a, ALIGN_UP(sizeof(*a), PAGE_SIZE) / PAGE_SIZE);
+	g->ageing = NULL;
+}
+
+u64 ageing_next_event(struct guest *g, u64 now)
+{
+	if (!g->ageing)
+		return 0;
+	if (!g->ageing->next)
+		g->ageing->next = now + g->ageing->period;
+	return g->ageing->next;
+}
+
+static void flush_guest_tlb(struct guest *g)
+{
+	struct invvpid_desc d = { g->vpid, 0 };
+
+	if (!g->shadow)
+		vmx_invept_single(g->mem.eptp);
+	else if (vmx_caps.vpid && invvpid_raw(1, &d) != VMX_OK)
+		panic("INVVPID for VPID %u failed", g->vpid);
+}
+
+void ageing_maybe_scan(struct guest *g, u64 now)
+{
+	struct guest_ageing *a = g->ageing;
+	u64 hist[AGE_BUCKETS], t0, visited, skipped = 0, young, faults = 0;
+	const u64 *count;
+	bool flush;
+
+	if (!a || now < ageing_next_event(g, now))
+		return;
+	t0 = rdtsc();
+	if (g->shadow) {
+		struct shadow_age_stats st;
+
+		flush = shadow_age_scan(guest_shadow_mmu(g), &a->shadow, &st);
+		visited = st.sptes_visited;
+		young = st.pages_young;
+		count = a->shadow.count;
+	} else {
+		struct ept_age_stats st;
+
+		flush = ept_age_scan(&a->ept, g->mem.ept_root, &st);
+		visited = st.entries_visited;
+		skipped = st.subtrees_skipped;
+		young = st.pages_young;
+		faults = st.tracking_faults;
+		count = a->ept.count;
+	}
+	if (flush)
+		flush_guest_tlb(g);  /* one flush per pass, not per page */
+	a->ticks_total += rdtsc() - t0;
+	a->faults_total += faults;
+	a->scans++;
+	for (int i = 0; i < AGEING_WS_COUNT; i++)
+		a->ws[i] = age_working_set(count, ws_k[i]);
+	age_histogram(count, hist);
+	log_printf("hv", "age %s scan=%llu t_ms=%llu ws1=%llu ws2=%llu ws4=%llu ws8=%llu "
+		   "hist=%llu,%llu,%llu,%llu,%llu,%llu visited=%llu skipped=%llu young=%llu "
+		   "faults=%llu ticks=%llu sp=%llu", g->cfg.name, (unsigned long long)a->scans,
+		   (unsigned long long)(now - g->guest_tsc_start) /
+			   (machine_tsc_khz() ? machine_tsc_khz() : 1000000),
+		   (unsigned long long)a->ws[0], (unsigned long long)a->ws[1],
+		   (unsigned long long)a->ws[2], (unsigned long long)a->ws[3],
+		   (unsigned long long)hist[0], (unsigned long long)hist[1],
+		   (unsigned long long)hist[2], (unsigned long long)hist[3],
+		   (unsigned long long)hist[4], (unsigned long long)hist[5],
+		   (unsigned long long)visited, (unsigned long long)skipped,
+		   (unsigned long long)young, (unsigned long long)faults,
+		   (unsigned long long)(rdtsc() - t0), (unsigned long long)guest_shadow_pages(g));
+	/* Missed periods (the guest was halted) are not made up for. */
+	a->next += a->period;
+	if (a->next <= now)
+		a->next = now + a->period;
+	/* The scan is the host's work: the guest's clock does not see it. */
+	guest_set_tsc_offset(g, g->tsc_offset - (rdtsc() - t0));
+}
+
+bool ageing_ept_fault(struct guest *g, u64 gpa)
+{
+	return g->ageing && !g->shadow && ept_age_fault(&g->ageing->ept, g->mem.ept_root, gpa);
+}
+
+bool ageing_stat(struct guest *g, u64 id, s64 *value)
+{
+	struct guest_ageing *a = g->ageing;
+
+	if (!a)
+		return false;
+	for (int i = 0; i < AGEING_WS_COUNT; i++) {
+		if (id == AGEING_STAT_WS + ws_k[i]) {
+			*value = (s64)a->ws[i];
+			return true;
+		}
+	}
+	if (id == AGEING_STAT_SCANS || id == AGEING_STAT_PERIOD) {
+		*value = (s64)(id == AGEING_STAT_SCANS ? a->scans : a->period);
+		return true;
+	}
+	return false;
+}
+
+void ageing_report(struct guest *g)
+{
+	struct guest_ageing *a = g->ageing;
+
+	if (!a)
+		return;
+	log_printf("hv", "stats %s ageing scans=%llu ticks=%llu ticks_per_scan=%llu "
+		   "tracking_faults=%llu", g->cfg.name, (unsigned long long)a->scans,
+		   (unsigned long long)a->ticks_total,
+		   (unsigned long long)(a->scans ? a->ticks_total / a->scans : 0),
+		   (unsigned long long)a->faults_total);
+}
