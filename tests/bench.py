@@ -45,7 +45,15 @@ WORKLOADS = [
 
 CONFIGS = [
     Config("ept", "ept", what="hardware EPT (with A/D bits on this CPU model)"),
-    Config("shadow", "shadow", what="software shadow page tables, default policies"),
+    Config("shadow", "shadow", what="shadow page tables: CLOCK reclaim, flood detection on, "
+                                     "default limit (2% of guest pages, >= 64)"),
+    Config("sh-flood-off", "shadow", "flood=off", what="shadow, flood detection off"),
+    Config("sh-clock-64", "shadow", "shadow_pages=64", what="shadow, CLOCK reclaim, limit 64"),
+    Config("sh-fifo-64", "shadow", "shadow_pages=64 reclaim=fifo",
+           what="shadow, FIFO reclaim (KVM's), limit 64"),
+    Config("sh-clock-512", "shadow", "shadow_pages=512", what="shadow, CLOCK reclaim, limit 512"),
+    Config("sh-fifo-512", "shadow", "shadow_pages=512 reclaim=fifo",
+           what="shadow, FIFO reclaim, limit 512"),
 ]
 
 # `make test` runs this subset as a smoke test of the harness itself.
@@ -62,6 +70,9 @@ FIGURES = [
     ("emulated_writes", "shadow", "guest_writes", "emulated writes to guest page tables"),
     ("sp_created", "shadow", "pages_created", "shadow pages created"),
     ("sp_zapped", "shadow", "pages_zapped", "shadow pages zapped"),
+    ("evictions", "shadow", "evictions", "shadow pages evicted by reclaim"),
+    ("examined", "shadow", "evict_examined", "pages examined by reclaim (all evictions)"),
+    ("unshadowed", "shadow", "unshadowed_flood", "guest tables unshadowed by flood detection"),
     ("mmu_ticks", "shadow", "mmu_ticks", "hypervisor ticks inside the shadow MMU"),
     ("pf_ticks", "ticks", "exception_or_nmi", "average hypervisor ticks per #PF exit"),
 ]

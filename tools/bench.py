@@ -52,11 +52,13 @@ def run_config(cfg, workloads, timeout=1800):
                        capture_output=True)
     log = open(serial, errors="replace").read()
     stats = parse_stats(log)
+    checksums = dict(re.findall(r"\] (\S+): BENCH: \S+ work=\d+ checksum=(\S+)", log))
     rows = []
     for w in workloads:
         s = stats.get(w.name, {})
         row = {"workload": w.name, "config": cfg.name,
-               "status": s.get("run", {}).get("status", 0)}
+               "status": s.get("run", {}).get("status", 0),
+               "checksum": checksums.get(w.name, "-")}
         for col, group, key, _ in bench.FIGURES:
             row[col] = s.get(group, {}).get(key, 0)
         rows.append(row)
@@ -66,7 +68,7 @@ def run_config(cfg, workloads, timeout=1800):
 
 
 def print_table(rows):
-    cols = ["workload", "config", "status"] + [f[0] for f in bench.FIGURES]
+    cols = ["workload", "config", "status", "checksum"] + [f[0] for f in bench.FIGURES]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.rjust(widths[c]) for c in cols))
     for r in rows:
@@ -135,6 +137,13 @@ def main():
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     failed = [r for r in rows if r["status"] != 1]
+    # The same guest work must give the same result under every configuration.
+    for w in {r["workload"] for r in rows}:
+        sums = {r["checksum"] for r in rows if r["workload"] == w}
+        if len(sums) > 1:
+            print(f"bench: {w}: checksums differ between configurations: {sorted(sums)}",
+                  file=sys.stderr)
+            failed.append({"workload": w, "config": "all"})
     if not args.smoke and not args.no_docs:
         update_docs(rows, plot(rows, DOCS))
     for r in failed:
