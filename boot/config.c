@@ -14,6 +14,7 @@ struct hv_config hv_config = {
 
 static const char *const exit_choices[] = { "auto", "qemu", "bochs", "halt", NULL };
 static const char *const log_choices[] = { "info", "debug", NULL };
+static const char *const screen_choices[] = { "auto", "on", "off", NULL };
 static const char *const selftest_choices[] = { "none", "page-fault", "write-text", "nested-panic",
 						NULL };
 
@@ -28,6 +29,8 @@ static const struct option_desc hv_options[] = {
 	  "info|debug (debug traces every VM exit)" },
 	{ "summary", OPT_FLAG, OPTION_FIELD(struct hv_config, summary), 0, 0, NULL,
 	  "summary=0 hides the per-guest exit table at the end" },
+	{ "screen", OPT_CHOICE, OPTION_FIELD(struct hv_config, screen), 0, 0, screen_choices,
+	  "log on the framebuffer/VGA too: auto (not under Bochs: its display is slow)|on|off" },
 	{ "shadow_pool", OPT_UINT, OPTION_FIELD(struct hv_config, shadow_pool), 64, 1u << 24, NULL,
 	  "shadow page tables all shadow guests may hold together (default 16384)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct hv_config, selftest), 0, 0, selftest_choices,

@@ -6,6 +6,7 @@
 
 enum exit_method { EXIT_AUTO, EXIT_QEMU, EXIT_BOCHS, EXIT_HALT };
 enum log_level { LOG_INFO, LOG_DEBUG };
+enum screen_console { SCREEN_AUTO, SCREEN_ON, SCREEN_OFF };
 /* Deliberate failures, for the tests of the failure paths themselves. */
 enum hv_selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_WRITE_TEXT, SELFTEST_NESTED_PANIC };
 
@@ -16,6 +17,7 @@ struct hv_config {
 	unsigned log_level;     /* enum log_level */
 	bool summary;           /* print per-guest exit statistics at the end */
 	u64 shadow_pool;        /* shadow page tables all guests together may hold */
+	unsigned screen;        /* enum screen_console */
 	unsigned selftest;      /* enum hv_selftest */
 };
 

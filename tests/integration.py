@@ -190,14 +190,15 @@ TESTS = [
          guests=[ept("hlt_timer.elf", "e-timer"), shadow("hlt_timer.elf", "s-timer"),
                  ept("memtest.elf", "e-mem"), shadow("memtest.elf", "s-mem")]),
 
-    # --- page ageing: the guest checks the working sets the scanner reports. One
-    # scanning guest per boot (two scanning guests in one Bochs run stall: see notes).
+    # --- page ageing: the guest checks the working sets the scanner reports.
     Test("ageing-ept-ad", guests=[ept("ageing.elf", "age-ept", "scan_ms=5")],
          log_must=[r"stats age-ept ageing scans=\d+"]),
     Test("ageing-ept-tracking", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("ageing.elf", "age-track", "scan_ms=5")],
          log_must=[r"EPT A/D no", r"stats age-track ageing .* tracking_faults=[1-9]"]),
-    Test("ageing-shadow", guests=[shadow("ageing.elf", "age-shadow", "scan_ms=5")],
+    Test("ageing-shadow-and-ept-together",
+         guests=[shadow("ageing.elf", "age-shadow", "scan_ms=5"),
+                 ept("ageing.elf", "age-ept2", "scan_ms=5")],
          log_must=[r"stats age-shadow ageing scans=\d+"]),
     # Shadow reclaim and flood detection under pressure: still exact.
     Test("shadow-limit-64-clock-and-fifo", timeout=400,

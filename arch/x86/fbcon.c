@@ -106,6 +106,11 @@ clear:
 	return true;
 }
 
+void fbcon_stop(void)
+{
+	con.active = false;
+}
+
 bool fbcon_active(void)
 {
 	return con.active;

@@ -22,6 +22,8 @@ extern const u8 font_glyphs[FONT_LAST - FONT_FIRST + 1][FONT_HEIGHT];
  */
 bool fbcon_init(const struct boot_framebuffer *fb, const char **why);
 bool fbcon_active(void);
+/* Stop drawing (the screen keeps what it shows). */
+void fbcon_stop(void);
 /* Append text; '\n' starts a new line, the screen scrolls when full. */
 void fbcon_write(const char *s, size_t n);
 
