@@ -146,7 +146,8 @@ TESTS = [
 
     # --- VMX core with EPT --------------------------------------------------------------
     Test("cpuid", guests=[ept("cpuid.elf", "cpuid32"), ept("cpuid64.elf", "cpuid64")]),
-    Test("msr", guests=[ept("msr.elf", "msr32"), ept("msr64.elf", "msr64")]),
+    Test("msr", guests=[ept("msr.elf", "msr32"), ept("msr64.elf", "msr64")],
+         log_must=[r"msr64: read of MSR 0x480 refused with #GP\(0\) \(not provided\)"]),
     Test("io", guests=[ept("io.elf", "io32"), ept("io64.elf", "io64")]),
     Test("hlt-timer", guests=[ept("hlt_timer.elf", "timer")]),
     Test("vmcall", guests=[ept("vmcall.elf", "vmcall32"), ept("vmcall64.elf", "vmcall64")]),
@@ -176,6 +177,9 @@ TESTS = [
     # QEMU-style platform: xAPIC and its timers, the emulated MMIO page, under both MMUs.
     Test("platform-apic-mmio-ept", guests=[ept("apic.elf", "apic32"), ept("apic64.elf", "apic64"),
                                            ept("mmio.elf", "mmio32"), ept("mmio64.elf", "mmio64")]),
+    Test("platform-devices", guests=[ept("platform.elf", "plat32", "mem=64M"),
+                                     ept("platform64.elf", "plat64", "mem=64M"),
+                                     shadow("platform64.elf", "s-plat64", "mem=64M")]),
     Test("platform-apic-mmio-shadow",
          guests=[shadow("apic.elf", "s-apic32"), shadow("apic64.elf", "s-apic64"),
                  shadow("mmio.elf", "s-mmio32"), shadow("mmio64.elf", "s-mmio64")]),

@@ -105,6 +105,7 @@ struct guest {
 	u64 exit_tsc[EXIT_REASON_COUNT];  /* hypervisor ticks spent per exit reason */
 	u64 emulated[GUEST_INSN_KINDS];  /* emulated instructions by kind */
 	u64 unhandled_io;
+	u64 refused_msrs;
 	u64 injected_irqs;
 };
 

@@ -129,15 +129,26 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 	return false;
 }
 
+/* An MSR the platform does not provide: #GP(0) as on hardware, and a line
+ * naming it (the first few per guest) so a test kernel's author sees why. */
+static enum exit_action refuse_msr(struct guest *g, u32 msr, bool write, u64 v)
+{
+	if (g->refused_msrs++ < 8)
+		log_printf("hv", "%s: %s of MSR %#x%s refused with #GP(0) (not provided)",
+			   g->cfg.name, write ? "write" : "read", msr,
+			   write && msr == MSR_EFER ? " (reserved bits or LME with paging on)" : "");
+	(void)v;
+	inject_gp0(g);
+	return EXIT_RESUME;
+}
+
 enum exit_action handle_rdmsr(struct guest *g, struct vmexit *e)
 {
 	u32 msr = (u32)g->regs.rcx;
 	u64 v;
 
-	if (!read_msr(g, msr, &v)) {
-		inject_gp0(g);
-		return EXIT_RESUME;
-	}
+	if (!read_msr(g, msr, &v))
+		return refuse_msr(g, msr, false, 0);
 	g->regs.rax = (u32)v;
 	g->regs.rdx = v >> 32;
 	skip_instruction(e);
@@ -149,10 +160,8 @@ enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
 	u32 msr = (u32)g->regs.rcx;
 	u64 v = (g->regs.rdx << 32) | (u32)g->regs.rax;
 
-	if (!write_msr(g, msr, v)) {
-		inject_gp0(g);
-		return EXIT_RESUME;
-	}
+	if (!write_msr(g, msr, v))
+		return refuse_msr(g, msr, true, v);
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
