@@ -5,6 +5,7 @@
  */
 #include "vmx/exit.h"
 #include "vmx/mmu.h"
+#include "vmx/vmx.h"
 #include "vmx/vmcs.h"
 #include "lib/log.h"
 
@@ -13,7 +14,17 @@ enum hypercall {
 	HC_PUTS = 1,
 	HC_EXIT = 2,
 	HC_STAT = 3,
+	HC_CAPS = 4,
 };
+
+/* HC_CAPS feature bits: what the CPU offers and what this guest gets. */
+#define CAPS_EPT BIT(0)
+#define CAPS_EPT_AD BIT(1)
+#define CAPS_UNRESTRICTED BIT(2)
+#define CAPS_VPID BIT(3)
+#define CAPS_INVPCID BIT(4)
+#define CAPS_PREEMPTION_TIMER BIT(5)
+#define CAPS_GUEST_USES_EPT BIT(6)
 
 #define HC_PING_MAGIC 0x554d4252u  /* 'UMBR' */
 #define HC_VERSION 1
@@ -66,6 +77,20 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 	case HC_EXIT:
 		guest_end(g, (u32)((a << 1) | 1), "hypercall exit(%llu)", (unsigned long long)a);
 		return EXIT_ENDED;
+	case HC_CAPS:
+		/* The VMX capability report (also printed at boot): features in RAX,
+		 * the control words in use in RBX (pin | cpu << 32), RCX (secondary |
+		 * exit << 32) and RDX (entry). */
+		ret = (s64)((vmx_caps.ept ? CAPS_EPT : 0) | (vmx_caps.ept_ad ? CAPS_EPT_AD : 0) |
+			    (vmx_caps.unrestricted ? CAPS_UNRESTRICTED : 0) |
+			    (vmx_caps.vpid ? CAPS_VPID : 0) | (vmx_caps.invpcid ? CAPS_INVPCID : 0) |
+			    CAPS_PREEMPTION_TIMER | (g->shadow ? 0 : CAPS_GUEST_USES_EPT));
+		g->regs.rbx = (vmcs_read32(PIN_BASED_VM_EXEC_CONTROL) |
+			       (u64)vmcs_read32(CPU_BASED_VM_EXEC_CONTROL) << 32) & mask;
+		g->regs.rcx = (vmcs_read32(SECONDARY_VM_EXEC_CONTROL) |
+			       (u64)vmcs_read32(VM_EXIT_CONTROLS) << 32) & mask;
+		g->regs.rdx = vmcs_read32(VM_ENTRY_CONTROLS) & mask;
+		break;
 	case HC_STAT:
 		if (a >= HC_STAT_EXIT_BASE && a < HC_STAT_EXIT_BASE + EXIT_REASON_COUNT)
 			ret = (s64)g->exit_count[a - HC_STAT_EXIT_BASE];

@@ -55,6 +55,19 @@ static void check_stat(void)
 	       vmcall_after - vmcall_before);
 }
 
+/* HC_CAPS: the VMX capability report; the preemption timer is always required. */
+static void check_caps(void)
+{
+	struct vmcall_regs r = { .ax = HC_CAPS, .bx = 0, .cx = 0, .dx = 0 };
+	bool ud = vmcall_safe(&r);
+
+	report(!ud && (long)r.ax >= 0 && (r.ax & (1u << 5)),
+	       "CAPS: features %#lx include the preemption timer", r.ax);
+	report(!ud && (r.bx & 1), "CAPS: pin-based controls %#lx have external-interrupt exiting",
+	       r.bx);
+	printf("vmcall: CAPS %#lx (%s for this guest)\n", r.ax, r.ax & (1u << 6) ? "EPT" : "shadow");
+}
+
 static void check_unknown(void)
 {
 	long ret = vmcall(UNKNOWN_FUNCTION, 1, 2, 3);
@@ -76,6 +89,7 @@ int main(void)
 	check_ping();
 	check_puts();
 	check_stat();
+	check_caps();
 	check_unknown();
 	if (cmdline_has("hc_exit")) {
 		int code = report_summary();

@@ -119,6 +119,7 @@ bool is_umbra(void);
 #define HC_PUTS 1
 #define HC_EXIT 2
 #define HC_STAT 3
+#define HC_CAPS 4	/* RAX: feature bits (bit 5 = preemption timer, bit 6 = EPT for this guest) */
 #define HC_PING_MAGIC 0x554d4252	/* 'UMBR' */
 #define HC_STAT_EXITS(reason) (0x100 + (reason))
 #define EXIT_REASON_CPUID 10
