@@ -75,6 +75,23 @@ def print_table(rows):
         print("  ".join(str(r[c]).rjust(widths[c]) for c in cols))
 
 
+def reclaim_ratios(rows):
+    """CLOCK vs FIFO at each limit: shadow faults and pages examined per eviction."""
+    lines = []
+    for r in rows:
+        m = re.fullmatch(r"sh-clock-(\d+)", r["config"])
+        fifo = next((f for f in rows if m and f["workload"] == r["workload"]
+                     and f["config"] == f"sh-fifo-{m.group(1)}"), None)
+        if not fifo or not fifo["shadow_faults"] or not r["evictions"]:
+            continue
+        lines.append(f"reclaim {r['workload']} limit {m.group(1)}: faults CLOCK/FIFO = "
+                     f"{r['shadow_faults']}/{fifo['shadow_faults']} = "
+                     f"{r['shadow_faults'] / fifo['shadow_faults']:.2f}; pages examined per "
+                     f"eviction CLOCK {r['examined'] / r['evictions']:.2f}, FIFO "
+                     f"{fifo['examined'] / max(fifo['evictions'], 1):.2f}")
+    return lines
+
+
 def plot(rows, png_dir):
     """One bar chart per figure: workloads on x, a bar per configuration."""
     if not shutil.which("gnuplot"):
@@ -105,7 +122,7 @@ def plot(rows, png_dir):
     return made
 
 
-def update_docs(rows, pngs):
+def update_docs(rows, pngs, ratios):
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read()
     cols = ["workload", "config"] + [f[0] for f in bench.FIGURES]
@@ -113,7 +130,7 @@ def update_docs(rows, pngs):
     table += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     plots = [f"![{os.path.basename(p)}](docs/bench/{os.path.basename(p)})" for p in pngs]
     block = "\n".join(["<!-- RESULTS:BEGIN (written by tools/bench.py) -->", ""] + table + [""]
-                      + plots + ["", "<!-- RESULTS:END -->"])
+                      + [f"- {r}" for r in ratios] + [""] + plots + ["", "<!-- RESULTS:END -->"])
     text = re.sub(r"<!-- RESULTS:BEGIN.*?RESULTS:END -->", lambda _: block, text, flags=re.S)
     open(path, "w").write(text)
 
@@ -130,6 +147,9 @@ def main():
     for cfg in configs:
         rows += run_config(cfg, workloads)
     print_table(rows)
+    ratios = reclaim_ratios(rows)
+    for line in ratios:
+        print(line)
     with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -145,7 +165,7 @@ def main():
                   file=sys.stderr)
             failed.append({"workload": w, "config": "all"})
     if not args.smoke and not args.no_docs:
-        update_docs(rows, plot(rows, DOCS))
+        update_docs(rows, plot(rows, DOCS), ratios)
     for r in failed:
         print(f"bench: {r['workload']} under {r['config']} did not finish cleanly", file=sys.stderr)
     return 1 if failed else 0
