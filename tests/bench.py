@@ -48,6 +48,8 @@ CONFIGS = [
     Config("shadow", "shadow", what="shadow page tables: CLOCK reclaim, flood detection on, "
                                      "default limit (2% of guest pages, >= 64)"),
     Config("sh-flood-off", "shadow", "flood=off", what="shadow, flood detection off"),
+    Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
+    Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     Config("sh-clock-64", "shadow", "shadow_pages=64", what="shadow, CLOCK reclaim, limit 64"),
     Config("sh-fifo-64", "shadow", "shadow_pages=64 reclaim=fifo",
            what="shadow, FIFO reclaim (KVM's), limit 64"),
@@ -78,4 +80,6 @@ FIGURES = [
     ("unshadowed", "shadow", "unshadowed_flood", "guest tables unshadowed by flood detection"),
     ("mmu_ticks", "shadow", "mmu_ticks", "hypervisor ticks inside the shadow MMU"),
     ("pf_ticks", "ticks", "exception_or_nmi", "average hypervisor ticks per #PF exit"),
+    ("scans", "ageing", "scans", "page-ageing scans (scan_ms=5)"),
+    ("scan_ticks", "ageing", "ticks_per_scan", "hypervisor ticks per ageing scan"),
 ]
