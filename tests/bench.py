@@ -82,4 +82,5 @@ FIGURES = [
     ("pf_ticks", "ticks", "exception_or_nmi", "average hypervisor ticks per #PF exit"),
     ("scans", "ageing", "scans", "page-ageing scans (scan_ms=5)"),
     ("scan_ticks", "ageing", "ticks_per_scan", "hypervisor ticks per ageing scan"),
+    ("scan_visited", "ageing", "visited_per_scan", "EPT entries or sptes read per ageing scan"),
 ]

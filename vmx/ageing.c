@@ -34,6 +34,7 @@ struct guest_ageing {
 	u64 scans;
 	u64 ws[AGEING_WS_COUNT];
 	u64 ticks_total;       /* host ticks spent scanning */
+	u64 visited_total;     /* EPT entries or sptes read by all scans */
 	u64 faults_total;      /* access-tracking faults taken */
 };
 
@@ -124,6 +125,7 @@ void ageing_maybe_scan(struct guest *g, u64 now)
 	if (flush)
 		flush_guest_tlb(g);  /* one flush per pass, not per page */
 	a->ticks_total += rdtsc() - t0;
+	a->visited_total += visited;
 	a->faults_total += faults;
 	a->scans++;
 	for (int i = 0; i < AGEING_WS_COUNT; i++)
@@ -181,8 +183,9 @@ void ageing_report(struct guest *g)
 	if (!a)
 		return;
 	log_printf("hv", "stats %s ageing scans=%llu ticks=%llu ticks_per_scan=%llu "
-		   "tracking_faults=%llu", g->cfg.name, (unsigned long long)a->scans,
-		   (unsigned long long)a->ticks_total,
+		   "visited_per_scan=%llu tracking_faults=%llu", g->cfg.name,
+		   (unsigned long long)a->scans, (unsigned long long)a->ticks_total,
 		   (unsigned long long)(a->scans ? a->ticks_total / a->scans : 0),
+		   (unsigned long long)(a->scans ? a->visited_total / a->scans : 0),
 		   (unsigned long long)a->faults_total);
 }
