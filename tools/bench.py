@@ -61,6 +61,9 @@ def run_config(cfg, workloads, timeout=1800):
                "checksum": checksums.get(w.name, "-")}
         for col, group, key, _ in bench.FIGURES:
             row[col] = s.get(group, {}).get(key, 0)
+        # Every exit reason, and hypervisor ticks per exit of each (JSON only).
+        row["exits_by_reason"] = s.get("exits", {})
+        row["ticks_by_reason"] = s.get("ticks", {})
         rows.append(row)
     if p.returncode != 0:
         print(f"bench: {cfg.name}: Bochs exit {p.returncode}; see {serial}", file=sys.stderr)
@@ -151,9 +154,10 @@ def main():
     for line in ratios:
         print(line)
     with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        flat = [{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]
+        w = csv.DictWriter(f, fieldnames=list(flat[0].keys()))
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(flat)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(rows, f, indent=1)
     failed = [r for r in rows if r["status"] != 1]
@@ -165,7 +169,14 @@ def main():
                   file=sys.stderr)
             failed.append({"workload": w, "config": "all"})
     if not args.smoke and not args.no_docs:
-        update_docs(rows, plot(rows, DOCS), ratios)
+        pngs = plot(rows, DOCS)
+        # Working sets and shadow pages in use over time, from the shadow run with ageing.
+        scan_log = os.path.join(OUT, "sh-scan", "serial.log")
+        if os.path.exists(scan_log):
+            made = subprocess.run([os.path.join(ROOT, "tools", "plot_ageing.py"), scan_log, DOCS],
+                                  capture_output=True, text=True)
+            pngs += made.stdout.split()
+        update_docs(rows, pngs, ratios)
     for r in failed:
         print(f"bench: {r['workload']} under {r['config']} did not finish cleanly", file=sys.stderr)
     return 1 if failed else 0
