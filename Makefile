@@ -115,7 +115,7 @@ $(ISO): $(KERNEL) $(GUEST_KERNELS) tools/mkiso.sh
 run: $(ISO)
 	tools/run.sh $(ISO)
 
-test: $(KERNEL) $(GUEST_KERNELS) $(UNIT_BINS) $(FUZZ_BINS)
+test: $(KERNEL) $(GUEST_KERNELS) unit $(FUZZ_BINS)
 	tools/testrun.py
 
 bench: $(KERNEL) $(GUEST_KERNELS)

@@ -35,14 +35,23 @@ class Result:
         self.name, self.ok, self.detail, self.seconds, self.log = name, ok, detail, seconds, log
 
 
+def unit_name(binary):
+    """unit/NAME for test_NAME, unit/bench-NAME for the host benchmark bench_NAME."""
+    kind, name = os.path.basename(binary).split("_", 1)
+    return "unit/" + ("bench-" if kind == "bench" else "") + name
+
+
 def run_unit(binary):
-    name = "unit/" + os.path.basename(binary)[len("test_"):]
+    name = unit_name(binary)
     start = time.time()
     p = subprocess.run([binary], capture_output=True, text=True, timeout=600)
     out = p.stdout + p.stderr
     m = re.search(r"^(\d+) passed, (\d+) failed$", p.stdout, re.M)
     counts = f"{m.group(1)} passed, {m.group(2)} failed" if m else "no summary line"
     ok = p.returncode == 0 and m is not None and m.group(2) == "0"
+    if name.startswith("unit/bench-"):  # a benchmark: its exit status is the verdict
+        counts, ok = "benchmark claims hold" if p.returncode == 0 else "a claim failed", \
+            p.returncode == 0
     return Result(name, ok, counts, time.time() - start, None if ok else out)
 
 
@@ -160,11 +169,13 @@ def main():
     args = ap.parse_args()
 
     jobs = []
-    # Only binaries whose source still exists (a stale build/ must not vote).
-    for b in sorted(glob.glob(os.path.join(BUILD, "unit", "test_*"))):
+    # Only binaries whose source still exists (a stale build/ must not vote). The host
+    # benchmarks (bench_*) check their own claims and exit non-zero when one fails.
+    for b in sorted(glob.glob(os.path.join(BUILD, "unit", "test_*")) +
+                    glob.glob(os.path.join(BUILD, "unit", "bench_*"))):
         if not os.path.exists(os.path.join(ROOT, "tests", "unit", os.path.basename(b) + ".c")):
             continue
-        jobs.append(("unit/" + os.path.basename(b)[5:], run_unit, (b,)))
+        jobs.append((unit_name(b), run_unit, (b,)))
     for b in sorted(glob.glob(os.path.join(BUILD, "fuzz", "fuzz_*"))):
         src = os.path.join(ROOT, "tests", "fuzz", os.path.basename(b) + ".c")
         if args.fuzz_seconds > 0 and os.path.exists(src) and os.access(b, os.X_OK):
