@@ -35,5 +35,5 @@ sleep 0.2
 tail -n +1 --pid=$pid -f "$serial" 2>/dev/null
 wait $pid
 status=$?
-echo "run: Bochs exited with status $status (0 = every guest passed)"
+printf "\nrun: Bochs exited with status %s (0 = every guest passed)\n" "$status"
 exit $status
