@@ -204,6 +204,13 @@ TESTS = [
          guests=[shadow("ageing.elf", "age-shadow", "scan_ms=5"),
                  ept("ageing.elf", "age-ept2", "scan_ms=5")],
          log_must=[r"stats age-shadow ageing scans=\d+"]),
+    # A page table that becomes data: the detector gives the frame back (a few exits for
+    # two million writes); with flood=off every write is emulated. Data right in all cases.
+    Test("flood-table-becomes-data",
+         guests=[ept("table_to_data.elf", "td-ept", "-- writes=2000000 expect_flood"),
+                 shadow("table_to_data.elf", "td-flood", "-- writes=2000000 expect_flood"),
+                 shadow("table_to_data.elf", "td-noflood", "flood=off -- expect_no_flood")],
+         log_must=[r"stats td-flood shadow .*unshadowed_flood=1"]),
     # Shadow reclaim and flood detection under pressure: still exact.
     Test("shadow-limit-64-clock-and-fifo", timeout=400,
          guests=[shadow("paging64.elf", "lim-clock", "shadow_pages=64"),
