@@ -10,7 +10,6 @@
 #include <string.h>
 #include "vmx/mmu.h"
 #include "vmx/vmx.h"
-#include "vmx/vmx_asm.h"
 #include "ept/age.h"
 #include "shadow/age.h"
 #include "mm/frame.h"
@@ -87,12 +86,10 @@ u64 ageing_next_event(struct guest *g, u64 now)
 
 static void flush_guest_tlb(struct guest *g)
 {
-	struct invvpid_desc d = { g->vpid, 0 };
-
 	if (!g->shadow)
 		vmx_invept_single(g->mem.eptp);
-	else if (vmx_caps.vpid && invvpid_raw(1, &d) != VMX_OK)
-		panic("INVVPID for VPID %u failed", g->vpid);
+	else if (vmx_caps.vpid)
+		vmx_invvpid_single(g->vpid);
 }
 
 void ageing_maybe_scan(struct guest *g, u64 now)

@@ -14,7 +14,6 @@
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
-#include "vmx/vmx_asm.h"
 #include "mm/frame.h"
 #include "arch/x86/cpu.h"
 #include "lib/log.h"
@@ -94,15 +93,8 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
  */
 static void host_flush_tlb(struct shadow_host *h, enum shadow_flush what, u64 gva)
 {
-	struct guest *g = shadow_of(h)->g;
-	struct invvpid_desc d = { g->vpid, gva };
-	bool one = what == SHADOW_FLUSH_GVA &&
-		   (vmx_caps.ept_vpid_cap & BIT(40));  /* individual-address INVVPID */
-
-	if (!vmx_caps.vpid)
-		return;
-	if (invvpid_raw(one ? 0 : 1, &d) != VMX_OK)
-		panic("INVVPID type %d for VPID %u failed", one ? 0 : 1, g->vpid);
+	if (vmx_caps.vpid)
+		vmx_invvpid_address(shadow_of(h)->g->vpid, gva, what == SHADOW_FLUSH_GVA);
 }
 
 bool shadow_guest_init(struct guest *g)

@@ -307,10 +307,18 @@ bool vmx_invept_single(u64 eptp)
 
 bool vmx_invvpid_single(u16 vpid)
 {
-	struct invvpid_desc d = { vpid, 0 };
-	enum vmx_status st = invvpid_raw(1, &d);
+	return vmx_invvpid_address(vpid, 0, false);
+}
+
+bool vmx_invvpid_address(u16 vpid, u64 gva, bool one_address)
+{
+	struct invvpid_desc d = { vpid, gva };
+	/* Type 0 needs the individual-address capability (SDM A.10); else type 1. */
+	bool individual = one_address && (vmx_caps.ept_vpid_cap & BIT(40));
+	enum vmx_status st = invvpid_raw(individual ? 0 : 1, &d);
 
 	if (st != VMX_OK)
-		vmx_instruction_failed("INVVPID", "single-context", st, __func__);
+		vmx_instruction_failed("INVVPID", individual ? "individual-address" :
+				       "single-context", st, __func__);
 	return true;
 }
