@@ -57,7 +57,7 @@ bool ageing_init(struct guest *g)
 	else
 		ept_age_init(&a->ept, a->buf, pages, vmx_caps.ept_ad ? EPT_AGE_AD : EPT_AGE_TRACK,
 			     TRACK_PER_SCAN);
-	a->period = g->cfg.scan_ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+	a->period = g->cfg.scan_ms * machine_timing_khz();
 	g->ageing = a;
 	return true;
 }
@@ -132,7 +132,7 @@ void ageing_maybe_scan(struct guest *g, u64 now)
 		   "hist=%llu,%llu,%llu,%llu,%llu,%llu visited=%llu skipped=%llu young=%llu "
 		   "faults=%llu ticks=%llu sp=%llu", g->cfg.name, (unsigned long long)a->scans,
 		   (unsigned long long)(now - g->guest_tsc_start) /
-			   (machine_tsc_khz() ? machine_tsc_khz() : 1000000),
+			   machine_timing_khz(),
 		   (unsigned long long)a->ws[0], (unsigned long long)a->ws[1],
 		   (unsigned long long)a->ws[2], (unsigned long long)a->ws[3],
 		   (unsigned long long)hist[0], (unsigned long long)hist[1],

@@ -109,7 +109,7 @@ bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool wri
 
 bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
-	u64 khz = machine_tsc_khz() ? machine_tsc_khz() : 1000000;
+	u64 khz = machine_timing_khz();
 
 	if (!in)
 		return true;

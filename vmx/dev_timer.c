@@ -139,7 +139,7 @@ bool pic_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 
 static u64 pit_ticks_to_tsc(u64 ticks)
 {
-	u64 khz = machine_tsc_khz() ? machine_tsc_khz() : 1000000;
+	u64 khz = machine_timing_khz();
 
 	return ticks * khz * 1000 / PIT_HZ;
 }
@@ -165,7 +165,7 @@ static void pit_start(struct guest *g, int ch)
 /* Current count (counts down from the reload value, SDM-like 8254 data sheet). */
 static u16 pit_read_count(struct guest *g, const struct pit_channel *c)
 {
-	u64 khz = machine_tsc_khz() ? machine_tsc_khz() : 1000000;
+	u64 khz = machine_timing_khz();
 	u64 elapsed, ticks;
 
 	if (!c->armed)

@@ -218,7 +218,7 @@ static void switch_guest_state(struct guest *from, struct guest *to)
 
 static void run_all(void)
 {
-	u64 slice = hv_config.slice_ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+	u64 slice = hv_config.slice_ms * machine_timing_khz();
 	struct guest *last = NULL;
 	int next = 0;
 

@@ -349,7 +349,7 @@ static void sync_long_mode(void)
 
 static u64 ms_to_tsc(u64 ms)
 {
-	return ms * (machine_tsc_khz() ? machine_tsc_khz() : 1000000);
+	return ms * machine_timing_khz();
 }
 
 static u64 min_nonzero(u64 a, u64 b)

@@ -226,6 +226,11 @@ u64 machine_tsc_khz(void)
 	return tsc_khz;
 }
 
+u64 machine_timing_khz(void)
+{
+	return tsc_khz ? tsc_khz : 1000000;
+}
+
 void NORETURN machine_exit(enum run_status status)
 {
 	static const char shutdown[] = "Shutdown";

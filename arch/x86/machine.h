@@ -29,6 +29,9 @@ const char *machine_platform_name(void);
 void NORETURN machine_exit(enum run_status status);
 /* TSC frequency in kHz, 0 if no reference timer was found. */
 u64 machine_tsc_khz(void);
+/* The TSC rate to convert times with: calibrated, or 1 GHz assumed when no
+ * timer was there to calibrate against. */
+u64 machine_timing_khz(void);
 /*
  * Calibrate the TSC against the ACPI PM timer of the FADT reached from the
  * loader's RSDP copies (physical addresses, 0 if none), else PIT channel 2.
