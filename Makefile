@@ -17,7 +17,7 @@ CLANG      := clang
 # ---------------------------------------------------------------------------
 UNIT_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -Itests/unit \
                -fsanitize=address,undefined -fno-sanitize-recover=all \
-               -fno-omit-frame-pointer -DHOST_TEST
+               -fno-omit-frame-pointer
 UNIT_TESTS :=
 -include $(wildcard tests/unit/*.mk)
 
@@ -37,7 +37,7 @@ unit: $(UNIT_BINS)
 # tests/fuzz/corpus/foo/.
 # ---------------------------------------------------------------------------
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. \
-               -fsanitize=fuzzer,address,undefined -DHOST_TEST
+               -fsanitize=fuzzer,address,undefined
 FUZZ_TARGETS :=
 -include $(wildcard tests/fuzz/*.mk)
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))

@@ -4,20 +4,28 @@
  * then exceptions, then memory, then VMX and the guests.
  */
 #include <stdio.h>
-#include "boot/bootinfo.h"
-#include "boot/config.h"
+#include "arch/x86/multiboot2.h"
+#include "lib/config.h"
 #include "arch/x86/cpu.h"
-#include "arch/x86/desc.h"
+#include "arch/x86/gdt.h"
+#include "arch/x86/idt.h"
 #include "arch/x86/fbcon.h"
 #include "arch/x86/machine.h"
 #include "arch/x86/serial.h"
 #include "mm/mm.h"
-#include "lib/log.h"
+#include "mm/paging.h"
+#include "arch/x86/log.h"
 #include "vmx/guest.h"
+#include "arch/x86/panic.h"
 
 static struct boot_info boot_info;
 
 void boot_main(u32 magic, u32 info_phys);
+
+static void print_line(const char *line)
+{
+	log_printf("hv", "%s", line);
+}
 
 static void NORETURN fail_boot(const char *what, const char *detail)
 {
@@ -118,7 +126,7 @@ void boot_main(u32 magic, u32 info_phys)
 		(unsigned long long)machine_tsc_khz(), machine_tsc_source());
 	if (!hv_config_parse(boot_info.cmdline, err, sizeof(err))) {
 		pr_err("command line: %s", err);
-		hv_config_print_help();
+		hv_config_describe(print_line);
 		fail_boot("bad command line", err);
 	}
 	/* Under Bochs every character drawn costs its terminal display a redraw,

@@ -39,10 +39,5 @@ static inline u64 frame_pool_used(const struct frame_pool *p)
 }
 
 /* The hypervisor's pool (mm/mm.c), with physical = virtual addresses. */
-extern struct frame_pool host_frames;
-/* Zeroed allocations from host_frames; they panic when memory runs out only
- * in the *_or_panic forms, used during boot. */
-void *alloc_zeroed_pages(u64 count);
-void free_pages(void *p, u64 count);
 
 #endif

@@ -7,7 +7,8 @@
 #include <string.h>
 #include "mm/mm.h"
 #include "mm/frame.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
+#include "arch/x86/panic.h"
 
 #define LOW_MEMORY_END 0x100000ull
 #define BOOT_MAPPED_END (4ull << 30)   /* what boot/entry.S identity-maps */
@@ -128,8 +129,6 @@ void free_pages(void *p, u64 count)
 }
 
 /* newlib's malloc grows the heap through sbrk (lib/newlib_glue.c). */
-void *heap_sbrk(long incr);
-
 void *heap_sbrk(long incr)
 {
 	u8 *old = heap_brk;

@@ -4,12 +4,14 @@
  * executable and rodata read-only (CR0.WP, set at entry, makes read-only
  * binding in ring 0). Page 0 stays unmapped so a NULL dereference faults.
  */
+#include "mm/paging.h"
 #include "mm/mm.h"
 #include "mm/pt.h"
 #include "mm/pte.h"
 #include "mm/frame.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
+#include "arch/x86/panic.h"
 
 static u64 *host_pml4;
 static u64 identity_top;  /* everything below is mapped */

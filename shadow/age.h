@@ -9,7 +9,7 @@
 #ifndef SHADOW_AGE_H
 #define SHADOW_AGE_H
 
-#include "shadow/shadow.h"
+#include "shadow/types.h"
 #include "mm/age_count.h"
 
 struct shadow_age {

@@ -28,7 +28,7 @@
 #ifndef SHADOW_FLOOD_H
 #define SHADOW_FLOOD_H
 
-#include "shadow/shadow.h"
+#include "shadow/types.h"
 
 #define SHADOW_FLOOD_WRITES 4	/* writes without use before a table is unshadowed */
 #define SHADOW_FLOOD_ZERO_RUN 2	/* zero writes in a row that make the check early */

@@ -1,6 +1,5 @@
 /*
- * Shadow page accounting and reclaim (see reclaim.h): exact atomic counters
- * per guest, per level and for the pool; reservation before a fault; the
+ * Shadow page reclaim (see reclaim.h): reservation before a fault; the
  * CLOCK and FIFO eviction policies; global reclaim from the guest furthest
  * above its fair share.
  *
@@ -15,81 +14,7 @@
 
 #include "shadow/reclaim.h"
 #include "shadow/spage.h"
-
-static u64 load(const u64 *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static void add(u64 *p, s64 delta)
-{
-	__atomic_fetch_add(p, (u64)delta, __ATOMIC_RELAXED);
-}
-
-/* ---- accounting -------------------------------------------------------- */
-
-/* Take n pages of the pool, all or none. */
-static bool pool_charge(struct shadow_pool *pool, u64 n)
-{
-	u64 old = load(&pool->charged);
-
-	do {
-		if (old + n > load(&pool->limit))
-			return false;
-	} while (!__atomic_compare_exchange_n(&pool->charged, &old, old + n, false,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return true;
-}
-
-static void count_page(struct shadow_mmu *mmu, int level, s64 delta)
-{
-	struct shadow_pool *pool = mmu->rc.pool;
-
-	add(&mmu->rc.used, delta);
-	add(&mmu->stats.pages_in_use[level], delta);
-	if (pool) {
-		add(&pool->in_use, delta);
-		add(&pool->in_use_level[level], delta);
-	}
-}
-
-bool reclaim_charge(struct shadow_mmu *mmu, int level)
-{
-	struct shadow_mmu_reclaim *rc = &mmu->rc;
-
-	if (rc->reserved) {
-		rc->reserved--;		/* already charged to the pool */
-	} else if (rc->pool) {
-		/* Unreserved creation: only within both limits, never reclaiming here
-		 * (the caller may hold pointers to pages a reclaim would free). */
-		if (load(&rc->used) >= load(&rc->limit) || !pool_charge(rc->pool, 1))
-			return false;
-	}
-	count_page(mmu, level, 1);
-	return true;
-}
-
-void reclaim_uncharge(struct shadow_mmu *mmu, int level)
-{
-	count_page(mmu, level, -1);
-	if (mmu->rc.pool)
-		add(&mmu->rc.pool->charged, -1);
-}
-
-u64 shadow_pool_pages(const struct shadow_pool *pool, int level)
-{
-	return level ? load(&pool->in_use_level[level]) : load(&pool->in_use);
-}
-
-u64 shadow_mmu_pages(const struct shadow_mmu *mmu, int level)
-{
-	return level ? load(&mmu->stats.pages_in_use[level]) : load(&mmu->rc.used);
-}
-
-u64 shadow_mmu_limit(const struct shadow_mmu *mmu)
-{
-	return load(&mmu->rc.limit);
-}
+#include "shadow/account.h"
 
 const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy)
 {
@@ -170,7 +95,7 @@ static struct shadow_page *pick_clock(struct shadow_mmu *mmu, u64 *examined)
 {
 	struct shadow_page *sp = mmu->rc.hand ? mmu->rc.hand : mmu->oldest;
 	struct shadow_page *cold_dir = mmu->rc.deferred, *hot_leaf = NULL, *hot_dir = NULL;
-	u64 budget = load(&mmu->rc.used), lookahead = SHADOW_LEAF_LOOKAHEAD;
+	u64 budget = counter_load(&mmu->rc.used), lookahead = SHADOW_LEAF_LOOKAHEAD;
 
 	mmu->rc.deferred = NULL;
 	if (cold_dir) {
@@ -270,18 +195,18 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages)
 bool shadow_reserve(struct shadow_mmu *mmu, u32 pages)
 {
 	struct shadow_mmu_reclaim *rc = &mmu->rc;
-	u64 need, limit = load(&rc->limit);
+	u64 need, limit = counter_load(&rc->limit);
 
 	if (!rc->pool || rc->reserved >= pages)
 		return true;
 	need = pages - rc->reserved;
-	if (load(&rc->used) + rc->reserved + need > limit)
-		shadow_evict(mmu, load(&rc->used) + rc->reserved + need - limit);
-	if (load(&rc->used) + rc->reserved + need > limit)
+	if (counter_load(&rc->used) + rc->reserved + need > limit)
+		shadow_evict(mmu, counter_load(&rc->used) + rc->reserved + need - limit);
+	if (counter_load(&rc->used) + rc->reserved + need > limit)
 		goto fail;	/* everything left is pinned */
-	if (!pool_charge(rc->pool, need)) {
+	if (!account_pool_charge(rc->pool, need)) {
 		shadow_pool_reclaim(rc->pool, need + SHADOW_RECLAIM_BATCH, mmu);
-		if (!pool_charge(rc->pool, need))
+		if (!account_pool_charge(rc->pool, need))
 			goto fail;	/* other guests busy or pinned: wait */
 	}
 	rc->reserved += need;
@@ -294,7 +219,7 @@ fail:
 void shadow_unreserve(struct shadow_mmu *mmu)
 {
 	if (mmu->rc.pool && mmu->rc.reserved)
-		add(&mmu->rc.pool->charged, -(s64)mmu->rc.reserved);
+		counter_add(&mmu->rc.pool->charged, -(s64)mmu->rc.reserved);
 	mmu->rc.reserved = 0;
 }
 
@@ -332,11 +257,11 @@ bool shadow_pool_attach(struct shadow_pool *pool, struct shadow_mmu *mmu, u64 li
 	mmu->rc.policy = policy;
 	mmu->rc.pool = pool;
 	/* Pages made before attaching are charged now, even above the limit. */
-	add(&pool->charged, (s64)mmu->rc.used);
-	add(&pool->in_use, (s64)mmu->rc.used);
+	counter_add(&pool->charged, (s64)mmu->rc.used);
+	counter_add(&pool->in_use, (s64)mmu->rc.used);
 	for (int level = 1; level <= SHADOW_MAX_LEVEL; level++)
-		add(&pool->in_use_level[level], (s64)mmu->stats.pages_in_use[level]);
-	add(&pool->sum_limits, (s64)mmu->rc.limit);
+		counter_add(&pool->in_use_level[level], (s64)mmu->stats.pages_in_use[level]);
+	counter_add(&pool->sum_limits, (s64)mmu->rc.limit);
 	__atomic_store_n(&pool->guests[slot], mmu, __ATOMIC_RELEASE);
 	return true;
 }
@@ -351,11 +276,11 @@ void shadow_pool_detach(struct shadow_mmu *mmu)
 	for (int i = 0; i < SHADOW_POOL_MAX_GUESTS; i++)
 		if (pool->guests[i] == mmu)
 			__atomic_store_n(&pool->guests[i], NULL, __ATOMIC_RELEASE);
-	add(&pool->sum_limits, -(s64)mmu->rc.limit);
-	add(&pool->charged, -(s64)mmu->rc.used);
-	add(&pool->in_use, -(s64)mmu->rc.used);
+	counter_add(&pool->sum_limits, -(s64)mmu->rc.limit);
+	counter_add(&pool->charged, -(s64)mmu->rc.used);
+	counter_add(&pool->in_use, -(s64)mmu->rc.used);
 	for (int level = 1; level <= SHADOW_MAX_LEVEL; level++)
-		add(&pool->in_use_level[level], -(s64)mmu->stats.pages_in_use[level]);
+		counter_add(&pool->in_use_level[level], -(s64)mmu->stats.pages_in_use[level]);
 	mmu->rc.pool = NULL;
 }
 
@@ -366,8 +291,8 @@ void shadow_set_limit(struct shadow_mmu *mmu, u64 limit)
 	limit = clamp_limit(limit);
 	__atomic_store_n(&mmu->rc.limit, limit, __ATOMIC_RELAXED);
 	if (mmu->rc.pool)
-		add(&mmu->rc.pool->sum_limits, (s64)limit - (s64)old);
-	used = load(&mmu->rc.used);
+		counter_add(&mmu->rc.pool->sum_limits, (s64)limit - (s64)old);
+	used = counter_load(&mmu->rc.used);
 	if (used > limit)
 		shadow_evict(mmu, used - limit);
 }
@@ -378,10 +303,10 @@ void shadow_set_limit(struct shadow_mmu *mmu, u64 limit)
  */
 static s64 excess(const struct shadow_pool *pool, const struct shadow_mmu *mmu)
 {
-	u64 sum = load(&pool->sum_limits);
-	u64 share = sum ? load(&pool->limit) * load(&mmu->rc.limit) / sum : 0;
+	u64 sum = counter_load(&pool->sum_limits);
+	u64 share = sum ? counter_load(&pool->limit) * counter_load(&mmu->rc.limit) / sum : 0;
 
-	return (s64)load(&mmu->rc.used) - (s64)share;
+	return (s64)counter_load(&mmu->rc.used) - (s64)share;
 }
 
 u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *self)
@@ -400,7 +325,7 @@ u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *
 								 __ATOMIC_ACQUIRE);
 			s64 e;
 
-			if (!mmu || (skip & (1u << i)) || !load(&mmu->rc.used))
+			if (!mmu || (skip & (1u << i)) || !counter_load(&mmu->rc.used))
 				continue;
 			e = excess(pool, mmu);
 			if (!donor || e > best) {
@@ -428,7 +353,7 @@ u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *
 			skip |= 1u << slot;
 		freed += got;
 	}
-	add(&pool->reclaims, 1);
-	add(&pool->reclaimed, (s64)freed);
+	counter_add(&pool->reclaims, 1);
+	counter_add(&pool->reclaimed, (s64)freed);
 	return freed;
 }

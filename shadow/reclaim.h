@@ -19,7 +19,7 @@
 #ifndef SHADOW_RECLAIM_H
 #define SHADOW_RECLAIM_H
 
-#include "shadow/shadow.h"
+#include "shadow/account.h"
 
 enum shadow_reclaim_policy {
 	SHADOW_RECLAIM_CLOCK,	/* second chance from parent-spte A bits, leaves first */
@@ -28,29 +28,10 @@ enum shadow_reclaim_policy {
 
 #define SHADOW_MIN_PAGES 64		/* smallest per-guest limit (KVM's minimum too) */
 #define SHADOW_DEFAULT_PERMILLE 20	/* default limit: 2% of guest RAM pages, as KVM */
-#define SHADOW_POOL_MAX_GUESTS 32
 #define SHADOW_SCAN_MAX 16	/* CLOCK: pages examined at most per eviction */
 #define SHADOW_LEAF_LOOKAHEAD 1	/* CLOCK: pages looked at past a cold directory */
 #define SHADOW_RECLAIM_BATCH 8	/* extra pages a global reclaim frees, to amortise it */
 
-struct shadow_pool {
-	/* Atomics: read anywhere without locks. */
-	u64 limit;		/* pages all guests together may hold */
-	u64 charged;		/* pages in use plus reserved, all guests */
-	u64 in_use;		/* pages in use, all guests */
-	u64 in_use_level[SHADOW_MAX_LEVEL + 1];
-	u64 sum_limits;		/* of the attached guests: their fair shares */
-	u64 reclaims;		/* shadow_pool_reclaim() runs */
-	u64 reclaimed;		/* pages they freed */
-	/*
-	 * Lock another guest for a global reclaim. Must not spin: the caller
-	 * may hold its own guest's lock (false = busy, another guest is
-	 * tried). NULL when guests cannot run concurrently (one CPU).
-	 */
-	bool (*trylock)(struct shadow_pool *pool, struct shadow_mmu *mmu);
-	void (*unlock)(struct shadow_pool *pool, struct shadow_mmu *mmu);
-	struct shadow_mmu *guests[SHADOW_POOL_MAX_GUESTS];
-};
 
 /* An empty pool of limit pages; set trylock/unlock afterwards if needed. */
 void shadow_pool_init(struct shadow_pool *pool, u64 limit);
@@ -89,18 +70,6 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages);
  */
 u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *self);
 
-/* Lock-free reads. level 0 means all levels. */
-u64 shadow_pool_pages(const struct shadow_pool *pool, int level);
-u64 shadow_mmu_pages(const struct shadow_mmu *mmu, int level);
-u64 shadow_mmu_limit(const struct shadow_mmu *mmu);
 const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy);
-
-/* ---- internal to shadow/: hooks called by spage.c ---------------------- */
-
-/* A page of level is about to be created: take it from the reservation, or
- * charge it if within both limits. False: do not create it. */
-bool reclaim_charge(struct shadow_mmu *mmu, int level);
-/* A page of level is gone (or its creation failed after reclaim_charge()). */
-void reclaim_uncharge(struct shadow_mmu *mmu, int level);
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "shadow/shadow.h"
 #include "shadow/reclaim.h"
 #include "shadow/spage.h"
 
@@ -767,32 +768,6 @@ void shadow_zap_all(struct shadow_mmu *mmu)
 		sp_zap(mmu, sp);
 	}
 	sp_commit_zap(mmu);
-}
-
-void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp)
-{
-	sp_zap(mmu, sp);
-	sp_commit_zap(mmu);
-}
-
-static void test_clear_parent_a(u64 *spte, void *arg)
-{
-	u64 old = __atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED);
-
-	if (old & PTE_A)
-		*(bool *)arg = true;
-}
-
-bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
-{
-	bool used = sp->accessed;
-
-	(void)mmu;
-	sp->accessed = false;
-	sp_for_each_parent(sp, test_clear_parent_a, &used);
-	if (used)
-		sp->write_flood = 0;	/* flood.c: a use restarts the write count */
-	return used;
 }
 
 /* ---- audit ------------------------------------------------------------- */

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "shadow/reclaim.h"
+#include "shadow/account.h"
 #include "shadow/spage.h"
 
 /* ---- fixed-size object pools ------------------------------------------ */
@@ -249,7 +249,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 
 	if (!sp)
 		return NULL;
-	if (!reclaim_charge(mmu, role.level)) {	/* over a limit: see reclaim.c */
+	if (!account_charge(mmu, role.level)) {	/* over a limit: see reclaim.c */
 		pool_put(&mmu->page_pool, sp);
 		return NULL;
 	}
@@ -261,7 +261,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		if (sp->aux)
 			mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
 		pool_put(&mmu->page_pool, sp);
-		reclaim_uncharge(mmu, role.level);
+		account_uncharge(mmu, role.level);
 		return NULL;
 	}
 	memset(sp->spt, 0, PAGE_SIZE);
@@ -378,7 +378,7 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 	sp->zapped = true;
 	sp->hash_next = mmu->zap_pending;
 	mmu->zap_pending = sp;
-	reclaim_uncharge(mmu, sp->role.level);
+	account_uncharge(mmu, sp->role.level);
 }
 
 void sp_commit_zap(struct shadow_mmu *mmu)
@@ -412,4 +412,30 @@ void sp_free_all(struct shadow_mmu *mmu)
 		mmu->host->free_page(mmu->host, hdr, hdr->hpa);
 	}
 	mmu->page_pool.free = mmu->node_pool.free = mmu->rmap_pool.free = NULL;
+}
+
+void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	sp_zap(mmu, sp);
+	sp_commit_zap(mmu);
+}
+
+static void test_clear_parent_a(u64 *spte, void *arg)
+{
+	u64 old = __atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED);
+
+	if (old & PTE_A)
+		*(bool *)arg = true;
+}
+
+bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	bool used = sp->accessed;
+
+	(void)mmu;
+	sp->accessed = false;
+	sp_for_each_parent(sp, test_clear_parent_a, &used);
+	if (used)
+		sp->write_flood = 0;	/* flood.c: a use restarts the write count */
+	return used;
 }

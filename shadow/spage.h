@@ -5,7 +5,7 @@
 #ifndef SHADOW_SPAGE_H
 #define SHADOW_SPAGE_H
 
-#include "shadow/shadow.h"
+#include "shadow/types.h"
 
 #define LIST_NODE_SPTES 14
 
@@ -80,6 +80,18 @@ void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu
 unsigned rmap_count(struct shadow_mmu *mmu, u64 gfn, const u64 *spte);
 unsigned parents_count(const struct shadow_page *sp, const u64 *spte);
 void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg), void *arg);
+
+/*
+ * Hooks for a reclaim / ageing policy (shadow/reclaim.c, flood.c and tests use them):
+ * walk pages oldest first with sp->newer from mmu->oldest, ask whether a
+ * page was used since the last call (software bit or the CPU-set A bit of
+ * any parent spte, both cleared), and zap one page (its subtree stays
+ * cached; a zapped pinned root is only emptied). The software bit is set
+ * when a fault walks the page, when it is loaded as a root, and when a
+ * parent spte with A set is dropped (so the CPU's use is not forgotten).
+ */
+bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp);
+void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp);
 
 void sp_init_pools(struct shadow_mmu *mmu);
 void sp_free_all(struct shadow_mmu *mmu);

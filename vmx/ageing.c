@@ -12,10 +12,10 @@
 #include "vmx/vmx.h"
 #include "ept/age.h"
 #include "shadow/age.h"
-#include "mm/frame.h"
+#include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/machine.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 /* Access tracking (no EPT A/D): leaves newly tracked per scan at most, which
  * bounds the tracking faults a scan can cause. */

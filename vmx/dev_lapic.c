@@ -9,7 +9,7 @@
  */
 #include <string.h>
 #include "vmx/guest.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define APIC_ID 0x20
 #define APIC_VERSION 0x30

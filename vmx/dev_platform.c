@@ -10,8 +10,8 @@
 #include "vmx/guest.h"
 #include "vmx/memory.h"
 #include "arch/x86/machine.h"
-#include "mm/frame.h"
-#include "lib/log.h"
+#include "mm/mm.h"
+#include "arch/x86/log.h"
 
 /* ---- fw_cfg (QEMU docs/specs/fw_cfg.rst): select at 0x510, data at 0x511 -------- */
 

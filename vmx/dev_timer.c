@@ -8,7 +8,7 @@
 #include "vmx/guest.h"
 #include "arch/x86/machine.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define PIT_HZ 1193182ull
 

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 #include "vmx/guest.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define UART_LSR_THRE_TEMT 0x60
 

@@ -10,7 +10,7 @@
 #include "vmx/vmcs.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 _Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too small");
 

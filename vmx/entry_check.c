@@ -9,7 +9,7 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define AR_TYPE(ar) ((ar) & 15)
 #define AR_S BIT(4)

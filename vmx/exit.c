@@ -7,7 +7,7 @@
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 void skip_instruction(struct vmexit *e)
 {

@@ -7,8 +7,9 @@
 #include <string.h>
 #include "vmx/guest.h"
 #include "arch/x86/cpu.h"
-#include "mm/frame.h"
-#include "lib/log.h"
+#include "mm/mm.h"
+#include "arch/x86/log.h"
+#include "arch/x86/panic.h"
 
 static bool use_xsave;
 static u64 host_xcr0_all;

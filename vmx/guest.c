@@ -15,9 +15,9 @@
 #include "vmx/exit.h"
 #include "vmx/mmu.h"
 #include "arch/x86/emulate.h"
-#include "boot/config.h"
+#include "lib/config.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 void fpu_init_host(void);
 void fpu_init_guest(struct guest *g);

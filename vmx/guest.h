@@ -6,7 +6,7 @@
 #ifndef VMX_GUEST_H
 #define VMX_GUEST_H
 
-#include "boot/bootinfo.h"
+#include "arch/x86/multiboot2.h"
 #include "arch/x86/machine.h"
 #include "vmx/devices.h"
 #include "shadow/gwalk.h"

@@ -7,7 +7,7 @@
 #include "vmx/mmu.h"
 #include "vmx/vmx.h"
 #include "vmx/vmcs.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 enum hypercall {
 	HC_PING = 0,

@@ -7,7 +7,7 @@
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/memory.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define DEBUG_EXIT_PORT 0xf4
 #define E9_PORT 0xe9

@@ -11,7 +11,7 @@
 #include "vmx/image.h"
 #include "vmx/memory.h"
 #include "lib/options.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 #include "mm/pte.h"
 
 #define MB1_BOOTLOADER_MAGIC 0x2badb002u

@@ -11,12 +11,12 @@
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
-#include "mm/frame.h"
+#include "mm/mm.h"
 #include "mm/pt.h"
 #include "mm/pte.h"
 #include "mm/mtrr.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define PAGES_PER_2M 512
 

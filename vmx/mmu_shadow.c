@@ -14,10 +14,10 @@
 #include "vmx/exit.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
-#include "mm/frame.h"
+#include "mm/mm.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
-#include "boot/config.h"
+#include "arch/x86/log.h"
+#include "lib/config.h"
 #include "shadow/reclaim.h"
 #include "shadow/flood.h"
 

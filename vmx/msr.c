@@ -9,7 +9,7 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 #define APIC_DEFAULT_BASE 0xfee00000ull
 #define APIC_BASE_BSP BIT(8)

@@ -14,7 +14,7 @@
 #include "vmx/exit.h"
 #include "arch/x86/emulate.h"
 #include "vmx/vmx.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
 
 struct kv_line {
 	const char *name, *group;

@@ -11,10 +11,10 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"
-#include "arch/x86/desc.h"
-#include "boot/config.h"
-#include "mm/frame.h"
-#include "lib/log.h"
+#include "arch/x86/gdt.h"
+#include "lib/config.h"
+#include "mm/mm.h"
+#include "arch/x86/log.h"
 
 int vmx_enter(struct guest_regs *regs, int launched);
 int vmx_check_guest_state(void);

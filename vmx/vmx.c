@@ -8,8 +8,9 @@
 #include "vmx/vmx_asm.h"
 #include "vmx/vmcs.h"
 #include "arch/x86/cpu.h"
-#include "mm/frame.h"
-#include "lib/log.h"
+#include "mm/mm.h"
+#include "arch/x86/log.h"
+#include "arch/x86/panic.h"
 
 struct vmx_caps vmx_caps;
 

@@ -16,9 +16,4 @@ struct trap_frame {
 	u64 rip, cs, rflags, rsp, ss;
 };
 
-void gdt_init(void);
-void idt_init(void);
-/* Base of the TSS, for the VMCS host-state area. */
-u64 tss_base(void);
-
 #endif

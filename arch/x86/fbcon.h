@@ -6,7 +6,7 @@
 #define ARCH_X86_FBCON_H
 
 #include "lib/types.h"
-#include "boot/bootinfo.h"
+#include "arch/x86/multiboot2.h"
 
 /* The built-in font (arch/x86/font.c, made by tools/mkfont.py): printable ASCII. */
 #define FONT_WIDTH 8

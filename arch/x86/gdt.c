@@ -3,7 +3,7 @@
  * let #DF, NMI and #MC run on a known-good stack, and VM exits load the host
  * TR from the VMCS, which must name a usable TSS (SDM Vol. 3C 28.2.3).
  */
-#include "arch/x86/desc.h"
+#include "arch/x86/gdt.h"
 #include "arch/x86/cpu.h"
 
 struct tss64 {

@@ -3,9 +3,10 @@
  * print everything needed to find it (vector, error code, RIP, CR2, GPRs),
  * then panic. Stub code lives in isr.S, 16 bytes per vector.
  */
-#include "arch/x86/desc.h"
+#include "arch/x86/idt.h"
 #include "arch/x86/cpu.h"
-#include "lib/log.h"
+#include "arch/x86/log.h"
+#include "arch/x86/panic.h"
 
 #define STUB_SIZE 16
 #define SPURIOUS_STUB 32

@@ -3,9 +3,10 @@
  * a fault while printing the first panic still ends the run, printing less.
  */
 #include <stdio.h>
-#include "lib/log.h"
+#include "arch/x86/log.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/machine.h"
+#include "arch/x86/panic.h"
 
 static volatile int panic_depth;
 

@@ -1,2 +1,2 @@
 FUZZ_TARGETS += bootinfo
-bootinfo_FUZZ_SRCS := boot/multiboot2.c
+bootinfo_FUZZ_SRCS := arch/x86/multiboot2.c

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot/bootinfo.h"
+#include "arch/x86/multiboot2.h"
 
 #define HEADER 5
 #define INFO_MAX_SIZE (1u << 20)  /* the parser's own limit */

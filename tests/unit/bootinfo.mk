@@ -1,2 +1,2 @@
 UNIT_TESTS += bootinfo
-bootinfo_SRCS := boot/multiboot2.c
+bootinfo_SRCS := arch/x86/multiboot2.c

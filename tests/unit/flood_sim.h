@@ -15,6 +15,7 @@
 #ifndef TESTS_UNIT_FLOOD_SIM_H
 #define TESTS_UNIT_FLOOD_SIM_H
 
+#include "shadow/shadow.h"
 #include "shadow/flood.h"
 #include "refmmu.h"
 

@@ -1,6 +1,6 @@
 # Shadow page accounting and reclaim (shadow/reclaim.c) on a simulated machine.
 UNIT_TESTS += reclaim
-reclaim_SRCS := shadow/gwalk.c shadow/spage.c shadow/shadow.c shadow/reclaim.c \
+reclaim_SRCS := shadow/gwalk.c shadow/account.c shadow/spage.c shadow/shadow.c shadow/reclaim.c \
                 tests/unit/refmmu.c tests/unit/reclaim_sim.c
 
 # Benchmark CLOCK vs FIFO (prints a table; exit status says whether CLOCK

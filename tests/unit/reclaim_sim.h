@@ -8,6 +8,7 @@
 #ifndef TESTS_UNIT_RECLAIM_SIM_H
 #define TESTS_UNIT_RECLAIM_SIM_H
 
+#include "shadow/shadow.h"
 #include "shadow/reclaim.h"
 #include "refmmu.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "boot/bootinfo.h"
+#include "arch/x86/multiboot2.h"
 
 #define PHYS 0x10000ull  /* the "physical address" passed with each block */
 

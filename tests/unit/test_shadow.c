@@ -11,6 +11,7 @@
 #include "unit.h"
 #include "refmmu.h"
 #include "shadow/shadow.h"
+#include "shadow/spage.h"
 
 #define POOL_PAGES 1024
 #define POOL_HPA 0x40000000ull	/* host-physical base of shadow pages (below 4 GiB) */

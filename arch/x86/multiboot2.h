@@ -3,8 +3,8 @@
  * (boot/multiboot2.c) into plain structures with copied strings, so nothing
  * later depends on the loader's memory layout.
  */
-#ifndef BOOT_BOOTINFO_H
-#define BOOT_BOOTINFO_H
+#ifndef ARCH_X86_MULTIBOOT2_H
+#define ARCH_X86_MULTIBOOT2_H
 
 #include "lib/types.h"
 

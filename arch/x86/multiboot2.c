@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include "boot/bootinfo.h"
+#include "arch/x86/multiboot2.h"
 
 enum {
 	TAG_END = 0,

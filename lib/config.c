@@ -1,7 +1,6 @@
 /* Hypervisor command line: the option table is the documentation's source. */
-#include "boot/config.h"
+#include "lib/config.h"
 #include "lib/options.h"
-#include "lib/log.h"
 
 struct hv_config hv_config = {
 	.slice_ms = 10,
@@ -48,12 +47,7 @@ bool hv_config_parse(const char *cmdline, char *err, size_t err_len)
 			     err_len);
 }
 
-static void print_line(const char *line)
+void hv_config_describe(void (*line)(const char *text))
 {
-	log_printf("hv", "%s", line);
-}
-
-void hv_config_print_help(void)
-{
-	options_describe(hv_options, ARRAY_SIZE(hv_options), print_line);
+	options_describe(hv_options, ARRAY_SIZE(hv_options), line);
 }

@@ -5,7 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include "lib/log.h"
+#include "arch/x86/log.h"
 #include "arch/x86/serial.h"
 #include "arch/x86/fbcon.h"
 #include "arch/x86/cpu.h"

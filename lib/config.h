@@ -1,6 +1,6 @@
 /* The hypervisor's own command-line options (documented in README.md). */
-#ifndef BOOT_CONFIG_H
-#define BOOT_CONFIG_H
+#ifndef LIB_CONFIG_H
+#define LIB_CONFIG_H
 
 #include "lib/types.h"
 
@@ -24,6 +24,7 @@ struct hv_config {
 extern struct hv_config hv_config;
 
 bool hv_config_parse(const char *cmdline, char *err, size_t err_len);
-void hv_config_print_help(void);
+/* One line per accepted option, for the message about a bad command line. */
+void hv_config_describe(void (*line)(const char *text));
 
 #endif

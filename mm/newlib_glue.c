@@ -5,14 +5,14 @@
  */
 #include <errno.h>
 #include <sys/stat.h>
-#include "lib/log.h"
+#include "arch/x86/log.h"
+#include "mm/mm.h"
+#include "arch/x86/panic.h"
 
 #undef errno
 extern int errno;
 
 /* newlib is built with MISSING_SYSCALL_NAMES: it calls these plain names. */
-void *heap_sbrk(long incr);
-
 void *sbrk(long incr);
 int write(int fd, const void *buf, size_t len);
 int read(int fd, void *buf, size_t len);

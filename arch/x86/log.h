@@ -2,8 +2,8 @@
  * Console logging. Every line starts with a timestamp (seconds since boot,
  * from the TSC once calibrated) and the source ("hv" or a guest's name).
  */
-#ifndef LIB_LOG_H
-#define LIB_LOG_H
+#ifndef ARCH_X86_LOG_H
+#define ARCH_X86_LOG_H
 
 #include <stdarg.h>
 #include "lib/types.h"
@@ -22,7 +22,5 @@ void log_set_tsc_khz(u64 khz);
 #define pr_info(...) log_printf("hv", __VA_ARGS__)
 #define pr_err(...) log_printf("hv", "error: " __VA_ARGS__)
 #define pr_warn(...) log_printf("hv", "warning: " __VA_ARGS__)
-
-void NORETURN panic(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 #endif

@@ -1,0 +1,224 @@
+/*
+ * The shadow MMU's data structures, shared by every file of shadow/ and by
+ * its callers; the entry points are in shadow/shadow.h (faults, CR writes,
+ * guest stores), shadow/reclaim.h (limits and eviction), shadow/flood.h and
+ * shadow/age.h.
+ */
+#ifndef SHADOW_TYPES_H
+#define SHADOW_TYPES_H
+
+#include "lib/types.h"
+#include "shadow/gwalk.h"
+
+#define SHADOW_NO_RAM (~0ull)	/* gfn_to_hpa(): the frame is not guest RAM */
+#define SHADOW_MAX_LEVEL 4
+#define SHADOW_ROOT_CACHE 8	/* roots kept pinned per guest, most recently used */
+#define SHADOW_PAGE_HASH 512	/* buckets of the (gfn, role) -> shadow page hash */
+#define SHADOW_RMAP_HASH 1024	/* buckets of the gfn -> sptes reverse map */
+
+enum shadow_flush {
+	SHADOW_FLUSH_GVA,	/* current vCPU: one linear address, global or not (INVLPG) */
+	SHADOW_FLUSH_NONGLOBAL,	/* current vCPU: all but global translations */
+	SHADOW_FLUSH_VCPU,	/* current vCPU: everything */
+	SHADOW_FLUSH_GUEST,	/* every vCPU of the guest, TLBs and paging-structure
+				 * caches; sent before shadow tables are freed and after
+				 * sptes lose write access */
+};
+
+/*
+ * What the hypervisor provides. Embed it in a larger struct for private
+ * state. Calls are made with the caller's per-guest lock held.
+ */
+struct shadow_host {
+	/* A zeroed 4 KiB page: returns its address, *hpa its host-physical
+	 * address (below 4 GiB if below_4g: PAE-format roots live in a 32-bit
+	 * CR3). NULL when the guest's budget is used up: the MMU then drops
+	 * all its pages and retries once. Also used for bookkeeping pages. */
+	void *(*alloc_page)(struct shadow_host *host, u64 *hpa, bool below_4g);
+	void (*free_page)(struct shadow_host *host, void *page, u64 hpa);
+	/* Host-physical address of guest frame gfn, or SHADOW_NO_RAM. */
+	u64 (*gfn_to_hpa)(struct shadow_host *host, u64 gfn);
+	void (*flush_tlb)(struct shadow_host *host, enum shadow_flush what, u64 gva);
+	/* Guest RAM as the hypervisor sees it (for guest tables). */
+	struct guest_mem *mem;
+};
+
+struct shadow_stats {
+	u64 faults;		/* shadow_page_fault() calls */
+	u64 faults_fixed;	/* ...that installed a translation */
+	u64 faults_injected;	/* ...that were guest #PF (or #GP) */
+	u64 faults_emulate;	/* ...that need an emulated access (see below) */
+	u64 faults_not_ram;	/* ...that reached MMIO or a hole */
+	u64 guest_writes;	/* shadow_guest_write() calls */
+	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
+	u64 pages_created;
+	u64 pages_zapped;
+	u64 roots_reused;	/* CR3 loads that found their root already built */
+	u64 roots_created;
+	u64 write_protects;	/* sptes that lost W because their frame became a table */
+	u64 zap_all;		/* shadow_zap_all() runs (also on allocation failure) */
+	u64 pages_in_use[SHADOW_MAX_LEVEL + 1];	/* shadow pages now, per level; updated
+						 * atomically, readable without the lock */
+	/* Reclaim (shadow/reclaim.c): pages evicted to stay within the limits, pages
+	 * the policy examined to choose them, faults refused for lack of pages. */
+	u64 evictions;
+	u64 evict_examined;
+	u64 reserve_failures;
+	/* Flood detection (shadow/flood.c): use tests made on written pages, frames
+	 * unshadowed by the write count or by a pattern (a run of zero writes),
+	 * frames shadowed again soon after (likely wrong guesses), and writes taken
+	 * as upkeep of a live table, not counted (flags of a present mapping
+	 * changed, an empty slot filled: fork, ageing, mprotect, fault-around). */
+	u64 flood_checks;
+	u64 unshadowed_flood;
+	u64 unshadowed_pattern;
+	u64 unshadow_false_positive;
+	u64 flood_live_writes;
+};
+
+/* Which parts of a translation a shadow page depends on (its lookup key with gfn). */
+union shadow_role {
+	u32 word;
+	struct {
+		u32 level : 3;		/* 1 = page table ... 4 = PML4 */
+		u32 guest_mode : 2;	/* enum gwalk_mode of the guest table */
+		u32 direct : 1;		/* no guest table behind it: identity, large page,
+					 * PAE root */
+		u32 quadrant : 2;	/* 32-bit guests: which part of the guest table */
+		u32 access : 3;		/* SHADOW_ACC_*: rights above (or, direct, of the leaves) */
+		u32 cr0_wp : 1;
+		u32 efer_nx : 1;
+		u32 cr4_pse : 1;
+		u32 smep_andnot_wp : 1;
+		u32 pat : 3;		/* direct leaves: PAT:PCD:PWT of the guest large page */
+		u32 global : 1;		/* direct leaves: G of the guest large page */
+		u32 pae_root : 1;	/* the 4-entry PDPT of a PAE-format shadow */
+		u32 root_slot : 7;	/* PAE guest root: CR3 bits 11:5 */
+	};
+};
+
+#define SHADOW_ACC_W 1u
+#define SHADOW_ACC_U 2u
+#define SHADOW_ACC_X 4u
+#define SHADOW_ACC_ALL 7u
+
+struct spte_list_node;
+struct rmap_head;
+struct spte_list {
+	struct spte_list_node *head;
+};
+
+/* Descriptor of one shadow page table. */
+struct shadow_page {
+	u64 gfn;		/* guest table frame, or first frame a direct page maps */
+	union shadow_role role;
+	u64 *spt;		/* the 512 sptes the CPU walks */
+	u64 hpa;
+	u64 *aux;		/* per spte: gfn of a leaf, or the child's descriptor */
+	u64 aux_hpa;
+	struct shadow_page *hash_next;
+	struct shadow_page *older, *newer;	/* all pages in creation order */
+	struct spte_list parents;	/* sptes that point at this page */
+	u32 root_count;		/* pins: a vCPU's current root or the root cache */
+	u32 write_flood;	/* guest writes since it was last seen used (flood.c) */
+	bool accessed;		/* software reference bit, set when a fault walks it */
+	bool zapped;
+	u64 created;		/* creation sequence number */
+	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */
+};
+
+struct shadow_pool;
+
+/*
+ * One guest's share of a struct shadow_pool (API in shadow/reclaim.h).
+ * used and limit are atomics that anyone may read without the guest lock;
+ * everything else belongs to the guest lock.
+ */
+struct shadow_mmu_reclaim {
+	struct shadow_pool *pool;	/* NULL: no limit (pages are still counted) */
+	u64 used;		/* shadow pages of this guest */
+	u64 limit;		/* shadow_pages=N */
+	u64 reserved;		/* charged to the pool, not yet allocated */
+	u32 policy;		/* enum shadow_reclaim_policy */
+	struct shadow_page *hand;	/* CLOCK: next page to examine (NULL: oldest) */
+	struct shadow_page *deferred;	/* CLOCK: cold directory to evict next */
+};
+
+struct shadow_mmu;
+
+#define SHADOW_FLOOD_RECENT 8	/* unshadowed frames remembered to spot false positives */
+
+/*
+ * Flood detector state (shadow/flood.c). The core calls it through these two
+ * hooks, NULL while detection is off (flood=off), so builds without flood.c
+ * link unchanged.
+ */
+struct shadow_flood {
+	/* After an emulated store of len bytes at gpa inside one page that holds a
+	 * shadowed table (or did until this store cleared it all); old: the bytes
+	 * before, when len <= SHADOW_FLOOD_OLD_MAX, else NULL. */
+	void (*written)(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const u8 *data,
+			u32 len);
+	/* gfn has just become a shadowed table again. */
+	void (*shadowed)(struct shadow_mmu *mmu, u64 gfn);
+	u64 zero_gfn;		/* the frame the current run of zero writes goes to */
+	u32 zero_run;		/* its length */
+	u32 recent_next;
+	u64 recent_gfn[SHADOW_FLOOD_RECENT];	/* last frames unshadowed, +1 (0: empty) */
+	u64 recent_fault[SHADOW_FLOOD_RECENT];	/* stats.faults when they were */
+};
+
+#define SHADOW_FLOOD_OLD_MAX 16
+
+struct obj_pool {
+	u32 size;
+	void *free;
+};
+
+struct shadow_mmu {
+	struct shadow_host *host;
+	u8 maxphyaddr;
+	struct shadow_stats stats;
+	struct shadow_page *page_hash[SHADOW_PAGE_HASH];
+	struct rmap_head *rmap_hash[SHADOW_RMAP_HASH];
+	struct shadow_page *oldest, *newest;
+	struct shadow_page *root_cache[SHADOW_ROOT_CACHE];
+	struct shadow_page *zap_pending;	/* unlinked, freed after a guest-wide flush */
+	struct obj_pool page_pool, node_pool, rmap_pool;
+	void *pool_pages;	/* bookkeeping pages, chained through their first word */
+	u64 seq;
+	struct shadow_mmu_reclaim rc;
+	struct shadow_flood flood;
+};
+
+struct shadow_vcpu {
+	struct shadow_mmu *mmu;
+	struct gwalk_ctx ctx;	/* guest CR0/CR3/CR4/EFER, MAXPHYADDR, PDPTE registers */
+	struct shadow_page *root;
+};
+
+enum shadow_fault_kind {
+	SHADOW_FIXED,		/* shadow updated: resume the guest */
+	SHADOW_INJECT_PF,	/* inject #PF(pfec), CR2 = gva */
+	SHADOW_INJECT_GP,	/* non-canonical address: inject #GP(0) */
+	SHADOW_EMULATE_WRITE,	/* write to a write-protected guest page table at gpa:
+				 * emulate the instruction, store via shadow_guest_write() */
+	SHADOW_EMULATE_ACCESS,	/* permitted but not expressible in the shadow (CR0.WP=0
+				 * supervisor write to a read-only user page with SMAP
+				 * on): emulate the instruction with gpa */
+	SHADOW_NOT_RAM,		/* gpa is not RAM: MMIO emulation (table: a guest paging
+				 * structure itself is not RAM) */
+	SHADOW_NO_MEMORY,	/* no shadow page could be had: nothing reclaimable
+				 * within the guest's limit or the pool (nothing
+				 * changed: let the guest wait and retry, or stop it),
+				 * or the host had no frame even after zap-all */
+};
+
+struct shadow_fault {
+	enum shadow_fault_kind kind;
+	u32 pfec;	/* SHADOW_INJECT_PF */
+	u64 gpa;	/* SHADOW_EMULATE_*, SHADOW_NOT_RAM */
+	bool table;	/* SHADOW_NOT_RAM: gpa is a guest paging entry, not data */
+};
+
+#endif
