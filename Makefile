@@ -71,7 +71,7 @@ KERNEL_ASFLAGS := -I. -MMD -MP
 
 # Pure-logic sources of other subsystems join this list as they are wired in.
 KERNEL_SRCS := $(wildcard boot/*.c boot/*.S arch/x86/*.c arch/x86/*.S mm/*.c lib/*.c \
-                          vmx/*.c vmx/*.S ept/*.c shadow/*.c)
+                          ept/*.c shadow/*.c guest/*.c devices/*.c vmx/*.c vmx/*.S core/*.c)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_SRCS))
 
 all: $(KERNEL)

@@ -15,7 +15,7 @@
 #include "mm/mm.h"
 #include "mm/paging.h"
 #include "arch/x86/log.h"
-#include "vmx/guest.h"
+#include "core/run.h"
 #include "arch/x86/panic.h"
 
 static struct boot_info boot_info;

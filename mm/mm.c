@@ -128,7 +128,7 @@ void free_pages(void *p, u64 count)
 	frame_free_run(&host_frames, (u64)p, count);
 }
 
-/* newlib's malloc grows the heap through sbrk (lib/newlib_glue.c). */
+/* newlib's malloc grows the heap through sbrk (mm/newlib_glue.c). */
 void *heap_sbrk(long incr)
 {
 	u8 *old = heap_brk;

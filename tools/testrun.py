@@ -4,6 +4,7 @@
 Kinds of test:
   unit/NAME         host unit tests (tests/unit), built with ASan+UBSan
   fuzz/NAME         a short libFuzzer run over a kept corpus (tests/fuzz)
+  layers            tools/layers.py: folders are layers, no include loop, one header per .c
   NAME              integration tests (tests/integration.py): boot an ISO with the
                     hypervisor and guest kernels in Bochs (or QEMU, by BIOS or by
                     UEFI with OVMF), then judge the exit status, the serial log and,
@@ -149,6 +150,16 @@ def run_integration(test):
                   time.time() - start, log[-6000:] if problems else None)
 
 
+def run_layers():
+    """The layering rules of the source tree (tools/layers.py)."""
+    start = time.time()
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "layers.py")],
+                       capture_output=True, text=True, timeout=120)
+    last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "no output"
+    return Result("layers", p.returncode == 0, last, time.time() - start,
+                  None if p.returncode == 0 else p.stdout + p.stderr)
+
+
 def run_bench_smoke():
     """The benchmark harness end to end on a small subset (tools/bench.py --smoke)."""
     start = time.time()
@@ -168,7 +179,7 @@ def main():
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
 
-    jobs = []
+    jobs = [("layers", run_layers, ())]
     # Only binaries whose source still exists (a stale build/ must not vote). The host
     # benchmarks (bench_*) check their own claims and exit non-zero when one fails.
     for b in sorted(glob.glob(os.path.join(BUILD, "unit", "test_*")) +

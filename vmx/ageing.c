@@ -1,31 +1,23 @@
 /*
  * Host-side page ageing, VMX side: every scan_ms of a guest's own time,
  * read and clear the accessed information of its memory and keep an age
- * per guest page (ept/age.c for EPT guests: A/D bits, or access tracking
- * when the CPU has no EPT A/D; shadow/age.c through the reverse map for
- * shadow guests). Each scan prints an "age" line; the guest can read its
+ * per guest page (the guest's struct mmu_ops: ept/age.c for EPT guests, A/D
+ * bits or access tracking when the CPU has no EPT A/D; shadow/age.c through
+ * the reverse map for shadow guests). Each scan prints an "age" line; the guest can read its
  * working set with HC_STAT (vmx/hypercall.c). Scanning (and its log line)
  * is hidden from the guest's clock, so ageing does not slow the guest's time.
  */
-#include <string.h>
+#include "vmx/ageing.h"
 #include "vmx/mmu.h"
-#include "vmx/vmx.h"
-#include "ept/age.h"
-#include "shadow/age.h"
+#include "mm/age_count.h"
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/machine.h"
 #include "arch/x86/log.h"
 
-/* Access tracking (no EPT A/D): leaves newly tracked per scan at most, which
- * bounds the tracking faults a scan can cause. */
-#define TRACK_PER_SCAN 2048
-
 static const unsigned ws_k[AGEING_WS_COUNT] = { 1, 2, 4, 8 };
 
 struct guest_ageing {
-	struct ept_age ept;
-	struct shadow_age shadow;
 	void *buf;
 	u64 buf_pages;
 	u64 period;            /* guest TSC ticks between scans */
@@ -41,7 +33,7 @@ bool ageing_init(struct guest *g)
 {
 	struct guest_ageing *a;
 	u64 pages = g->mem.size / PAGE_SIZE;
-	u64 bytes = g->shadow ? shadow_age_buffer_size(pages) : ept_age_buffer_size(pages);
+	u64 bytes = g->mmu->age_buffer_size(pages);
 
 	if (!g->cfg.scan_ms)
 		return true;
@@ -52,11 +44,7 @@ bool ageing_init(struct guest *g)
 	a->buf = alloc_zeroed_pages(a->buf_pages);
 	if (!a->buf)
 		return false;
-	if (g->shadow)
-		shadow_age_init(&a->shadow, a->buf, pages);
-	else
-		ept_age_init(&a->ept, a->buf, pages, vmx_caps.ept_ad ? EPT_AGE_AD : EPT_AGE_TRACK,
-			     TRACK_PER_SCAN);
+	g->mmu->age_init(g, a->buf, pages);
 	a->period = g->cfg.scan_ms * machine_timing_khz();
 	g->ageing = a;
 	return true;
@@ -68,8 +56,7 @@ void ageing_destroy(struct guest *g)
 
 	if (!a)
 		return;
-	if (!g->shadow && g->mem.ept_root)
-		ept_age_untrack_all(g->mem.ept_root);
+	g->mmu->age_destroy(g);
 	free_pages(a->buf, a->buf_pages);
 	free_pages(a, ALIGN_UP(sizeof(*a), PAGE_SIZE) / PAGE_SIZE);
 	g->ageing = NULL;
@@ -84,50 +71,25 @@ u64 ageing_next_event(struct guest *g, u64 now)
 	return g->ageing->next;
 }
 
-static void flush_guest_tlb(struct guest *g)
-{
-	if (!g->shadow)
-		vmx_invept_single(g->mem.eptp);
-	else if (vmx_caps.vpid)
-		vmx_invvpid_single(g->vpid);
-}
-
-void ageing_maybe_scan(struct guest *g, u64 now)
+u64 ageing_maybe_scan(struct guest *g, u64 now)
 {
 	struct guest_ageing *a = g->ageing;
-	u64 hist[AGE_BUCKETS], t0, visited, skipped = 0, young, faults = 0;
-	const u64 *count;
-	bool flush;
+	struct mmu_age_scan scan;
+	u64 hist[AGE_BUCKETS], t0;
 
 	if (!a || now < ageing_next_event(g, now))
-		return;
+		return 0;
 	t0 = rdtsc();
-	if (g->shadow) {
-		struct shadow_age_stats st;
-
-		flush = shadow_age_scan(guest_shadow_mmu(g), &a->shadow, &st);
-		visited = st.sptes_visited;
-		young = st.pages_young;
-		count = a->shadow.count;
-	} else {
-		struct ept_age_stats st;
-
-		flush = ept_age_scan(&a->ept, g->mem.ept_root, &st);
-		visited = st.entries_visited;
-		skipped = st.subtrees_skipped;
-		young = st.pages_young;
-		faults = st.tracking_faults;
-		count = a->ept.count;
-	}
-	if (flush)
-		flush_guest_tlb(g);  /* one flush per pass, not per page */
+	g->mmu->age_scan(g, &scan);
+	if (scan.flush)
+		g->mmu->flush_tlb(g);  /* one flush per pass, not per page */
 	a->ticks_total += rdtsc() - t0;
-	a->visited_total += visited;
-	a->faults_total += faults;
+	a->visited_total += scan.visited;
+	a->faults_total += scan.faults;
 	a->scans++;
 	for (int i = 0; i < AGEING_WS_COUNT; i++)
-		a->ws[i] = age_working_set(count, ws_k[i]);
-	age_histogram(count, hist);
+		a->ws[i] = age_working_set(scan.count, ws_k[i]);
+	age_histogram(scan.count, hist);
 	log_printf("hv", "age %s scan=%llu t_ms=%llu ws1=%llu ws2=%llu ws4=%llu ws8=%llu "
 		   "hist=%llu,%llu,%llu,%llu,%llu,%llu visited=%llu skipped=%llu young=%llu "
 		   "faults=%llu ticks=%llu sp=%llu", g->cfg.name, (unsigned long long)a->scans,
@@ -138,20 +100,14 @@ void ageing_maybe_scan(struct guest *g, u64 now)
 		   (unsigned long long)hist[0], (unsigned long long)hist[1],
 		   (unsigned long long)hist[2], (unsigned long long)hist[3],
 		   (unsigned long long)hist[4], (unsigned long long)hist[5],
-		   (unsigned long long)visited, (unsigned long long)skipped,
-		   (unsigned long long)young, (unsigned long long)faults,
-		   (unsigned long long)(rdtsc() - t0), (unsigned long long)guest_shadow_pages(g));
+		   (unsigned long long)scan.visited, (unsigned long long)scan.skipped,
+		   (unsigned long long)scan.young, (unsigned long long)scan.faults,
+		   (unsigned long long)(rdtsc() - t0), (unsigned long long)g->mmu->pages(g));
 	/* Missed periods (the guest was halted) are not made up for. */
 	a->next += a->period;
 	if (a->next <= now)
 		a->next = now + a->period;
-	/* The scan is the host's work: the guest's clock does not see it. */
-	guest_set_tsc_offset(g, g->tsc_offset - (rdtsc() - t0));
-}
-
-bool ageing_ept_fault(struct guest *g, u64 gpa)
-{
-	return g->ageing && !g->shadow && ept_age_fault(&g->ageing->ept, g->mem.ept_root, gpa);
+	return rdtsc() - t0;
 }
 
 bool ageing_stat(struct guest *g, u64 id, s64 *value)

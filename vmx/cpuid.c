@@ -4,8 +4,9 @@
  * RDTSCP when not enabled), the hypervisor bit set, the TSC frequency as
  * measured, and the umbra leaves at 0x40000000 (tests/guests/PLATFORM.md).
  */
-#include "vmx/exit.h"
-#include "vmx/mmu.h"
+#include "vmx/cpuid.h"
+#include "vmx/cr.h"
+#include "vmx/event.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"

@@ -7,30 +7,13 @@
  * the architectural checks, and guest_set_control_regs() is the one place
  * that turns the guest's CR0/CR4/EFER into what the CPU runs with.
  */
+#include "vmx/cr.h"
+#include "vmx/event.h"
 #include "vmx/mmu.h"
-#include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
+#include "devices/lapic.h"
 #include "arch/x86/cpu.h"
-
-/* With unrestricted guest, PE and PG are the guest's own (SDM 26.3.1.1). */
-#define CR0_UNRESTRICTED_FREE (CR0_PE | CR0_PG)
-#define ALL_LOW_BITS 0xffffffffull
-
-u64 cr0_host_owned(struct guest *g)
-{
-	if (g->cfg.mmu == MMU_SHADOW)
-		return ALL_LOW_BITS;
-	return ((vmx_caps.cr0_fixed0 & ~CR0_UNRESTRICTED_FREE) | ~vmx_caps.cr0_fixed1) &
-	       ALL_LOW_BITS;
-}
-
-u64 cr4_host_owned(struct guest *g)
-{
-	if (g->cfg.mmu == MMU_SHADOW)
-		return ALL_LOW_BITS;
-	return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_VMXE) & ALL_LOW_BITS;
-}
 
 static u64 cr0_real(u64 v, bool unrestricted)
 {
@@ -65,58 +48,29 @@ u64 guest_cr4(void)
 
 u64 guest_cr3(struct guest *g)
 {
-	return g->shadow ? guest_shadow_vcpu(g)->ctx.cr3 : vmcs_readn(GUEST_CR3);
+	return g->mmu->guest_cr3(g);
 }
 
 u64 guest_efer(struct guest *g)
 {
-	return g->shadow ? guest_shadow_vcpu(g)->ctx.efer : vmcs_read64(GUEST_IA32_EFER);
-}
-
-/*
- * An EPT guest entering PAE paging through an emulated MOV to CR0/CR4: the
- * CPU would load the four PDPTEs now (SDM 4.4.1); with EPT, VM entry takes
- * them from the VMCS (SDM 27.3.2.4), so load them there. false means #GP.
- */
-static bool load_pae_pdptes(struct guest *g, u64 cr0, u64 cr4, u64 efer)
-{
-	struct gwalk_ctx ctx = { .cr0 = cr0, .cr3 = vmcs_readn(GUEST_CR3), .cr4 = cr4,
-				 .efer = efer, .maxphyaddr = (u8)cpuid(0x80000008, 0).eax };
-	static const enum vmcs_field fields[4] = { GUEST_PDPTE0, GUEST_PDPTE1, GUEST_PDPTE2,
-						   GUEST_PDPTE3 };
-
-	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE) || (efer & EFER_LMA))
-		return true;
-	if (!gwalk_load_pdptes(&ctx, &g->walker_mem))
-		return false;
-	for (int i = 0; i < 4; i++)
-		vmcs_write_checked(fields[i], ctx.pdpte[i], __func__);
-	return true;
+	return g->mmu->guest_efer(g);
 }
 
 bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp)
 {
-	u64 real_cr0 = cr0, real_cr4 = cr4, real_efer = efer;
+	struct cr_values real;
 	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
 
-	*gp = !g->shadow && !load_pae_pdptes(g, cr0, cr4, efer);
+	if (!g->mmu->set_mode(g, cr0, cr4, efer, &real, gp))
+		return false;
 	if (*gp)
 		return true;
-	if (g->shadow) {
-		if (!shadow_guest_set_mode(g, cr0, cr4, efer, &real_cr0, &real_cr4, &real_efer, gp))
-			return false;
-		if (*gp)
-			return true;
-		/* The CPU always pages a shadow guest, so EFER.LME must already
-		 * equal LMA (SDM 27.3.1.1) while the guest's LME waits for PG. */
-		real_efer = (real_efer & ~EFER_LME) | (real_efer & EFER_LMA ? EFER_LME : 0);
-	}
 	vmcs_writen(CR0_READ_SHADOW, cr0);
 	vmcs_writen(CR4_READ_SHADOW, cr4);
-	vmcs_writen(GUEST_CR0, cr0_real(real_cr0, !g->shadow));
-	vmcs_writen(GUEST_CR4, cr4_real(real_cr4));
-	vmcs_write64(GUEST_IA32_EFER, real_efer);
-	entry = real_efer & EFER_LMA ? entry | ENTRY_IA32E_MODE_GUEST :
+	vmcs_writen(GUEST_CR0, cr0_real(real.cr0, g->mmu->unrestricted));
+	vmcs_writen(GUEST_CR4, cr4_real(real.cr4));
+	vmcs_write64(GUEST_IA32_EFER, real.efer);
+	entry = real.efer & EFER_LMA ? entry | ENTRY_IA32E_MODE_GUEST :
 				       entry & ~ENTRY_IA32E_MODE_GUEST;
 	vmcs_write32(VM_ENTRY_CONTROLS, entry);
 	return true;
@@ -155,7 +109,7 @@ static bool mov_to_cr4(struct guest *g, u64 v, bool *gp)
 	return guest_set_control_regs(g, guest_cr0(), v, efer, gp);
 }
 
-/* EFER from WRMSR (vmx/msr.c): LME may not change while paging is on. */
+/* EFER from WRMSR: LME may not change while paging is on. */
 bool guest_write_efer(struct guest *g, u64 v, bool *gp)
 {
 	u64 old = guest_efer(g), cr0 = guest_cr0();
@@ -166,15 +120,6 @@ bool guest_write_efer(struct guest *g, u64 v, bool *gp)
 		return true;
 	v = (v & ~EFER_LMA) | (old & EFER_LMA);
 	return guest_set_control_regs(g, cr0, guest_cr4(), v, gp);
-}
-
-static bool mov_to_cr3(struct guest *g, u64 v, bool *gp)
-{
-	*gp = false;
-	if (g->shadow)
-		return shadow_guest_set_cr3(g, v, gp);
-	vmcs_writen(GUEST_CR3, v);
-	return true;
 }
 
 enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
@@ -190,7 +135,7 @@ enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
 		else if (cr == 4)
 			alive = mov_to_cr4(g, *r, &gp);
 		else if (cr == 3)
-			alive = mov_to_cr3(g, *r, &gp);
+			alive = g->mmu->set_cr3(g, *r, &gp);
 		else if (cr == 8 && !(gp = *r & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
 			lapic_set_tpr(g, (u8)*r);
 		break;

@@ -1,13 +1,18 @@
 /*
  * Running arch/x86/emulate.c on a guest: its memory callbacks translate
- * guest-linear addresses with the guest's own paging (vmx/memory.c) and
- * store through guest_store(), so a write to a shadowed guest page table
+ * guest-linear addresses with the guest's own paging (vmx/mmu.c) and
+ * store through mmu_store(), so a write to a shadowed guest page table
  * updates the shadow in place. Faults found on the way are injected as the
  * CPU would have raised them.
  */
 #include <string.h>
+#include "vmx/emulate.h"
+#include "vmx/cr.h"
+#include "vmx/event.h"
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
+#include "devices/devices.h"
+#include "guest/memory.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
@@ -22,7 +27,7 @@ static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gp
 {
 	u32 pfec = 0;
 
-	switch (guest_translate(g, la, access, gpa, &pfec)) {
+	switch (mmu_translate(g, la, access, gpa, &pfec)) {
 	case GWALK_OK:
 		return X86_CB_OK;
 	case GWALK_FAULT:
@@ -40,9 +45,7 @@ static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gp
 
 static u32 access_kind(u32 base)
 {
-	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
-
-	return base | (cpl == 3 ? GACC_USER : 0);
+	return base | (guest_cpl() == 3 ? GACC_USER : 0);
 }
 
 /* Copy between a guest-linear range and buf, one page at a time. */
@@ -64,12 +67,12 @@ static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsign
 			return st;
 		p = guest_gpa_ptr(g, gpa, chunk);
 		if (!p) {
-			if (!mmio_access(g, gpa, b, chunk, to_guest)) {
+			if (!devices_mmio(g, gpa, b, chunk, to_guest)) {
 				unassigned_gpa = gpa;
 				return X86_CB_UNHANDLED;
 			}
 		} else if (to_guest) {
-			guest_store(g, gpa, b, chunk);
+			mmu_store(g, gpa, b, chunk);
 		} else {
 			memcpy(b, p, chunk);
 		}
@@ -164,7 +167,8 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 	case X86_EMU_RETRY:
 		return EXIT_RESUME;
 	case X86_EMU_UNHANDLED:
-		if (g->shadow && shadow_guest_unprotect_and_retry(g, e->guest_rip, e->qualification))
+		if (g->mmu->unprotect_and_retry &&
+		    g->mmu->unprotect_and_retry(g, e->guest_rip, e->qualification))
 			return EXIT_RESUME;
 		break;
 	}
@@ -175,6 +179,6 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 	else
 		guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",
 			  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why,
-			  g->shadow ? ", even after dropping its shadows" : "");
+			  g->mmu->unemulatable_note);
 	return EXIT_ENDED;
 }

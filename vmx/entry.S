@@ -6,25 +6,9 @@
  *    RSP = HOST_RSP; guest GPRs and CR2 are stored back and 0 returned.
  *  - If the instruction itself fails (VMfail, SDM 31.2), it returns
  *    1 (VMfailInvalid) or 2 (VMfailValid) with the host state intact.
- * Offsets follow struct guest_regs (vmx/guest.h).
+ * Offsets of struct guest_regs and HOST_RSP: vmx/entry.h, checked there.
  */
-#define HOST_RSP 0x6c14
-#define R_RAX 0
-#define R_RCX 8
-#define R_RDX 16
-#define R_RBX 24
-#define R_RBP 40
-#define R_RSI 48
-#define R_RDI 56
-#define R_R8 64
-#define R_R9 72
-#define R_R10 80
-#define R_R11 88
-#define R_R12 96
-#define R_R13 104
-#define R_R14 112
-#define R_R15 120
-#define R_CR2 128
+#include "vmx/entry.h"
 
 	.text
 	.global vmx_enter
@@ -37,7 +21,7 @@ vmx_enter:
 	push	%r15
 	push	%rdi			/* regs pointer, found again at exit */
 
-	mov	$HOST_RSP, %rax
+	mov	$ENTRY_HOST_RSP, %rax
 	vmwrite	%rsp, %rax
 	jbe	vmwrite_failed
 

@@ -5,7 +5,7 @@
  * this hypervisor's own state handling can break; Bochs' log (VMENTER FAIL)
  * and the SDM remain the full list.
  */
-#include "vmx/vcpu.h"
+#include "vmx/entry_check.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "arch/x86/cpu.h"
@@ -28,8 +28,6 @@ static void rule(bool ok, const char *sdm, const char *what)
 	failures++;
 	console_printf("  entry check failed (SDM %s): %s\n", sdm, what);
 }
-
-int vmx_check_guest_state(void);
 
 int vmx_check_guest_state(void)
 {

@@ -4,29 +4,20 @@
  * instructions, exceptions). Unknown reasons end the guest, not the machine.
  */
 #include "vmx/exit.h"
+#include "vmx/cpuid.h"
+#include "vmx/cr.h"
+#include "vmx/event.h"
+#include "vmx/hypercall.h"
+#include "vmx/io.h"
 #include "vmx/mmu.h"
+#include "vmx/msr.h"
 #include "vmx/vmcs.h"
-#include "vmx/vmx.h"
 #include "arch/x86/log.h"
 
-void skip_instruction(struct vmexit *e)
+static enum exit_action handle_preemption_timer(struct guest *g, struct vmexit *e)
 {
-	vmcs_writen(GUEST_RIP, e->guest_rip + e->instruction_len);
-	/* Skipping an instruction ends STI / MOV SS blocking (SDM 26.7.1.2). */
-	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
-	if (intr & 3)
-		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr & ~3u);
-}
-
-void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code)
-{
-	/* Event injection format, SDM 25.8.3: type 3 = hardware exception. */
-	u32 info = (u32)vector | (3u << 8) | (has_error ? BIT(11) : 0) | BIT(31);
-
-	(void)g;
-	vmcs_write32(VM_ENTRY_INTR_INFO, info);
-	if (has_error)
-		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
+	(void)g, (void)e;
+	return EXIT_RESUME;  /* the run loop decides whether the slice is over */
 }
 
 static enum exit_action handle_triple_fault(struct guest *g, struct vmexit *e)
@@ -67,8 +58,8 @@ static enum exit_action handle_exception_nmi(struct guest *g, struct vmexit *e)
 		pr_warn("NMI while running guest %s; ignored", g->cfg.name);
 		return EXIT_RESUME;
 	}
-	if (vector == 14 && g->shadow)
-		return handle_shadow_page_fault(g, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+	if (vector == 14)
+		return mmu_handle_page_fault(g, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
 	guest_end(g, 0, "unexpected exception %u exit at RIP %#llx", vector,
 		  (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
@@ -97,7 +88,7 @@ static const struct {
 	[EXIT_REASON_GETSEC] = { "GETSEC", handle_vmx_instruction },
 	[EXIT_REASON_HLT] = { "HLT", handle_hlt },
 	[EXIT_REASON_INVD] = { "INVD", handle_cache_instruction },
-	[EXIT_REASON_INVLPG] = { "INVLPG", handle_invlpg },
+	[EXIT_REASON_INVLPG] = { "INVLPG", mmu_handle_invlpg },
 	[EXIT_REASON_RDPMC] = { "RDPMC", handle_vmx_instruction },
 	[EXIT_REASON_RDTSC] = { "RDTSC", NULL },
 	[EXIT_REASON_VMCALL] = { "VMCALL", handle_vmcall },
@@ -126,8 +117,8 @@ static const struct {
 	[EXIT_REASON_APIC_ACCESS] = { "APIC access", NULL },
 	[EXIT_REASON_GDTR_IDTR] = { "GDTR/IDTR access", NULL },
 	[EXIT_REASON_LDTR_TR] = { "LDTR/TR access", NULL },
-	[EXIT_REASON_EPT_VIOLATION] = { "EPT violation", handle_ept_violation },
-	[EXIT_REASON_EPT_MISCONFIG] = { "EPT misconfiguration", handle_ept_misconfig },
+	[EXIT_REASON_EPT_VIOLATION] = { "EPT violation", mmu_handle_ept_violation },
+	[EXIT_REASON_EPT_MISCONFIG] = { "EPT misconfiguration", mmu_handle_ept_misconfig },
 	[EXIT_REASON_INVEPT] = { "INVEPT", handle_vmx_instruction },
 	[EXIT_REASON_RDTSCP] = { "RDTSCP", NULL },
 	[EXIT_REASON_PREEMPTION_TIMER] = { "preemption timer", handle_preemption_timer },
@@ -135,7 +126,7 @@ static const struct {
 	[EXIT_REASON_WBINVD] = { "WBINVD", handle_cache_instruction },
 	[EXIT_REASON_XSETBV] = { "XSETBV", handle_xsetbv },
 	[EXIT_REASON_RDRAND] = { "RDRAND", NULL },
-	[EXIT_REASON_INVPCID] = { "INVPCID", handle_invpcid },
+	[EXIT_REASON_INVPCID] = { "INVPCID", mmu_handle_invpcid },
 	[EXIT_REASON_VMFUNC] = { "VMFUNC", handle_vmx_instruction },
 	[EXIT_REASON_RDSEED] = { "RDSEED", NULL },
 	[EXIT_REASON_XSAVES] = { "XSAVES", NULL },
@@ -154,4 +145,25 @@ enum exit_action vmx_handle_exit(struct guest *g, struct vmexit *e)
 	if (e->reason >= EXIT_REASON_COUNT || !exit_table[e->reason].handler)
 		return handle_unsupported(g, e);
 	return exit_table[e->reason].handler(g, e);
+}
+
+void vmx_record_exit(struct guest *g, const struct vmexit *e)
+{
+	if (e->reason < EXIT_REASON_COUNT)
+		g->exit_count[e->reason]++;
+	g->recent_exits[g->recent_next++ % EXIT_HISTORY] =
+		(typeof(g->recent_exits[0])){ e->reason, e->qualification, e->guest_rip };
+}
+
+void vmx_print_recent_exits(struct guest *g)
+{
+	u32 n = g->recent_next < EXIT_HISTORY ? g->recent_next : EXIT_HISTORY;
+
+	for (u32 i = g->recent_next - n; i < g->recent_next; i++) {
+		typeof(g->recent_exits[0]) *x = &g->recent_exits[i % EXIT_HISTORY];
+
+		console_printf("  exit -%u: %-20s qual %#llx rip %#llx\n", g->recent_next - i,
+			       vmx_exit_reason_name(x->reason), (unsigned long long)x->qualification,
+			       (unsigned long long)x->rip);
+	}
 }

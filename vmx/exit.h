@@ -5,105 +5,13 @@
 #ifndef VMX_EXIT_H
 #define VMX_EXIT_H
 
-#include "vmx/guest.h"
-
-enum exit_reason {
-	EXIT_REASON_EXCEPTION_NMI = 0,
-	EXIT_REASON_EXTERNAL_INTERRUPT = 1,
-	EXIT_REASON_TRIPLE_FAULT = 2,
-	EXIT_REASON_INIT = 3,
-	EXIT_REASON_SIPI = 4,
-	EXIT_REASON_INTERRUPT_WINDOW = 7,
-	EXIT_REASON_NMI_WINDOW = 8,
-	EXIT_REASON_TASK_SWITCH = 9,
-	EXIT_REASON_CPUID = 10,
-	EXIT_REASON_GETSEC = 11,
-	EXIT_REASON_HLT = 12,
-	EXIT_REASON_INVD = 13,
-	EXIT_REASON_INVLPG = 14,
-	EXIT_REASON_RDPMC = 15,
-	EXIT_REASON_RDTSC = 16,
-	EXIT_REASON_VMCALL = 18,
-	EXIT_REASON_VMCLEAR = 19,
-	EXIT_REASON_VMLAUNCH = 20,
-	EXIT_REASON_VMPTRLD = 21,
-	EXIT_REASON_VMPTRST = 22,
-	EXIT_REASON_VMREAD = 23,
-	EXIT_REASON_VMRESUME = 24,
-	EXIT_REASON_VMWRITE = 25,
-	EXIT_REASON_VMXOFF = 26,
-	EXIT_REASON_VMXON = 27,
-	EXIT_REASON_CR_ACCESS = 28,
-	EXIT_REASON_DR_ACCESS = 29,
-	EXIT_REASON_IO = 30,
-	EXIT_REASON_RDMSR = 31,
-	EXIT_REASON_WRMSR = 32,
-	EXIT_REASON_ENTRY_FAIL_GUEST = 33,
-	EXIT_REASON_ENTRY_FAIL_MSR = 34,
-	EXIT_REASON_MWAIT = 36,
-	EXIT_REASON_MTF = 37,
-	EXIT_REASON_MONITOR = 39,
-	EXIT_REASON_PAUSE = 40,
-	EXIT_REASON_ENTRY_FAIL_MC = 41,
-	EXIT_REASON_TPR_BELOW = 43,
-	EXIT_REASON_APIC_ACCESS = 44,
-	EXIT_REASON_GDTR_IDTR = 46,
-	EXIT_REASON_LDTR_TR = 47,
-	EXIT_REASON_EPT_VIOLATION = 48,
-	EXIT_REASON_EPT_MISCONFIG = 49,
-	EXIT_REASON_INVEPT = 50,
-	EXIT_REASON_RDTSCP = 51,
-	EXIT_REASON_PREEMPTION_TIMER = 52,
-	EXIT_REASON_INVVPID = 53,
-	EXIT_REASON_WBINVD = 54,
-	EXIT_REASON_XSETBV = 55,
-	EXIT_REASON_RDRAND = 57,
-	EXIT_REASON_INVPCID = 58,
-	EXIT_REASON_VMFUNC = 59,
-	EXIT_REASON_RDSEED = 61,
-	EXIT_REASON_XSAVES = 63,
-	EXIT_REASON_XRSTORS = 64,
-};
-
-#define EXIT_REASON_FAILED_ENTRY BIT(31)
-
-struct vmexit {
-	u32 reason;          /* basic exit reason, bits 15:0 */
-	u64 qualification;
-	u32 instruction_len;
-	u64 guest_rip;
-};
-
-/* What the run loop does after a handler. */
-enum exit_action {
-	EXIT_RESUME,   /* re-enter this guest */
-	EXIT_YIELD,    /* switch to another guest (halted or slice over) */
-	EXIT_ENDED,    /* the guest is done (guest_end was called) */
-};
-
-typedef enum exit_action (*exit_handler)(struct guest *g, struct vmexit *e);
+#include "vmx/vmexit.h"
 
 enum exit_action vmx_handle_exit(struct guest *g, struct vmexit *e);
-
-/* Helpers shared by the handlers. */
-void skip_instruction(struct vmexit *e);
-void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code);
-static inline void inject_ud(struct guest *g) { inject_exception(g, 6, false, 0); }
-static inline void inject_gp0(struct guest *g) { inject_exception(g, 13, true, 0); }
-
-/* Handlers, each in its subsystem's file. */
-enum exit_action handle_cpuid(struct guest *g, struct vmexit *e);         /* vmx/cpuid.c */
-enum exit_action handle_xsetbv(struct guest *g, struct vmexit *e);        /* vmx/cpuid.c */
-enum exit_action handle_rdmsr(struct guest *g, struct vmexit *e);         /* vmx/msr.c */
-enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e);         /* vmx/msr.c */
-enum exit_action handle_io(struct guest *g, struct vmexit *e);            /* vmx/io.c */
-enum exit_action handle_cr_access(struct guest *g, struct vmexit *e);     /* vmx/cr.c */
-enum exit_action handle_vmcall(struct guest *g, struct vmexit *e);        /* vmx/hypercall.c */
-enum exit_action handle_hlt(struct guest *g, struct vmexit *e);           /* vmx/run.c */
-enum exit_action handle_preemption_timer(struct guest *g, struct vmexit *e); /* vmx/run.c */
-enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e); /* vmx/run.c */
-enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e); /* vmx/run.c */
-enum exit_action handle_ept_violation(struct guest *g, struct vmexit *e); /* vmx/memory.c */
-enum exit_action handle_ept_misconfig(struct guest *g, struct vmexit *e); /* vmx/memory.c */
+/* An exit reason's name, for messages and statistics. */
+const char *vmx_exit_reason_name(u32 reason);
+/* Record an exit in g's ring of recent exits; print the ring (a guest killed). */
+void vmx_record_exit(struct guest *g, const struct vmexit *e);
+void vmx_print_recent_exits(struct guest *g);
 
 #endif

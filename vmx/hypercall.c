@@ -3,11 +3,15 @@
  * RBX/RCX/RDX = arguments, result in RAX. 32-bit guests use the low halves.
  * Only ring 0 may call; other rings get -EPERM.
  */
-#include "vmx/exit.h"
+#include "vmx/hypercall.h"
+#include "vmx/ageing.h"
+#include "vmx/cr.h"
+#include "vmx/event.h"
 #include "vmx/mmu.h"
-#include "vmx/vmx.h"
 #include "vmx/vmcs.h"
-#include "arch/x86/log.h"
+#include "vmx/vmx.h"
+#include "devices/uart.h"
+#include "guest/memory.h"
 
 enum hypercall {
 	HC_PING = 0,
@@ -58,7 +62,7 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 {
 	u64 mask = guest_in_64bit_mode(g) ? ~0ull : 0xffffffffull;
 	u64 fn = g->regs.rax & mask, a = g->regs.rbx & mask, b = g->regs.rcx & mask;
-	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+	u32 cpl = guest_cpl();
 	s64 ret;
 
 	skip_instruction(e);
@@ -84,7 +88,7 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 		ret = (s64)((vmx_caps.ept ? CAPS_EPT : 0) | (vmx_caps.ept_ad ? CAPS_EPT_AD : 0) |
 			    (vmx_caps.unrestricted ? CAPS_UNRESTRICTED : 0) |
 			    (vmx_caps.vpid ? CAPS_VPID : 0) | (vmx_caps.invpcid ? CAPS_INVPCID : 0) |
-			    CAPS_PREEMPTION_TIMER | (g->shadow ? 0 : CAPS_GUEST_USES_EPT));
+			    CAPS_PREEMPTION_TIMER | (g->mmu->uses_ept ? CAPS_GUEST_USES_EPT : 0));
 		g->regs.rbx = (vmcs_read32(PIN_BASED_VM_EXEC_CONTROL) |
 			       (u64)vmcs_read32(CPU_BASED_VM_EXEC_CONTROL) << 32) & mask;
 		g->regs.rcx = (vmcs_read32(SECONDARY_VM_EXEC_CONTROL) |

@@ -1,84 +1,104 @@
 /*
- * A guest's memory virtualization, EPT (vmx/memory.c) or shadow paging
- * (vmx/mmu_shadow.c), as the rest of vmx/ sees it.
+ * A guest's memory virtualization behind one interface: EPT
+ * (vmx/mmu_ept.c) or shadow page tables (vmx/mmu_shadow.c, over the MMU
+ * core in shadow/). Each side fills a struct mmu_ops; core/run.c picks one
+ * per guest from its mmu= option. Nothing outside the two sides asks which
+ * one a guest has: the rest of the hypervisor calls g->mmu or the helpers
+ * below (vmx/mmu.c), which are the same for both.
  */
 #ifndef VMX_MMU_H
 #define VMX_MMU_H
 
-#include "vmx/guest.h"
-#include "vmx/exit.h"
-#include "shadow/shadow.h"
+#include "vmx/vmexit.h"
+#include "shadow/gwalk.h"
 
-/* ---- control registers as the guest sees them (vmx/cr.c) ----------------- */
+/* The control registers as the CPU runs them (what the guest set may differ). */
+struct cr_values {
+	u64 cr0, cr4, efer;
+};
 
-/* The single place that changes the guest's CR0, CR4 or EFER: validates
- * nothing (callers do), derives what the CPU really runs with for either
- * MMU, keeps "IA-32e mode guest" in step. false: the guest was ended, or
- * *gp says to inject #GP. */
-bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp);
-u64 guest_cr0(void);
-u64 guest_cr4(void);
-u64 guest_cr3(struct guest *g);
-u64 guest_efer(struct guest *g);
+/* What one ageing scan found (vmx/ageing.c prints it). */
+struct mmu_age_scan {
+	const u64 *count;       /* per guest page: scans since it was last seen used */
+	u64 visited, skipped, young, faults;
+	bool flush;             /* A bits were cleared: flush before they count again */
+};
 
-/* ---- guest-linear and guest-physical access (vmx/memory.c) ---------------- */
+/* A key=value figure for the per-guest statistics (core/stats.c). */
+typedef void (*mmu_stat_fn)(void *ctx, const char *key, u64 value);
 
-/* Translate with the guest's own paging; GACC_* access bits. On a fault
- * returns GWALK_FAULT with the #PF error code in *pfec. */
-enum gwalk_status guest_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec);
-/* Store into guest RAM as the guest would: through the shadow MMU when the
- * frame holds a shadowed guest page table. false outside RAM. */
-bool guest_store(struct guest *g, u64 gpa, const void *data, u32 len);
+struct mmu_ops {
+	const char *name;       /* "EPT" or "shadow", in logs */
+	bool uses_ept;          /* reported by HC_CAPS and the statistics */
+	bool unrestricted;      /* the guest owns CR0.PE/PG (unrestricted guest, SDM 26.3.1.1) */
 
-/* ---- shadow paging (vmx/mmu_shadow.c) -------------------------------------- */
+	/* Set up after the guest's RAM exists, before its vCPU; false: cannot
+	 * (a message says why). destroy() undoes whatever init() did. */
+	bool (*init)(struct guest *g);
+	void (*destroy)(struct guest *g);
+	/* VMCS set-up: the exits this side needs, EPTP. */
+	void (*setup_vmcs)(struct guest *g, u32 *cpu_controls, u32 *secondary_controls,
+			   u32 *exception_bitmap);
+	/* Forget every cached translation of this guest (TLB, paging-structure caches). */
+	void (*flush_tlb)(struct guest *g);
 
-bool shadow_guest_init(struct guest *g);
-void shadow_guest_destroy(struct guest *g);
-bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp);
-bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *real_cr0,
-			   u64 *real_cr4, u64 *real_efer, bool *gp);
-struct shadow_vcpu *guest_shadow_vcpu(struct guest *g);
-bool shadow_guest_write_protected(struct guest *g, u64 gpa);
-void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len);
-enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec);
-enum exit_action handle_invlpg(struct guest *g, struct vmexit *e);
-enum exit_action handle_invpcid(struct guest *g, struct vmexit *e);
-/* false: the same instruction already failed this way; end the guest. */
-bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva);
-void shadow_guest_report(struct guest *g);
-/* The shared pool's figures (a "stats _pool" line), once per run. */
-void shadow_pool_report(void);
-const struct shadow_stats *guest_shadow_stats(struct guest *g);  /* NULL for EPT guests */
-void shadow_guest_counters(struct guest *g, u64 *mmu_ticks, u64 *unprotects);
+	/* CR0/CR4 bits the host owns (guest/host masks, SDM 25.6.6). */
+	u64 (*cr0_host_owned)(void);
+	u64 (*cr4_host_owned)(void);
+	/* The guest's own CR3 and EFER. */
+	u64 (*guest_cr3)(struct guest *g);
+	u64 (*guest_efer)(struct guest *g);
+	/* MOV to CR3; and CR0/CR4/EFER after the architectural checks, with
+	 * real set to what the CPU must run with. false: the guest was ended;
+	 * *gp: inject #GP(0) instead. */
+	bool (*set_cr3)(struct guest *g, u64 cr3, bool *gp);
+	bool (*set_mode)(struct guest *g, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
+			 bool *gp);
 
-struct shadow_mmu *guest_shadow_mmu(struct guest *g);
-u64 guest_shadow_pages(struct guest *g);  /* shadow page tables it holds now; 0 for EPT */
+	/* How the guest's linear addresses translate now (its paging mode). */
+	void (*walk_context)(struct guest *g, struct gwalk_ctx *ctx);
+	/* A store into guest RAM at gpa (one page) as the guest would make it. */
+	void (*store)(struct guest *g, u64 gpa, const void *data, u32 len);
+	/* The instruction at rip (touching gva) could not be emulated: make the
+	 * guest able to run it itself. false (or NULL): nothing more can be done,
+	 * and the message ending the guest adds unemulatable_note. */
+	bool (*unprotect_and_retry)(struct guest *g, u64 rip, u64 gva);
+	const char *unemulatable_note;
 
-/* ---- page ageing (vmx/ageing.c), on when the guest has scan_ms=N ------------ */
+	/* Exits only this side asks for (NULL: it never does). */
+	enum exit_action (*page_fault)(struct guest *g, struct vmexit *e, u32 pfec);
+	exit_handler invlpg, invpcid, ept_violation, ept_misconfig;
 
-#define AGEING_WS_COUNT 4          /* working sets over the last 1, 2, 4, 8 scans */
-#define AGEING_STAT_WS 0x200       /* HC_STAT ids: 0x200 + k = pages used in the last k scans */
-#define AGEING_STAT_SCANS 0x210    /* scans so far */
-#define AGEING_STAT_PERIOD 0x211   /* scan period in guest TSC ticks */
+	/* Page ageing (vmx/ageing.c): bytes of per-page state, then scans. */
+	u64 (*age_buffer_size)(u64 pages);
+	void (*age_init)(struct guest *g, void *buf, u64 pages);
+	void (*age_scan)(struct guest *g, struct mmu_age_scan *scan);
+	void (*age_destroy)(struct guest *g);
 
-bool ageing_init(struct guest *g);
-void ageing_destroy(struct guest *g);
-/* Guest TSC of the next scan (0: no ageing); scan if it is due. */
-u64 ageing_next_event(struct guest *g, u64 now);
-void ageing_maybe_scan(struct guest *g, u64 now);
-/* EPT access tracking: true if gpa's violation was a tracked page (resume). */
-bool ageing_ept_fault(struct guest *g, u64 gpa);
-bool ageing_stat(struct guest *g, u64 id, s64 *value);
-void ageing_report(struct guest *g);
+	/* Figures: key=value statistics, a summary line, once per run for all guests. */
+	void (*stats)(struct guest *g, mmu_stat_fn add, void *ctx);
+	void (*summary)(struct guest *g);
+	void (*run_report)(void);
+	/* Page tables it keeps for the guest now (shadow pages; 0 for EPT). */
+	u64 (*pages)(struct guest *g);
+};
 
-/* ---- end-of-run statistics (vmx/stats.c) ----------------------------------- */
+/* ---- the same for both sides (vmx/mmu.c) ---------------------------------- */
 
-void stats_print(struct guest *g);
+/* Translate a guest-linear address with the guest's own paging; GACC_*
+ * access bits. On a fault returns GWALK_FAULT with the #PF error code. */
+enum gwalk_status mmu_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec);
+/* Store into guest RAM as the guest would: a shadowed guest page table
+ * stays in step. false outside RAM. len must not cross a page. */
+bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len);
+/* The guest's CPL (from SS.DPL, SDM 5.5). */
+u32 guest_cpl(void);
 
-/* ---- instruction emulation (vmx/emulate.c) -------------------------------- */
-
-/* Emulate the instruction at the guest's RIP (its memory accesses go
- * through guest_translate/guest_store); 'why' names the reason in logs. */
-enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why);
+/* Exit handlers, passed on to the side that asked for the exit. */
+enum exit_action mmu_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec);
+enum exit_action mmu_handle_invlpg(struct guest *g, struct vmexit *e);
+enum exit_action mmu_handle_invpcid(struct guest *g, struct vmexit *e);
+enum exit_action mmu_handle_ept_violation(struct guest *g, struct vmexit *e);
+enum exit_action mmu_handle_ept_misconfig(struct guest *g, struct vmexit *e);
 
 #endif

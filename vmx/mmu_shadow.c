@@ -5,27 +5,33 @@
  * each paging event reaches the core at one call site:
  *   MOV CR0/CR4, WRMSR EFER  -> shadow_set_mode    (vmx/cr.c guest_set_control_regs)
  *   MOV to CR3               -> shadow_set_cr3
- *   INVLPG                   -> shadow_invlpg
+ *   INVLPG, INVPCID          -> shadow_invlpg, shadow_invpcid
  *   #PF                      -> shadow_page_fault, then inject, or emulate
  *                               the write to a protected guest table.
  */
 #include <string.h>
-#include "vmx/mmu.h"
-#include "vmx/exit.h"
+#include "vmx/mmu_shadow.h"
+#include "vmx/emulate.h"
+#include "vmx/event.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
+#include "devices/devices.h"
+#include "guest/memory.h"
+#include "shadow/age.h"
+#include "shadow/flood.h"
+#include "shadow/reclaim.h"
+#include "shadow/shadow.h"
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
 #include "lib/config.h"
-#include "shadow/reclaim.h"
-#include "shadow/flood.h"
 
 struct guest_shadow {
 	struct shadow_host host;
 	struct guest *g;
 	struct shadow_mmu mmu;
 	struct shadow_vcpu vcpu;
+	struct shadow_age age;  /* scan_ms=N */
 	u64 pages_allocated;
 	u64 mmu_tsc;          /* host ticks spent inside the shadow MMU core */
 	u64 unprotects;       /* instructions we could not emulate: shadows dropped */
@@ -79,6 +85,11 @@ static void host_free_page(struct shadow_host *h, void *page, u64 hpa)
 	frame_free_run(&host_frames, hpa, 1);
 }
 
+static struct guest_shadow *shadow_of_guest(struct guest *g)
+{
+	return g->mmu_data;
+}
+
 static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 {
 	struct guest *g = shadow_of(h)->g;
@@ -97,20 +108,22 @@ static void host_flush_tlb(struct shadow_host *h, enum shadow_flush what, u64 gv
 		vmx_invvpid_address(shadow_of(h)->g->vpid, gva, what == SHADOW_FLUSH_GVA);
 }
 
-bool shadow_guest_init(struct guest *g)
+static bool shadow_guest_init(struct guest *g)
 {
 	u64 pages = ALIGN_UP(sizeof(struct guest_shadow), PAGE_SIZE) / PAGE_SIZE;
 	struct guest_shadow *s = alloc_zeroed_pages(pages);
 
-	if (!s)
+	if (!s) {
+		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
 		return false;
+	}
 	s->g = g;
 	s->host = (struct shadow_host){
 		.alloc_page = host_alloc_page,
 		.free_page = host_free_page,
 		.gfn_to_hpa = host_gfn_to_hpa,
 		.flush_tlb = host_flush_tlb,
-		.mem = &g->walker_mem,
+		.mem = &g->mem.walker,
 	};
 	shadow_init(&s->mmu, &s->host, (u8)cpuid(0x80000008, 0).eax);
 	if (!pool_ready) {
@@ -123,56 +136,82 @@ bool shadow_guest_init(struct guest *g)
 	    !shadow_vcpu_init(&s->vcpu, &s->mmu)) {
 		shadow_destroy(&s->mmu);
 		free_pages(s, pages);
+		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
 		return false;
 	}
 	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
-	g->shadow = s;
+	g->mmu_data = s;
 	return true;
 }
 
-void shadow_guest_destroy(struct guest *g)
+static void shadow_guest_destroy(struct guest *g)
 {
-	struct guest_shadow *s = g->shadow;
+	struct guest_shadow *s = shadow_of_guest(g);
 
 	if (!s)
 		return;
 	shadow_vcpu_release(&s->vcpu);
 	shadow_destroy(&s->mmu);
 	free_pages(s, ALIGN_UP(sizeof(*s), PAGE_SIZE) / PAGE_SIZE);
-	g->shadow = NULL;
+	g->mmu_data = NULL;
 }
 
-struct shadow_mmu *guest_shadow_mmu(struct guest *g)
+static u64 shadow_guest_pages(struct guest *g)
 {
-	return &g->shadow->mmu;
+	return shadow_mmu_pages(&shadow_of_guest(g)->mmu, 0);
 }
 
-u64 guest_shadow_pages(struct guest *g)
+/* Every paging event exits; #PF is the only exception we intercept. */
+static void shadow_setup_vmcs(struct guest *g, u32 *cpu, u32 *sec, u32 *exception_bitmap)
 {
-	return g->shadow ? shadow_mmu_pages(&g->shadow->mmu, 0) : 0;
+	(void)g, (void)sec;
+	/* With INVLPG exiting, INVPCID exits too when enabled (SDM 26.1.3). */
+	*cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
+	*exception_bitmap = BIT(14);
 }
 
-struct shadow_vcpu *guest_shadow_vcpu(struct guest *g)
+/* Without VPID every VM entry and exit flushes the guest's translations. */
+static void shadow_flush_tlb(struct guest *g)
 {
-	return &g->shadow->vcpu;
+	if (vmx_caps.vpid)
+		vmx_invvpid_single(g->vpid);
 }
 
-const struct shadow_stats *guest_shadow_stats(struct guest *g)
+#define ALL_LOW_BITS 0xffffffffull
+
+/* Every CR0/CR4 bit: each change must reach the shadow MMU. */
+static u64 shadow_host_owned(void)
 {
-	return g->shadow ? &g->shadow->mmu.stats : NULL;
+	return ALL_LOW_BITS;
 }
 
-bool shadow_guest_write_protected(struct guest *g, u64 gpa)
+static u64 shadow_guest_cr3(struct guest *g)
 {
-	return g->shadow && shadow_gfn_is_write_protected(&g->shadow->mmu, gpa >> PAGE_SHIFT);
+	return shadow_of_guest(g)->vcpu.ctx.cr3;
 }
 
-void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
+static u64 shadow_guest_efer(struct guest *g)
 {
+	return shadow_of_guest(g)->vcpu.ctx.efer;
+}
+
+/* The MMU core keeps the guest's own CR0/CR3/CR4/EFER and PDPTEs. */
+static void shadow_walk_context(struct guest *g, struct gwalk_ctx *ctx)
+{
+	*ctx = shadow_of_guest(g)->vcpu.ctx;
+}
+
+static void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
+{
+	struct guest_shadow *s = shadow_of_guest(g);
 	u64 t0 = rdtsc();
 
-	shadow_guest_write(&g->shadow->mmu, gpa, data, len);
-	g->shadow->mmu_tsc += rdtsc() - t0;
+	if (!shadow_gfn_is_write_protected(&s->mmu, gpa >> PAGE_SHIFT)) {
+		memcpy(guest_gpa_ptr(g, gpa, len), data, len);
+		return;
+	}
+	shadow_guest_write(&s->mmu, gpa, data, len);
+	s->mmu_tsc += rdtsc() - t0;
 }
 
 /*
@@ -182,9 +221,9 @@ void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
  * same instruction comes back for the same address, the guest is looping
  * on something we cannot handle: end it instead of retrying forever.
  */
-bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva)
+static bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva)
 {
-	struct guest_shadow *s = g->shadow;
+	struct guest_shadow *s = shadow_of_guest(g);
 
 	if (s->last_unprotect_rip == rip && s->last_unprotect_gva == gva)
 		return false;
@@ -197,12 +236,13 @@ bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva)
 
 static void load_root(struct guest *g)
 {
-	vmcs_writen(GUEST_CR3, shadow_root_hpa(&g->shadow->vcpu));
+	vmcs_writen(GUEST_CR3, shadow_root_hpa(&shadow_of_guest(g)->vcpu));
 }
 
-bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
+static bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 {
-	enum shadow_cr_result r = TIMED(g->shadow, shadow_set_cr3(&g->shadow->vcpu, cr3));
+	struct guest_shadow *s = shadow_of_guest(g);
+	enum shadow_cr_result r = TIMED(s, shadow_set_cr3(&s->vcpu, cr3));
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
@@ -214,10 +254,11 @@ bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 	return true;
 }
 
-bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *real_cr0,
-			   u64 *real_cr4, u64 *real_efer, bool *gp)
+static bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer,
+				  struct cr_values *real, bool *gp)
 {
-	enum shadow_cr_result r = TIMED(g->shadow, shadow_set_mode(&g->shadow->vcpu, cr0, cr4, efer));
+	struct guest_shadow *s = shadow_of_guest(g);
+	enum shadow_cr_result r = TIMED(s, shadow_set_mode(&s->vcpu, cr0, cr4, efer));
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
@@ -226,18 +267,19 @@ bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, u64 *rea
 	}
 	if (r != SHADOW_CR_OK)
 		return true;
-	shadow_hw_control_regs(&g->shadow->vcpu, real_cr0, real_cr4, real_efer);
+	shadow_hw_control_regs(&s->vcpu, &real->cr0, &real->cr4, &real->efer);
+	/* The CPU always pages a shadow guest, so EFER.LME must already equal
+	 * LMA (SDM 27.3.1.1) while the guest's LME waits for PG. */
+	real->efer = (real->efer & ~EFER_LME) | (real->efer & EFER_LMA ? EFER_LME : 0);
 	load_root(g);
 	return true;
 }
 
-enum exit_action handle_invlpg(struct guest *g, struct vmexit *e)
+static enum exit_action shadow_handle_invlpg(struct guest *g, struct vmexit *e)
 {
-	if (!g->shadow) {
-		guest_end(g, 0, "INVLPG exit for an EPT guest (hypervisor bug)");
-		return EXIT_ENDED;
-	}
-	TIMED(g->shadow, (shadow_invlpg(&g->shadow->vcpu, e->qualification), 0));
+	struct guest_shadow *s = shadow_of_guest(g);
+
+	TIMED(s, (shadow_invlpg(&s->vcpu, e->qualification), 0));
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -247,8 +289,9 @@ enum exit_action handle_invlpg(struct guest *g, struct vmexit *e)
  * from the instruction-information field (SDM Table 28-14 layout shared with
  * INVEPT/INVVPID): the type in a register, a 16-byte descriptor in memory.
  */
-enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
+static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
 {
+	struct guest_shadow *s = shadow_of_guest(g);
 	u32 info = vmcs_read32(VMX_INSTRUCTION_INFO);
 	static const enum vmcs_field seg_base[] = { GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
 						    GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE };
@@ -257,7 +300,7 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
 	u64 desc[2], gpa;
 	u32 pfec = 0;
 
-	if (!g->shadow || seg > 5) {
+	if (seg > 5) {
 		guest_end(g, 0, "unexpected INVPCID exit (hypervisor bug)");
 		return EXIT_ENDED;
 	}
@@ -267,11 +310,11 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
 		addr += gpr[(info >> 18) & 15] << (info & 3);
 	if (addr_size == 1)
 		addr &= 0xffffffffull;
-	addr += seg < 4 && (guest_efer(g) & EFER_LMA) ? 0 : vmcs_read_checked(seg_base[seg], __func__);
+	addr += seg < 4 && (s->vcpu.ctx.efer & EFER_LMA) ? 0 : vmcs_read_checked(seg_base[seg], __func__);
 	for (int half = 0; half < 2; half++) {
 		u8 *p;
 
-		if (guest_translate(g, addr + 8 * half, 0, &gpa, &pfec) != GWALK_OK ||
+		if (mmu_translate(g, addr + 8 * half, 0, &gpa, &pfec) != GWALK_OK ||
 		    !(p = guest_gpa_ptr(g, gpa, 8))) {
 			g->regs.cr2 = addr + 8 * half;
 			inject_exception(g, 14, true, pfec);
@@ -283,11 +326,11 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
 	 * for type 0, a PCID other than 0 while CR4.PCIDE=0 (SDM INVPCID). */
 	if (type > 3 || (desc[0] >> 12) ||
 	    (type == 0 && (u64)((s64)(desc[1] << 16) >> 16) != desc[1]) ||
-	    (type <= 1 && (desc[0] & 0xfff) && !(guest_cr4() & CR4_PCIDE))) {
+	    (type <= 1 && (desc[0] & 0xfff) && !(s->vcpu.ctx.cr4 & CR4_PCIDE))) {
 		inject_gp0(g);
 		return EXIT_RESUME;
 	}
-	TIMED(g->shadow, (shadow_invpcid(&g->shadow->vcpu, (int)type, desc[1]), 0));
+	TIMED(s, (shadow_invpcid(&s->vcpu, (int)type, desc[1]), 0));
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -299,7 +342,7 @@ enum exit_action handle_invpcid(struct guest *g, struct vmexit *e)
  */
 static enum exit_action wait_for_shadow_pages(struct guest *g)
 {
-	struct guest_shadow *s = g->shadow;
+	struct guest_shadow *s = shadow_of_guest(g);
 
 	if (++s->no_memory_retries < NO_MEMORY_RETRIES)
 		return EXIT_YIELD;
@@ -312,7 +355,7 @@ static enum exit_action wait_for_shadow_pages(struct guest *g)
 	return EXIT_ENDED;
 }
 
-void shadow_pool_report(void)
+static void shadow_pool_report(void)
 {
 	if (!pool_ready)
 		return;
@@ -326,15 +369,22 @@ void shadow_pool_report(void)
 		   (unsigned long long)pool.reclaims, (unsigned long long)pool.reclaimed);
 }
 
-enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
+/*
+ * A #PF while the guest ran on the shadow tables. Every outcome but "no
+ * shadow page" is progress: the run of retries waiting for pages restarts.
+ */
+static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
 {
+	struct guest_shadow *s = shadow_of_guest(g);
 	struct shadow_fault f;
-	u32 cpl = (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
 	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
 	u64 gva = e->qualification;
+	enum shadow_fault_kind kind = TIMED(s, shadow_page_fault(&s->vcpu, gva,
+					shadow_access_from_pfec(pfec, (int)guest_cpl()), ac, &f));
 
-	switch (TIMED(g->shadow, shadow_page_fault(&g->shadow->vcpu, gva,
-						   shadow_access_from_pfec(pfec, cpl), ac, &f))) {
+	if (kind != SHADOW_NO_MEMORY)
+		s->no_memory_retries = 0;
+	switch (kind) {
 	case SHADOW_FIXED:
 		return EXIT_RESUME;
 	case SHADOW_INJECT_PF:
@@ -350,7 +400,7 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 					   "write to a guest page table" : "access the shadow "
 					   "cannot express");
 	case SHADOW_NOT_RAM:
-		if (!f.table && mmio_claimed(f.gpa) && !(pfec & PFEC_I))
+		if (!f.table && devices_mmio_claimed(f.gpa) && !(pfec & PFEC_I))
 			return emulate_instruction(g, e, "access emulated MMIO");
 		guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM (address %#llx, "
 			  "RIP %#llx)", f.table ? "page-table walk through" : "access to",
@@ -360,23 +410,68 @@ enum exit_action handle_shadow_page_fault(struct guest *g, struct vmexit *e, u32
 	case SHADOW_NO_MEMORY:
 		return wait_for_shadow_pages(g);
 	}
-	g->shadow->no_memory_retries = 0;
 	return EXIT_RESUME;
 }
 
-void shadow_guest_counters(struct guest *g, u64 *mmu_ticks, u64 *unprotects)
+/* ---- page ageing (shadow/age.c: through the reverse map) ---------------------- */
+
+static void shadow_age_start(struct guest *g, void *buf, u64 pages)
 {
-	*mmu_ticks = g->shadow->mmu_tsc;
-	*unprotects = g->shadow->unprotects;
+	shadow_age_init(&shadow_of_guest(g)->age, buf, pages);
 }
 
-void shadow_guest_report(struct guest *g)
+static void shadow_age_run(struct guest *g, struct mmu_age_scan *scan)
 {
-	const struct shadow_stats *st;
+	struct guest_shadow *s = shadow_of_guest(g);
+	struct shadow_age_stats st;
 
-	if (!g->shadow)
-		return;
-	st = &g->shadow->mmu.stats;
+	scan->flush = shadow_age_scan(&s->mmu, &s->age, &st);
+	scan->visited = st.sptes_visited;
+	scan->skipped = 0;
+	scan->young = st.pages_young;
+	scan->faults = 0;
+	scan->count = s->age.count;
+}
+
+static void shadow_age_stop(struct guest *g)
+{
+	(void)g;
+}
+
+/* ---- figures -------------------------------------------------------------------- */
+
+static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
+{
+	struct guest_shadow *s = shadow_of_guest(g);
+	const struct shadow_stats *st = &s->mmu.stats;
+
+	add(ctx, "faults", st->faults);
+	add(ctx, "faults_fixed", st->faults_fixed);
+	add(ctx, "faults_injected", st->faults_injected);
+	add(ctx, "faults_emulate", st->faults_emulate);
+	add(ctx, "guest_writes", st->guest_writes);
+	add(ctx, "sptes_updated", st->sptes_updated);
+	add(ctx, "pages_created", st->pages_created);
+	add(ctx, "pages_zapped", st->pages_zapped);
+	add(ctx, "roots_created", st->roots_created);
+	add(ctx, "roots_reused", st->roots_reused);
+	add(ctx, "zap_all", st->zap_all);
+	add(ctx, "evictions", st->evictions);
+	add(ctx, "evict_examined", st->evict_examined);
+	add(ctx, "reserve_failures", st->reserve_failures);
+	add(ctx, "flood_checks", st->flood_checks);
+	add(ctx, "unshadowed_flood", st->unshadowed_flood);
+	add(ctx, "unshadowed_pattern", st->unshadowed_pattern);
+	add(ctx, "unshadow_false_positive", st->unshadow_false_positive);
+	add(ctx, "unprotects", s->unprotects);
+	add(ctx, "mmu_ticks", s->mmu_tsc);
+}
+
+static void shadow_summary(struct guest *g)
+{
+	struct guest_shadow *s = shadow_of_guest(g);
+	const struct shadow_stats *st = &s->mmu.stats;
+
 	log_printf("hv", "summary %s: shadow: %llu faults (%llu fixed, %llu injected, %llu "
 		   "emulated), %llu guest table writes (%llu sptes updated), pages created %llu "
 		   "zapped %llu, roots created %llu reused %llu, %llu host pages now, "
@@ -387,10 +482,41 @@ void shadow_guest_report(struct guest *g)
 		   (unsigned long long)st->guest_writes, (unsigned long long)st->sptes_updated,
 		   (unsigned long long)st->pages_created, (unsigned long long)st->pages_zapped,
 		   (unsigned long long)st->roots_created, (unsigned long long)st->roots_reused,
-		   (unsigned long long)g->shadow->pages_allocated,
-		   (unsigned long long)g->shadow->unprotects,
-		   (unsigned long long)g->shadow->mmu_tsc,
+		   (unsigned long long)s->pages_allocated,
+		   (unsigned long long)s->unprotects,
+		   (unsigned long long)s->mmu_tsc,
 		   shadow_reclaim_policy_name((enum shadow_reclaim_policy)g->cfg.reclaim),
-		   (unsigned long long)shadow_mmu_limit(&g->shadow->mmu),
+		   (unsigned long long)shadow_mmu_limit(&s->mmu),
 		   (unsigned long long)st->evictions, (unsigned long long)st->evict_examined);
 }
+
+const struct mmu_ops shadow_mmu_ops = {
+	.name = "shadow",
+	.uses_ept = false,
+	.unrestricted = false,
+	.init = shadow_guest_init,
+	.destroy = shadow_guest_destroy,
+	.setup_vmcs = shadow_setup_vmcs,
+	.flush_tlb = shadow_flush_tlb,
+	.cr0_host_owned = shadow_host_owned,
+	.cr4_host_owned = shadow_host_owned,
+	.guest_cr3 = shadow_guest_cr3,
+	.guest_efer = shadow_guest_efer,
+	.set_cr3 = shadow_guest_set_cr3,
+	.set_mode = shadow_guest_set_mode,
+	.walk_context = shadow_walk_context,
+	.store = shadow_guest_store,
+	.unprotect_and_retry = shadow_guest_unprotect_and_retry,
+	.unemulatable_note = ", even after dropping its shadows",
+	.page_fault = shadow_handle_page_fault,
+	.invlpg = shadow_handle_invlpg,
+	.invpcid = shadow_handle_invpcid,
+	.age_buffer_size = shadow_age_buffer_size,
+	.age_init = shadow_age_start,
+	.age_scan = shadow_age_run,
+	.age_destroy = shadow_age_stop,
+	.stats = shadow_stats,
+	.summary = shadow_summary,
+	.run_report = shadow_pool_report,
+	.pages = shadow_guest_pages,
+};

@@ -4,10 +4,12 @@
  * with a VMCS guest-state field live there; the syscall family lives in
  * struct guest and in the real MSRs while that guest runs.
  */
-#include "vmx/exit.h"
-#include "vmx/mmu.h"
-#include "vmx/vcpu.h"
+#include "vmx/msr.h"
+#include "vmx/cr.h"
+#include "vmx/event.h"
+#include "vmx/tsc.h"
 #include "vmx/vmcs.h"
+#include "devices/lapic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
 
@@ -46,7 +48,7 @@ static bool read_msr(struct guest *g, u32 msr, u64 *v)
 	case MSR_IA32_TSC: *v = guest_tsc(g); return true;
 	case MSR_IA32_MISC_ENABLE: *v = BIT(0) | BIT(11) | BIT(12); return true;
 	case MSR_IA32_APIC_BASE:
-		*v = APIC_DEFAULT_BASE | APIC_BASE_BSP | (g->dev.lapic.enabled ? APIC_BASE_ENABLE : 0);
+		*v = APIC_DEFAULT_BASE | APIC_BASE_BSP | (g->dev->lapic.enabled ? APIC_BASE_ENABLE : 0);
 		return true;
 	case MSR_IA32_TSC_DEADLINE: *v = lapic_read_tsc_deadline(g); return true;
 	case MSR_IA32_MTRRCAP: *v = 0; return true;
@@ -118,7 +120,7 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 		/* The APIC stays at its default base; x2APIC (bit 10) is not offered. */
 		if ((v & ~(APIC_BASE_ENABLE | APIC_BASE_BSP)) != APIC_DEFAULT_BASE)
 			return false;
-		g->dev.lapic.enabled = v & APIC_BASE_ENABLE;
+		g->dev->lapic.enabled = v & APIC_BASE_ENABLE;
 		return true;
 	case MSR_IA32_TSC_ADJUST:
 		/* Writing TSC_ADJUST moves the TSC by the same delta (SDM 18.17.3). */
@@ -165,12 +167,6 @@ enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
-
-/*
- * On a guest switch: keep what the outgoing guest may have changed without
- * an exit (SWAPGS rewrites KERNEL_GS_BASE), then load the incoming one's.
- */
-void msr_switch(struct guest *from, struct guest *to);
 
 void msr_switch(struct guest *from, struct guest *to)
 {

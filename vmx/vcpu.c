@@ -6,19 +6,22 @@
  */
 #include <string.h>
 #include "vmx/vcpu.h"
-#include "vmx/mmu.h"
+#include "vmx/ageing.h"
+#include "vmx/cr.h"
+#include "vmx/entry.h"
+#include "vmx/entry_check.h"
+#include "vmx/event.h"
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
+#include "vmx/tsc.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
+#include "devices/devices.h"
+#include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/gdt.h"
-#include "lib/config.h"
-#include "mm/mm.h"
 #include "arch/x86/log.h"
-
-int vmx_enter(struct guest_regs *regs, int launched);
-int vmx_check_guest_state(void);
-extern char vmx_exit_entry[];
+#include "lib/config.h"
 
 #define AR_UNUSABLE BIT(16)
 #define AR_CODE32 0xc09b   /* G, D, P, S, execute/read, accessed */
@@ -26,8 +29,6 @@ extern char vmx_exit_entry[];
 #define AR_DATA 0xc093     /* G, D/B, P, S, read/write, accessed */
 #define AR_TSS32_BUSY 0x008b
 #define DEFAULT_PAT 0x0007040600070406ull
-#define INTR_INFO_VALID BIT(31)
-#define INTR_TYPE_EXTERNAL (0u << 8)
 
 static void setup_host_state(void)
 {
@@ -59,30 +60,20 @@ static void setup_host_state(void)
 	vmcs_writen(HOST_RIP, (u64)vmx_exit_entry);
 }
 
-#define PAGE_FAULT_VECTOR 14
-
 static void setup_controls(struct guest *g)
 {
 	const struct vmx_controls *c = &vmx_caps.base;
 	u32 cpu = c->cpu | CPU_USE_TSC_OFFSETTING;
 	u32 sec = c->secondary;
-	bool shadow = g->cfg.mmu == MMU_SHADOW;
+	u32 exception_bitmap = 0;
 
-	if (shadow) {
-		/* Every paging event goes to the shadow MMU (with INVLPG exiting,
-		 * INVPCID exits too when enabled). */
-		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
-	} else {
-		/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
-		cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
-		sec |= SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST;
-	}
+	g->mmu->setup_vmcs(g, &cpu, &sec, &exception_bitmap);
 	vmcs_write32(PIN_BASED_VM_EXEC_CONTROL, c->pin);
 	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, cpu);
 	vmcs_write32(SECONDARY_VM_EXEC_CONTROL, sec);
 	vmcs_write32(VM_EXIT_CONTROLS, c->exit);
 	vmcs_write32(VM_ENTRY_CONTROLS, c->entry);
-	vmcs_write32(EXCEPTION_BITMAP, shadow ? BIT(PAGE_FAULT_VECTOR) : 0);
+	vmcs_write32(EXCEPTION_BITMAP, exception_bitmap);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write32(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write32(CR3_TARGET_COUNT, 0);
@@ -91,12 +82,10 @@ static void setup_controls(struct guest *g)
 	vmcs_write32(VM_ENTRY_MSR_LOAD_COUNT, 0);
 	vmcs_write32(VM_ENTRY_INTR_INFO, 0);
 	vmcs_write64(TSC_OFFSET, g->tsc_offset);
-	if (!shadow)
-		vmcs_write64(EPT_POINTER, g->mem.eptp);
 	if (vmx_caps.vpid)
 		vmcs_write16(VPID, g->vpid);
-	vmcs_writen(CR0_GUEST_HOST_MASK, cr0_host_owned(g));
-	vmcs_writen(CR4_GUEST_HOST_MASK, cr4_host_owned(g));
+	vmcs_writen(CR0_GUEST_HOST_MASK, g->mmu->cr0_host_owned());
+	vmcs_writen(CR4_GUEST_HOST_MASK, g->mmu->cr4_host_owned());
 	vmcs_write64(VMCS_LINK_POINTER, ~0ull);
 }
 
@@ -117,7 +106,7 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	bool gp = false;
 
 	/* CR3 first: a shadow guest's mode switch builds the root from it. */
-	if (g->shadow ? !shadow_guest_set_cr3(g, s->cr3, &gp) : (vmcs_writen(GUEST_CR3, s->cr3), 0))
+	if (!g->mmu->set_cr3(g, s->cr3, &gp))
 		return false;
 	if (gp || !guest_set_control_regs(g, cr0, cr4, efer, &gp) || gp)
 		return false;
@@ -188,8 +177,7 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 		return false;
 	/* Nothing cached for this EPT or VPID may survive from earlier users of
 	 * the same frames or tag (SDM 29.4.3). */
-	if (g->cfg.mmu == MMU_EPT)
-		vmx_invept_single(g->mem.eptp);
+	g->mmu->flush_tlb(g);
 	if (vmx_caps.vpid)
 		vmx_invvpid_single(g->vpid);
 	if (g->cfg.selftest)
@@ -206,88 +194,6 @@ void vcpu_destroy(struct guest *g)
 		current_vmcs_guest = NULL;
 	free_pages(g->vmcs, 1);
 	g->vmcs = NULL;
-}
-
-/* ---- interrupts ----------------------------------------------------------- */
-
-static void set_cpu_control(u32 bit, bool on)
-{
-	u32 cpu = vmcs_read32(CPU_BASED_VM_EXEC_CONTROL);
-	u32 want = on ? cpu | bit : cpu & ~bit;
-
-	if (want != cpu)
-		vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, want);
-}
-
-/* An event whose delivery was cut short by the exit is delivered again
- * (SDM 28.2.4, 27.6). */
-static void reinject_interrupted_event(void)
-{
-	u32 idt = vmcs_read32(IDT_VECTORING_INFO);
-
-	if (!(idt & INTR_INFO_VALID))
-		return;
-	vmcs_write32(VM_ENTRY_INTR_INFO, idt & ~(BIT(12)));
-	if (idt & BIT(11))
-		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
-	vmcs_write32(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
-}
-
-static void deliver_pending_interrupt(struct guest *g)
-{
-	int vector = devices_pending_vector(g);
-	bool can_inject;
-
-	if (vector < 0) {
-		set_cpu_control(CPU_INTR_WINDOW_EXITING, false);
-		return;
-	}
-	can_inject = !(vmcs_read32(VM_ENTRY_INTR_INFO) & INTR_INFO_VALID) &&
-		     (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
-		     !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & 3);
-	if (can_inject) {
-		devices_ack(g, vector);
-		vmcs_write32(VM_ENTRY_INTR_INFO, (u32)vector | INTR_TYPE_EXTERNAL | INTR_INFO_VALID);
-		g->injected_irqs++;
-	}
-	/* Still something waiting: exit as soon as the guest can take it. */
-	set_cpu_control(CPU_INTR_WINDOW_EXITING, !can_inject || devices_pending_vector(g) >= 0);
-}
-
-enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e)
-{
-	(void)g, (void)e;
-	return EXIT_RESUME;  /* delivery happens before the next entry */
-}
-
-enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e)
-{
-	(void)e;
-	/* The host keeps interrupts masked and programs no device, so this is
-	 * unexpected; with "acknowledge on exit" it is already consumed. */
-	pr_warn("external interrupt vector %u while running %s; dropped",
-		vmcs_read32(VM_EXIT_INTR_INFO) & 0xff, g->cfg.name);
-	return EXIT_RESUME;
-}
-
-enum exit_action handle_preemption_timer(struct guest *g, struct vmexit *e)
-{
-	(void)g, (void)e;
-	return EXIT_RESUME;  /* the run loop decides whether the slice is over */
-}
-
-enum exit_action handle_hlt(struct guest *g, struct vmexit *e)
-{
-	skip_instruction(e);
-	if (!(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF)) {
-		guest_end(g, 0, "HLT with interrupts disabled at RIP %#llx: the guest can never wake",
-			  (unsigned long long)e->guest_rip);
-		return EXIT_ENDED;
-	}
-	if (devices_pending_vector(g) >= 0)
-		return EXIT_RESUME;
-	g->state = GUEST_HALTED;
-	return EXIT_YIELD;
 }
 
 /* ---- entry failures ---------------------------------------------------- */
@@ -357,17 +263,6 @@ static u64 min_nonzero(u64 a, u64 b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-u64 guest_tsc(const struct guest *g)
-{
-	return rdtsc() + g->tsc_offset;
-}
-
-void guest_set_tsc_offset(struct guest *g, u64 offset)
-{
-	g->tsc_offset = offset;
-	vmcs_write64(TSC_OFFSET, offset);
-}
-
 void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 {
 	u64 slice_end = rdtsc() + slice_tsc;
@@ -384,14 +279,16 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		g->guest_tsc_start = guest_tsc(g);
 	vmcs_writen(GUEST_RSP, g->regs.rsp);
 	for (;;) {
-		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit;
+		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit, hidden;
 		u32 reason;
 		int rc;
 		struct vmexit e;
 		enum exit_action action;
 
 		devices_update(g, now + g->tsc_offset);
-		ageing_maybe_scan(g, now + g->tsc_offset);
+		hidden = ageing_maybe_scan(g, now + g->tsc_offset);
+		if (hidden)  /* the scan is the host's work: the guest's clock does not see it */
+			guest_set_tsc_offset(g, g->tsc_offset - hidden);
 		deliver_pending_interrupt(g);
 		timer = min_nonzero(devices_next_event(g), ageing_next_event(g, now + g->tsc_offset));
 		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
@@ -425,10 +322,7 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		/* Every VM exit clears VM_ENTRY_INTR_INFO's valid bit (SDM Vol. 3C,
 		 * "VM-Entry Controls for Event Injection"). */
 		reinject_interrupted_event();
-		if (e.reason < EXIT_REASON_COUNT)
-			g->exit_count[e.reason]++;
-		g->recent_exits[g->recent_next++ % EXIT_HISTORY] =
-			(typeof(g->recent_exits[0])){ e.reason, e.qualification, e.guest_rip };
+		vmx_record_exit(g, &e);
 		if (hv_config.log_level == LOG_DEBUG)
 			log_printf(g->cfg.name, "exit %u (%s) qual %#llx rip %#llx", e.reason,
 				   vmx_exit_reason_name(e.reason), (unsigned long long)e.qualification,

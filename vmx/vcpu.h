@@ -1,8 +1,8 @@
-/* VMCS set-up and running one guest (vmx/vcpu.c). */
+/* One guest's vCPU on VMX: its VMCS, and running it for a time slice (vmx/vcpu.c). */
 #ifndef VMX_VCPU_H
 #define VMX_VCPU_H
 
-#include "vmx/guest.h"
+#include "vmx/vmexit.h"
 
 /* How the loader wants the guest to start. */
 struct guest_boot_state {
@@ -10,14 +10,10 @@ struct guest_boot_state {
 	u64 rip, rax, rbx, rdi, cr3;
 };
 
+/* After the guest's memory virtualization (g->mmu) is set up. */
 bool vcpu_create(struct guest *g, const struct guest_boot_state *s);
 void vcpu_destroy(struct guest *g);
 /* Run g until its slice ends, it halts or it ends. */
 void vcpu_run_slice(struct guest *g, u64 slice_tsc);
-/* The CR0/CR4 bits the host owns for this guest (vmx/cr.c). */
-u64 cr0_host_owned(struct guest *g);
-u64 cr4_host_owned(struct guest *g);
-/* EFER written by the guest (vmx/cr.c); false: the guest was ended. */
-bool guest_write_efer(struct guest *g, u64 v, bool *gp);
 
 #endif

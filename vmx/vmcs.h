@@ -3,12 +3,13 @@
  * field width is encoded in bits 14:13 of the encoding (B.1-B.4), so using
  * the wrong accessor is a compile-time error. Every VMREAD/VMWRITE is
  * checked; a failure names the field, the VM-instruction error and the
- * caller (vmx/vmx.c: vmcs_report_failure).
+ * caller (vmx/vmcs.c).
  */
 #ifndef VMX_VMCS_H
 #define VMX_VMCS_H
 
 #include "lib/types.h"
+#include "vmx/vmx_asm.h"
 
 #define VMCS_FIELDS(X) \
 	/* 16-bit */ \
@@ -163,5 +164,11 @@ void vmcs_write_checked(enum vmcs_field f, u64 v, const char *caller);
 #define vmcs_writen(f, v) (VMCS_CHECK_WIDTH(f, VMCS_WNAT), vmcs_write_checked(f, (u64)(v), __func__))
 
 const char *vmcs_field_name(enum vmcs_field f);
+
+/* A failed VMX instruction: panic naming it, its operand, the error and the caller. */
+void NORETURN vmx_instruction_failed(const char *insn, const char *operand,
+				     enum vmx_status status, const char *caller);
+bool vmx_vmclear(u64 vmcs_pa, const char *caller);
+bool vmx_vmptrld(u64 vmcs_pa, const char *caller);
 
 #endif

@@ -99,15 +99,10 @@ extern struct vmx_caps vmx_caps;
 bool vmx_init(void);
 void vmx_print_capabilities(void);
 
-/* VMX instructions with checked results (vmx/vmx.c). */
-bool vmx_vmclear(u64 vmcs_pa, const char *caller);
-bool vmx_vmptrld(u64 vmcs_pa, const char *caller);
+/* TLB invalidation with checked results. */
 bool vmx_invept_single(u64 eptp);
 bool vmx_invvpid_single(u16 vpid);
 /* Flush gva (or, when the CPU cannot flush one address, all) of vpid. */
 bool vmx_invvpid_address(u16 vpid, u64 gva, bool one_address);
-
-/* An exit reason name for messages (vmx/exit.c). */
-const char *vmx_exit_reason_name(u32 reason);
 
 #endif

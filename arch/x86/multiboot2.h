@@ -1,6 +1,6 @@
 /*
  * What the boot loader told us, parsed once from the multiboot2 information
- * (boot/multiboot2.c) into plain structures with copied strings, so nothing
+ * (arch/x86/multiboot2.c) into plain structures with copied strings, so nothing
  * later depends on the loader's memory layout.
  */
 #ifndef ARCH_X86_MULTIBOOT2_H

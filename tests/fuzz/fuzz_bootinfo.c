@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: random bytes as multiboot2 information for
- * multiboot2_parse (boot/multiboot2.c). The parser may trust total_size, so
+ * multiboot2_parse (arch/x86/multiboot2.c). The parser may trust total_size, so
  * the harness makes it true: the block is copied into a heap buffer of
  * exactly total_size bytes and ASan catches any read past it.
  *

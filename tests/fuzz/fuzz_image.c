@@ -1,13 +1,13 @@
 /*
  * libFuzzer target: random bytes as a guest kernel module for image_parse
- * (vmx/image.c). libFuzzer hands over an exact-size buffer, so ASan catches
+ * (core/image.c). libFuzzer hands over an exact-size buffer, so ASan catches
  * any read past the module. An accepted image must describe segments that
  * lie inside the file and inside [lowest, highest).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmx/image.h"
+#include "core/image.h"
 
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {

@@ -1,2 +1,2 @@
 FUZZ_TARGETS += image
-image_FUZZ_SRCS := vmx/image.c
+image_FUZZ_SRCS := core/image.c

@@ -1,2 +1,2 @@
 UNIT_TESTS += image
-image_SRCS := vmx/image.c
+image_SRCS := core/image.c

@@ -1,5 +1,5 @@
 /*
- * Tests of the multiboot2 information parser (boot/multiboot2.c). Each test
+ * Tests of the multiboot2 information parser (arch/x86/multiboot2.c). Each test
  * builds an information block (Multiboot2 spec 3.6) in a scratch buffer and
  * hands the parser a copy allocated with exactly total_size bytes, so ASan
  * reports any read past the block.

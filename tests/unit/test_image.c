@@ -1,5 +1,5 @@
 /*
- * Tests of the guest image parser (vmx/image.c): ELF32/ELF64 images with and
+ * Tests of the guest image parser (core/image.c): ELF32/ELF64 images with and
  * without a multiboot v1 header, built in memory, and every way the headers
  * can lie. The parser always gets an exact-size heap copy so ASan reports a
  * read past the module.
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "vmx/image.h"
+#include "core/image.h"
 
 #define MB1_MAGIC 0x1badb002u
 #define PT_LOAD 1

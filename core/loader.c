@@ -7,9 +7,10 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include "vmx/loader.h"
-#include "vmx/image.h"
-#include "vmx/memory.h"
+#include "core/loader.h"
+#include "core/image.h"
+#include "devices/platform.h"
+#include "guest/memory.h"
 #include "lib/options.h"
 #include "arch/x86/log.h"
 #include "mm/pte.h"
@@ -28,7 +29,9 @@
 #define IMAGE_MIN_GPA 0x10000ull      /* segments must not overlap what we place */
 #define DEFAULT_MEM (32ull << 20)
 
+/* In enum guest_mmu order. */
 static const char *const mmu_choices[] = { "ept", "shadow", NULL };
+static const char *const mmu_names[] = { "EPT", "shadow paging" };
 static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL };
 /* In enum shadow_reclaim_policy order. */
 static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
@@ -234,6 +237,6 @@ bool loader_load(struct guest *g, const struct boot_module *m, const struct boot
 		   image_format_name(img.format), (unsigned long long)img.entry,
 		   (unsigned long long)((img.highest - img.lowest) >> 10),
 		   (unsigned long long)img.lowest, (unsigned long long)(g->mem.size >> 20),
-		   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow paging");
+		   mmu_names[g->cfg.mmu]);
 	return true;
 }

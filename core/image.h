@@ -3,8 +3,8 @@
  * header. Pure parsing (host unit-tested with malformed input): every
  * offset and size is checked against the module before use.
  */
-#ifndef VMX_IMAGE_H
-#define VMX_IMAGE_H
+#ifndef CORE_IMAGE_H
+#define CORE_IMAGE_H
 
 #include "lib/types.h"
 

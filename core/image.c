@@ -2,7 +2,7 @@
  * multiboot: Multiboot Specification 0.6.96 section 3.1). */
 #include <stdio.h>
 #include <string.h>
-#include "vmx/image.h"
+#include "core/image.h"
 
 #define MB1_HEADER_MAGIC 0x1badb002u
 #define MB1_SEARCH_BYTES 8192

@@ -1,17 +1,17 @@
 /*
- * Console devices: a COM1 16550 subset, port 0xe9, and isa-debug-exit at
- * 0xf4. Output is collected per line and printed with the guest's name.
+ * Console devices: a COM1 16550 subset and port 0xe9. Output is collected
+ * per line and printed with the guest's name.
  */
 #include <string.h>
-#include "vmx/guest.h"
+#include "devices/uart.h"
 #include "arch/x86/log.h"
 
 #define UART_LSR_THRE_TEMT 0x60
-
+#define E9_PORT 0xe9
 
 void uart_flush(struct guest *g)
 {
-	struct uart_state *u = &g->dev.uart;
+	struct uart_state *u = &g->dev->uart;
 
 	if (!u->line_len)
 		return;
@@ -21,7 +21,7 @@ void uart_flush(struct guest *g)
 
 void console_guest_putc(struct guest *g, char c)
 {
-	struct uart_state *u = &g->dev.uart;
+	struct uart_state *u = &g->dev->uart;
 
 	if (c == '\r')
 		return;
@@ -39,7 +39,7 @@ bool uart_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 	u16 offset = port & 7;
 
 	(void)size;
-	struct uart_state *u = &g->dev.uart;
+	struct uart_state *u = &g->dev->uart;
 	bool dlab = u->lcr & 0x80;
 	u8 v = (u8)*value;
 
@@ -74,5 +74,16 @@ bool uart_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 	case 7: u->scr = v; break;
 	default: break;  /* FCR and read-only registers */
 	}
+	return true;
+}
+
+/* Port 0xe9 (Bochs and QEMU's debug console): writes print, reads return 0xe9. */
+bool e9_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+{
+	(void)port, (void)size;
+	if (in)
+		*value = E9_PORT;
+	else
+		console_guest_putc(g, (char)*value);
 	return true;
 }

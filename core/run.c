@@ -4,59 +4,46 @@
  * the earliest timer), and print a per-guest report when all have ended.
  * A guest that misbehaves ends alone; the others keep running.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "vmx/guest.h"
-#include "vmx/loader.h"
-#include "vmx/memory.h"
+#include "core/run.h"
+#include "core/loader.h"
+#include "core/stats.h"
+#include "vmx/ageing.h"
+#include "vmx/exit.h"
+#include "vmx/mmu_ept.h"
+#include "vmx/mmu_shadow.h"
+#include "vmx/msr.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
-#include "vmx/exit.h"
-#include "vmx/mmu.h"
+#include "devices/devices.h"
+#include "devices/platform.h"
+#include "devices/uart.h"
+#include "guest/fpu.h"
+#include "guest/memory.h"
 #include "arch/x86/emulate.h"
-#include "lib/config.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
-
-void fpu_init_host(void);
-void fpu_init_guest(struct guest *g);
-void fpu_switch(struct guest *from, struct guest *to);
-void msr_switch(struct guest *from, struct guest *to);
+#include "lib/config.h"
 
 static struct guest guests[MAX_GUESTS];
 static int guest_count;
 static int failed_to_load;
 
-static void print_recent_exits(struct guest *g)
+/* Memory virtualization by the guest's mmu= option (enum guest_mmu). */
+static const struct mmu_ops *const mmu_sides[] = {
+	[MMU_EPT] = &ept_mmu_ops,
+	[MMU_SHADOW] = &shadow_mmu_ops,
+};
+
+/* guest_end() calls this: whatever the guest printed last, why it ended and,
+ * when it was killed, its last exits. */
+static void report_end(struct guest *g)
 {
-	u32 n = g->recent_next < EXIT_HISTORY ? g->recent_next : EXIT_HISTORY;
-
-	for (u32 i = g->recent_next - n; i < g->recent_next; i++) {
-		typeof(g->recent_exits[0]) *x = &g->recent_exits[i % EXIT_HISTORY];
-
-		console_printf("  exit -%u: %-20s qual %#llx rip %#llx\n", g->recent_next - i,
-			       vmx_exit_reason_name(x->reason), (unsigned long long)x->qualification,
-			       (unsigned long long)x->rip);
-	}
-}
-
-void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (g->state == GUEST_DONE)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(g->end_reason, sizeof(g->end_reason), fmt, ap);
-	va_end(ap);
 	uart_flush(g);
-	g->guest_tsc_end = guest_tsc(g);
-	g->state = GUEST_DONE;
-	g->exit_status = exit_status;
-	log_printf("hv", "%s: ended: %s (status %u)", g->cfg.name, g->end_reason, exit_status);
-	if (exit_status == 0)
-		print_recent_exits(g);
+	log_printf("hv", "%s: ended: %s (status %u)", g->cfg.name, g->end_reason, g->exit_status);
+	if (g->exit_status == 0)
+		vmx_print_recent_exits(g);
 }
 
 /* The environment module for the guest called name, if any. */
@@ -93,6 +80,17 @@ static int check_env_modules(const struct boot_info *bi)
 	return bad;
 }
 
+static void destroy_guest(struct guest *g)
+{
+	ageing_destroy(g);
+	vcpu_destroy(g);
+	if (g->mmu)
+		g->mmu->destroy(g);
+	devices_free(g);
+	fpu_free_guest(g);
+	guest_memory_free(g);
+}
+
 static bool create_guest(const struct boot_info *bi, const struct boot_module *m, int index)
 {
 	struct guest *g = &guests[guest_count];
@@ -101,42 +99,39 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 
 	memset(g, 0, sizeof(*g));
 	g->id = index;
+	g->on_end = report_end;
 	if (!loader_configure(m, index, &g->cfg, err, sizeof(err))) {
 		pr_err("module %d ('%s'): %s", index, m->cmdline, err);
-		return false;
-	}
-	if (g->cfg.mmu == MMU_EPT && (!vmx_caps.ept || !vmx_caps.unrestricted)) {
-		pr_err("%s: mmu=ept needs EPT with unrestricted guest, which this CPU lacks",
-		       g->cfg.name);
 		return false;
 	}
 	if (!guest_memory_init(g)) {
 		pr_err("%s: not enough host memory for %llu MiB of guest RAM", g->cfg.name,
 		       (unsigned long long)(g->cfg.mem >> 20));
-		guest_memory_free(g);
+		destroy_guest(g);
+		return false;
+	}
+	if (!devices_init(g)) {
+		pr_err("%s: no memory for its devices", g->cfg.name);
+		destroy_guest(g);
 		return false;
 	}
 	if (!loader_load(g, m, find_env(bi, g->cfg.name), &bs, err, sizeof(err))) {
 		pr_err("%s: cannot load module %d: %s", g->cfg.name, index, err);
-		guest_memory_free(g);
+		destroy_guest(g);
 		return false;
 	}
-	if (g->cfg.mmu == MMU_SHADOW && !shadow_guest_init(g)) {
-		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
-		guest_memory_free(g);
+	g->mmu = mmu_sides[g->cfg.mmu];
+	if (!g->mmu->init(g)) {  /* it says why */
+		destroy_guest(g);
 		return false;
 	}
 	g->vpid = (u16)(guest_count + 1);
 	g->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
-	devices_init(g);
 	fpu_init_guest(g);
 	if (!vcpu_create(g, &bs) || !ageing_init(g)) {
 		pr_err("%s: cannot set up its vCPU (out of memory or bad initial paging state)",
 		       g->cfg.name);
-		ageing_destroy(g);
-		vcpu_destroy(g);
-		shadow_guest_destroy(g);
-		guest_memory_free(g);
+		destroy_guest(g);
 		return false;
 	}
 	g->state = GUEST_RUNNABLE;
@@ -277,13 +272,14 @@ static void print_summary(void)
 			   "%llu interrupts injected, %llu unassigned port accesses",
 			   g->cfg.name, g->exit_status == 1 ? "PASS" : "FAIL", g->exit_status,
 			   g->end_reason, (unsigned long long)(g->mem.size >> 20),
-			   g->cfg.mmu == MMU_EPT ? "EPT" : "shadow", (unsigned long long)total,
+			   g->mmu->name, (unsigned long long)total,
 			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
 		stats_print(g);
 		ageing_report(g);
 		if (!hv_config.summary)
 			continue;
-		shadow_guest_report(g);
+		if (g->mmu->summary)
+			g->mmu->summary(g);
 		print_emulated(g);
 		for (int r = 0; r < EXIT_REASON_COUNT; r++)
 			if (g->exit_count[r])
@@ -316,14 +312,13 @@ enum run_status guests_run(const struct boot_info *bi)
 	failed_to_load += check_env_modules(bi);
 	run_all();
 	print_summary();
-	shadow_pool_report();
+	for (size_t i = 0; i < ARRAY_SIZE(mmu_sides); i++)
+		if (mmu_sides[i]->run_report)
+			mmu_sides[i]->run_report();
 	all_passed = !failed_to_load;
 	for (int i = 0; i < guest_count; i++) {
 		all_passed &= guests[i].exit_status == 1;
-		ageing_destroy(&guests[i]);
-		vcpu_destroy(&guests[i]);
-		shadow_guest_destroy(&guests[i]);
-		guest_memory_free(&guests[i]);
+		destroy_guest(&guests[i]);
 	}
 	if (failed_to_load)
 		pr_err("%d module(s) could not be loaded as guests", failed_to_load);

@@ -1,8 +1,8 @@
-/* Guest loader: module command line and image into a guest (vmx/loader.c). */
-#ifndef VMX_LOADER_H
-#define VMX_LOADER_H
+/* Guest loader: module command line and image into a guest (core/loader.c). */
+#ifndef CORE_LOADER_H
+#define CORE_LOADER_H
 
-#include "vmx/guest.h"
+#include "guest/guest.h"
 #include "vmx/vcpu.h"
 
 /* Parse the module's command line into cfg (defaults: guestN, 32M, EPT). */

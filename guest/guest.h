@@ -1,23 +1,25 @@
 /*
- * A guest: one vCPU on VMX, its memory, its devices and its statistics.
- * Guests come from GRUB modules (vmx/loader.c), run round-robin
- * (vmx/run.c) and end with a status the final report prints.
+ * A guest: one vCPU, its memory, its devices and its statistics, as every
+ * layer above sees it. Guests come from GRUB modules (core/loader.c), run
+ * round-robin (core/run.c) on VMX (vmx/vcpu.c) and end with a status the
+ * final report prints. Devices (devices/) and the memory virtualization
+ * (vmx/mmu.h: EPT or shadow) keep their state behind the pointers below.
  */
-#ifndef VMX_GUEST_H
-#define VMX_GUEST_H
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
 
 #include "arch/x86/multiboot2.h"
 #include "arch/x86/machine.h"
-#include "vmx/devices.h"
 #include "shadow/gwalk.h"
 
 #define GUEST_NAME_MAX 24
 #define MAX_GUESTS BOOT_MAX_MODULES
-#define EXIT_REASON_COUNT 70
+#define EXIT_REASON_COUNT 70   /* VM exit statistics, by basic exit reason */
 #define EXIT_HISTORY 8
 #define GUEST_INSN_KINDS 40   /* >= X86_NR_INSN_KINDS (checked in vmx/emulate.c) */
 
-struct guest_shadow;
+struct guest_devices;
+struct mmu_ops;
 
 /* GPRs in hardware encoding order (the emulator indexes them), then CR2.
  * RSP lives in the VMCS; its slot here is synchronised around emulation. */
@@ -41,17 +43,17 @@ struct guest_config {
 	unsigned flood;       /* mmu=shadow: write-flood detector, 0 on, 1 off */
 };
 
+/* Guest RAM (guest/memory.c): zeroed frames, 2 MiB runs where possible. */
+struct guest_memory {
+	u64 size;         /* bytes, a multiple of 2 MiB */
+	u64 *page_hpa;    /* host-physical address of each 4 KiB guest page */
+	struct guest_mem walker;  /* the page-table walker's view of it */
+};
+
 enum guest_state {
 	GUEST_RUNNABLE,
 	GUEST_HALTED,   /* HLT with interrupts enabled: waits for the next event */
 	GUEST_DONE,
-};
-
-struct guest_memory {
-	u64 size;         /* bytes, a multiple of 2 MiB */
-	u64 *page_hpa;    /* host-physical address of each 4 KiB guest page */
-	u64 *ept_root;    /* EPT PML4 (pointer == physical) */
-	u64 eptp;
 };
 
 struct guest {
@@ -62,14 +64,19 @@ struct guest {
 	 * or 0 when killed, with the reason. */
 	u32 exit_status;
 	char end_reason[96];
+	/* Called once by guest_end(), set by whoever runs the guest (core/run.c):
+	 * flushes its console, says why it ended and prints its last exits. */
+	void (*on_end)(struct guest *g);
 
 	u8 *vmcs;
 	bool launched;
 	u16 vpid;
 	struct guest_regs regs;
 	struct guest_memory mem;
-	struct guest_mem walker_mem;  /* the walker's view of mem (vmx/memory.c) */
-	struct guest_shadow *shadow;  /* mmu=shadow: the shadow MMU (vmx/mmu_shadow.c) */
+	/* Memory virtualization: EPT (vmx/mmu_ept.c) or shadow paging
+	 * (vmx/mmu_shadow.c), chosen from cfg.mmu; data is the side's own. */
+	const struct mmu_ops *mmu;
+	void *mmu_data;
 	struct guest_ageing *ageing;  /* scan_ms=N: page ageing state (vmx/ageing.c) */
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
 	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
@@ -80,7 +87,7 @@ struct guest {
 		u64 star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, tsc_adjust;
 	} msr;
 
-	struct guest_devices dev;
+	struct guest_devices *dev;  /* device models (devices/devices.c) */
 
 	/*
 	 * Time. A guest's clock (its TSC, and the PIT that counts on it) stops
@@ -109,20 +116,11 @@ struct guest {
 	u64 injected_irqs;
 };
 
-/* Load every module as a guest, run them all to completion, report. */
-enum run_status guests_run(const struct boot_info *bi);
-
 /* End a guest: it is not run again. exit_status 0 means killed. */
 void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* The guest's TSC now (vmx/vcpu.c). */
+/* The guest's TSC now: its clock (host TSC + tsc_offset). */
 u64 guest_tsc(const struct guest *g);
-/* The guest changed its own TSC (WRMSR): new offset. */
-void guest_set_tsc_offset(struct guest *g, u64 offset);
-
-/* Guest-physical to host pointer for RAM, NULL outside RAM. len must not
- * cross a 4 KiB page. */
-void *guest_gpa_ptr(struct guest *g, u64 gpa, u64 len);
 
 #endif

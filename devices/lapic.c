@@ -8,7 +8,7 @@
  * leaves it.
  */
 #include <string.h>
-#include "vmx/guest.h"
+#include "devices/lapic.h"
 #include "arch/x86/log.h"
 
 #define APIC_ID 0x20
@@ -49,7 +49,7 @@ static int lvt_index(u32 reg)
 
 void lapic_reset(struct guest *g)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 
 	memset(a, 0, sizeof(*a));
 	a->svr = 0xff;
@@ -97,7 +97,7 @@ static void accept(struct lapic_state *a, int vector)
 
 int lapic_pending_vector(struct guest *g)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 	int v = highest_bit(a->irr);
 
 	if (!software_enabled(a) || v < 0 || ((u32)v & 0xf0) <= (ppr(a) & 0xf0))
@@ -107,13 +107,13 @@ int lapic_pending_vector(struct guest *g)
 
 void lapic_ack(struct guest *g, int vector)
 {
-	clear_bit(g->dev.lapic.irr, vector);
-	set_bit(g->dev.lapic.isr, vector);
+	clear_bit(g->dev->lapic.irr, vector);
+	set_bit(g->dev->lapic.isr, vector);
 }
 
 bool lapic_accepts_pic(struct guest *g)
 {
-	const struct lapic_state *a = &g->dev.lapic;
+	const struct lapic_state *a = &g->dev->lapic;
 	u32 lint0 = a->lvt[LVT_LINT0];
 
 	/* A disabled APIC passes the 8259 straight through (SDM 11.4.3). */
@@ -138,7 +138,7 @@ static void timer_arm(struct lapic_state *a, u64 now)
 
 void lapic_update(struct guest *g, u64 now)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 	u32 lvt = a->lvt[0];
 	u64 due = LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE ? a->tsc_deadline : a->timer_deadline;
 
@@ -160,7 +160,7 @@ void lapic_update(struct guest *g, u64 now)
 
 u64 lapic_next_event(struct guest *g)
 {
-	const struct lapic_state *a = &g->dev.lapic;
+	const struct lapic_state *a = &g->dev->lapic;
 
 	return LVT_TIMER_MODE(a->lvt[0]) == TIMER_TSC_DEADLINE ? a->tsc_deadline :
 								  a->timer_deadline;
@@ -168,7 +168,7 @@ u64 lapic_next_event(struct guest *g)
 
 static u32 current_count(struct guest *g)
 {
-	const struct lapic_state *a = &g->dev.lapic;
+	const struct lapic_state *a = &g->dev->lapic;
 	u64 now = guest_tsc(g);
 
 	if (!a->timer_deadline || now >= a->timer_deadline)
@@ -178,31 +178,31 @@ static u32 current_count(struct guest *g)
 
 u64 lapic_read_tsc_deadline(struct guest *g)
 {
-	return g->dev.lapic.tsc_deadline;
+	return g->dev->lapic.tsc_deadline;
 }
 
 void lapic_write_tsc_deadline(struct guest *g, u64 v)
 {
 	/* Ignored unless the timer is in TSC-deadline mode (SDM 11.5.4.1). */
-	if (LVT_TIMER_MODE(g->dev.lapic.lvt[0]) == TIMER_TSC_DEADLINE)
-		g->dev.lapic.tsc_deadline = v;
+	if (LVT_TIMER_MODE(g->dev->lapic.lvt[0]) == TIMER_TSC_DEADLINE)
+		g->dev->lapic.tsc_deadline = v;
 }
 
 u8 lapic_get_tpr(struct guest *g)
 {
-	return (u8)(g->dev.lapic.tpr >> 4);
+	return (u8)(g->dev->lapic.tpr >> 4);
 }
 
 void lapic_set_tpr(struct guest *g, u8 cr8)
 {
-	g->dev.lapic.tpr = (u32)(cr8 & 0xf) << 4;
+	g->dev->lapic.tpr = (u32)(cr8 & 0xf) << 4;
 }
 
 /* ---- registers ---------------------------------------------------------------- */
 
 static u32 read_reg(struct guest *g, u32 reg)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 
 	switch (reg) {
 	case APIC_ID: return a->id << 24;
@@ -233,7 +233,7 @@ static u32 read_reg(struct guest *g, u32 reg)
 
 static void send_ipi(struct guest *g)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 	u32 shorthand = (a->icr_low >> 18) & 3, mode = (a->icr_low >> 8) & 7;
 	bool to_self = shorthand == 1 || shorthand == 2 ||
 		       (shorthand == 0 && (a->icr_high >> 24) == a->id);
@@ -246,7 +246,7 @@ static void send_ipi(struct guest *g)
 
 static void write_reg(struct guest *g, u32 reg, u32 v)
 {
-	struct lapic_state *a = &g->dev.lapic;
+	struct lapic_state *a = &g->dev->lapic;
 
 	switch (reg) {
 	case APIC_ID: a->id = v >> 24; return;

@@ -5,15 +5,15 @@
  *   run      status, mmu, memory, exits, guest TSC ticks to finish, host ticks in the guest
  *   exits    count per exit reason (names in lower case with '_')
  *   ticks    average hypervisor ticks per exit, per reason
- *   shadow   shadow MMU counters (mmu=shadow only)
+ *   shadow   shadow MMU counters (from the guest's struct mmu_ops: mmu=shadow only)
  *   emulated emulated instructions by kind
  */
 #include <stdio.h>
 #include <string.h>
-#include "vmx/mmu.h"
+#include "core/stats.h"
 #include "vmx/exit.h"
+#include "vmx/mmu.h"
 #include "arch/x86/emulate.h"
-#include "vmx/vmx.h"
 #include "arch/x86/log.h"
 
 struct kv_line {
@@ -42,6 +42,11 @@ static void kv_add(struct kv_line *l, const char *key, u64 value)
 	l->len += (size_t)n;
 }
 
+static void kv_add_cb(void *ctx, const char *key, u64 value)
+{
+	kv_add(ctx, key, value);
+}
+
 /* "I/O instruction" -> "i_o_instruction" */
 static void slug(char *out, size_t size, const char *name)
 {
@@ -57,14 +62,13 @@ static void slug(char *out, size_t size, const char *name)
 void stats_print(struct guest *g)
 {
 	struct kv_line l = { .name = g->cfg.name, .group = "run" };
-	const struct shadow_stats *st = guest_shadow_stats(g);
 	u64 total = 0;
 	char key[48];
 
 	for (int r = 0; r < EXIT_REASON_COUNT; r++)
 		total += g->exit_count[r];
 	kv_add(&l, "status", g->exit_status);
-	kv_add(&l, "shadow", g->cfg.mmu == MMU_SHADOW);
+	kv_add(&l, "shadow", !g->mmu->uses_ept);
 	kv_add(&l, "mem_mib", g->mem.size >> 20);
 	kv_add(&l, "exits", total);
 	kv_add(&l, "guest_tsc", g->guest_tsc_end - g->guest_tsc_start);
@@ -89,31 +93,9 @@ void stats_print(struct guest *g)
 	}
 	kv_flush(&l);
 
-	if (st) {
-		u64 mmu_ticks, unprotects;
-
-		shadow_guest_counters(g, &mmu_ticks, &unprotects);
-		l.group = "shadow";
-		kv_add(&l, "faults", st->faults);
-		kv_add(&l, "faults_fixed", st->faults_fixed);
-		kv_add(&l, "faults_injected", st->faults_injected);
-		kv_add(&l, "faults_emulate", st->faults_emulate);
-		kv_add(&l, "guest_writes", st->guest_writes);
-		kv_add(&l, "sptes_updated", st->sptes_updated);
-		kv_add(&l, "pages_created", st->pages_created);
-		kv_add(&l, "pages_zapped", st->pages_zapped);
-		kv_add(&l, "roots_created", st->roots_created);
-		kv_add(&l, "roots_reused", st->roots_reused);
-		kv_add(&l, "zap_all", st->zap_all);
-		kv_add(&l, "evictions", st->evictions);
-		kv_add(&l, "evict_examined", st->evict_examined);
-		kv_add(&l, "reserve_failures", st->reserve_failures);
-		kv_add(&l, "flood_checks", st->flood_checks);
-		kv_add(&l, "unshadowed_flood", st->unshadowed_flood);
-		kv_add(&l, "unshadowed_pattern", st->unshadowed_pattern);
-		kv_add(&l, "unshadow_false_positive", st->unshadow_false_positive);
-		kv_add(&l, "unprotects", unprotects);
-		kv_add(&l, "mmu_ticks", mmu_ticks);
+	if (g->mmu->stats) {
+		l.group = g->mmu->name;
+		g->mmu->stats(g, kv_add_cb, &l);
 		kv_flush(&l);
 	}
 

@@ -5,7 +5,7 @@
  * XSAVE with every supported component when available, else FXSAVE.
  */
 #include <string.h>
-#include "vmx/guest.h"
+#include "guest/fpu.h"
 #include "arch/x86/cpu.h"
 #include "mm/mm.h"
 #include "arch/x86/log.h"
@@ -18,10 +18,6 @@ static void xsetbv0(u64 v)
 {
 	asm volatile("xsetbv" : : "a"((u32)v), "d"((u32)(v >> 32)), "c"(0));
 }
-
-void fpu_init_host(void);
-void fpu_init_guest(struct guest *g);
-void fpu_switch(struct guest *from, struct guest *to);
 
 void fpu_init_host(void)
 {
@@ -51,6 +47,13 @@ void fpu_init_guest(struct guest *g)
 	g->fpu_state[1] = 0x03;
 	memcpy(g->fpu_state + 24, &(u32){ 0x1f80 }, 4);
 	g->xcr0 = 1;  /* x87 only, as after reset */
+}
+
+void fpu_free_guest(struct guest *g)
+{
+	if (g->fpu_state)
+		free_pages(g->fpu_state, 1);
+	g->fpu_state = NULL;
 }
 
 static void save(struct guest *g)

@@ -3,15 +3,13 @@
  * (tests/guests/PLATFORM.md): fw_cfg, PCI configuration ports with no
  * devices, the ACPI PM timer and minimal ACPI tables, the test device (a
  * port latch at 0xe0 and a RAM-like page at 0xff000000 whose every access
- * is emulated), the guest-physical MMIO map, and the combination of the
- * interrupt sources (LAPIC first, then the 8259 through LINT0).
+ * is emulated).
  */
 #include <string.h>
-#include "vmx/guest.h"
-#include "vmx/memory.h"
+#include "devices/platform.h"
+#include "guest/memory.h"
 #include "arch/x86/machine.h"
 #include "mm/mm.h"
-#include "arch/x86/log.h"
 
 /* ---- fw_cfg (QEMU docs/specs/fw_cfg.rst): select at 0x510, data at 0x511 -------- */
 
@@ -43,10 +41,10 @@ bool fw_cfg_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
 	if (port == 0x510) {
 		if (!in) {
-			g->dev.fw_cfg_key = (u16)*value;
-			g->dev.fw_cfg_offset = 0;
+			g->dev->fw_cfg_key = (u16)*value;
+			g->dev->fw_cfg_offset = 0;
 		} else {
-			*value = g->dev.fw_cfg_key;
+			*value = g->dev->fw_cfg_key;
 		}
 		return true;
 	}
@@ -54,7 +52,7 @@ bool fw_cfg_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 		return true;
 	*value = 0;
 	for (unsigned b = 0; b < size; b++)
-		*value |= (u32)fw_cfg_byte(g, g->dev.fw_cfg_key, g->dev.fw_cfg_offset++) << (8 * b);
+		*value |= (u32)fw_cfg_byte(g, g->dev->fw_cfg_key, g->dev->fw_cfg_offset++) << (8 * b);
 	return true;
 }
 
@@ -64,9 +62,9 @@ bool pci_config_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value
 {
 	if (port == 0xcf8 && size == 4) {
 		if (in)
-			*value = g->dev.pci_address;
+			*value = g->dev->pci_address;
 		else
-			g->dev.pci_address = *value & 0x80fffffcu;
+			g->dev->pci_address = *value & 0x80fffffcu;
 		return true;
 	}
 	if (in)  /* vendor 0xffff everywhere: "no device" */
@@ -82,24 +80,31 @@ bool testdev_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 
 	(void)port;
 	if (in)
-		*value = g->dev.testdev_latch & mask;
+		*value = g->dev->testdev_latch & mask;
 	else
-		g->dev.testdev_latch = *value & mask;
+		g->dev->testdev_latch = *value & mask;
 	return true;
 }
 
 bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
 {
-	if (!g->dev.testdev_page) {
-		g->dev.testdev_page = alloc_zeroed_pages(1);
-		if (!g->dev.testdev_page)
+	if (!g->dev->testdev_page) {
+		g->dev->testdev_page = alloc_zeroed_pages(1);
+		if (!g->dev->testdev_page)
 			return false;
 	}
 	if (write)
-		memcpy(g->dev.testdev_page + offset, buf, len);
+		memcpy(g->dev->testdev_page + offset, buf, len);
 	else
-		memcpy(buf, g->dev.testdev_page + offset, len);
+		memcpy(buf, g->dev->testdev_page + offset, len);
 	return true;
+}
+
+void testdev_free(struct guest *g)
+{
+	if (g->dev->testdev_page)
+		free_pages(g->dev->testdev_page, 1);
+	g->dev->testdev_page = NULL;
 }
 
 /* ---- ACPI: PM timer and the tables that announce it --------------------------- */
@@ -195,65 +200,4 @@ bool acpi_tables_write(struct guest *g)
 	       guest_copy_to(g, ACPI_RSDP_GPA, &rsdp, sizeof(rsdp)) &&
 	       guest_copy_to(g, ACPI_RSDT_GPA, &rsdt, sizeof(rsdt)) &&
 	       guest_copy_to(g, ACPI_FADT_GPA, fadt, sizeof(fadt));
-}
-
-/* ---- guest-physical MMIO map ------------------------------------------------------ */
-
-static const struct {
-	u64 base, size;
-	bool (*access)(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
-} mmio_map[] = {
-	{ 0xfee00000ull, 0x1000, lapic_mmio },
-	{ 0xff000000ull, TESTDEV_MMIO_SIZE, testdev_mmio },
-};
-
-bool mmio_claimed(u64 gpa)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(mmio_map); i++)
-		if (gpa - mmio_map[i].base < mmio_map[i].size)
-			return true;
-	return false;
-}
-
-bool mmio_access(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(mmio_map); i++) {
-		u64 off = gpa - mmio_map[i].base;
-
-		if (off < mmio_map[i].size && len <= mmio_map[i].size - off)
-			return mmio_map[i].access(g, off, buf, len, write);
-	}
-	return false;
-}
-
-/* ---- interrupt sources together ------------------------------------------------------ */
-
-void devices_update(struct guest *g, u64 now)
-{
-	pit_update(g, now);
-	lapic_update(g, now);
-}
-
-u64 devices_next_event(struct guest *g)
-{
-	u64 pit = pit_next_event(g), apic = lapic_next_event(g);
-
-	return !pit ? apic : !apic ? pit : pit < apic ? pit : apic;
-}
-
-int devices_pending_vector(struct guest *g)
-{
-	int v = lapic_pending_vector(g);
-
-	if (v >= 0)
-		return v;
-	return lapic_accepts_pic(g) ? pic_pending_vector(g) : -1;
-}
-
-void devices_ack(struct guest *g, int vector)
-{
-	if (lapic_pending_vector(g) == vector)
-		lapic_ack(g, vector);
-	else
-		pic_ack(g, vector);
 }

@@ -1,0 +1,142 @@
+/*
+ * A guest's devices as one: creating them, routing port and MMIO accesses
+ * to the models (the maps below are the whole PC as the guest sees it,
+ * tests/guests/PLATFORM.md), and combining every timer and interrupt
+ * source (LAPIC first, then the 8259 through LINT0).
+ */
+#include <stdlib.h>
+#include "devices/devices.h"
+#include "devices/lapic.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
+#include "devices/platform.h"
+#include "devices/uart.h"
+
+bool devices_init(struct guest *g)
+{
+	g->dev = calloc(1, sizeof(*g->dev));
+	if (!g->dev)
+		return false;
+	pic_reset(g);
+	lapic_reset(g);
+	return true;
+}
+
+void devices_free(struct guest *g)
+{
+	if (!g->dev)
+		return;
+	testdev_free(g);
+	free(g->dev);
+	g->dev = NULL;
+}
+
+/* ---- ports ------------------------------------------------------------------ */
+
+typedef bool (*port_handler)(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+
+#define BYTE_WIDE true   /* a wider access touches consecutive byte ports */
+
+static const struct {
+	u16 first, last;
+	port_handler handler;
+	bool byte_wide;
+} port_map[] = {
+	{ 0x20, 0x21, pic_io, BYTE_WIDE },
+	{ 0x40, 0x43, pit_io, BYTE_WIDE },
+	{ 0x61, 0x61, port61_io, BYTE_WIDE },
+	{ 0xa0, 0xa1, pic_io, BYTE_WIDE },
+	{ 0xe0, 0xe3, testdev_io, false },
+	{ 0xe9, 0xe9, e9_io, BYTE_WIDE },
+	{ 0x3f8, 0x3ff, uart_io, BYTE_WIDE },
+	{ 0x510, 0x511, fw_cfg_io, false },
+	{ 0x608, 0x60b, pm_timer_io, false },
+	{ 0xcf8, 0xcff, pci_config_io, false },
+	{ 0x8900, 0x8900, ignored_io, false },  /* Bochs' shutdown port, written after 0xf4 */
+};
+
+bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(port_map); i++) {
+		if (port >= port_map[i].first && port <= port_map[i].last) {
+			u32 result = 0;
+
+			if (!port_map[i].byte_wide)
+				return port_map[i].handler(g, port, size, in, value);
+
+			for (unsigned b = 0; b < size; b++) {
+				u32 byte = (*value >> (8 * b)) & 0xff;
+
+				if (port + b > port_map[i].last ||
+				    !port_map[i].handler(g, (u16)(port + b), 1, in, &byte))
+					byte = 0xff;
+				result |= (byte & 0xff) << (8 * b);
+			}
+			if (in)
+				*value = result;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- guest-physical MMIO map ------------------------------------------------------ */
+
+static const struct {
+	u64 base, size;
+	bool (*access)(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
+} mmio_map[] = {
+	{ 0xfee00000ull, 0x1000, lapic_mmio },
+	{ 0xff000000ull, TESTDEV_MMIO_SIZE, testdev_mmio },
+};
+
+bool devices_mmio_claimed(u64 gpa)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mmio_map); i++)
+		if (gpa - mmio_map[i].base < mmio_map[i].size)
+			return true;
+	return false;
+}
+
+bool devices_mmio(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mmio_map); i++) {
+		u64 off = gpa - mmio_map[i].base;
+
+		if (off < mmio_map[i].size && len <= mmio_map[i].size - off)
+			return mmio_map[i].access(g, off, buf, len, write);
+	}
+	return false;
+}
+
+/* ---- interrupt sources together ------------------------------------------------------ */
+
+void devices_update(struct guest *g, u64 now)
+{
+	pit_update(g, now);
+	lapic_update(g, now);
+}
+
+u64 devices_next_event(struct guest *g)
+{
+	u64 pit = pit_next_event(g), apic = lapic_next_event(g);
+
+	return !pit ? apic : !apic ? pit : pit < apic ? pit : apic;
+}
+
+int devices_pending_vector(struct guest *g)
+{
+	int v = lapic_pending_vector(g);
+
+	if (v >= 0)
+		return v;
+	return lapic_accepts_pic(g) ? pic_pending_vector(g) : -1;
+}
+
+void devices_ack(struct guest *g, int vector)
+{
+	if (lapic_pending_vector(g) == vector)
+		lapic_ack(g, vector);
+	else
+		pic_ack(g, vector);
+}

@@ -1,0 +1,29 @@
+/*
+ * A guest's devices as one (devices/devices.c): creation, the port and
+ * MMIO maps that route accesses to the models, and every timer and
+ * interrupt source combined (LAPIC first, then the 8259 through LINT0).
+ */
+#ifndef DEVICES_DEVICES_H
+#define DEVICES_DEVICES_H
+
+#include "guest/guest.h"
+#include "devices/types.h"
+
+/* Create the devices of g (false: out of memory); devices_free() at the end. */
+bool devices_init(struct guest *g);
+void devices_free(struct guest *g);
+
+/* All pending timers and interrupt sources, as one. */
+void devices_update(struct guest *g, u64 now);
+u64 devices_next_event(struct guest *g);
+int devices_pending_vector(struct guest *g);
+void devices_ack(struct guest *g, int vector);
+
+/* A port access of size 1, 2 or 4 bytes; value holds the written value or
+ * receives the read one. false: no device there. */
+bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+/* Guest-physical MMIO: false = nothing there. */
+bool devices_mmio(struct guest *g, u64 gpa, void *buf, unsigned len, bool write);
+bool devices_mmio_claimed(u64 gpa);
+
+#endif

@@ -1,0 +1,15 @@
+/* The 8259A master/slave PIC pair (devices/pic.c). */
+#ifndef DEVICES_PIC_H
+#define DEVICES_PIC_H
+
+#include "guest/guest.h"
+#include "devices/types.h"
+
+void pic_reset(struct guest *g);
+void pic_raise_irq(struct guest *g, int irq);
+/* The vector to deliver, or -1; pic_ack() marks it in service. */
+int pic_pending_vector(struct guest *g);
+void pic_ack(struct guest *g, int vector);
+bool pic_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+
+#endif

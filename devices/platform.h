@@ -1,0 +1,18 @@
+/* Firmware-facing pieces of the PC platform: fw_cfg, PCI configuration ports, the test device, the ACPI PM timer and tables (devices/platform.c). */
+#ifndef DEVICES_PLATFORM_H
+#define DEVICES_PLATFORM_H
+
+#include "guest/guest.h"
+#include "devices/types.h"
+
+bool fw_cfg_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+bool pci_config_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+bool testdev_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
+void testdev_free(struct guest *g);
+bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+bool ignored_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+/* Write RSDP/RSDT/FADT into guest RAM below 1 MiB (false: no room). */
+bool acpi_tables_write(struct guest *g);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * The state of the device models every guest gets (tests/guests/PLATFORM.md),
+ * one struct per device and struct guest_devices for a guest's set. The
+ * models in devices/ know the guest (guest/) and nothing of VMX: port and
+ * MMIO accesses reach them through devices/devices.c.
+ */
+#ifndef DEVICES_TYPES_H
+#define DEVICES_TYPES_H
+
+#include "lib/types.h"
+
+struct uart_state {
+	u8 lcr, ier, mcr, scr, dll, dlm;
+	char line[160];
+	u32 line_len;
+};
+
+struct pic_chip {
+	u8 irr, isr, imr;
+	u8 vector_base;
+	u8 init_step;     /* 0: ready; 1..3 waiting for ICW2..ICW4 */
+	bool icw4_needed, single, auto_eoi, read_isr;
+};
+
+struct pit_channel {
+	u8 mode, access, rw_state;  /* rw_state: lobyte/hibyte sequencing */
+	u16 reload;
+	u16 latch;
+	bool latched, armed;
+	u64 start_tsc;     /* when counting started */
+	u64 period_tsc;    /* reload in TSC ticks */
+	u64 next_irq_tsc;  /* for channel 0: the next IRQ0 edge; 0 = none */
+};
+
+struct lapic_state {
+	bool enabled;          /* IA32_APIC_BASE bit 11 */
+	u32 id, tpr, svr, ldr, dfr, esr, icr_low, icr_high;
+	u32 lvt[6];            /* timer, thermal, PMC, LINT0, LINT1, error */
+	u32 tmict, tdcr;
+	u32 irr[8], isr[8], tmr[8];
+	u64 timer_start, timer_deadline;  /* guest TSC; deadline 0 = not armed */
+	u64 tsc_deadline;                 /* IA32_TSC_DEADLINE */
+};
+
+#define TESTDEV_MMIO_SIZE 4096
+
+struct guest_devices {
+	struct uart_state uart;
+	struct pic_chip pic[2];
+	struct pit_channel pit[3];
+	u8 port61;
+	struct lapic_state lapic;
+	u16 fw_cfg_key;
+	u32 fw_cfg_offset;
+	u32 pci_address;       /* last value written to 0xcf8 */
+	u32 testdev_latch;     /* port 0xe0 */
+	u8 *testdev_page;      /* the RAM-like MMIO page at 0xff000000 */
+};
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * Guest FPU/SSE/AVX state (guest/fpu.c): it stays in the CPU while its guest
+ * runs (the hypervisor never touches these registers) and is switched only
+ * when another guest gets the CPU.
+ */
+#ifndef GUEST_FPU_H
+#define GUEST_FPU_H
+
+#include "guest/guest.h"
+
+/* Enable FXSR/XSAVE for the host once (CR4), before any guest. */
+void fpu_init_host(void);
+/* A guest's FPU area with the reset state (FCW, MXCSR, XCR0 = x87). */
+void fpu_init_guest(struct guest *g);
+void fpu_free_guest(struct guest *g);
+void fpu_switch(struct guest *from, struct guest *to);
+
+#endif

@@ -1,0 +1,3 @@
+# The 8259 PIC model (devices/pic.c) linked with guest/ only: device models need no VMX code.
+UNIT_TESTS += pic
+pic_SRCS := devices/pic.c guest/guest.c
