@@ -124,6 +124,8 @@ void boot_main(u32 magic, u32 info_phys)
 	print_boot_info(&boot_info);
 	pr_info("platform: %s, TSC %llu kHz (calibrated against %s)", machine_platform_name(),
 		(unsigned long long)machine_tsc_khz(), machine_tsc_source());
+	if (boot_info.cmdline_too_long)
+		fail_boot("bad command line", "longer than the 511 bytes it may have");
 	if (!hv_config_parse(boot_info.cmdline, err, sizeof(err))) {
 		pr_err("command line: %s", err);
 		hv_config_describe(print_line);

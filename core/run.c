@@ -310,6 +310,11 @@ enum run_status guests_run(const struct boot_info *bi)
 			failed_to_load++;
 	}
 	failed_to_load += check_env_modules(bi);
+	if (bi->modules_refused) {
+		pr_err("%d module(s) refused by the boot information (see the warnings above)",
+		       bi->modules_refused);
+		failed_to_load += bi->modules_refused;
+	}
 	run_all();
 	print_summary();
 	for (size_t i = 0; i < ARRAY_SIZE(mmu_sides); i++)

@@ -63,7 +63,7 @@ struct guest {
 	/* End of life: exit status as isa-debug-exit reports it ((code<<1)|1),
 	 * or 0 when killed, with the reason. */
 	u32 exit_status;
-	char end_reason[96];
+	char end_reason[256];
 	/* Called once by guest_end(), set by whoever runs the guest (core/run.c):
 	 * flushes its console, says why it ended and prints its last exits. */
 	void (*on_end)(struct guest *g);

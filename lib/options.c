@@ -62,21 +62,49 @@ static bool parse_number(const char *s, u64 *out, bool allow_suffix)
 	return *s == 0;
 }
 
+/* A size as it would be written on the command line: 2G, 4M, 12K or bytes. */
+static void format_size(char *buf, size_t len, u64 v)
+{
+	static const char suffix[] = "GMK";
+
+	for (int i = 0; i < 3; i++) {
+		unsigned shift = 30 - 10 * (unsigned)i;
+
+		if (v && !(v & ((1ull << shift) - 1))) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(v >> shift), suffix[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
 static bool set_value(const struct option_desc *o, const char *val, void *cfg, char *err,
 		      size_t err_len)
 {
 	void *field = (u8 *)cfg + o->offset;
+	bool size = o->type == OPT_SIZE;
+	char lo[24], hi[24];
 	u64 n;
 
 	switch (o->type) {
 	case OPT_UINT:
 	case OPT_SIZE:
-		if (!val || !parse_number(val, &n, o->type == OPT_SIZE) || n < o->min ||
-		    n > o->max) {
-			snprintf(err, err_len, "option '%s': value '%s' is not a number in %llu..%llu%s",
-				 o->name, val ? val : "", (unsigned long long)o->min,
-				 (unsigned long long)o->max,
-				 o->type == OPT_SIZE ? " (K, M, G suffixes allowed)" : "");
+		if (size) {
+			format_size(lo, sizeof(lo), o->min);
+			format_size(hi, sizeof(hi), o->max);
+		} else {
+			snprintf(lo, sizeof(lo), "%llu", (unsigned long long)o->min);
+			snprintf(hi, sizeof(hi), "%llu", (unsigned long long)o->max);
+		}
+		if (!val || !parse_number(val, &n, size)) {
+			snprintf(err, err_len, "option '%s': value '%s' is not a number in %s..%s%s",
+				 o->name, val ? val : "", lo, hi,
+				 size ? " (K, M, G suffixes allowed)" : "");
+			return false;
+		}
+		if (n < o->min || n > o->max) {
+			snprintf(err, err_len, "option '%s': value '%s' is outside %s..%s", o->name,
+				 val, lo, hi);
 			return false;
 		}
 		*(u64 *)field = n;
@@ -122,6 +150,7 @@ bool options_parse(const struct option_desc *opts, size_t count, const char *cmd
 		   char *err, size_t err_len)
 {
 	const char *p = cmdline;
+	u64 seen = 0;  /* options given so far, by table index (tables have < 64) */
 
 	while (p && *p) {
 		char token[TOKEN_MAX];
@@ -153,6 +182,11 @@ bool options_parse(const struct option_desc *opts, size_t count, const char *cmd
 				 (int)(eq ? (size_t)(eq - token) : len), token, names);
 			return false;
 		}
+		if (seen & (1ull << (o - opts))) {
+			snprintf(err, err_len, "option '%s' is given twice", o->name);
+			return false;
+		}
+		seen |= 1ull << (o - opts);
 		if (!eq && o->type != OPT_FLAG) {
 			snprintf(err, err_len, "option '%s' needs a value (%s=...)", o->name, o->name);
 			return false;

@@ -28,7 +28,8 @@ struct option_desc {
 
 #define OPTION_FIELD(type, field) offsetof(type, field)
 
-/* Parse 'cmdline' into 'cfg'. Returns false and fills 'err' on error. */
+/* Parse 'cmdline' into 'cfg' (an option may be given once; count < 64).
+ * Returns false and fills 'err' on error. */
 bool options_parse(const struct option_desc *opts, size_t count, const char *cmdline, void *cfg,
 		   char *err, size_t err_len);
 

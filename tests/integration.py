@@ -110,7 +110,7 @@ TESTS = [
     Test("bad-hv-option", hv_args="slice_ms=5 colour=red", run="HV-ERROR",
          log_must=[r"unknown option 'colour'; accepted options: slice_ms, guest_timeout_ms"]),
     Test("bad-hv-value", hv_args="slice_ms=0", run="HV-ERROR",
-         log_must=[r"option 'slice_ms': value '0' is not a number in 1\.\.1000"]),
+         log_must=[r"option 'slice_ms': value '0' is outside 1\.\.1000"]),
     Test("no-vmx-qemu-tcg", guests=[ept("cpuid.elf", "cpuid", expect=None)], platform="qemu",
          run="NO-VMX", timeout=60, log_must=[r"this CPU has no VMX"]),
     # UEFI (OVMF, TCG: no VMX): GRUB's EFI hand-off, the framebuffer console, a clean end.
@@ -133,6 +133,19 @@ TESTS = [
     Test("malformed-module", run="FAIL",
          guests=[ept("cpuid.elf", "good"), Guest("./linker.ld", "name=text", None)],
          log_must=[r"cannot load module 1: not an ELF file"]),
+
+    # Options are never half-obeyed: a repeated option, a size out of range, or a module
+    # line longer than the boot information can hold fail that guest (and the run), loudly.
+    Test("guest-options-refused-not-guessed", run="FAIL",
+         guests=[ept("cpuid.elf", "good"),
+                 Guest("cpuid.elf", "name=twice mem=32M mem=64M", None),
+                 Guest("cpuid.elf", "name=small mem=3M", None),
+                 Guest("cpuid.elf", "name=long -- " + "x" * 600, None)],
+         log_must=[r"option 'mem' is given twice",
+                   r"option 'mem': value '3M' is outside 4M\.\.2G",
+                   r"command line longer than 511 bytes; refused",
+                   r"1 module\(s\) refused by the boot information",
+                   r"summary good: PASS"]),
 
     Test("selftest-page-fault", hv_args="selftest=page-fault", run="HV-ERROR", expect_panic=True,
          log_must_not=["PANIC while panicking"],

@@ -54,15 +54,20 @@ static u64 read_u64(const u8 *p)
 	return v;
 }
 
-/* Copy a string that must be NUL-terminated within 'len' bytes. */
-static bool copy_string(char *dst, size_t dst_len, const u8 *src, size_t len)
+enum copy_result { COPIED, UNTERMINATED, TOO_LONG };
+
+/* Copy a string that must be NUL-terminated within 'len' bytes and fit dst
+ * whole: a command line cut short would be obeyed wrongly. */
+static enum copy_result copy_string(char *dst, size_t dst_len, const u8 *src, size_t len)
 {
 	const u8 *nul = memchr(src, 0, len);
 
 	if (!nul)
-		return false;
-	snprintf(dst, dst_len, "%s", (const char *)src);
-	return true;
+		return UNTERMINATED;
+	if ((size_t)(nul - src) >= dst_len)
+		return TOO_LONG;
+	memcpy(dst, src, (size_t)(nul - src) + 1);
+	return COPIED;
 }
 
 static void parse_mmap(struct boot_info *bi, const u8 *tag, u32 size)
@@ -170,24 +175,36 @@ static void parse_module(struct boot_info *bi, const u8 *tag, u32 size)
 	u32 start, end;
 
 	if (size < 17) {
-		note(bi, "multiboot2: module tag too short (%u bytes); ignored", size, 0);
+		note(bi, "multiboot2: module tag too short (%u bytes); refused", size, 0);
+		bi->modules_refused++;
 		return;
 	}
 	start = read_u32(tag + 8);
 	end = read_u32(tag + 12);
 	if (end < start) {
-		note(bi, "multiboot2: module with end %#x before start %#x; ignored", end, start);
+		note(bi, "multiboot2: module with end %#x before start %#x; refused", end, start);
+		bi->modules_refused++;
 		return;
 	}
 	if (bi->module_count == BOOT_MAX_MODULES) {
-		note(bi, "multiboot2: more than %u modules; module at %#x ignored",
+		note(bi, "multiboot2: more than %u modules; module at %#x refused",
 		     BOOT_MAX_MODULES, start);
+		bi->modules_refused++;
 		return;
 	}
 	m = &bi->modules[bi->module_count];
-	if (!copy_string(m->cmdline, sizeof(m->cmdline), tag + 16, size - 16)) {
-		note(bi, "multiboot2: module at %#x has an unterminated command line; ignored",
+	switch (copy_string(m->cmdline, sizeof(m->cmdline), tag + 16, size - 16)) {
+	case COPIED:
+		break;
+	case UNTERMINATED:
+		note(bi, "multiboot2: module at %#x has an unterminated command line; refused",
 		     start, 0);
+		bi->modules_refused++;
+		return;
+	case TOO_LONG:
+		note(bi, "multiboot2: module at %#x has a command line longer than %u bytes; refused",
+		     start, BOOT_CMDLINE_MAX - 1);
+		bi->modules_refused++;
 		return;
 	}
 	m->start = start;
@@ -264,12 +281,23 @@ bool multiboot2_parse(u32 magic, const void *info, u64 phys, struct boot_info *b
 			saw_end = true;
 			break;
 		case TAG_CMDLINE:
-			if (!copy_string(bi->cmdline, sizeof(bi->cmdline), tag + 8, size - 8))
+			switch (copy_string(bi->cmdline, sizeof(bi->cmdline), tag + 8, size - 8)) {
+			case COPIED:
+				break;
+			case UNTERMINATED:
 				note(bi, "multiboot2: unterminated command line (%u bytes); ignored",
 				     size, 0);
+				break;
+			case TOO_LONG:
+				note(bi, "multiboot2: command line longer than %u bytes (%u)",
+				     BOOT_CMDLINE_MAX - 1, size - 8);
+				bi->cmdline_too_long = true;
+				break;
+			}
 			break;
 		case TAG_LOADER_NAME:
-			copy_string(bi->loader, sizeof(bi->loader), tag + 8, size - 8);
+			if (copy_string(bi->loader, sizeof(bi->loader), tag + 8, size - 8) == TOO_LONG)
+				snprintf(bi->loader, sizeof(bi->loader), "a loader with a long name");
 			break;
 		case TAG_MODULE:
 			parse_module(bi, tag, size);

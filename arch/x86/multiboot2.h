@@ -9,7 +9,7 @@
 #include "lib/types.h"
 
 #define BOOT_MAX_MEM_REGIONS 64
-#define BOOT_MAX_MODULES 16
+#define BOOT_MAX_MODULES 64
 #define BOOT_CMDLINE_MAX 512
 #define BOOT_MAX_NOTES 8
 #define BOOT_NOTE_MAX 120
@@ -56,6 +56,8 @@ struct boot_info {
 	int mem_count;
 	struct boot_module modules[BOOT_MAX_MODULES];
 	int module_count;
+	int modules_refused;    /* past BOOT_MAX_MODULES, or a bad command line: the run fails */
+	bool cmdline_too_long;  /* the hypervisor's own: it is not obeyed half */
 	struct boot_framebuffer fb;
 	u64 acpi_rsdp;      /* physical address of a copy of the RSDP, 0 if none */
 	u64 acpi_rsdp_v2;   /* the ACPI 2.0+ copy (36 bytes, XSDT address), 0 if none */

@@ -347,7 +347,7 @@ TEST(unterminated_strings_ignored)
 	CHECK(has_note(&bi, "unterminated command line"));
 }
 
-TEST(long_strings_truncated_to_their_buffers)
+TEST(long_strings_refused_not_cut)
 {
 	char s[2000];
 
@@ -360,10 +360,23 @@ TEST(long_strings_truncated_to_their_buffers)
 	mb_module(&b, 0, 0x1000, s + sizeof(s) - 590);
 	mb_finish(&b, true);
 	CHECK(parse(&b, &bi, err));
+	CHECK(bi.cmdline_too_long);             /* boot_main refuses to run half of it */
+	CHECK(has_note(&bi, "command line longer than 511 bytes"));
+	CHECK(!strcmp(bi.loader, "a loader with a long name"));
+	CHECK_EQ(bi.module_count, 0);           /* a module's options cut short: refused */
+	CHECK_EQ(bi.modules_refused, 1);
+
+	/* Exactly 511 bytes still fit. */
+	mb_init(&b);
+	mb_default_mmap(&b);
+	mb_string(&b, T_CMDLINE, s + sizeof(s) - BOOT_CMDLINE_MAX);
+	mb_module(&b, 0, 0x1000, s + sizeof(s) - BOOT_CMDLINE_MAX);
+	mb_finish(&b, true);
+	CHECK(parse(&b, &bi, err));
+	CHECK(!bi.cmdline_too_long);
 	CHECK_EQ(strlen(bi.cmdline), BOOT_CMDLINE_MAX - 1);
-	CHECK_EQ(strlen(bi.loader), sizeof(bi.loader) - 1);
 	CHECK_EQ(bi.module_count, 1);
-	CHECK_EQ(strlen(bi.modules[0].cmdline), BOOT_CMDLINE_MAX - 1);
+	CHECK_EQ(bi.modules_refused, 0);
 }
 
 TEST(bad_modules_ignored)
@@ -385,6 +398,7 @@ TEST(bad_modules_ignored)
 	CHECK(has_note(&bi, "too short"));
 	CHECK(has_note(&bi, "unterminated"));
 	CHECK_EQ(bi.note_count, 3);
+	CHECK_EQ(bi.modules_refused, 3);        /* the run fails rather than lose them */
 }
 
 TEST(too_many_modules_keeps_the_first)
@@ -400,9 +414,10 @@ TEST(too_many_modules_keeps_the_first)
 	mb_finish(&b, true);
 	CHECK(parse(&b, &bi, err));
 	CHECK_EQ(bi.module_count, BOOT_MAX_MODULES);
-	CHECK(!strcmp(bi.modules[BOOT_MAX_MODULES - 1].cmdline, "m15"));
+	CHECK(!strcmp(bi.modules[BOOT_MAX_MODULES - 1].cmdline, "m63"));
 	CHECK_EQ(bi.note_count, 3);
-	CHECK(has_note(&bi, "more than 16 modules"));
+	CHECK(has_note(&bi, "more than 64 modules"));
+	CHECK_EQ(bi.modules_refused, 3);
 }
 
 TEST(too_many_regions_keeps_the_first)
