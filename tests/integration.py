@@ -231,6 +231,24 @@ TESTS = [
                  shadow("paging32.elf", "lim-flood-off", "shadow_pages=64 flood=off")],
          log_must=[r"stats lim-clock shadow .*evictions=[1-9]"]),
 
+    # --- hostile guests: each ends alone, with a message; the witness passes ----------
+    Test("hostile-page-tables-outside-ram", run="FAIL",
+         guests=[ept("hostile_pt.elf", "pt-ept", "-- table_oob",
+                     expect=r"outside its 32 MiB of RAM"),
+                 shadow("hostile_pt.elf", "pt-shadow", "-- table_oob",
+                        expect=r"page-table walk through guest-physical 0x\w+ outside its 32 MiB"),
+                 ept("hostile_pt.elf", "cr3-ept", "-- cr3_oob",
+                     expect=r"page-table walk through guest-physical 0x42000000 outside its 32 MiB"),
+                 shadow("hostile_pt.elf", "cr3-shadow", "-- cr3_oob",
+                        expect=r"outside its 32 MiB"),
+                 ept("memtest.elf", "witness", "mem=32M")]),
+    # Several shadow guests on a pool far too small for them: they take pages from each
+    # other (or wait), never fail half way, and the EPT witness is untouched.
+    Test("hostile-tiny-shadow-pool", hv_args="shadow_pool=64", timeout=400,
+         guests=[shadow("paging64.elf", "pool-a"), shadow("paging64.elf", "pool-b"),
+                 shadow("paging_pae.elf", "pool-c"), ept("memtest.elf", "witness")],
+         log_must=[r"stats _pool shadow limit=64 .*reclaims=[1-9]"]),
+
     # --- other CPU models: what each lacks must be handled or refused clearly ---------
     Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],

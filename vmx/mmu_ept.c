@@ -240,10 +240,14 @@ static enum exit_action ept_violation(struct guest *g, struct vmexit *e)
 	if (devices_mmio_claimed(gpa) && !(e->qualification & BIT(2)))
 		return emulate_instruction(g, e, "access emulated MMIO");
 
-	const char *kind = e->qualification & BIT(1) ? "write" :
-			   e->qualification & BIT(2) ? "instruction fetch" : "read";
+	/* Bits 7-8: the linear address is valid, and the access was to it, not to a
+	 * paging structure of the guest's walk (SDM Table 28-7). */
+	bool walk = (e->qualification & BIT(7)) && !(e->qualification & BIT(8));
+	const char *kind = walk ? "page-table walk through" :
+			   e->qualification & BIT(1) ? "write of" :
+			   e->qualification & BIT(2) ? "instruction fetch of" : "read of";
 
-	guest_end(g, 0, "%s of guest-physical %#llx outside its %llu MiB of RAM at RIP %#llx",
+	guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM at RIP %#llx",
 		  kind, (unsigned long long)gpa, (unsigned long long)(g->mem.size >> 20),
 		  (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
