@@ -120,3 +120,11 @@ test: $(KERNEL) $(GUEST_KERNELS) unit $(FUZZ_BINS)
 
 bench: $(KERNEL) $(GUEST_KERNELS)
 	tools/bench.py
+
+# kvm-unit-tests (x86) as umbra guests in Bochs under EPT and shadow paging, one run per
+# test and mode (docs/KUT.md); not part of `make test`. KUT_ARGS: tools/kut.py's tests
+# and options, e.g. make kut KUT_ARGS="--mode ept emulator access".
+KUT_ARGS ?=
+.PHONY: kut
+kut: $(KERNEL)
+	tools/kut.py $(KUT_ARGS)
