@@ -344,10 +344,10 @@ def judge(r, name, bochs_status, log_text, timeout):
         r.cause = "no verdict from the hypervisor"
 
 
-def run_one(entry, tname, args, mode, timeout, tree, keep_iso):
+def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out):
     name = guest_name(entry)
     r = Result(tname, mode, args)
-    folder = os.path.join(KUT, "runs", mode, re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
+    folder = os.path.join(out, "runs", mode, re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
     r.folder = os.path.relpath(folder, ROOT)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -362,7 +362,7 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso):
         return r
     iso, serial = os.path.join(folder, "boot.iso"), os.path.join(folder, "serial.log")
     start = time.time()
-    p = subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, KERNEL, HV_ARGS,
+    p = subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel_elf, HV_ARGS,
                         kernel, guest], capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"mkiso.sh failed: {p.stderr.strip()}")
@@ -396,6 +396,10 @@ def main():
                          "shadow, the vmexit sub-tests besides cpuid)")
     ap.add_argument("--all", action="store_true", help="also run 'nodefault' tests")
     ap.add_argument("--jobs", type=int, default=2, help="make -j for the suite build (2)")
+    ap.add_argument("--kernel", default=KERNEL,
+                    help="hypervisor image to boot (default build/umbra.elf)")
+    ap.add_argument("--out", default=KUT,
+                    help="where runs/MODE/TEST/ and results.json go (default build/kut)")
     ap.add_argument("--keep-iso", action="store_true", help="keep each run's boot.iso")
     args = ap.parse_args()
 
@@ -442,21 +446,23 @@ def main():
                                                            if notes else ""))
         print(f"({len(chosen)} selected, marked *)")
         return 0
-    if not os.path.exists(KERNEL):
-        log(f"kut: {KERNEL} is missing (make {os.path.relpath(KERNEL, ROOT)})")
+    if not os.path.exists(args.kernel):
+        log(f"kut: {args.kernel} is missing (make {os.path.relpath(args.kernel, ROOT)})")
         return 2
 
     trees = {"x86_64": tree64}
     results, t0 = [], time.time()
-    out_json = os.path.join(KUT, "results.json")
+    os.makedirs(args.out, exist_ok=True)
+    out_json = os.path.join(args.out, "results.json")
     meta = {"tarball": os.path.basename(TARBALL), "hv_args": HV_ARGS, "mem": MEM,
+            "kernel": os.path.relpath(args.kernel, ROOT),
             "umbra_commit": subprocess.run(["git", "-C", ROOT, "describe", "--always",
                                             "--dirty"], capture_output=True,
                                            text=True).stdout.strip(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "modes": modes,
             "selection": args.tests or "default"}
     log(f"kut: {len(picked)} tests x {modes}, umbra {meta['umbra_commit']}, "
-        f"logs in {os.path.relpath(os.path.join(KUT, 'runs'), ROOT)}/MODE/TEST/")
+        f"logs in {os.path.relpath(os.path.join(args.out, 'runs'), ROOT)}/MODE/TEST/")
     for e, tname, targs, only_modes in picked:
         try:
             tree = trees.get(e.tree_arch) or trees.setdefault(
@@ -468,7 +474,8 @@ def main():
             if only_modes is not None and mode not in only_modes:
                 continue
             limit = max(args.timeout, LONG.get(e.name, {}).get("timeout", {}).get(mode, 0))
-            r = run_one(e, tname, targs, mode, limit, tree, args.keep_iso)
+            r = run_one(e, tname, targs, mode, limit, tree, args.keep_iso, args.kernel,
+                        args.out)
             results.append(r)
             log(f"{r.status:8} {tname:34} {mode:6} {r.seconds:6.1f}s  {r.detail}")
             with open(out_json, "w") as f:
