@@ -275,7 +275,31 @@ def normalize(s):
     return s
 
 
-def judge(r, name, bochs_status, log_text, timeout):
+def insn_at(elf, addr):
+    """The instruction at addr in the test's ELF as objdump spells it ('' if unknown)."""
+    try:
+        p = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--start-address={addr:#x}",
+                            f"--stop-address={addr + 16:#x}", elf],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    for line in p.stdout.splitlines():
+        m = re.match(rf"\s*{addr:x}:\s+(.*)$", line)
+        if m:
+            return " ".join(m.group(1).split())
+    return ""
+
+
+def mnemonic(insn):
+    """'repz cmpsb %es:(%rdi),%ds:(%rsi)' -> 'repz cmpsb': what groups equal causes."""
+    words = insn.split()
+    if len(words) > 1 and words[0] in ("rep", "repz", "repe", "repnz", "repne", "lock",
+                                       "data16", "addr32", "rex.W"):
+        return " ".join(words[:2])
+    return words[0] if words else ""
+
+
+def judge(r, name, bochs_status, log_text, timeout, elf=None):
     q = re.escape(name)
     guest_lines = re.findall(rf"^\[[ \d.]+\] {q}: (.*)$", log_text, re.M)
     notes = [l for l in re.findall(rf"^\[[ \d.]+\] hv: {q}: (.*)$", log_text, re.M)
@@ -319,13 +343,32 @@ def judge(r, name, bochs_status, log_text, timeout):
         if r.exit_status == 0:
             r.detail = "hypervisor ended it: " + r.ended
             r.cause = "hypervisor: " + normalize(r.ended)
+            rip = re.search(r"RIP (0x[0-9a-f]+)", r.ended)
+            insn = insn_at(elf, int(rip.group(1), 16)) if rip and elf else ""
+            if insn:
+                r.detail += f" [{insn}]"
+                if "emulate" in r.ended:
+                    r.cause += f" [{mnemonic(insn)}]"
         else:
             r.detail = f"exit status {r.exit_status}" + (f": {said}" if said else "")
             r.cause = (normalize(said) if said else f"exit status {r.exit_status}")
-        if last_note and last_note not in r.ended:
-            r.detail += f"; hv: {last_note}"
-            if r.exit_status != 0:
-                r.cause = "hv: " + normalize(last_note) + " -> " + r.cause
+            # An unhandled exception: name the instruction, and for RDMSR/WRMSR the MSR
+            # (ECX of the register dump) with the hypervisor's line about it.
+            x = re.search(r"Unhandled exception (\d+) (#\w+)\S* at ip ([0-9a-f]+)", said)
+            insn = insn_at(elf, int(x.group(3), 16)) if x and elf else ""
+            if x and insn:
+                r.detail += f" [{insn}]"
+                r.cause = f"{x.group(2)} on {mnemonic(insn)}"
+                rcx = re.search(r"\brcx=([0-9a-f]+)", "\n".join(guest_lines))
+                if mnemonic(insn) in ("wrmsr", "rdmsr") and rcx:
+                    msr = int(rcx.group(1), 16) & 0xffffffff
+                    r.cause += f" of MSR {msr:#x}"
+                    note = next((n for n in notes if f"MSR {msr:#x} " in n), "")
+                    if note:
+                        r.detail += f"; hv: {note}"
+                        r.cause = "hv: " + note
+            elif last_note:
+                r.detail += f"; hv (last): {last_note}"
         if r.summary:
             r.detail += f" (after {r.summary})"
     elif load:  # the hypervisor refused the image or its options: never ran
@@ -373,7 +416,7 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out):
     if not keep_iso:
         os.unlink(iso)
     text = open(serial, errors="replace").read() if os.path.exists(serial) else ""
-    judge(r, name, status, text, timeout)
+    judge(r, name, status, text, timeout, os.path.splitext(kernel)[0] + ".elf")
     return r
 
 
