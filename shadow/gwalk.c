@@ -4,14 +4,16 @@
  *
  * Accessed/dirty rule (SDM 4.8: "whenever the processor uses a
  * paging-structure entry as part of linear-address translation, it sets the
- * accessed flag"): every entry the walk uses gets A=1 as the walk goes down,
- * before the next level is read, so a walk that later stops on a not-present
- * or reserved entry leaves A=1 on the levels above it, and a protection
- * fault leaves A=1 on all levels. The entry that stops a walk is not used and
- * is left alone. D is set only on the leaf of a write that is permitted: a
- * faulting write writes nothing. Bits are set with compare-exchange on guest
- * memory; if another agent changed the entry in between, the walk restarts.
- * The PAE PDPTE registers have no A bit.
+ * accessed flag"): every paging-structure entry above the leaf gets A=1 as
+ * the walk goes down, before the next level is read, so a walk that later
+ * stops on a not-present or reserved entry, or on a protection fault, leaves
+ * A=1 on the levels above the leaf. The leaf (PTE, or the PDE/PDPTE of a
+ * large page) is used only by an access that is permitted: it gets A, and D
+ * on a write, only then, as Intel CPUs do (kvm-unit-tests' access test checks
+ * that a faulting access leaves the leaf unchanged). The entry that stops a
+ * walk is not used and is left alone. Bits are set with compare-exchange on
+ * guest memory; if another agent changed the entry in between, the walk
+ * restarts. The PAE PDPTE registers have no A bit.
  */
 #include <string.h>
 
@@ -256,7 +258,7 @@ enum gwalk_status gwalk(const struct gwalk_ctx *ctx, struct guest_mem *mem, u64 
 	enum gwalk_mode mode = gwalk_mode(ctx);
 	const struct gwalk_format *fmt = &formats[mode];
 	bool writable, user, nx, large;
-	u64 table, pte = 0;
+	u64 table, pte = 0, leaf_bits;
 	int level;
 	void *leaf_p;
 
@@ -309,16 +311,16 @@ restart:
 			writable &= !!(pte & PTE_W);
 			user &= !!(pte & PTE_U);
 			nx |= (ctx->efer & EFER_NXE) && (pte & PTE_NX);
-			if (!(pte & PTE_A)) {
-				if (!set_entry_bits(p, fmt->entry_size, pte, PTE_A))
-					goto restart;
-				pte |= PTE_A;
-				res->pte[level] = pte;
-			}
 		}
 		if (level == 1 || large) {
 			leaf_p = p;
 			break;
+		}
+		if (p && !(pte & PTE_A)) {
+			if (!set_entry_bits(p, fmt->entry_size, pte, PTE_A))
+				goto restart;
+			pte |= PTE_A;
+			res->pte[level] = pte;
 		}
 		table = gwalk_entry_addr(ctx, level, pte, false);
 	}
@@ -332,10 +334,11 @@ restart:
 	res->pat_index = ((pte >> 3) & 3) | (!!(pte & (large ? PTE_PAT_LARGE : PTE_PAT4K)) << 2);
 	if (!access_permitted(ctx, access, writable, user, nx))
 		return walk_fault(ctx, access, PFEC_P, res);
-	if ((access & GACC_WRITE) && !(pte & PTE_D)) {
-		if (!set_entry_bits(leaf_p, fmt->entry_size, pte, PTE_D))
+	leaf_bits = (PTE_A | ((access & GACC_WRITE) ? PTE_D : 0)) & ~pte;
+	if (leaf_bits) {
+		if (!set_entry_bits(leaf_p, fmt->entry_size, pte, leaf_bits))
 			goto restart;
-		res->pte[level] = pte | PTE_D;
+		res->pte[level] = pte | leaf_bits;
 	}
 	res->status = GWALK_OK;
 	return GWALK_OK;

@@ -107,9 +107,10 @@ struct gwalk_result {
 enum gwalk_mode gwalk_mode(const struct gwalk_ctx *ctx);
 
 /*
- * Translate gva for an access (GACC_* bits). Sets A bits on the entries
- * the walk uses and D on the leaf of a permitted write, atomically in guest
- * memory (see gwalk.c for the exact rule). Returns result->status.
+ * Translate gva for an access (GACC_* bits). Sets A bits on the
+ * paging-structure entries the walk goes through, and A (D on a write) on
+ * the leaf of a permitted access only, atomically in guest memory (see
+ * gwalk.c for the exact rule). Returns result->status.
  */
 enum gwalk_status gwalk(const struct gwalk_ctx *ctx, struct guest_mem *mem, u64 gva,
 			u32 access, struct gwalk_result *result);

@@ -45,20 +45,31 @@ static void *entry_ptr(struct ref_walk *w, u64 gpa)
 	return page + (gpa & 0xfff);
 }
 
-/* Account one used entry: fold in its rights and set its accessed bit. */
-static void use64(struct ref_walk *w, u64 *e)
+/* Fold in the rights of the leaf; its A bit waits for the permission check. */
+static void leaf64(struct ref_walk *w, u64 *e)
 {
 	w->w = w->w && (*e & PTE_W);
 	w->u = w->u && (*e & PTE_U);
 	if (nxe(w->ctx) && (*e & PTE_NX))
 		w->nx = true;
+}
+
+static void leaf32(struct ref_walk *w, u32 *e)
+{
+	w->w = w->w && (*e & PTE_W);
+	w->u = w->u && (*e & PTE_U);
+}
+
+/* Account one paging-structure entry above the leaf: rights, then A. */
+static void use64(struct ref_walk *w, u64 *e)
+{
+	leaf64(w, e);
 	*e |= PTE_A;
 }
 
 static void use32(struct ref_walk *w, u32 *e)
 {
-	w->w = w->w && (*e & PTE_W);
-	w->u = w->u && (*e & PTE_U);
+	leaf32(w, e);
 	*e |= PTE_A;
 }
 
@@ -92,7 +103,7 @@ static int walk_32bit(struct ref_walk *w, u32 **leaf, u64 *gpa, u64 *size, bool 
 			return REF_RESERVED;
 		if (phys < 40 && (high >> (phys - 32)))
 			return REF_RESERVED;
-		use32(w, pde);
+		leaf32(w, pde);
 		*leaf = pde;
 		*big = true;
 		*size = 4ull << 20;
@@ -105,7 +116,7 @@ static int walk_32bit(struct ref_walk *w, u32 **leaf, u64 *gpa, u64 *size, bool 
 		return REF_NOT_RAM;
 	if (!(*pte & PTE_P))
 		return REF_NOT_PRESENT;
-	use32(w, pte);
+	leaf32(w, pte);
 	*leaf = pte;
 	*big = false;
 	*size = 4096;
@@ -131,7 +142,7 @@ static int walk_pae(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *b
 	if (*pde & PTE_PS) {
 		if (*pde & (rsvd_pae(w->ctx) | mask_bits(20, 13)))
 			return REF_RESERVED;
-		use64(w, pde);
+		leaf64(w, pde);
 		*leaf = pde;
 		*big = true;
 		*size = 2ull << 20;
@@ -148,7 +159,7 @@ static int walk_pae(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *b
 		return REF_NOT_PRESENT;
 	if (*pte & rsvd_pae(w->ctx))
 		return REF_RESERVED;
-	use64(w, pte);
+	leaf64(w, pte);
 	*leaf = pte;
 	*big = false;
 	*size = 4096;
@@ -180,7 +191,7 @@ static int walk_long(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *
 	if (*pdpte & PTE_PS) {
 		if (*pdpte & (rsvd | mask_bits(29, 13)))
 			return REF_RESERVED;
-		use64(w, pdpte);
+		leaf64(w, pdpte);
 		*leaf = pdpte;
 		*big = true;
 		*size = 1ull << 30;
@@ -199,7 +210,7 @@ static int walk_long(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *
 	if (*pde & PTE_PS) {
 		if (*pde & (rsvd | mask_bits(20, 13)))
 			return REF_RESERVED;
-		use64(w, pde);
+		leaf64(w, pde);
 		*leaf = pde;
 		*big = true;
 		*size = 2ull << 20;
@@ -217,7 +228,7 @@ static int walk_long(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *
 		return REF_NOT_PRESENT;
 	if (*pte & rsvd)
 		return REF_RESERVED;
-	use64(w, pte);
+	leaf64(w, pte);
 	*leaf = pte;
 	*big = false;
 	*size = 4096;
@@ -336,12 +347,11 @@ enum gwalk_status ref_translate(const struct gwalk_ctx *ctx, struct guest_mem *m
 		out->pfec = ref_pfec(ctx, access, true, false);
 		return GWALK_FAULT;
 	}
-	if (access & GACC_WRITE) {
-		if (is32)
-			*(u32 *)leaf |= PTE_D;
-		else
-			*(u64 *)leaf |= PTE_D;
-	}
+	/* The leaf is used only by a permitted access: A, and D on a write. */
+	if (is32)
+		*(u32 *)leaf |= PTE_A | (access & GACC_WRITE ? PTE_D : 0);
+	else
+		*(u64 *)leaf |= PTE_A | (access & GACC_WRITE ? PTE_D : 0);
 	out->status = GWALK_OK;
 	return GWALK_OK;
 }

@@ -18,8 +18,9 @@ struct ref_result {
 };
 
 /*
- * Same contract as gwalk(): A on every entry used, in walk order; D on the
- * leaf of a permitted write; nothing on the entry that stops the walk.
+ * Same contract as gwalk(): A on every entry above the leaf that the walk
+ * goes through, in walk order; A on the leaf (and D on a write) only when
+ * the access is permitted; nothing on the entry that stops the walk.
  */
 enum gwalk_status ref_translate(const struct gwalk_ctx *ctx, struct guest_mem *mem, u64 gva,
 				u32 access, struct ref_result *out);
