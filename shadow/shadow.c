@@ -403,8 +403,12 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 		return fault_done(mmu, out, SHADOW_NOT_RAM);
 	is_table = is_write && sp_first_indirect(mmu, walk.gpa >> PAGE_SHIFT);
 	if (is_write && !is_table && !walk.writable) {
-		/* Permitted although read-only: a supervisor write with CR0.WP=0. */
-		if (walk.user && (ctx.cr4 & CR4_SMAP))
+		/*
+		 * Permitted although read-only: a supervisor write with CR0.WP=0.
+		 * A supervisor-only alias of a user page would let later AC=0
+		 * reads through under SMAP: emulate that write instead.
+		 */
+		if (walk.user && v->root->role.smap_andnot_wp)
 			return fault_done(mmu, out, SHADOW_EMULATE_ACCESS);
 		alias = true;
 	}
@@ -543,8 +547,17 @@ static union shadow_role vcpu_role(const struct shadow_vcpu *v)
 	role.access = SHADOW_ACC_ALL;
 	if (mode == GWALK_MODE_OFF)
 		return role;
+	/*
+	 * Hardware runs with CR0.WP=1 and the guest's SMEP/SMAP (see
+	 * shadow_hw_control_regs): what WP=0 permits is served by write
+	 * aliases, whose rights depend on SMEP and SMAP. So a change of any
+	 * of WP, SMEP-with-WP=0 or SMAP-with-WP=0 selects other shadow pages
+	 * (as KVM's role does): an alias never outlives the mode it was made
+	 * for.
+	 */
 	role.cr0_wp = wp;
 	role.smep_andnot_wp = !wp && (v->ctx.cr4 & CR4_SMEP);
+	role.smap_andnot_wp = !wp && (v->ctx.cr4 & CR4_SMAP);
 	if (mode == GWALK_MODE_32BIT)
 		role.cr4_pse = !!(v->ctx.cr4 & CR4_PSE);
 	else

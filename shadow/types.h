@@ -90,6 +90,9 @@ union shadow_role {
 		u32 efer_nx : 1;
 		u32 cr4_pse : 1;
 		u32 smep_andnot_wp : 1;
+		u32 smap_andnot_wp : 1;	/* CR4.SMAP with CR0.WP=0: no write alias of a
+					 * user page (it would hide SMAP faults), and no
+					 * page shared with SMAP=0, where there may be one */
 		u32 pat : 3;		/* direct leaves: PAT:PCD:PWT of the guest large page */
 		u32 global : 1;		/* direct leaves: G of the guest large page */
 		u32 pae_root : 1;	/* the 4-entry PDPT of a PAE-format shadow */
