@@ -14,5 +14,12 @@ void fpu_init_host(void);
 void fpu_init_guest(struct guest *g);
 void fpu_free_guest(struct guest *g);
 void fpu_switch(struct guest *from, struct guest *to);
+/*
+ * The running guest's x87/MMX/SSE registers as a 512-byte FXSAVE image
+ * (16-byte aligned): read them out and put them back, for an emulated
+ * instruction that moves an mm/xmm register. AVX upper halves are untouched.
+ */
+void fpu_live_save(void *area);
+void fpu_live_load(const void *area);
 
 #endif

@@ -16,7 +16,7 @@
 #define MAX_GUESTS BOOT_MAX_MODULES
 #define EXIT_REASON_COUNT 70   /* VM exit statistics, by basic exit reason */
 #define EXIT_HISTORY 8
-#define GUEST_INSN_KINDS 40   /* >= X86_NR_INSN_KINDS (checked in vmx/emulate.c) */
+#define GUEST_INSN_KINDS 64   /* >= X86_NR_INSN_KINDS (checked in vmx/emulate.c) */
 
 struct guest_devices;
 struct mmu_ops;

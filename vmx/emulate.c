@@ -12,6 +12,7 @@
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "devices/devices.h"
+#include "guest/fpu.h"
 #include "guest/memory.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
@@ -21,6 +22,8 @@ _Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too smal
 
 static struct x86_emu_ctxt emu;  /* one CPU: one context (it holds a 4 KiB buffer) */
 static u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
+static bool loaded_ss;           /* the instruction loaded SS: MOV-SS blocking follows */
+static u8 fx_area[512] __attribute__((aligned(16)));  /* FXSAVE image (vreg callbacks) */
 
 static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,
 				    struct x86_fault *fault)
@@ -119,12 +122,85 @@ static enum x86_cb_status cb_cmpxchg(void *opaque, u64 la, void *expected, const
 	return linear_copy(opaque, la, (void *)desired, len, access_kind(GACC_WRITE), true, fault);
 }
 
+/* Descriptor tables: implicit supervisor accesses whatever the CPL (SDM 4.6). */
+static enum x86_cb_status cb_sys_copy(void *opaque, u64 la, void *buf, unsigned len, bool write,
+				      struct x86_fault *fault)
+{
+	return linear_copy(opaque, la, buf, len,
+			   access_kind(GACC_IMPLICIT | (write ? GACC_WRITE : 0)), write, fault);
+}
+
+/* VMCS fields of segment register n (ES..GS = 0..5, LDTR 6, TR 7): SDM Vol. 3D B.1.2. */
+static enum x86_cb_status cb_load_seg(void *opaque, enum x86_seg seg, const struct x86_segment *s)
+{
+	unsigned n = seg == X86_SEG_TR ? 7 : (unsigned)seg;
+
+	(void)opaque;
+	vmcs_write_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * n), s->selector, __func__);
+	vmcs_write_checked((enum vmcs_field)(GUEST_ES_BASE + 2 * n), s->base, __func__);
+	vmcs_write_checked((enum vmcs_field)(GUEST_ES_LIMIT + 2 * n), s->limit, __func__);
+	vmcs_write_checked((enum vmcs_field)(GUEST_ES_AR_BYTES + 2 * n), s->ar, __func__);
+	if (seg == X86_SEG_SS)
+		loaded_ss = true;
+	return X86_CB_OK;
+}
+
+/* FXSAVE image layout (SDM Vol. 1 table 10-2). */
+#define FX_FSW 2
+#define FX_FTW 4
+#define FX_MM(n) (32 + 16 * (n))
+#define FX_XMM(n) (160 + 16 * (n))
+
+static enum x86_cb_status cb_vreg_read(void *opaque, enum x86_vreg kind, unsigned n, u8 *val)
+{
+	(void)opaque;
+	fpu_live_save(fx_area);
+	if (kind == X86_VREG_MM)
+		memcpy(val, fx_area + FX_MM(n), 8);
+	else
+		memcpy(val, fx_area + FX_XMM(n), 16);
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status cb_vreg_write(void *opaque, enum x86_vreg kind, unsigned n,
+					const u8 *val)
+{
+	(void)opaque;
+	fpu_live_save(fx_area);
+	if (kind == X86_VREG_MM) {
+		/* MMX state: TOS = 0, every tag valid; a written mm register's
+		 * exponent field becomes all ones (SDM Vol. 1 9.5.1). */
+		fx_area[FX_FSW + 1] &= (u8)~0x38;
+		fx_area[FX_FTW] = 0xff;
+		if (val) {
+			memcpy(fx_area + FX_MM(n), val, 8);
+			fx_area[FX_MM(n) + 8] = 0xff;
+			fx_area[FX_MM(n) + 9] = 0xff;
+		}
+	} else {
+		memcpy(fx_area + FX_XMM(n), val, 16);
+	}
+	fpu_live_load(fx_area);
+	return X86_CB_OK;
+}
+
 static const struct x86_emu_ops guest_ops = {
 	.fetch = cb_fetch,
 	.read = cb_read,
 	.write = cb_write,
 	.cmpxchg = cb_cmpxchg,
+	.sys_copy = cb_sys_copy,
+	.load_seg = cb_load_seg,
+	.vreg_read = cb_vreg_read,
+	.vreg_write = cb_vreg_write,
 };
+
+enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
+				      bool to_guest, struct x86_fault *fault)
+{
+	return linear_copy(g, la, buf, len, access_kind(to_guest ? GACC_WRITE : 0), to_guest,
+			   fault);
+}
 
 static void load_context(struct guest *g)
 {
@@ -138,8 +214,24 @@ static void load_context(struct guest *g)
 	emu.regs.rip = vmcs_readn(GUEST_RIP);
 	emu.regs.rflags = vmcs_readn(GUEST_RFLAGS);
 	emu.mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs & BIT(13), cs & BIT(14));
-	for (int s = 0; s < X86_NR_SEGS; s++)
+	for (int s = 0; s < X86_NR_SEGS; s++) {
 		emu.seg_base[s] = vmcs_read_checked(bases[s], __func__);
+		emu.sys.sel[s] = (u16)vmcs_read_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * s),
+							 __func__);
+	}
+	emu.sys.cr0 = guest_cr0();
+	emu.sys.cpl = (u8)guest_cpl();
+	emu.sys.efer_lma = guest_efer(g) & EFER_LMA;
+	emu.sys.ss_big = vmcs_read32(GUEST_SS_AR_BYTES) & BIT(14);
+	emu.sys.gdt_base = vmcs_readn(GUEST_GDTR_BASE);
+	emu.sys.gdt_limit = vmcs_read32(GUEST_GDTR_LIMIT);
+	/* An unusable LDTR: no LDT (selectors with TI=1 then #GP). */
+	emu.sys.ldt_base = 0;
+	emu.sys.ldt_limit = 0;
+	if (!(vmcs_read32(GUEST_LDTR_AR_BYTES) & X86_AR_UNUSABLE)) {
+		emu.sys.ldt_base = vmcs_readn(GUEST_LDTR_BASE);
+		emu.sys.ldt_limit = vmcs_read32(GUEST_LDTR_LIMIT);
+	}
 	emu.ops = &guest_ops;
 	emu.opaque = g;
 }
@@ -150,14 +242,21 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 
 	load_context(g);
 	unassigned_gpa = ~0ull;
+	loaded_ss = false;
 	switch (x86_emulate(&emu, &res)) {
-	case X86_EMU_DONE:
+	case X86_EMU_DONE: {
+		/* Finishing an instruction ends STI/MOV-SS blocking; loading SS
+		 * starts MOV-SS blocking (SDM Vol. 3C 25.4.2, table 25-3). */
+		u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~3u;
+
 		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
 		vmcs_writen(GUEST_RIP, emu.regs.rip);
 		vmcs_writen(GUEST_RFLAGS, emu.regs.rflags);
+		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr | (loaded_ss ? 2u : 0));
 		if (res.kind < X86_NR_INSN_KINDS)
 			g->emulated[res.kind]++;
 		return EXIT_RESUME;
+	}
 	case X86_EMU_EXCEPTION:
 		if (res.fault.vector == 14)
 			g->regs.cr2 = res.fault.address;

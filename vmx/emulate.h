@@ -3,10 +3,21 @@
 #define VMX_EMULATE_H
 
 #include "vmx/vmexit.h"
+#include "arch/x86/emulate.h"
 
 /* Emulate the instruction at the guest's RIP (its memory accesses go
  * through mmu_translate/mmu_store and the devices' MMIO); 'why' names the
  * reason in logs. */
 enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why);
+
+/*
+ * Copy len bytes between buf and the guest's linear address la as the
+ * guest's own access would (its paging, RAM through the MMU, emulated
+ * MMIO pages through the device models), e.g. for INS/OUTS whose string
+ * lies in MMIO. X86_CB_FAULT fills *fault (#PF, #GP) for injection;
+ * X86_CB_UNHANDLED: neither RAM nor a device.
+ */
+enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
+				      bool to_guest, struct x86_fault *fault);
 
 #endif

@@ -40,6 +40,8 @@ struct emu {
 	unsigned int addr_size;		/* 2, 4 or 8 */
 	bool lock;
 	bool rep;			/* F2 or F3 (same meaning for stos/movs/lods) */
+	u8 last_rep;			/* the last of F2/F3: repne/repe, SSE prefix */
+	bool p66;			/* 66 seen (SSE mandatory prefix) */
 	bool rex_present;		/* any REX, even 0x40: selects SPL..DIL over AH..BH */
 	u8 rex;
 	int seg_override;		/* enum x86_seg, or -1 */
@@ -58,7 +60,11 @@ struct emu {
 	bool g_dest;			/* result goes to ModRM.reg (loads, 02/03 ALU forms) */
 	enum src_kind src;
 	u64 imm;
+	u64 imm2;			/* enter: the nesting level */
 	u64 lin;			/* linear address of the E memory operand */
+	bool ea_rsp_base;		/* RSP is the base of ea (pop m adjusts it) */
+	unsigned int gpr;		/* push/pop r: the register */
+	u8 cc;				/* cmovcc/setcc: the condition */
 };
 
 static const char *const kind_names[X86_NR_INSN_KINDS] = {
@@ -72,7 +78,15 @@ static const char *const kind_names[X86_NR_INSN_KINDS] = {
 	[X86_INSN_INC] = "inc", [X86_INSN_DEC] = "dec", [X86_INSN_NOT] = "not",
 	[X86_INSN_NEG] = "neg", [X86_INSN_BT] = "bt", [X86_INSN_BTS] = "bts",
 	[X86_INSN_BTR] = "btr", [X86_INSN_BTC] = "btc", [X86_INSN_STOS] = "stos",
-	[X86_INSN_MOVS] = "movs", [X86_INSN_LODS] = "lods",
+	[X86_INSN_MOVS] = "movs", [X86_INSN_LODS] = "lods", [X86_INSN_CMPS] = "cmps",
+	[X86_INSN_SCAS] = "scas", [X86_INSN_MUL] = "mul", [X86_INSN_IMUL] = "imul",
+	[X86_INSN_DIV] = "div", [X86_INSN_IDIV] = "idiv", [X86_INSN_BSF] = "bsf",
+	[X86_INSN_BSR] = "bsr", [X86_INSN_SHLD] = "shld", [X86_INSN_SHRD] = "shrd",
+	[X86_INSN_CMOV] = "cmov", [X86_INSN_SETCC] = "setcc", [X86_INSN_SMSW] = "smsw",
+	[X86_INSN_PUSH] = "push", [X86_INSN_POP] = "pop", [X86_INSN_RET] = "ret",
+	[X86_INSN_LEAVE] = "leave", [X86_INSN_ENTER] = "enter", [X86_INSN_CALL] = "call",
+	[X86_INSN_JMP] = "jmp", [X86_INSN_JMP_FAR] = "ljmp", [X86_INSN_MOV_SREG] = "mov-sreg",
+	[X86_INSN_LTR] = "ltr", [X86_INSN_VMOV] = "sse-mov",
 };
 
 static const char *const reason_names[X86_NR_REASONS] = {
@@ -144,8 +158,8 @@ static enum x86_emu_status raise(struct emu *e, u8 vector, u32 error_code)
 {
 	e->res->fault = (struct x86_fault){
 		.vector = vector,
-		/* #UD has no error code; #GP/#SS raised here always carry 0. */
-		.has_error_code = vector != X86_VEC_UD,
+		/* #DE and #UD have no error code (SDM Vol. 3A table 6-1). */
+		.has_error_code = vector != X86_VEC_UD && vector != X86_VEC_DE,
 		.error_code = error_code,
 	};
 	return X86_EMU_EXCEPTION;
@@ -409,6 +423,7 @@ static enum x86_emu_status decode_prefixes(struct emu *e, u64 *opcode)
 		switch (b) {
 		case 0x66:
 			e->op_size = 1;	/* marker, resolved below */
+			e->p66 = true;
 			break;
 		case 0x67:
 			e->addr_size = 1;
@@ -419,6 +434,7 @@ static enum x86_emu_status decode_prefixes(struct emu *e, u64 *opcode)
 		case 0xf2:
 		case 0xf3:
 			e->rep = true;
+			e->last_rep = (u8)b;
 			break;
 		case 0x26: case 0x2e: case 0x36: case 0x3e:
 			/* ES/CS/SS/DS overrides are ignored in 64-bit mode (SDM 3.3.7.1). */
@@ -522,6 +538,7 @@ static enum x86_emu_status decode_ea32(struct emu *e)
 		ea += e->regs.gpr[base];
 		if (base == X86_RSP || base == X86_RBP)
 			e->seg = X86_SEG_SS;
+		e->ea_rsp_base = base == X86_RSP;
 	}
 	if (disp_size) {
 		FETCH(e, disp_size, &disp);
@@ -568,6 +585,20 @@ static unsigned int imm_z_size(const struct emu *e)
 	return e->op_size == 2 ? 2 : 4;
 }
 
+/* push/pop/enter/leave: 64 bits in 64-bit mode unless 66 says 16 (SDM Vol. 1 6.2.5). */
+static unsigned int stack_op_size(const struct emu *e)
+{
+	if (is_64bit(e))
+		return e->p66 ? 2 : 8;
+	return e->op_size;
+}
+
+/* Near call/jmp/ret: always 64 bits in 64-bit mode on Intel (66 is ignored). */
+static unsigned int near_op_size(const struct emu *e)
+{
+	return is_64bit(e) ? 8 : e->op_size;
+}
+
 /* One-byte opcode map, the subset we emulate (SDM Vol. 2D table A-2). */
 static enum x86_emu_status decode_one_byte(struct emu *e)
 {
@@ -590,6 +621,60 @@ static enum x86_emu_status decode_one_byte(struct emu *e)
 		}
 	}
 	switch (op) {
+	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+	case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
+		e->kind = op < 0x58 ? X86_INSN_PUSH : X86_INSN_POP;
+		e->gpr = (op & 7) | ((e->rex & 1) << 3);
+		e->op_size = stack_op_size(e);
+		return X86_EMU_DONE;
+	case 0x68: case 0x6a:
+		e->kind = X86_INSN_PUSH;
+		e->op_size = stack_op_size(e);
+		return decode_imm(e, op == 0x6a ? 1 : imm_z_size(e));
+	case 0x69: case 0x6b:
+		e->kind = X86_INSN_IMUL;
+		e->g_dest = true;
+		TRY(decode_modrm(e));
+		return decode_imm(e, op == 0x6b ? 1 : imm_z_size(e));
+	case 0x8c: case 0x8e:
+		TRY(decode_modrm(e));
+		/* No seventh or eighth segment register, and mov to CS is #UD. */
+		if ((e->reg & 7) > 5 || (op == 0x8e && (e->reg & 7) == X86_SEG_CS))
+			return raise(e, X86_VEC_UD, 0);
+		e->kind = X86_INSN_MOV_SREG;
+		e->g_dest = op == 0x8e;
+		if (e->mem || op == 0x8e)
+			e->op_size = 2;	/* a memory operand is always 16 bits */
+		return X86_EMU_DONE;
+	case 0x8f:
+		e->op_size = stack_op_size(e);
+		TRY(decode_modrm(e));
+		if ((e->reg & 7) != 0)
+			return unhandled(e, X86_REASON_OPCODE);
+		e->kind = X86_INSN_POP;
+		return X86_EMU_DONE;
+	case 0xa6: case 0xa7:
+		e->kind = X86_INSN_CMPS;
+		break;
+	case 0xae: case 0xaf:
+		e->kind = X86_INSN_SCAS;
+		break;
+	case 0xc2: case 0xc3:
+		e->kind = X86_INSN_RET;
+		e->op_size = near_op_size(e);
+		if (op == 0xc2)
+			FETCH(e, 2, &e->imm);
+		return X86_EMU_DONE;
+	case 0xc8:
+		e->kind = X86_INSN_ENTER;
+		e->op_size = stack_op_size(e);
+		FETCH(e, 2, &e->imm);
+		FETCH(e, 1, &e->imm2);
+		return X86_EMU_DONE;
+	case 0xc9:
+		e->kind = X86_INSN_LEAVE;
+		e->op_size = stack_op_size(e);
+		return X86_EMU_DONE;
 	case 0x63:
 		if (!is_64bit(e))
 			return unhandled(e, X86_REASON_MODE);	/* ARPL */
@@ -663,23 +748,44 @@ static enum x86_emu_status decode_one_byte(struct emu *e)
 			e->kind = rx == 2 ? X86_INSN_NOT : X86_INSN_NEG;
 			return X86_EMU_DONE;
 		}
-		return unhandled(e, X86_REASON_OPCODE);	/* mul, imul, div, idiv */
+		e->kind = X86_INSN_MUL + (rx - 4);	/* mul, imul, div, idiv: rAX (rDX) */
+		return X86_EMU_DONE;
 	case 0xfe: case 0xff:
 		if (!(op & 1))
 			e->op_size = 1;
 		TRY(decode_modrm(e));
 		rx = e->reg & 7;
-		if (rx > 1)
-			return unhandled(e, X86_REASON_OPCODE);	/* call, jmp, push */
-		e->kind = rx == 0 ? X86_INSN_INC : X86_INSN_DEC;
-		return X86_EMU_DONE;
+		if (rx <= 1) {
+			e->kind = rx == 0 ? X86_INSN_INC : X86_INSN_DEC;
+			return X86_EMU_DONE;
+		}
+		if (op == 0xfe || rx == 7)
+			return raise(e, X86_VEC_UD, 0);
+		switch (rx) {
+		case 2: case 4:
+			e->kind = rx == 2 ? X86_INSN_CALL : X86_INSN_JMP;
+			e->op_size = near_op_size(e);
+			return X86_EMU_DONE;
+		case 5:
+			if (!e->mem)
+				return raise(e, X86_VEC_UD, 0);
+			e->kind = X86_INSN_JMP_FAR;	/* m16:16/32/64 by operand size */
+			return X86_EMU_DONE;
+		case 6:
+			e->kind = X86_INSN_PUSH;
+			e->op_size = stack_op_size(e);
+			return X86_EMU_DONE;
+		default:
+			return unhandled(e, X86_REASON_OPCODE);	/* call far */
+		}
 	default:
 		return unhandled(e, X86_REASON_OPCODE);
 	}
 	/* The plain "op E, G" forms above: byte version when the opcode is even. */
 	if (!(op & 1))
 		e->op_size = 1;
-	if (e->kind == X86_INSN_MOVS || e->kind == X86_INSN_STOS || e->kind == X86_INSN_LODS)
+	if (e->kind == X86_INSN_MOVS || e->kind == X86_INSN_STOS || e->kind == X86_INSN_LODS ||
+	    e->kind == X86_INSN_CMPS || e->kind == X86_INSN_SCAS)
 		return X86_EMU_DONE;
 	return decode_modrm(e);
 }
@@ -691,7 +797,55 @@ static enum x86_emu_status decode_two_byte(struct emu *e)
 							X86_INSN_BTC };
 	u8 op = e->opcode;
 
+	if ((op & 0xf0) == 0x40 || (op & 0xf0) == 0x90) {
+		/* cmovcc Gv, Ev (always reads E) / setcc Eb */
+		e->kind = (op & 0xf0) == 0x40 ? X86_INSN_CMOV : X86_INSN_SETCC;
+		e->cc = op & 15;
+		e->g_dest = e->kind == X86_INSN_CMOV;
+		if (e->kind == X86_INSN_SETCC)
+			e->op_size = 1;
+		return decode_modrm(e);
+	}
 	switch (op) {
+	case 0x00:
+		TRY(decode_modrm(e));
+		if ((e->reg & 7) != 3)
+			return unhandled(e, X86_REASON_OPCODE);	/* sldt, str, lldt, verr... */
+		e->kind = X86_INSN_LTR;
+		e->op_size = 2;
+		return X86_EMU_DONE;
+	case 0x01:
+		TRY(decode_modrm(e));
+		if ((e->reg & 7) != 4)
+			return unhandled(e, X86_REASON_OPCODE);	/* lgdt, lmsw, invlpg... */
+		e->kind = X86_INSN_SMSW;
+		if (e->mem)
+			e->op_size = 2;	/* to memory: always 16 bits */
+		return X86_EMU_DONE;
+	case 0x10: case 0x11: case 0x28: case 0x29: case 0x2b: case 0x6e: case 0x6f:
+	case 0x7e: case 0x7f: case 0xd6: case 0xe7:
+		TRY(decode_modrm(e));
+		if (!e->mem)
+			return unhandled(e, X86_REASON_OPCODE);	/* register forms do not exit */
+		e->kind = X86_INSN_VMOV;
+		return X86_EMU_DONE;
+	case 0xa4: case 0xa5: case 0xac: case 0xad:
+		e->kind = op < 0xa8 ? X86_INSN_SHLD : X86_INSN_SHRD;
+		TRY(decode_modrm(e));
+		if (!(op & 1))
+			TRY(decode_imm(e, 1));	/* count in imm; odd opcodes: CL */
+		e->src = SRC_REG;
+		return X86_EMU_DONE;
+	case 0xaf:
+		e->kind = X86_INSN_IMUL;
+		e->g_dest = true;
+		return decode_modrm(e);
+	case 0xbc: case 0xbd:
+		if (e->last_rep == 0xf3)
+			return unhandled(e, X86_REASON_OPCODE);	/* tzcnt/lzcnt */
+		e->kind = op == 0xbc ? X86_INSN_BSF : X86_INSN_BSR;
+		e->g_dest = true;
+		return decode_modrm(e);
 	case 0xa3: case 0xab: case 0xb3: case 0xbb:
 		e->kind = bt_kinds[(op >> 3) & 3];
 		e->src = SRC_REG;
@@ -812,6 +966,73 @@ static u64 bit_offset(struct emu *e)
 	return offset & (bits - 1);
 }
 
+/* Condition code cc of jcc/setcc/cmovcc (SDM Vol. 2D table B-1). */
+static bool condition(const struct emu *e, unsigned int cc)
+{
+	u64 f = e->regs.rflags;
+	bool cf = f & X86_FLAG_CF, zf = f & X86_FLAG_ZF, sf = f & X86_FLAG_SF;
+	bool of = f & X86_FLAG_OF, pf = f & X86_FLAG_PF, r;
+
+	switch (cc >> 1) {
+	case 0: r = of; break;
+	case 1: r = cf; break;
+	case 2: r = zf; break;
+	case 3: r = cf || zf; break;
+	case 4: r = sf; break;
+	case 5: r = pf; break;
+	case 6: r = sf != of; break;
+	default: r = zf || sf != of; break;
+	}
+	return (cc & 1) ? !r : r;
+}
+
+/* CF and OF together (mul, imul: "the result did not fit"). */
+static void set_cf_of(struct emu *e, bool on)
+{
+	e->regs.rflags &= ~(X86_FLAG_CF | X86_FLAG_OF);
+	if (on)
+		e->regs.rflags |= X86_FLAG_CF | X86_FLAG_OF;
+}
+
+/* Signed a * b truncated to size; *overflow when the truncation lost bits. */
+static u64 imul_trunc(u64 a, u64 b, unsigned int size, bool *overflow)
+{
+	if (size == 8) {
+		__int128 p = (__int128)(s64)a * (s64)b;
+
+		*overflow = p != (__int128)(s64)p;
+		return (u64)p;
+	}
+	s64 p = (s64)sign_extend(a, size) * (s64)sign_extend(b, size);
+
+	*overflow = (u64)p != sign_extend((u64)p, size);
+	return (u64)p & size_mask(size);
+}
+
+/*
+ * shld/shrd of dst by cnt (1..31, or 1..63 for 64 bits) filling from src.
+ * 16-bit operands shift through dest:src:dest, so counts 17..31 give
+ * what Intel CPUs give (the SDM: undefined). CF = the last bit out.
+ */
+static u64 double_shift(bool left, u64 dst, u64 src, unsigned int cnt, unsigned int size,
+			bool *cf)
+{
+	unsigned int bits = size * 8;
+
+	if (size == 2) {
+		u64 w = (dst << 32) | (src << 16) | dst;
+
+		*cf = left ? (w >> (48 - cnt)) & 1 : (w >> (cnt - 1)) & 1;
+		return (left ? w >> (32 - cnt) : w >> cnt) & 0xffff;
+	}
+	if (left) {
+		*cf = (dst >> (bits - cnt)) & 1;
+		return ((dst << cnt) | (src >> (bits - cnt))) & size_mask(size);
+	}
+	*cf = (dst >> (cnt - 1)) & 1;
+	return ((dst >> cnt) | (src << (bits - cnt))) & size_mask(size);
+}
+
 /*
  * Compute the instruction from the current value `old` of the E operand:
  * update e->regs (flags, register results) and return true with *new when E
@@ -875,6 +1096,62 @@ static bool compute(struct emu *e, u64 old, u64 *new, u64 bit)
 		gpr_write(e, e->reg, size, old);	/* before E: matters if E == G */
 		*new = res;
 		return true;
+	case X86_INSN_BSF:
+	case X86_INSN_BSR:
+		/* ZF = (source == 0), the destination then unchanged; other flags kept. */
+		e->regs.rflags &= ~X86_FLAG_ZF;
+		if (!(old & size_mask(size))) {
+			e->regs.rflags |= X86_FLAG_ZF;
+			return false;
+		}
+		res = e->kind == X86_INSN_BSF ? (u64)__builtin_ctzll(old & size_mask(size))
+					      : (u64)(63 - __builtin_clzll(old & size_mask(size)));
+		gpr_write(e, e->reg, size, res);
+		return false;
+	case X86_INSN_IMUL: {	/* 0F AF, 69, 6B: G = E * (G or imm), truncated */
+		bool of;
+
+		res = imul_trunc(old, e->src == SRC_IMM ? e->imm : gpr_read(e, e->reg, size),
+				 size, &of);
+		set_cf_of(e, of);
+		gpr_write(e, e->reg, size, res);
+		return false;
+	}
+	case X86_INSN_SHLD:
+	case X86_INSN_SHRD: {
+		unsigned int cnt = (unsigned int)((e->opcode & 1) ? e->regs.gpr[X86_RCX] : e->imm) &
+				   (size == 8 ? 63 : 31);
+		bool cf;
+		u64 f;
+
+		if (!cnt) {
+			/* Flags and memory untouched; a 32-bit register is still
+			 * written, so zero-extended (as the CPUs do). */
+			*new = old;
+			return !e->mem && size == 4;
+		}
+		res = double_shift(e->kind == X86_INSN_SHLD, old & size_mask(size),
+				   gpr_read(e, e->reg, size), cnt, size, &cf);
+		/* OF: sign change (defined for a count of 1); AF left alone. */
+		f = result_flags(res, size) | (cf ? X86_FLAG_CF : 0) |
+		    (((res ^ old) & sign_bit(size)) ? X86_FLAG_OF : 0);
+		e->regs.rflags = (e->regs.rflags & ~(X86_FLAGS_ARITH & ~X86_FLAG_AF)) | f;
+		*new = res;
+		return true;
+	}
+	case X86_INSN_CMOV:
+		/* A 32-bit cmov zero-extends its destination even when false (SDM CMOVcc). */
+		gpr_write(e, e->reg, size, condition(e, e->cc) ? old : gpr_read(e, e->reg, size));
+		return false;
+	case X86_INSN_SETCC:
+		*new = condition(e, e->cc);
+		return true;
+	case X86_INSN_SMSW:
+		*new = e->ctxt->sys.cr0;	/* a memory or 16-bit destination takes bits 15:0 */
+		return true;
+	case X86_INSN_MOV_SREG:	/* mov Ev, Sreg: a register destination is zero-extended */
+		*new = e->ctxt->sys.sel[e->reg & 7];
+		return true;
 	case X86_INSN_CMPXCHG:
 		acc = gpr_read(e, X86_RAX, size);
 		alu(e, X86_INSN_CMP, acc, old, size);
@@ -908,7 +1185,16 @@ static bool compute(struct emu *e, u64 old, u64 *new, u64 bit)
 
 static bool reads_e(const struct emu *e)
 {
-	return !(e->kind == X86_INSN_MOV && !e->g_dest);
+	switch (e->kind) {
+	case X86_INSN_MOV:
+	case X86_INSN_MOV_SREG:
+		return e->g_dest;
+	case X86_INSN_SETCC:
+	case X86_INSN_SMSW:
+		return false;
+	default:
+		return true;
+	}
 }
 
 /*
@@ -1112,6 +1398,651 @@ static enum x86_emu_status exec_string(struct emu *e)
 	return X86_EMU_DONE;
 }
 
+/* ---- cmps / scas ---------------------------------------------------------- */
+
+/*
+ * cmps / scas with rep, repe (F3) or repne (F2) (SDM Vol. 2A CMPS, SCAS).
+ * Element by element, each read through its own callback (a device sees
+ * exactly the reads the instruction makes), within the first elements'
+ * pages. A read that fails after the first element ends the call with
+ * the progress made and RIP on the instruction: the guest re-executes it.
+ */
+static enum x86_emu_status exec_cmps_scas(struct emu *e)
+{
+	unsigned int size = e->op_size, asize = e->addr_size;
+	u64 amask = size_mask(asize), step = e->regs.rflags & X86_FLAG_DF ? (u64)-(s64)size : size;
+	bool down = e->regs.rflags & X86_FLAG_DF, cmps = e->kind == X86_INSN_CMPS;
+	enum x86_seg src_seg = e->seg_override >= 0 ? (enum x86_seg)e->seg_override : X86_SEG_DS;
+	u64 count = e->rep ? e->regs.gpr[X86_RCX] & amask : 1;
+	u64 di = e->regs.gpr[X86_RDI] & amask, si = e->regs.gpr[X86_RSI] & amask;
+	u64 n, done = 0, lin;
+	bool stop = false;
+
+	if (count == 0) {
+		advance_rip(e);
+		return X86_EMU_DONE;
+	}
+	TRY(linear(e, X86_SEG_ES, di, size, &lin));
+	e->res->has_mem = true;
+	e->res->mem_linear = lin;
+	e->res->mem_size = (u8)size;
+	n = min_u64(count, elements_in_page(lin, size, down));
+	n = min_u64(n, elements_before_wrap(di, amask, size, down));
+	if (cmps) {
+		TRY(linear(e, src_seg, si, size, &lin));
+		n = min_u64(n, elements_in_page(lin, size, down));
+		n = min_u64(n, elements_before_wrap(si, amask, size, down));
+	}
+	for (; done < n && !stop; done++) {
+		u64 a, b, off = done * step;
+		u8 buf[8];
+		enum x86_emu_status st = X86_EMU_DONE;
+
+		if (cmps) {
+			st = linear(e, src_seg, (si + off) & amask, size, &lin);
+			if (st == X86_EMU_DONE)
+				st = mem_read(e, lin, buf, size);
+			a = load_le(buf, size);
+		} else {
+			a = gpr_read(e, X86_RAX, size);
+		}
+		if (st == X86_EMU_DONE)
+			st = linear(e, X86_SEG_ES, (di + off) & amask, size, &lin);
+		if (st == X86_EMU_DONE)
+			st = mem_read(e, lin, buf, size);
+		if (st != X86_EMU_DONE) {
+			if (!done)
+				return st;
+			break;
+		}
+		b = load_le(buf, size);
+		alu(e, X86_INSN_CMP, a, b, size);
+		/* repe stops on a difference, repne on equality. */
+		if (e->rep)
+			stop = (e->last_rep == 0xf3) != !!(e->regs.rflags & X86_FLAG_ZF);
+	}
+	addr_reg_write(e, X86_RDI, asize, di + done * step);
+	if (cmps)
+		addr_reg_write(e, X86_RSI, asize, si + done * step);
+	e->res->reps = done;
+	if (e->rep) {
+		addr_reg_write(e, X86_RCX, asize, count - done);
+		if (count - done && !stop)
+			return X86_EMU_DONE;	/* RIP stays: the guest resumes the rep */
+	}
+	advance_rip(e);
+	return X86_EMU_DONE;
+}
+
+/* ---- mul / imul / div / idiv with rAX (rDX) ---------------------------- */
+
+/* The E operand's value (memory or register), of `size` bytes. */
+static enum x86_emu_status read_e(struct emu *e, unsigned int size, u64 *val)
+{
+	u8 buf[8];
+
+	if (!e->mem) {
+		*val = gpr_read(e, e->rm, size);
+		return X86_EMU_DONE;
+	}
+	TRY(linear(e, e->seg, e->ea, size, &e->lin));
+	e->res->has_mem = true;
+	e->res->mem_linear = e->lin;
+	e->res->mem_size = (u8)size;
+	TRY(mem_read(e, e->lin, buf, size));
+	*val = load_le(buf, size);
+	return X86_EMU_DONE;
+}
+
+/* hi:lo / d, unsigned; false when d is 0 or the quotient needs more than 64 bits. */
+static bool udiv128(u64 hi, u64 lo, u64 d, u64 *q, u64 *r)
+{
+	u64 rem = hi, quo = 0;
+
+	if (!d || hi >= d)
+		return false;
+	for (int i = 63; i >= 0; i--) {
+		u64 carry = rem >> 63;
+
+		rem = (rem << 1) | ((lo >> i) & 1);
+		if (carry || rem >= d) {
+			rem -= d;
+			quo |= 1ull << i;
+		}
+	}
+	*q = quo;
+	*r = rem;
+	return true;
+}
+
+/* 64-bit div/idiv of rDX:rAX; false is #DE. */
+static bool divide64(bool is_signed, u64 hi, u64 lo, u64 d, u64 *q, u64 *r)
+{
+	bool neg_n = is_signed && (s64)hi < 0, neg_d = is_signed && (s64)d < 0;
+
+	if (!is_signed)
+		return udiv128(hi, lo, d, q, r);
+	if (neg_n) {	/* |hi:lo| */
+		lo = ~lo + 1;
+		hi = ~hi + (lo == 0);
+	}
+	if (neg_d)
+		d = -d;
+	if (!udiv128(hi, lo, d, q, r))
+		return false;
+	if (neg_n != neg_d) {
+		if (*q > 1ull << 63)
+			return false;
+		*q = -*q;
+	} else if (*q >= 1ull << 63) {
+		return false;
+	}
+	if (neg_n)
+		*r = -*r;
+	return true;
+}
+
+/* Smaller sizes: the double-width dividend fits 64 bits; false is #DE. */
+static bool divide_small(bool is_signed, u64 n, u64 d, unsigned int size, u64 *q, u64 *r)
+{
+	u64 m = size_mask(size);
+
+	if (!(d & m))
+		return false;
+	if (!is_signed) {
+		*q = n / (d & m);
+		*r = n % (d & m);
+		return *q <= m;
+	}
+	s64 sn = (s64)sign_extend(n, size * 2), sd = (s64)sign_extend(d, size), sq;
+
+	sq = sn / sd;	/* |sn| < 2^63 here: no C overflow */
+	*r = (u64)(sn % sd) & m;
+	if (sq < -(s64)(sign_bit(size)) || sq > (s64)(sign_bit(size) - 1))
+		return false;
+	*q = (u64)sq & m;
+	return true;
+}
+
+/* F6/F7 /4-7 (SDM Vol. 2A MUL, IMUL, Vol. 2A DIV, IDIV). Undefined flags kept. */
+static enum x86_emu_status exec_muldiv(struct emu *e)
+{
+	unsigned int size = e->op_size, bits = size * 8;
+	u64 src, a = gpr_read(e, X86_RAX, size), d = size == 1 ? 0 : gpr_read(e, X86_RDX, size);
+	u64 lo, hi, q, r;
+	bool of, ok, is_signed = e->kind == X86_INSN_IMUL || e->kind == X86_INSN_IDIV;
+
+	TRY(read_e(e, size, &src));
+	if (e->kind == X86_INSN_MUL || e->kind == X86_INSN_IMUL) {
+		if (size == 8) {
+			unsigned __int128 p = is_signed ? (unsigned __int128)((__int128)(s64)a * (s64)src)
+							: (unsigned __int128)a * src;
+
+			lo = (u64)p;
+			hi = (u64)(p >> 64);
+			of = is_signed ? hi != (u64)((s64)lo >> 63) : hi != 0;
+		} else {
+			u64 p = is_signed ? (u64)((s64)sign_extend(a, size) * (s64)sign_extend(src, size))
+					  : a * src;
+
+			lo = p & size_mask(size);
+			hi = (p >> bits) & size_mask(size);
+			of = is_signed ? p != sign_extend(lo, size) : hi != 0;
+		}
+		set_cf_of(e, of);
+	} else {
+		if (size == 8)
+			ok = divide64(is_signed, d, a, src, &q, &r);
+		else
+			ok = divide_small(is_signed, size == 1 ? gpr_read(e, X86_RAX, 2) : (d << bits) | a,
+					  src, size, &q, &r);
+		if (!ok)
+			return raise(e, X86_VEC_DE, 0);
+		lo = q;
+		hi = r;
+	}
+	if (size == 1) {	/* AX = AH:AL */
+		gpr_write(e, X86_RAX, 2, (hi << 8) | lo);
+	} else {
+		gpr_write(e, X86_RAX, size, lo);
+		gpr_write(e, X86_RDX, size, hi);
+	}
+	return X86_EMU_DONE;
+}
+
+/* ---- the stack and near branches ---------------------------------------- */
+
+/* Stack pointer width: RSP in 64-bit mode, else ESP or SP by SS.B. */
+static unsigned int stack_size(const struct emu *e)
+{
+	return is_64bit(e) ? 8 : e->ctxt->sys.ss_big ? 4 : 2;
+}
+
+static enum x86_emu_status stack_read(struct emu *e, u64 sp, unsigned int size, u64 *val)
+{
+	u8 buf[8];
+	u64 lin;
+
+	TRY(linear(e, X86_SEG_SS, sp & size_mask(stack_size(e)), size, &lin));
+	TRY(mem_read(e, lin, buf, size));
+	*val = load_le(buf, size);
+	return X86_EMU_DONE;
+}
+
+/* Push val (the instruction's only memory write, so it comes last). */
+static enum x86_emu_status push_value(struct emu *e, u64 val, unsigned int size)
+{
+	unsigned int ssize = stack_size(e);
+	u64 sp = (e->regs.gpr[X86_RSP] - size) & size_mask(ssize), lin;
+	u8 buf[8];
+
+	TRY(linear(e, X86_SEG_SS, sp, size, &lin));
+	store_le(buf, val, size);
+	TRY(mem_write(e, lin, buf, size));
+	addr_reg_write(e, X86_RSP, ssize, sp);
+	return X86_EMU_DONE;
+}
+
+/* The address of the next instruction, wrapped as IP wraps. */
+static u64 next_rip(const struct emu *e)
+{
+	u64 rip = e->regs.rip + e->len;
+
+	return e->ctxt->mode == X86_MODE_64 ? rip : rip & size_mask(e->ctxt->mode == X86_MODE_32 ?
+								    4 : 2);
+}
+
+/* push, pop, enter, leave (SDM Vol. 2B PUSH, POP, ENTER, LEAVE). */
+static enum x86_emu_status exec_stack(struct emu *e)
+{
+	unsigned int size = e->op_size, ssize = stack_size(e);
+	u64 val, sp = e->regs.gpr[X86_RSP];
+
+	switch (e->kind) {
+	case X86_INSN_PUSH:
+		if (e->src == SRC_IMM)
+			val = e->imm;
+		else if (e->has_modrm)
+			TRY(read_e(e, size, &val));	/* push [rsp+x]: address before the push */
+		else
+			val = gpr_read(e, e->gpr, size);	/* push rsp: the old value */
+		return push_value(e, val, size);
+	case X86_INSN_POP:
+		TRY(stack_read(e, sp, size, &val));
+		addr_reg_write(e, X86_RSP, ssize, sp + size);
+		if (!e->has_modrm) {
+			gpr_write(e, e->gpr, size, val);	/* pop rsp: the value wins */
+			return X86_EMU_DONE;
+		}
+		if (!e->mem) {
+			gpr_write(e, e->rm, size, val);
+			return X86_EMU_DONE;
+		}
+		/* pop [rsp+x] addresses with the incremented RSP (SDM POP). */
+		if (e->ea_rsp_base)
+			e->ea = (e->ea + size) & size_mask(e->addr_size);
+		TRY(linear(e, e->seg, e->ea, size, &e->lin));
+		e->res->has_mem = true;
+		e->res->mem_linear = e->lin;
+		e->res->mem_size = (u8)size;
+		{
+			u8 buf[8];
+
+			store_le(buf, val, size);
+			return mem_write(e, e->lin, buf, size);
+		}
+	case X86_INSN_LEAVE:
+		sp = e->regs.gpr[X86_RBP] & size_mask(ssize);
+		TRY(stack_read(e, sp, size, &val));
+		addr_reg_write(e, X86_RSP, ssize, sp + size);
+		gpr_write(e, X86_RBP, size, val);
+		return X86_EMU_DONE;
+	default: /* X86_INSN_ENTER */
+		if (e->imm2 & 31)
+			return unhandled(e, X86_REASON_OPCODE);	/* nested frames */
+		TRY(push_value(e, gpr_read(e, X86_RBP, size), size));
+		val = e->regs.gpr[X86_RSP];
+		gpr_write(e, X86_RBP, size, val);
+		addr_reg_write(e, X86_RSP, ssize, val - (e->imm & 0xffff));
+		return X86_EMU_DONE;
+	}
+}
+
+/* A near branch target: #GP(0) if not canonical in 64-bit mode. */
+static enum x86_emu_status set_rip(struct emu *e, u64 target, unsigned int size)
+{
+	if (is_64bit(e)) {
+		if (!is_canonical(target))
+			return raise(e, X86_VEC_GP, 0);
+		e->regs.rip = target;
+	} else {
+		e->regs.rip = target & size_mask(size);
+	}
+	return X86_EMU_DONE;
+}
+
+/* ---- segments: mov Sreg, ltr, jmp far ------------------------------------ */
+
+#define DESC_S BIT(44)
+#define DESC_P BIT(47)
+#define DESC_L BIT(53)
+#define DESC_DB BIT(54)
+#define DESC_G BIT(55)
+
+static unsigned int desc_type(u64 d)
+{
+	return (unsigned int)(d >> 40) & 15;
+}
+
+static unsigned int desc_dpl(u64 d)
+{
+	return (unsigned int)(d >> 45) & 3;
+}
+
+/* #GP/#NP/#SS with a selector error code (SDM Vol. 3A 6.13). */
+static enum x86_emu_status raise_sel(struct emu *e, u8 vector, u16 sel)
+{
+	return raise(e, vector, sel & 0xfffc);
+}
+
+/* Read the 8 (or, with hi, 16) byte descriptor of sel from the GDT or LDT. */
+static enum x86_emu_status read_desc(struct emu *e, u16 sel, u64 *d, u64 *hi, u64 *lin)
+{
+	const struct x86_emu_sys *sys = &e->ctxt->sys;
+	bool ldt = sel & 4;
+	u64 base = ldt ? sys->ldt_base : sys->gdt_base, idx = sel & ~7u;
+	u32 limit = ldt ? sys->ldt_limit : sys->gdt_limit;
+	unsigned int len = hi ? 16 : 8;
+	struct x86_fault fault = { 0 };
+	u8 buf[16];
+
+	if (!e->ctxt->ops->sys_copy)
+		return unhandled(e, X86_REASON_CALLBACK);
+	if ((ldt && !sys->ldt_limit && !sys->ldt_base) || idx + len - 1 > limit)
+		return raise_sel(e, X86_VEC_GP, sel);
+	*lin = is_64bit(e) ? base + idx : (base + idx) & 0xffffffffull;
+	TRY(callback_status(e, e->ctxt->ops->sys_copy(e->ctxt->opaque, *lin, buf, len, false,
+						      &fault), &fault));
+	*d = load_le(buf, 8);
+	if (hi)
+		*hi = load_le(buf + 8, 8);
+	return X86_EMU_DONE;
+}
+
+/* Set type bits (accessed, busy) in a descriptor as the CPU does on a load. */
+static enum x86_emu_status set_desc_type(struct emu *e, u64 lin, u64 *d, unsigned int bits)
+{
+	struct x86_fault fault = { 0 };
+	u8 b;
+
+	if ((desc_type(*d) & bits) == bits)
+		return X86_EMU_DONE;
+	*d |= (u64)bits << 40;
+	b = (u8)(*d >> 40);
+	return callback_status(e, e->ctxt->ops->sys_copy(e->ctxt->opaque, lin + 5, &b, 1, true,
+							 &fault), &fault);
+}
+
+static struct x86_segment desc_segment(u16 sel, u64 d, u64 hi)
+{
+	struct x86_segment s = { .selector = sel };
+
+	s.base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000) | (hi & 0xffffffff) << 32;
+	s.limit = (u32)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	if (d & DESC_G)
+		s.limit = (s.limit << 12) | 0xfff;
+	s.ar = (u32)(d >> 40) & 0xf0ff;
+	return s;
+}
+
+static enum x86_emu_status load_seg(struct emu *e, enum x86_seg seg, const struct x86_segment *s)
+{
+	if (!e->ctxt->ops->load_seg)
+		return unhandled(e, X86_REASON_CALLBACK);
+	return e->ctxt->ops->load_seg(e->ctxt->opaque, seg, s) == X86_CB_OK ?
+	       X86_EMU_DONE : unhandled(e, X86_REASON_CALLBACK);
+}
+
+/* mov Sreg, Ew (SDM Vol. 2B MOV, "Operation" for segment register loads). */
+static enum x86_emu_status exec_mov_to_sreg(struct emu *e)
+{
+	enum x86_seg seg = (enum x86_seg)(e->reg & 7);
+	unsigned int cpl = e->ctxt->sys.cpl, rpl, type, dpl;
+	u64 val, d, lin;
+	u16 sel;
+
+	TRY(read_e(e, 2, &val));
+	sel = (u16)val;
+	rpl = sel & 3;
+	if (!(sel & ~3u)) {
+		/* Null: SS only in 64-bit mode below CPL 3 with RPL = CPL. */
+		struct x86_segment null = { .selector = sel, .ar = X86_AR_UNUSABLE };
+
+		if (seg == X86_SEG_SS) {
+			if (!is_64bit(e) || cpl == 3 || rpl != cpl)
+				return raise(e, X86_VEC_GP, 0);
+			null.ar |= rpl << 5;	/* SS.DPL = CPL (VM entry checks it) */
+		}
+		return load_seg(e, seg, &null);
+	}
+	TRY(read_desc(e, sel, &d, NULL, &lin));
+	type = desc_type(d);
+	dpl = desc_dpl(d);
+	if (seg == X86_SEG_SS) {
+		/* A writable data segment at exactly CPL. */
+		if (rpl != cpl || !(d & DESC_S) || (type & 8) || !(type & 2) || dpl != cpl)
+			return raise_sel(e, X86_VEC_GP, sel);
+		if (!(d & DESC_P))
+			return raise_sel(e, X86_VEC_SS, sel);
+	} else {
+		/* Data or readable code; privilege unless conforming code. */
+		if (!(d & DESC_S) || ((type & 8) && !(type & 2)))
+			return raise_sel(e, X86_VEC_GP, sel);
+		if ((!(type & 8) || !(type & 4)) && (rpl > dpl || cpl > dpl))
+			return raise_sel(e, X86_VEC_GP, sel);
+		if (!(d & DESC_P))
+			return raise_sel(e, X86_VEC_NP, sel);
+	}
+	TRY(set_desc_type(e, lin, &d, 1));
+	struct x86_segment s = desc_segment(sel, d, 0);
+	return load_seg(e, seg, &s);
+}
+
+/* ltr r/m16 (SDM Vol. 2A LTR): an available TSS, marked busy in the GDT. */
+static enum x86_emu_status exec_ltr(struct emu *e)
+{
+	bool lma = e->ctxt->sys.efer_lma;
+	u64 val, d, hi = 0, lin;
+	u16 sel;
+
+	if (e->ctxt->sys.cpl)
+		return raise(e, X86_VEC_GP, 0);
+	TRY(read_e(e, 2, &val));
+	sel = (u16)val;
+	if (!(sel & ~3u))
+		return raise(e, X86_VEC_GP, 0);
+	if (sel & 4)
+		return raise_sel(e, X86_VEC_GP, sel);
+	TRY(read_desc(e, sel, &d, lma ? &hi : NULL, &lin));
+	/* Available 32/64-bit TSS (type 9), or a 16-bit one (1) outside IA-32e mode. */
+	if ((d & DESC_S) || (desc_type(d) != 9 && (lma || desc_type(d) != 1)) ||
+	    (lma && ((hi >> 40) & 0x1f)))
+		return raise_sel(e, X86_VEC_GP, sel);
+	if (!(d & DESC_P))
+		return raise_sel(e, X86_VEC_NP, sel);
+	struct x86_segment s = desc_segment(sel, d, hi);
+	if (lma && !is_canonical(s.base))
+		return raise_sel(e, X86_VEC_GP, sel);
+	TRY(set_desc_type(e, lin, &d, 2));	/* busy */
+	s.ar |= 2;
+	return load_seg(e, X86_SEG_TR, &s);
+}
+
+/* jmp far m16:16/32/64 to a code segment (SDM Vol. 2A JMP, "far jump"). */
+static enum x86_emu_status far_jump(struct emu *e, u16 sel, u64 offset)
+{
+	unsigned int cpl = e->ctxt->sys.cpl, type, dpl;
+	bool to64;
+	u64 d, lin;
+
+	if (!(sel & ~3u))
+		return raise(e, X86_VEC_GP, 0);
+	TRY(read_desc(e, sel, &d, NULL, &lin));
+	type = desc_type(d);
+	dpl = desc_dpl(d);
+	if (!(d & DESC_S))
+		return unhandled(e, X86_REASON_OPCODE);	/* call gate, TSS, task gate */
+	if (!(type & 8))
+		return raise_sel(e, X86_VEC_GP, sel);	/* a data segment */
+	if ((type & 4) ? dpl > cpl : ((sel & 3) > cpl || dpl != cpl))
+		return raise_sel(e, X86_VEC_GP, sel);
+	if (!(d & DESC_P))
+		return raise_sel(e, X86_VEC_NP, sel);
+	if (e->ctxt->sys.efer_lma && (d & DESC_L) && (d & DESC_DB))
+		return raise_sel(e, X86_VEC_GP, sel);
+	to64 = e->ctxt->sys.efer_lma && (d & DESC_L);
+	struct x86_segment s = desc_segment((u16)((sel & ~3u) | cpl), d, 0);
+	if (to64) {
+		if (!is_canonical(offset))
+			return raise(e, X86_VEC_GP, 0);
+	} else {
+		offset &= e->op_size == 2 ? 0xffff : 0xffffffffull;
+		if (offset > s.limit)
+			return raise(e, X86_VEC_GP, 0);
+	}
+	TRY(set_desc_type(e, lin, &d, 1));
+	s.ar |= 1;
+	TRY(load_seg(e, X86_SEG_CS, &s));
+	e->regs.rip = offset;
+	return X86_EMU_DONE;
+}
+
+/* ret, call/jmp near indirect, jmp far: they set RIP themselves. */
+static enum x86_emu_status exec_branch(struct emu *e)
+{
+	unsigned int size = e->op_size;
+	u64 target, sel;
+
+	switch (e->kind) {
+	case X86_INSN_RET: {
+		u64 sp = e->regs.gpr[X86_RSP];
+
+		TRY(stack_read(e, sp, size, &target));
+		TRY(set_rip(e, target, size));
+		addr_reg_write(e, X86_RSP, stack_size(e), sp + size + (e->imm & 0xffff));
+		return X86_EMU_DONE;
+	}
+	case X86_INSN_JMP_FAR:
+		TRY(read_e(e, size, &target));
+		TRY(linear(e, e->seg, (e->ea + size) & size_mask(e->addr_size), 2, &e->lin));
+		{
+			u8 buf[2];
+
+			TRY(mem_read(e, e->lin, buf, 2));
+			sel = load_le(buf, 2);
+		}
+		return far_jump(e, (u16)sel, target);
+	default: /* X86_INSN_CALL, X86_INSN_JMP */
+		TRY(read_e(e, size, &target));
+		if (e->kind == X86_INSN_CALL) {
+			u64 ret = next_rip(e);
+
+			TRY(set_rip(e, target, size));
+			return push_value(e, ret, size);
+		}
+		return set_rip(e, target, size);
+	}
+}
+
+/* ---- SSE / MMX moves ----------------------------------------------------- */
+
+/*
+ * Memory forms of the SSE/MMX moves (SDM Vol. 2 MOVUPS ... MOVNTQ): which
+ * register file, how many bytes, which way, and the 16-byte alignment the
+ * aligned forms demand (#GP(0)). Loads of fewer bytes than the register
+ * zero the rest (movss/movsd/movd/movq from memory).
+ */
+static enum x86_emu_status exec_vmove(struct emu *e)
+{
+	const struct x86_emu_ops *ops = e->ctxt->ops;
+	u8 op = e->opcode, pfx = e->last_rep ? e->last_rep : e->p66 ? 0x66 : 0;
+	enum x86_vreg kind = X86_VREG_XMM;
+	unsigned int len = 16, n;
+	bool store = false, aligned = false;
+	u8 val[16] = { 0 };
+
+	switch (op) {
+	case 0x10: case 0x11:	/* movups/movupd, movss (F3), movsd (F2) */
+		store = op & 1;
+		len = pfx == 0xf3 ? 4 : pfx == 0xf2 ? 8 : 16;
+		break;
+	case 0x28: case 0x29: case 0x2b:	/* movaps/movapd, movntps/movntpd */
+		if (pfx == 0xf2 || pfx == 0xf3)
+			return unhandled(e, X86_REASON_OPCODE);	/* cvtsi2ss... */
+		store = op != 0x28;
+		aligned = true;
+		break;
+	case 0x6e: case 0x7e:
+		if (op == 0x7e && pfx == 0xf3) {	/* movq xmm, m64 */
+			len = 8;
+			break;
+		}
+		if (pfx == 0xf2 || pfx == 0xf3)
+			return unhandled(e, X86_REASON_OPCODE);
+		kind = pfx == 0x66 ? X86_VREG_XMM : X86_VREG_MM;	/* movd/movq */
+		len = (e->rex & 8) ? 8 : 4;
+		store = op == 0x7e;
+		break;
+	case 0x6f: case 0x7f:	/* movq mm, movdqa (66), movdqu (F3) */
+		store = op == 0x7f;
+		if (pfx == 0xf2)
+			return unhandled(e, X86_REASON_OPCODE);
+		if (!pfx) {
+			kind = X86_VREG_MM;
+			len = 8;
+		}
+		aligned = pfx == 0x66;
+		break;
+	case 0xd6:		/* movq m64, xmm */
+		if (pfx != 0x66)
+			return unhandled(e, X86_REASON_OPCODE);
+		len = 8;
+		store = true;
+		break;
+	default:		/* 0xe7: movntq, movntdq (66) */
+		if (pfx == 0xf2 || pfx == 0xf3)
+			return unhandled(e, X86_REASON_OPCODE);
+		store = true;
+		if (!pfx) {
+			kind = X86_VREG_MM;
+			len = 8;
+		}
+		aligned = pfx == 0x66;
+		break;
+	}
+	if (!ops->vreg_read || !ops->vreg_write)
+		return unhandled(e, X86_REASON_CALLBACK);
+	n = kind == X86_VREG_MM ? (e->reg & 7u) : e->reg;
+	TRY(linear(e, e->seg, e->ea, len, &e->lin));
+	e->res->has_mem = true;
+	e->res->mem_linear = e->lin;
+	e->res->mem_size = (u8)len;
+	if (aligned && (e->lin & 15))
+		return raise(e, X86_VEC_GP, 0);
+	if (store) {
+		if (ops->vreg_read(e->ctxt->opaque, kind, n, val) != X86_CB_OK)
+			return unhandled(e, X86_REASON_CALLBACK);
+		TRY(mem_write(e, e->lin, val, len));
+		if (kind == X86_VREG_MM)
+			ops->vreg_write(e->ctxt->opaque, kind, n, NULL);	/* MMX state */
+		return X86_EMU_DONE;
+	}
+	TRY(mem_read(e, e->lin, val, len));
+	if (ops->vreg_write(e->ctxt->opaque, kind, n, val) != X86_CB_OK)
+		return unhandled(e, X86_REASON_CALLBACK);
+	return X86_EMU_DONE;
+}
+
 static enum x86_emu_status execute(struct emu *e)
 {
 	switch (e->kind) {
@@ -1119,9 +2050,38 @@ static enum x86_emu_status execute(struct emu *e)
 	case X86_INSN_MOVS:
 	case X86_INSN_LODS:
 		return exec_string(e);
+	case X86_INSN_CMPS:
+	case X86_INSN_SCAS:
+		return exec_cmps_scas(e);
+	case X86_INSN_RET:
+	case X86_INSN_CALL:
+	case X86_INSN_JMP:
+	case X86_INSN_JMP_FAR:
+		return exec_branch(e);
 	case X86_INSN_CMPXCHG8B:
 	case X86_INSN_CMPXCHG16B:
 		TRY(exec_cmpxchg_double(e));
+		break;
+	case X86_INSN_MUL:
+	case X86_INSN_IMUL:
+	case X86_INSN_DIV:
+	case X86_INSN_IDIV:
+		TRY(e->g_dest ? exec_e_operand(e) : exec_muldiv(e));
+		break;
+	case X86_INSN_PUSH:
+	case X86_INSN_POP:
+	case X86_INSN_ENTER:
+	case X86_INSN_LEAVE:
+		TRY(exec_stack(e));
+		break;
+	case X86_INSN_MOV_SREG:
+		TRY(e->g_dest ? exec_mov_to_sreg(e) : exec_e_operand(e));
+		break;
+	case X86_INSN_LTR:
+		TRY(exec_ltr(e));
+		break;
+	case X86_INSN_VMOV:
+		TRY(exec_vmove(e));
 		break;
 	default:
 		TRY(exec_e_operand(e));

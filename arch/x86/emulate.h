@@ -23,9 +23,17 @@
  *   xchg 86 87, cmpxchg 0F B0 B1, cmpxchg8b/16b 0F C7/1, xadd 0F C0 C1,
  *   add or adc sbb and sub xor cmp (00-3D, 80-83), inc/dec FE/FF /0 /1,
  *   not/neg F6/F7 /2 /3, test 84 85 F6/F7 /0 (/1), bt bts btr btc
- *   (0F A3 AB B3 BB, 0F BA /4-7), stos AA AB, movs A4 A5, lods AC AD.
- * Register-only forms of these are emulated too. Anything else is
- * X86_EMU_UNHANDLED (X86_REASON_OPCODE).
+ *   (0F A3 AB B3 BB, 0F BA /4-7), stos AA AB, movs A4 A5, lods AC AD,
+ *   cmps A6 A7 and scas AE AF (rep, repe, repne), mul/imul/div/idiv
+ *   F6/F7 /4-7, imul 0F AF 69 6B, bsf/bsr 0F BC BD, shld/shrd 0F A4 A5 AC AD,
+ *   cmovcc 0F 40-4F, setcc 0F 90-9F, smsw 0F 01 /4, push 50-57 68 6A FF /6,
+ *   pop 58-5F 8F /0, ret C3 C2, leave C9, enter C8 (level 0), call/jmp near
+ *   FF /2 /4, jmp far FF /5 (code segment targets), mov Sreg 8C 8E, ltr 0F 00 /3.
+ * Register-only forms of these are emulated too. SSE/MMX moves, memory forms
+ * only (through the vreg callbacks): movups/movupd/movss/movsd 0F 10 11,
+ * movaps/movapd 0F 28 29, movntps/pd 0F 2B, movd/movq 0F 6E 7E, movq mm,
+ * movdqa, movdqu 0F 6F 7F, movq 66 0F D6, movntq/movntdq 0F E7. Anything
+ * else is X86_EMU_UNHANDLED (X86_REASON_OPCODE).
  *
  * Choices where the SDM leaves room (checked against an Intel CPU by
  * tests/unit/test_emulate_diff.c):
@@ -39,7 +47,17 @@
  *     (XACQUIRE/XRELEASE hints); F6/F7 /1 is test, as on Intel and AMD;
  *   - rep lods reads the page's elements in one read callback (AL/AX/EAX/RAX
  *     gets the last); rep movs with overlapping source and destination does one
- *     element per call, as the element order then matters.
+ *     element per call, as the element order then matters; cmps/scas read
+ *     element by element (they stop at the first mismatch);
+ *   - flags the SDM leaves undefined: bsf/bsr, mul/imul and div/idiv change
+ *     only the defined ones (ZF; CF OF; none); shld/shrd leave AF alone and
+ *     set OF as for a count of 1; a 16-bit shld/shrd by 17..31 shifts
+ *     through dest:src:dest as Intel CPUs do; bsf/bsr of 0 leave the
+ *     destination unchanged; F3 0F BC/BD (tzcnt/lzcnt) are not emulated;
+ *   - stack width outside 64-bit mode follows sys.ss_big (SS.B); enter with a
+ *     nesting level other than 0 and far jumps through gates or TSSs are not
+ *     emulated; descriptor-table reads and the accessed/busy bit updates use
+ *     sys_copy (implicit supervisor accesses, SDM 4.6).
  * Not done: segment limit/rights checks (the hardware checked the access that
  * faulted), alignment checks (#AC), single-step (#DB when RFLAGS.TF is set:
  * the caller's job), 5-level paging canonical form (4-level assumed).
@@ -87,7 +105,9 @@ struct x86_regs {
 			 X86_FLAG_SF | X86_FLAG_OF)
 
 /* Exception vectors the emulator raises itself (callbacks may report any). */
+#define X86_VEC_DE 0
 #define X86_VEC_UD 6
+#define X86_VEC_NP 11
 #define X86_VEC_SS 12
 #define X86_VEC_GP 13
 #define X86_VEC_PF 14
@@ -102,10 +122,27 @@ enum x86_cpu_mode {
 /* From EFER.LMA and the CS descriptor's L and D bits (SDM Vol. 3A 5.2.1). */
 enum x86_cpu_mode x86_mode_from_cs(bool efer_lma, bool cs_l, bool cs_d);
 
-/* Segment registers in encoding order (SDM Vol. 2A 3.1.1.3, Sreg). */
+/* Segment registers in encoding order (SDM Vol. 2A 3.1.1.3, Sreg); TR for load_seg. */
 enum x86_seg {
 	X86_SEG_ES, X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_FS, X86_SEG_GS,
-	X86_NR_SEGS
+	X86_NR_SEGS,
+	X86_SEG_TR = X86_NR_SEGS,
+};
+
+/* A segment register as loaded from a descriptor. */
+struct x86_segment {
+	u16 selector;
+	u64 base;
+	u32 limit;		/* in bytes (granularity applied) */
+	u32 ar;			/* VMX access-rights layout: type 3:0, S 4, DPL 6:5, P 7,
+				 * AVL 12, L 13, D/B 14, G 15, unusable 16 */
+};
+#define X86_AR_UNUSABLE BIT(16)
+
+/* Vector registers of the SSE/MMX moves. */
+enum x86_vreg {
+	X86_VREG_XMM,		/* xmm0-15: 16 bytes */
+	X86_VREG_MM,		/* mm0-7: 8 bytes */
 };
 
 /* What a callback says about one access. */
@@ -144,6 +181,36 @@ struct x86_emu_ops {
 	enum x86_cb_status (*cmpxchg)(void *opaque, u64 linear, void *expected,
 				      const void *desired, unsigned int len, bool *swapped,
 				      struct x86_fault *fault);
+	/*
+	 * Optional (NULL: the instructions that need them are UNHANDLED).
+	 * sys_copy: an implicit supervisor access (descriptor tables), read or
+	 * write. load_seg: put a checked segment (or TR) into the register;
+	 * called last, it must not fail for a checked descriptor.
+	 * vreg_read/vreg_write: an xmm/mm register (n < 16 / 8), 16 or 8
+	 * bytes; any MMX instruction also puts the x87 unit in MMX state
+	 * (SDM Vol. 1 9.5.1: TOS = 0, all tags valid), so vreg_write(MM, n,
+	 * NULL) means "mm n was read, enter MMX state". Called after every
+	 * memory access succeeded.
+	 */
+	enum x86_cb_status (*sys_copy)(void *opaque, u64 linear, void *buf, unsigned int len,
+				       bool write, struct x86_fault *fault);
+	enum x86_cb_status (*load_seg)(void *opaque, enum x86_seg seg,
+				       const struct x86_segment *s);
+	enum x86_cb_status (*vreg_read)(void *opaque, enum x86_vreg kind, unsigned int n,
+					u8 *val);
+	enum x86_cb_status (*vreg_write)(void *opaque, enum x86_vreg kind, unsigned int n,
+					 const u8 *val);
+};
+
+/* System state a few instructions read (smsw, mov Sreg, ltr, jmp far, stack). */
+struct x86_emu_sys {
+	u64 cr0;
+	u8 cpl;
+	bool efer_lma;			/* IA-32e mode (16-byte system descriptors) */
+	bool ss_big;			/* SS.B: 32-bit stack outside 64-bit mode */
+	u16 sel[X86_NR_SEGS];		/* selectors (mov Ew, Sreg) */
+	u64 gdt_base, ldt_base;
+	u32 gdt_limit, ldt_limit;	/* ldt_limit 0 with ldt_base 0: no LDT */
 };
 
 #define X86_EMU_SCRATCH_SIZE 4096
@@ -157,6 +224,7 @@ struct x86_emu_ctxt {
 	 * In 64-bit mode only FS and GS bases count (SDM Vol. 3A 3.2.4).
 	 */
 	u64 seg_base[X86_NR_SEGS];
+	struct x86_emu_sys sys;
 	const struct x86_emu_ops *ops;
 	void *opaque;			/* passed to every callback */
 	/* Private: buffer for rep stos/movs/lods, here to keep stacks small. */
@@ -190,6 +258,13 @@ enum x86_insn_kind {
 	X86_INSN_TEST, X86_INSN_INC, X86_INSN_DEC, X86_INSN_NOT, X86_INSN_NEG,
 	X86_INSN_BT, X86_INSN_BTS, X86_INSN_BTR, X86_INSN_BTC,
 	X86_INSN_STOS, X86_INSN_MOVS, X86_INSN_LODS,
+	X86_INSN_CMPS, X86_INSN_SCAS,
+	X86_INSN_MUL, X86_INSN_IMUL, X86_INSN_DIV, X86_INSN_IDIV,	/* order = F7 /4-7 */
+	X86_INSN_BSF, X86_INSN_BSR, X86_INSN_SHLD, X86_INSN_SHRD,
+	X86_INSN_CMOV, X86_INSN_SETCC, X86_INSN_SMSW,
+	X86_INSN_PUSH, X86_INSN_POP, X86_INSN_RET, X86_INSN_LEAVE, X86_INSN_ENTER,
+	X86_INSN_CALL, X86_INSN_JMP, X86_INSN_JMP_FAR,
+	X86_INSN_MOV_SREG, X86_INSN_LTR, X86_INSN_VMOV,
 	X86_NR_INSN_KINDS
 };
 

@@ -140,8 +140,57 @@ static enum x86_cb_status fz_cmpxchg(void *opaque, u64 lin, void *expected, cons
 	return X86_CB_OK;
 }
 
+/* Descriptor tables in the same fake memory; the accessed/busy bit is a write. */
+static enum x86_cb_status fz_sys_copy(void *opaque, u64 lin, void *buf, unsigned int len,
+				      bool write, struct x86_fault *f)
+{
+	enum x86_cb_status st;
+	u8 *p = fz_data(lin, len, write ? 2 : 0, f, &st);
+
+	(void)opaque;
+	REQUIRE(len == 1 || len == 8 || len == 16);
+	if (!p)
+		return st;
+	if (write) {
+		memcpy(p, buf, len);
+		fz.writes_done++;
+	} else {
+		memcpy(buf, p, len);
+	}
+	return X86_CB_OK;
+}
+
+static u8 vregs[16][16];
+
+static enum x86_cb_status fz_load_seg(void *opaque, enum x86_seg seg, const struct x86_segment *sg)
+{
+	(void)opaque;
+	REQUIRE(seg <= X86_SEG_TR);
+	REQUIRE(!(sg->ar & ~(0xf0ffu | X86_AR_UNUSABLE)));
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fz_vreg_read(void *opaque, enum x86_vreg kind, unsigned int n, u8 *val)
+{
+	(void)opaque;
+	REQUIRE(n < (kind == X86_VREG_MM ? 8u : 16u));
+	memcpy(val, vregs[n], kind == X86_VREG_MM ? 8 : 16);
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fz_vreg_write(void *opaque, enum x86_vreg kind, unsigned int n,
+					const u8 *val)
+{
+	(void)opaque;
+	REQUIRE(n < (kind == X86_VREG_MM ? 8u : 16u));
+	REQUIRE(val || kind == X86_VREG_MM);
+	return X86_CB_OK;
+}
+
 static const struct x86_emu_ops fz_ops = {
 	.fetch = fz_fetch, .read = fz_read, .write = fz_write, .cmpxchg = fz_cmpxchg,
+	.sys_copy = fz_sys_copy, .load_seg = fz_load_seg,
+	.vreg_read = fz_vreg_read, .vreg_write = fz_vreg_write,
 };
 
 static struct x86_emu_ctxt ctx;
@@ -175,6 +224,16 @@ static void setup(const u8 *in)
 		ctx.seg_base[X86_SEG_CS] = 0;
 		ctx.regs.rip = CODE_BASE + offset;
 	}
+	/* System state: CPL, mode bits and a GDT somewhere in the fake memory. */
+	memset(&ctx.sys, 0, sizeof(ctx.sys));
+	ctx.sys.cpl = (in[0] >> 2) & 3;
+	ctx.sys.efer_lma = ctx.mode == X86_MODE_64 || (in[0] & 0x10);
+	ctx.sys.ss_big = in[0] & 0x20;
+	ctx.sys.cr0 = 0x80000011 | ((u64)in[1] << 16);
+	ctx.sys.gdt_base = (u64)in[4] << 4;
+	ctx.sys.gdt_limit = (u32)in[5] << 3 | 7;
+	for (int s = 0; s < X86_NR_SEGS; s++)
+		ctx.sys.sel[s] = (u16)(in[10 + s] << 3);
 	ctx.ops = &fz_ops;
 	ctx.opaque = NULL;
 }

@@ -31,6 +31,10 @@ static struct {
 	u64 fault_fetch_page;
 	bool unhandled;		/* data accesses return X86_CB_UNHANDLED */
 	unsigned int interfere;	/* cmpxchg: change memory first, this many times */
+	unsigned int sys_reads, sys_writes, seg_loads, vreg_reads, vreg_writes, mmx_touches;
+	struct x86_segment seg[X86_NR_SEGS + 1];	/* what load_seg received */
+	u8 xmm[16][16];
+	u8 mm[8][8];
 } fk;
 
 static struct x86_emu_ctxt ctx;
@@ -134,8 +138,57 @@ static enum x86_cb_status fk_cmpxchg(void *opaque, u64 lin, void *expected, cons
 	return X86_CB_OK;
 }
 
+/* Descriptor tables live in the data pages too (supervisor: no fault knobs). */
+static enum x86_cb_status fk_sys_copy(void *opaque, u64 lin, void *buf, unsigned int len,
+				      bool write, struct x86_fault *f)
+{
+	(void)opaque;
+	if (!data_ptr(lin, len))
+		return page_fault(f, lin, write ? PFEC_W : 0);
+	if (write) {
+		fk.sys_writes++;
+		memcpy(data_ptr(lin, len), buf, len);
+	} else {
+		fk.sys_reads++;
+		memcpy(buf, data_ptr(lin, len), len);
+	}
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fk_load_seg(void *opaque, enum x86_seg seg, const struct x86_segment *sg)
+{
+	(void)opaque;
+	fk.seg_loads++;
+	fk.seg[seg] = *sg;
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fk_vreg_read(void *opaque, enum x86_vreg kind, unsigned int n, u8 *val)
+{
+	(void)opaque;
+	fk.vreg_reads++;
+	memcpy(val, kind == X86_VREG_MM ? fk.mm[n] : fk.xmm[n], kind == X86_VREG_MM ? 8 : 16);
+	return X86_CB_OK;
+}
+
+static enum x86_cb_status fk_vreg_write(void *opaque, enum x86_vreg kind, unsigned int n,
+					const u8 *val)
+{
+	(void)opaque;
+	if (!val) {
+		CHECK_EQ(kind, X86_VREG_MM);
+		fk.mmx_touches++;
+		return X86_CB_OK;
+	}
+	fk.vreg_writes++;
+	memcpy(kind == X86_VREG_MM ? fk.mm[n] : fk.xmm[n], val, kind == X86_VREG_MM ? 8 : 16);
+	return X86_CB_OK;
+}
+
 static const struct x86_emu_ops fk_ops = {
 	.fetch = fk_fetch, .read = fk_read, .write = fk_write, .cmpxchg = fk_cmpxchg,
+	.sys_copy = fk_sys_copy, .load_seg = fk_load_seg,
+	.vreg_read = fk_vreg_read, .vreg_write = fk_vreg_write,
 };
 
 static void setup(enum x86_cpu_mode mode)
@@ -148,6 +201,8 @@ static void setup(enum x86_cpu_mode mode)
 	memset(code, 0xcc, sizeof(code));
 	memset(&ctx.regs, 0, sizeof(ctx.regs));
 	memset(ctx.seg_base, 0, sizeof(ctx.seg_base));
+	memset(&ctx.sys, 0, sizeof(ctx.sys));
+	ctx.sys.efer_lma = mode == X86_MODE_64;
 	ctx.regs.rflags = 0x2;
 	ctx.mode = mode;
 	ctx.ops = &fk_ops;
@@ -574,8 +629,17 @@ TEST(unsupported_and_invalid)
 	CHECK_EQ(res.insn_len, 1);
 	CHECK_EQ(RUN(0xc5, 0xf8, 0x77), X86_EMU_UNHANDLED);		/* vzeroupper (VEX) */
 	CHECK_EQ(RUN(0x0f, 0x38, 0xf0, 0x03), X86_EMU_UNHANDLED);	/* movbe */
-	CHECK_EQ(RUN(0xf7, 0x23), X86_EMU_UNHANDLED);			/* mul dword [rbx] */
-	CHECK_EQ(RUN(0xff, 0x33), X86_EMU_UNHANDLED);			/* push [rbx] */
+	CHECK_EQ(RUN(0xff, 0x1b), X86_EMU_UNHANDLED);			/* call far [rbx] */
+	CHECK_EQ(RUN(0xf3, 0x0f, 0xbc, 0x03), X86_EMU_UNHANDLED);	/* tzcnt */
+	CHECK_EQ(RUN(0xc8, 0x10, 0x00, 0x01), X86_EMU_UNHANDLED);	/* enter 16, 1 */
+	CHECK_EQ(RUN(0x0f, 0x01, 0x13), X86_EMU_UNHANDLED);		/* lgdt [rbx] */
+	CHECK_EQ(RUN(0x0f, 0x28, 0xc1), X86_EMU_UNHANDLED);		/* movaps xmm0, xmm1 */
+	CHECK_EQ(RUN(0xff, 0x3b), X86_EMU_EXCEPTION);			/* FF /7 */
+	CHECK_EQ(res.fault.vector, X86_VEC_UD);
+	CHECK_EQ(RUN(0x8e, 0x0b), X86_EMU_EXCEPTION);			/* mov cs, [rbx] */
+	CHECK_EQ(res.fault.vector, X86_VEC_UD);
+	CHECK_EQ(RUN(0xf0, 0x0f, 0xaf, 0x03), X86_EMU_EXCEPTION);	/* lock imul */
+	CHECK_EQ(res.fault.vector, X86_VEC_UD);
 	CHECK_EQ(RUN(0xc7, 0x4b, 0x00, 0, 0, 0, 0), X86_EMU_UNHANDLED);	/* C7 /1 */
 	CHECK_EQ(RUN(0x0f, 0xba, 0x1b, 0x01), X86_EMU_UNHANDLED);	/* 0F BA /4..7 only */
 	CHECK_EQ(RUN(0x0f, 0xc7, 0x33), X86_EMU_UNHANDLED);		/* vmptrld */
@@ -1224,6 +1288,558 @@ TEST(rep_faults_leave_state)
 	CHECK_EQ(RUN(0xf3, 0x48, 0xab), X86_EMU_EXCEPTION);
 	CHECK_EQ(res.fault.vector, X86_VEC_GP);
 	CHECK_EQ(fk.writes, 1);
+}
+
+/* ---- cmps / scas ----------------------------------------------------------- */
+
+TEST(repe_cmps_stops_at_difference)
+{
+	setup(X86_MODE_64);
+	for (int i = 0; i < 200; i++) {
+		poke(DATA_BASE + i, (u64)(i < 100 ? i : i + 1), 1);
+		poke(DATA_BASE + 0x1000 + i, (u64)i, 1);
+	}
+	R(RSI) = DATA_BASE;
+	R(RDI) = DATA_BASE + 0x1000;
+	R(RCX) = 130;
+	CHECK_EQ(RUN(0xf3, 0xa6), X86_EMU_DONE);		/* repe cmpsb */
+	/* Elements 0..100 compared, the 101st differs: stop, RIP moves on. */
+	CHECK_EQ(R(RCX), 29);
+	CHECK_EQ(R(RSI), DATA_BASE + 101);
+	CHECK_EQ(R(RDI), DATA_BASE + 0x1000 + 101);
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+	CHECK_EQ(fk.reads, 2 * 101);				/* one read per element */
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(res.kind, X86_INSN_CMPS);
+	/* All equal (count runs out): ZF set, RIP moves on. */
+	setup(X86_MODE_64);
+	R(RSI) = DATA_BASE;
+	R(RDI) = DATA_BASE + 0x1000;
+	R(RCX) = 7;
+	CHECK_EQ(RUN(0xf3, 0xa7), X86_EMU_DONE);		/* repe cmpsd */
+	CHECK_EQ(R(RCX), 0);
+	CHECK_EQ(R(RSI), DATA_BASE + 28);
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+	/* More than the page holds: RIP stays, the guest resumes the rep. */
+	setup(X86_MODE_64);
+	R(RSI) = DATA_BASE + PAGE_SIZE - 8;
+	R(RDI) = DATA_BASE + 0x2000;
+	R(RCX) = 100;
+	CHECK_EQ(RUN(0xf3, 0x48, 0xa7), X86_EMU_DONE);		/* repe cmpsq */
+	CHECK_EQ(R(RCX), 99);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE);
+	/* rep with count 0: nothing read, flags kept. */
+	setup(X86_MODE_64);
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0xf3, 0xa6), X86_EMU_DONE);
+	CHECK_EQ(fk.reads, 0);
+	CHECK_EQ(ctx.regs.rflags, 0x2 | X86_FLAG_CF);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+}
+
+TEST(scas_and_repne_scas)
+{
+	setup(X86_MODE_64);
+	poke(DATA_BASE, 0x77665544332211ull, 8);
+	R(RDI) = DATA_BASE;
+	R(RAX) = 0xff2211;
+	CHECK_EQ(RUN(0x66, 0xaf), X86_EMU_DONE);		/* scasw: match */
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(R(RDI), DATA_BASE + 2);
+	R(RAX) = 3;
+	CHECK_EQ(run_at(2, BYTES(0x48, 0xaf)), X86_EMU_DONE);	/* scasq: mismatch */
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	CHECK_EQ(R(RDI), DATA_BASE + 10);
+	/* repne scasb finds 0x55 at offset 4, DF=1 going down from 6. */
+	setup(X86_MODE_64);
+	poke(DATA_BASE, 0x77665544332211ull, 8);
+	ctx.regs.rflags |= X86_FLAG_DF;
+	R(RDI) = DATA_BASE + 6;
+	R(RAX) = 0x55;
+	R(RCX) = 50;
+	CHECK_EQ(RUN(0xf2, 0xae), X86_EMU_DONE);
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(R(RDI), DATA_BASE + 3);
+	CHECK_EQ(R(RCX), 47);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 2);
+	/* A fault on the first element: exception, nothing changes. */
+	setup(X86_MODE_64);
+	fk.fault_page = DATA_BASE;
+	R(RDI) = DATA_BASE;
+	CHECK_EQ(RUN(0xae), X86_EMU_EXCEPTION);
+	CHECK_EQ(R(RDI), DATA_BASE);
+}
+
+/* ---- multiply, divide, bit scans, double shifts ---------------------------- */
+
+TEST(mul_imul_div_idiv)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x3333333333333333ull, 8);
+	R(RAX) = 0x1111111111111111ull;
+	R(RDX) = 0x2222222222222222ull;
+	CHECK_EQ(RUN(0xf6, 0x23), X86_EMU_DONE);		/* mul byte [rbx] */
+	CHECK_EQ(R(RAX), 0x1111111111110363ull);
+	CHECK_EQ(R(RDX), 0x2222222222222222ull);
+	CHECK(ctx.regs.rflags & X86_FLAG_CF);
+	R(RAX) = 0x1111111111111111ull;
+	CHECK_EQ(run_at(2, BYTES(0x48, 0xf7, 0x23)), X86_EMU_DONE);	/* mul qword [rbx] */
+	CHECK_EQ(R(RAX), 0x2fc962fc962fc963ull);
+	CHECK_EQ(R(RDX), 0x369d0369d0369d0ull);
+	/* imul one operand: -2 * 3 fits, so CF = OF = 0; RDX = sign. */
+	setup(X86_MODE_64);
+	R(RAX) = (u64)-2;
+	R(RCX) = 3;
+	ctx.regs.rflags |= X86_FLAG_CF | X86_FLAG_OF;
+	CHECK_EQ(RUN(0x48, 0xf7, 0xe9), X86_EMU_DONE);		/* imul rcx */
+	CHECK_EQ(R(RAX), (u64)-6);
+	CHECK_EQ(R(RDX), ~0ull);
+	CHECK(!(ctx.regs.rflags & (X86_FLAG_CF | X86_FLAG_OF)));
+	/* imul r, r/m, imm (kvm-unit-tests' values) */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x1234567812345678ull, 8);
+	R(RAX) = 0x8765432187654321ull;
+	CHECK_EQ(RUN(0x66, 0x6b, 0x03, 51), X86_EMU_DONE);	/* imul ax, [rbx], 51 */
+	CHECK_EQ(R(RAX), 0x87654321876539e8ull);
+	CHECK_EQ(run_at(4, BYTES(0x48, 0x69, 0x03, 0x37, 0x01, 0, 0)), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x1d950bde1d950bc8ull);		/* imul rax, [rbx], 311 */
+	poke(DATA_BASE, 51, 8);
+	R(RAX) = 0x1234567812345678ull;
+	CHECK_EQ(run_at(7, BYTES(0x0f, 0xaf, 0x03)), X86_EMU_DONE);	/* imul eax, [rbx] */
+	CHECK_EQ(R(RAX), 0xa06d39e8);
+	CHECK(ctx.regs.rflags & X86_FLAG_OF);
+	/* div qword [rbx] (kvm-unit-tests' values) */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 987654321098765ull, 8);
+	R(RAX) = 123456789012345ull;
+	R(RDX) = 123456789012345ull;
+	CHECK_EQ(RUN(0x48, 0xf7, 0x33), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x1ffffffb1b963b33ull);
+	CHECK_EQ(R(RDX), 0x273ba4384ede2ull);
+	/* #DE: divide by zero, and a quotient too big; registers unchanged. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RAX) = 1;
+	R(RDX) = 2;
+	CHECK_EQ(RUN(0x48, 0xf7, 0x33), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_DE);
+	CHECK(!res.fault.has_error_code);
+	CHECK_EQ(R(RAX), 1);
+	poke(DATA_BASE, 2, 8);
+	CHECK_EQ(RUN(0x48, 0xf7, 0x33), X86_EMU_EXCEPTION);	/* 2:1 / 2 needs 65 bits */
+	CHECK_EQ(RUN(0xf7, 0x33), X86_EMU_EXCEPTION);		/* 2:1 / 2 in 32 bits too */
+	/* idiv: -7 / 2 = -3 rem -1; INT64_MIN / -1 overflows. */
+	setup(X86_MODE_64);
+	R(RAX) = (u64)-7;
+	R(RDX) = ~0ull;
+	R(RCX) = 2;
+	CHECK_EQ(RUN(0x48, 0xf7, 0xf9), X86_EMU_DONE);		/* idiv rcx */
+	CHECK_EQ(R(RAX), (u64)-3);
+	CHECK_EQ(R(RDX), (u64)-1);
+	R(RAX) = 1ull << 63;
+	R(RDX) = ~0ull;
+	R(RCX) = ~0ull;
+	CHECK_EQ(RUN(0x48, 0xf7, 0xf9), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_DE);
+	R(RAX) = 0x80;			/* idiv cl: AX = 128 / -1 = -128 fits AL */
+	R(RCX) = 0xff;
+	CHECK_EQ(RUN(0xf6, 0xf9), X86_EMU_DONE);
+	CHECK_EQ(R(RAX) & 0xffff, 0x0080);
+	R(RAX) = 0xff80;		/* -128 / -1 = 128: too big for AL */
+	CHECK_EQ(RUN(0xf6, 0xf9), X86_EMU_EXCEPTION);
+	R(RAX) = 0xff81;		/* -127 / -1 = 127 */
+	CHECK_EQ(RUN(0xf6, 0xf9), X86_EMU_DONE);
+	CHECK_EQ(R(RAX) & 0xffff, 0x007f);
+}
+
+TEST(bsf_bsr)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0xc00000000000ull, 8);
+	CHECK_EQ(RUN(0x48, 0x0f, 0xbc, 0x03), X86_EMU_DONE);	/* bsf rax, [rbx] */
+	CHECK_EQ(R(RAX), 46);
+	CHECK(!(ctx.regs.rflags & X86_FLAG_ZF));
+	CHECK_EQ(RUN(0x48, 0x0f, 0xbd, 0x03), X86_EMU_DONE);	/* bsr */
+	CHECK_EQ(R(RAX), 47);
+	CHECK_EQ(RUN(0x66, 0x0f, 0xbc, 0x03), X86_EMU_DONE);	/* bsf ax, word 0 */
+	CHECK(ctx.regs.rflags & X86_FLAG_ZF);
+	CHECK_EQ(R(RAX), 47);					/* unchanged */
+	CHECK_EQ(res.kind, X86_INSN_BSF);
+}
+
+TEST(shld_shrd)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x12345678, 4);
+	R(RDX) = 0xaaaaaaaa;
+	R(RCX) = 3;
+	CHECK_EQ(RUN(0x0f, 0xa5, 0x13), X86_EMU_DONE);		/* shld [rbx], edx, cl */
+	CHECK_EQ(peek(DATA_BASE, 4), (0x12345678u << 3) | 5);
+	poke(DATA_BASE, 0x12345678, 4);
+	R(RDX) = 0x55555555;
+	CHECK_EQ(run_at(3, BYTES(0x0f, 0xac, 0x13, 0x03)), X86_EMU_DONE);	/* shrd ..., 3 */
+	CHECK_EQ(peek(DATA_BASE, 4), (0x12345678u >> 3) | (5u << 29));
+	CHECK(!(ctx.regs.rflags & X86_FLAG_CF));		/* bit 2 of 0x...78 */
+	/* Count 0 (after masking): no write, flags kept. */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	R(RCX) = 32;
+	ctx.regs.rflags |= X86_FLAG_CF;
+	CHECK_EQ(RUN(0x0f, 0xa5, 0x13), X86_EMU_DONE);
+	CHECK_EQ(fk.writes, 0);
+	CHECK_EQ(ctx.regs.rflags, 0x2 | X86_FLAG_CF);
+	/* 16-bit by 20: through dest:src:dest as on Intel; CF = last bit out. */
+	setup(X86_MODE_64);
+	R(RAX) = 0x1234;
+	R(RDX) = 0xabcd;
+	CHECK_EQ(RUN(0x66, 0x0f, 0xa4, 0xd0, 20), X86_EMU_DONE);	/* shld ax, dx, 20 */
+	CHECK_EQ(R(RAX), 0xbcd1);
+	CHECK(!(ctx.regs.rflags & X86_FLAG_CF));
+	/* Count 1: OF = sign change. */
+	setup(X86_MODE_64);
+	R(RAX) = 0x40000000;
+	R(RDX) = 0;
+	CHECK_EQ(RUN(0x0f, 0xa4, 0xd0, 1), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x80000000);
+	CHECK(ctx.regs.rflags & X86_FLAG_OF);
+	CHECK(ctx.regs.rflags & X86_FLAG_SF);
+}
+
+TEST(cmov_setcc_smsw)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0xabcdef12, 4);
+	R(RAX) = 0x1234567812345678ull;
+	ctx.regs.rflags |= X86_FLAG_ZF;
+	CHECK_EQ(RUN(0x0f, 0x45, 0x03), X86_EMU_DONE);		/* cmovne eax, [rbx]: false */
+	CHECK_EQ(R(RAX), 0x12345678);				/* still zero-extended */
+	CHECK_EQ(fk.reads, 1);					/* and memory read */
+	CHECK_EQ(RUN(0x0f, 0x44, 0x03), X86_EMU_DONE);		/* cmove: true */
+	CHECK_EQ(R(RAX), 0xabcdef12);
+	CHECK_EQ(RUN(0x0f, 0x94, 0x03), X86_EMU_DONE);		/* sete [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 4), 0xabcdef01);
+	CHECK_EQ(RUN(0x0f, 0x9c, 0x03), X86_EMU_DONE);		/* setl: SF == OF */
+	CHECK_EQ(peek(DATA_BASE, 1), 0);
+	/* smsw: 16 bits to memory, 16/32/64 to a register. */
+	setup(X86_MODE_64);
+	ctx.sys.cr0 = 0x80050033;
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, ~0ull, 8);
+	CHECK_EQ(RUN(0x0f, 0x01, 0x23), X86_EMU_DONE);		/* smsw [rbx] */
+	CHECK_EQ(peek(DATA_BASE, 8), 0xffffffffffff0033ull);
+	R(RAX) = 0x1234567890abcdefull;
+	CHECK_EQ(RUN(0x66, 0x0f, 0x01, 0xe0), X86_EMU_DONE);	/* smsw ax */
+	CHECK_EQ(R(RAX), 0x1234567890ab0033ull);
+	CHECK_EQ(RUN(0x0f, 0x01, 0xe0), X86_EMU_DONE);		/* smsw eax */
+	CHECK_EQ(R(RAX), 0x80050033);
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0x48, 0x0f, 0x01, 0xe0), X86_EMU_DONE);	/* smsw rax */
+	CHECK_EQ(R(RAX), 0x80050033);
+	CHECK_EQ(res.kind, X86_INSN_SMSW);
+}
+
+/* ---- the stack and branches ------------------------------------------------ */
+
+TEST(push_pop_forms)
+{
+	u64 top = DATA_BASE + PAGE_SIZE;
+
+	setup(X86_MODE_64);
+	R(RSP) = top;
+	R(RBX) = DATA_BASE + 0x800;
+	poke(DATA_BASE + 0x800, 0x123456789abcdefull, 8);
+	CHECK_EQ(RUN(0x6a, 0xf9), X86_EMU_DONE);			/* push -7 */
+	CHECK_EQ(peek(top - 8, 8), (u64)-7);
+	CHECK_EQ(R(RSP), top - 8);
+	CHECK_EQ(run_at(2, BYTES(0x68, 0x0d, 0x1c, 0x94, 0xff)), X86_EMU_DONE);	/* push imm32 */
+	CHECK_EQ(peek(top - 16, 8), (u64)-7070707);
+	CHECK_EQ(run_at(5, BYTES(0xff, 0x33)), X86_EMU_DONE);		/* push [rbx] */
+	CHECK_EQ(peek(top - 24, 8), 0x123456789abcdefull);
+	CHECK_EQ(run_at(2, BYTES(0x54)), X86_EMU_DONE);			/* push rsp: old value */
+	CHECK_EQ(peek(top - 32, 8), top - 24);
+	CHECK_EQ(res.kind, X86_INSN_PUSH);
+	CHECK_EQ(run_at(1, BYTES(0x41, 0x58)), X86_EMU_DONE);		/* pop r8 */
+	CHECK_EQ(R(R8), top - 24);
+	CHECK_EQ(R(RSP), top - 24);
+	/* pop [rsp+8]: the address uses the incremented RSP (SDM POP). */
+	CHECK_EQ(run_at(2, BYTES(0x8f, 0x44, 0x24, 0x08)), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), top - 16);
+	CHECK_EQ(peek(top - 8, 8), 0x123456789abcdefull);
+	CHECK_EQ(fk.writes, 5);
+	/* pushw [rbx] / popw cx with 66 */
+	CHECK_EQ(run_at(4, BYTES(0x66, 0xff, 0x33)), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), top - 18);
+	CHECK_EQ(run_at(3, BYTES(0x66, 0x59)), X86_EMU_DONE);
+	CHECK_EQ(R(RCX) & 0xffff, 0xcdef);
+	CHECK_EQ(R(RSP), top - 16);
+	/* A write fault: RSP unchanged. */
+	fk.fault_write_page = DATA_BASE;
+	CHECK_EQ(run_at(2, BYTES(0x6a, 0x01)), X86_EMU_EXCEPTION);
+	CHECK_EQ(R(RSP), top - 16);
+	/* 32-bit code with a 16-bit stack (SS.B = 0): SP wraps, ESP's top half kept. */
+	setup(X86_MODE_32);
+	R(RSP) = 0x12340000;
+	ctx.seg_base[X86_SEG_SS] = DATA_BASE - 0xf000;
+	R(RAX) = 0xdeadbeef;
+	CHECK_EQ(RUN(0x50), X86_EMU_DONE);				/* push eax */
+	CHECK_EQ(R(RSP), 0x1234fffc);
+	CHECK_EQ(fk.write_lin, DATA_BASE + 0xffc);
+}
+
+TEST(ret_leave_enter_call_jmp)
+{
+	u64 top = DATA_BASE + PAGE_SIZE;
+
+	setup(X86_MODE_64);
+	R(RSP) = top - 8;
+	poke(top - 8, CODE_BASE + 0x100, 8);
+	CHECK_EQ(RUN(0xc3), X86_EMU_DONE);				/* ret */
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x100);
+	CHECK_EQ(R(RSP), top);
+	setup(X86_MODE_64);
+	R(RSP) = top - 8;
+	poke(top - 8, CODE_BASE + 0x100, 8);
+	CHECK_EQ(RUN(0xc2, 0x10, 0x00), X86_EMU_DONE);		/* ret 16 */
+	CHECK_EQ(R(RSP), top + 16);
+	/* ret to a non-canonical address: #GP(0), nothing changes. */
+	setup(X86_MODE_64);
+	R(RSP) = top - 8;
+	poke(top - 8, 0x8000000000000000ull, 8);
+	CHECK_EQ(RUN(0xc3), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(R(RSP), top - 8);
+	/* leave: RSP = RBP, pop RBP */
+	setup(X86_MODE_64);
+	R(RBP) = top - 8;
+	poke(top - 8, 0x778899, 8);
+	CHECK_EQ(RUN(0xc9), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), top);
+	CHECK_EQ(R(RBP), 0x778899);
+	/* enter 0x1238, 0 */
+	setup(X86_MODE_64);
+	R(RSP) = top;
+	R(RBP) = 0xaa55aa55bb66bb66ull;
+	CHECK_EQ(RUN(0xc8, 0x38, 0x12, 0x00), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), top - 8 - 0x1238);
+	CHECK_EQ(R(RBP), top - 8);
+	CHECK_EQ(peek(top - 8, 8), 0xaa55aa55bb66bb66ull);
+	CHECK_EQ(res.kind, X86_INSN_ENTER);
+	/* call [rbx]: pushes the next RIP, jumps */
+	setup(X86_MODE_64);
+	R(RSP) = top;
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, CODE_BASE + 0x40, 8);
+	CHECK_EQ(RUN(0xff, 0x13), X86_EMU_DONE);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x40);
+	CHECK_EQ(peek(top - 8, 8), CODE_BASE + 2);
+	/* jmp [rbx] to a non-canonical target: #GP(0) (kvm-unit-tests) */
+	poke(DATA_BASE, 0xaaaa000000000000ull, 8);
+	CHECK_EQ(RUN(0xff, 0x23), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(res.fault.error_code, 0);
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x40);
+	poke(DATA_BASE, CODE_BASE + 0x80, 8);
+	CHECK_EQ(RUN(0x66, 0xff, 0x23), X86_EMU_DONE);		/* 66 is ignored (Intel) */
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x80);
+}
+
+/* ---- segments --------------------------------------------------------------- */
+
+#define GDT (DATA_BASE + 2 * PAGE_SIZE)
+
+static void gdt_setup(void)
+{
+	ctx.sys.gdt_base = GDT;
+	ctx.sys.gdt_limit = 0x7f;
+	poke(GDT + 0x08, 0x00af9b000000ffffull, 8);	/* 64-bit code, accessed */
+	poke(GDT + 0x10, 0x00cf92000000ffffull, 8);	/* data, not accessed */
+	poke(GDT + 0x18, 0x00cf72000000ffffull, 8);	/* data, not present */
+	poke(GDT + 0x20, 0x00008940a0000067ull, 8);	/* available 64-bit TSS, base 0x120040a000 */
+	poke(GDT + 0x28, 0x12ull, 8);
+	poke(GDT + 0x30, 0x00cffa000000ffffull, 8);	/* DPL 3 code, 32-bit */
+}
+
+TEST(ltr_sets_busy)
+{
+	setup(X86_MODE_64);
+	gdt_setup();
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x20, 2);
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_DONE);		/* ltr [rbx] */
+	CHECK_EQ(peek(GDT + 0x20, 8), 0x00008b40a0000067ull);	/* busy in the GDT */
+	CHECK_EQ(fk.seg[X86_SEG_TR].selector, 0x20);
+	CHECK_EQ(fk.seg[X86_SEG_TR].base, 0x120040a000ull);
+	CHECK_EQ(fk.seg[X86_SEG_TR].limit, 0x67);
+	CHECK_EQ(fk.seg[X86_SEG_TR].ar, 0x8b);
+	CHECK_EQ(res.kind, X86_INSN_LTR);
+	/* Busy now: #GP(selector), nothing loaded. */
+	fk.seg_loads = 0;
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(res.fault.error_code, 0x20);
+	CHECK_EQ(fk.seg_loads, 0);
+	/* Not a TSS, null, CPL 3. */
+	poke(DATA_BASE, 0x10, 2);
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x10);
+	poke(DATA_BASE, 0x3, 2);
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0);
+	ctx.sys.cpl = 3;
+	poke(DATA_BASE, 0x20, 2);
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0);
+	CHECK_EQ(fk.seg_loads, 0);
+	/* Beyond the GDT limit. */
+	ctx.sys.cpl = 0;
+	poke(DATA_BASE, 0x80, 2);
+	CHECK_EQ(RUN(0x0f, 0x00, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x80);
+}
+
+TEST(mov_sreg_loads_and_stores)
+{
+	setup(X86_MODE_64);
+	gdt_setup();
+	R(RBX) = DATA_BASE;
+	/* Null SS at CPL 0 with RPL 0: allowed in 64-bit mode, unusable. */
+	poke(DATA_BASE, 0, 2);
+	CHECK_EQ(RUN(0x8e, 0x13), X86_EMU_DONE);		/* mov ss, [rbx] */
+	CHECK_EQ(fk.seg[X86_SEG_SS].selector, 0);
+	CHECK(fk.seg[X86_SEG_SS].ar & X86_AR_UNUSABLE);
+	CHECK_EQ(res.kind, X86_INSN_MOV_SREG);
+	/* Null SS with RPL 3 != CPL: #GP(0); non-null with RPL 3: #GP(sel). */
+	fk.seg_loads = 0;
+	poke(DATA_BASE, 3, 2);
+	CHECK_EQ(RUN(0x8e, 0x13), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(res.fault.error_code, 0);
+	poke(DATA_BASE, 0x13, 2);
+	CHECK_EQ(RUN(0x8e, 0x13), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x10);
+	CHECK_EQ(fk.seg_loads, 0);
+	/* A data segment into DS: accessed bit set in the GDT and in AR. */
+	poke(DATA_BASE, 0x10, 2);
+	CHECK_EQ(RUN(0x8e, 0x1b), X86_EMU_DONE);		/* mov ds, [rbx] */
+	CHECK_EQ(fk.seg[X86_SEG_DS].ar, 0xc093);
+	CHECK_EQ(fk.seg[X86_SEG_DS].limit, 0xffffffff);
+	CHECK_EQ(peek(GDT + 0x10, 8), 0x00cf93000000ffffull);
+	/* Not present: #NP(sel) for DS, #SS(sel) for SS. */
+	poke(DATA_BASE, 0x18, 2);
+	CHECK_EQ(RUN(0x8e, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_NP);
+	CHECK_EQ(res.fault.error_code, 0x18);
+	/* A code segment into SS: #GP(sel). */
+	poke(DATA_BASE, 0x08, 2);
+	CHECK_EQ(RUN(0x8e, 0x13), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x08);
+	/* mov [rbx], cs: 16 bits; mov eax, ds: zero-extended. */
+	ctx.sys.sel[X86_SEG_CS] = 0x08;
+	ctx.sys.sel[X86_SEG_DS] = 0x10;
+	poke(DATA_BASE, ~0ull, 8);
+	CHECK_EQ(RUN(0x66, 0x8c, 0x0b), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE, 8), 0xffffffffffff0008ull);
+	R(RAX) = ~0ull;
+	CHECK_EQ(RUN(0x8c, 0xd8), X86_EMU_DONE);
+	CHECK_EQ(R(RAX), 0x10);
+}
+
+TEST(far_jump_through_memory)
+{
+	setup(X86_MODE_64);
+	gdt_setup();
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, CODE_BASE + 0x200, 8);
+	poke(DATA_BASE + 8, 0x08, 2);
+	CHECK_EQ(RUN(0x48, 0xff, 0x2b), X86_EMU_DONE);		/* rex64 ljmp *[rbx] */
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x200);
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x08);
+	CHECK_EQ(fk.seg[X86_SEG_CS].ar, 0xa09b);
+	CHECK_EQ(res.kind, X86_INSN_JMP_FAR);
+	/* To a data segment: #GP(sel); non-canonical: #GP(0); DPL 3 code: #GP(sel). */
+	fk.seg_loads = 0;
+	poke(DATA_BASE + 8, 0x10, 2);
+	CHECK_EQ(RUN(0x48, 0xff, 0x2b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x10);
+	poke(DATA_BASE + 8, 0x08, 2);
+	poke(DATA_BASE, 0x0000800000000000ull, 8);
+	CHECK_EQ(RUN(0x48, 0xff, 0x2b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0);
+	poke(DATA_BASE + 8, 0x33, 2);
+	CHECK_EQ(RUN(0x48, 0xff, 0x2b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x30);
+	CHECK_EQ(fk.seg_loads, 0);
+	/* m16:32 to the 32-bit code segment at CPL 3: offset within the limit. */
+	ctx.sys.cpl = 3;
+	poke(DATA_BASE, 0x1000, 4);
+	poke(DATA_BASE + 4, 0x33, 2);
+	CHECK_EQ(RUN(0xff, 0x2b), X86_EMU_DONE);
+	CHECK_EQ(ctx.regs.rip, 0x1000);
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x33);
+	CHECK_EQ(fk.seg[X86_SEG_CS].ar & 0x6000, 0x4000);	/* D=1, L=0 */
+}
+
+/* ---- SSE / MMX moves --------------------------------------------------------- */
+
+TEST(sse_mmx_moves)
+{
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE + 0x100;
+	for (int i = 0; i < 16; i++)
+		fk.xmm[9][i] = (u8)(0xa0 + i);
+	/* movdqu [rbx], xmm9 then movdqu xmm2, [rbx] */
+	CHECK_EQ(RUN(0xf3, 0x44, 0x0f, 0x7f, 0x0b), X86_EMU_DONE);
+	CHECK(!memcmp(data_ptr(DATA_BASE + 0x100, 16), fk.xmm[9], 16));
+	CHECK_EQ(res.kind, X86_INSN_VMOV);
+	CHECK_EQ(run_at(5, BYTES(0xf3, 0x0f, 0x6f, 0x13)), X86_EMU_DONE);
+	CHECK(!memcmp(fk.xmm[2], fk.xmm[9], 16));
+	/* movaps needs 16-byte alignment: #GP(0), no callback. */
+	R(RBX) = DATA_BASE + 0x108;
+	fk.vreg_reads = fk.vreg_writes = 0;
+	CHECK_EQ(RUN(0x0f, 0x29, 0x0b), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(fk.vreg_reads + fk.vreg_writes, 0);
+	CHECK_EQ(RUN(0x0f, 0x11, 0x0b), X86_EMU_DONE);		/* movups: fine */
+	CHECK_EQ(fk.write_len, 16);
+	/* movss xmm1, [rbx]: 4 bytes, the rest of xmm1 zeroed. */
+	memset(fk.xmm[1], 0xee, 16);
+	poke(DATA_BASE + 0x108, 0x11223344, 4);
+	CHECK_EQ(RUN(0xf3, 0x0f, 0x10, 0x0b), X86_EMU_DONE);
+	CHECK_EQ(fk.xmm[1][0], 0x44);
+	CHECK_EQ(fk.xmm[1][4], 0);
+	CHECK_EQ(fk.xmm[1][15], 0);
+	/* movq [rbx], mm3: 8 bytes, then MMX state; movd mm3, [rbx]: zero-extended */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	memcpy(fk.mm[3], "\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+	CHECK_EQ(RUN(0x0f, 0x7f, 0x1b), X86_EMU_DONE);
+	CHECK_EQ(peek(DATA_BASE, 8), 0x0102030405060708ull);
+	CHECK_EQ(fk.mmx_touches, 1);
+	CHECK_EQ(RUN(0x0f, 0x6e, 0x1b), X86_EMU_DONE);
+	CHECK_EQ(fk.mm[3][0], 0x08);
+	CHECK_EQ(fk.mm[3][4], 0);
+	/* A faulting store changes no register state (no MMX state either). */
+	fk.fault_write_page = DATA_BASE;
+	CHECK_EQ(RUN(0x0f, 0x7f, 0x1b), X86_EMU_EXCEPTION);
+	CHECK_EQ(fk.mmx_touches, 1);
+	/* movq [rbx], xmm4 (66 0F D6) and movq xmm5, [rbx] (F3 0F 7E) */
+	setup(X86_MODE_64);
+	R(RBX) = DATA_BASE;
+	memset(fk.xmm[4], 0x5a, 16);
+	memset(fk.xmm[5], 0xff, 16);
+	CHECK_EQ(RUN(0x66, 0x0f, 0xd6, 0x23), X86_EMU_DONE);
+	CHECK_EQ(fk.write_len, 8);
+	CHECK_EQ(RUN(0xf3, 0x0f, 0x7e, 0x2b), X86_EMU_DONE);
+	CHECK_EQ(fk.xmm[5][7], 0x5a);
+	CHECK_EQ(fk.xmm[5][8], 0);
 }
 
 UNIT_MAIN()
