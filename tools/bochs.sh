@@ -30,9 +30,35 @@ debug: action=ignore
 RC
 printf 'continue\nquit\n' > "$dir/dbg.rc"
 : > "$serial"
+# Bochs' term display opens a pseudo-terminal of its own (even when it has a
+# terminal) and writes to its master side; nobody reads the other side, so
+# after some minutes the buffer is full and Bochs blocks in write() for good
+# (long runs such as kvm-unit-tests' access stopped after ~7 minutes). The
+# drainer below finds that pseudo-terminal, makes it raw without echo and
+# reads it until Bochs ends.
+drain_pty() {
+	for _ in $(seq 100); do
+		for b in $(pgrep -P "$1" 2>/dev/null); do
+			for fd in /proc/"$b"/fd/*; do
+				[ "$(readlink "$fd" 2>/dev/null)" = /dev/ptmx ] || continue
+				n=$(sed -n 's/^tty-index:[[:space:]]*//p' /proc/"$b"/fdinfo/"${fd##*/}")
+				[ -n "$n" ] || continue
+				stty -F /dev/pts/"$n" raw -echo 2>/dev/null
+				exec cat /dev/pts/"$n" >/dev/null 2>&1
+			done
+		done
+		sleep 0.1
+	done
+}
 TERM=xterm timeout -s KILL "$timeout" bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" \
-	</dev/null >"$dir/stdout" 2>&1
+	</dev/null >"$dir/stdout" 2>&1 &
+bochs_pid=$!
+drain_pty "$bochs_pid" &
+drain_pid=$!
+wait "$bochs_pid"
 status=$?
+kill "$drain_pid" 2>/dev/null
+wait "$drain_pid" 2>/dev/null
 # Keep Bochs' own log next to the serial log: it spells out VM-entry failures.
 cp "$dir/bochs.log" "${serial%.*}.bochs.log" 2>/dev/null
 # Bochs' terminal output: it holds the port 0xe9 mirror, which is not buffered
