@@ -52,6 +52,9 @@ static const struct option_desc guest_options[] = {
 	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
 	  "page-ageing scan every N ms of guest time (0: off; EPT then maps 4 KiB pages)" },
+	{ "timeout_ms", OPT_UINT, OPTION_FIELD(struct guest_config, timeout_ms), 1, 3600000, NULL,
+	  "end it after this much time, its own and the hypervisor's for it (default "
+	  "guest_timeout_ms)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct guest_config, selftest), 0, 0,
 	  selftest_choices, "bad-guest-state: make VM entry fail on purpose (tests)" },
 };

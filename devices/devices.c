@@ -57,6 +57,8 @@ static const struct {
 
 bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
+	/* Timers are lazy (devices_next_event()): bring them to now first. */
+	devices_update(g, guest_tsc(g));
 	for (size_t i = 0; i < ARRAY_SIZE(port_map); i++) {
 		if (port >= port_map[i].first && port <= port_map[i].last) {
 			u32 result = 0;
@@ -124,6 +126,16 @@ u64 devices_next_event(struct guest *g)
 	return !pit ? apic : !apic ? pit : pit < apic ? pit : apic;
 }
 
+bool devices_nmi_pending(struct guest *g)
+{
+	return lapic_nmi_pending(g);
+}
+
+void devices_nmi_ack(struct guest *g)
+{
+	lapic_nmi_ack(g);
+}
+
 int devices_pending_vector(struct guest *g)
 {
 	int v = lapic_pending_vector(g);
@@ -131,6 +143,15 @@ int devices_pending_vector(struct guest *g)
 	if (v >= 0)
 		return v;
 	return lapic_accepts_pic(g) ? pic_pending_vector(g) : -1;
+}
+
+const char *devices_vector_source(struct guest *g, int vector)
+{
+	if (lapic_timer_vector(g) == vector)
+		return "APIC timer";
+	if (lapic_accepts_pic(g) && pic_irq_of_vector(g, vector) == 0)
+		return "PIT";
+	return "device or IPI";
 }
 
 void devices_ack(struct guest *g, int vector)

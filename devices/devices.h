@@ -13,11 +13,18 @@
 bool devices_init(struct guest *g);
 void devices_free(struct guest *g);
 
-/* All pending timers and interrupt sources, as one. */
+/* All pending timers and interrupt sources, as one. Timer ticks that would
+ * change nothing now (masked, or coalescing with a request not yet taken)
+ * are not events; port and MMIO accesses bring every timer up to date. */
 void devices_update(struct guest *g, u64 now);
 u64 devices_next_event(struct guest *g);
 int devices_pending_vector(struct guest *g);
 void devices_ack(struct guest *g, int vector);
+/* Which source raises vector, for messages ("APIC timer", "PIT", ...). */
+const char *devices_vector_source(struct guest *g, int vector);
+/* An NMI waiting for the CPU; devices_nmi_ack() when it is delivered. */
+bool devices_nmi_pending(struct guest *g);
+void devices_nmi_ack(struct guest *g);
 
 /* A port access of size 1, 2 or 4 bytes; value holds the written value or
  * receives the read one. false: no device there. */

@@ -4,6 +4,9 @@
  * INIT/SIPI/others accepted and dropped: there is no other CPU), the LVT,
  * and the timer in one-shot, periodic and TSC-deadline modes. The timer
  * counts at the guest's TSC rate divided by the divide configuration.
+ * Ticks that cannot change what the guest sees now (masked, or its vector
+ * still waiting in IRR, where further ticks coalesce as on a real APIC) are
+ * not events: they are folded in when the guest next looks.
  * The 8259 PIC reaches the CPU through LINT0 in ExtINT mode, as a PC's BIOS
  * leaves it.
  */
@@ -39,6 +42,7 @@
 #define TIMER_PERIODIC 1
 #define TIMER_TSC_DEADLINE 2
 #define SVR_ENABLED BIT(8)
+#define DELIVERY_NMI 4
 #define DELIVERY_EXTINT 7
 #define LVT_LINT0 3
 
@@ -71,6 +75,7 @@ static int highest_bit(const u32 *bits)
 
 static void set_bit(u32 *bits, int v) { bits[v / 32] |= 1u << (v % 32); }
 static void clear_bit(u32 *bits, int v) { bits[v / 32] &= ~(1u << (v % 32)); }
+static bool test_bit(const u32 *bits, int v) { return bits[v / 32] & (1u << (v % 32)); }
 
 /* Processor priority (SDM 11.8.3.1): the higher of TPR and the in-service class. */
 static u32 ppr(const struct lapic_state *a)
@@ -161,9 +166,13 @@ void lapic_update(struct guest *g, u64 now)
 u64 lapic_next_event(struct guest *g)
 {
 	const struct lapic_state *a = &g->dev->lapic;
+	u32 lvt = a->lvt[0];
 
-	return LVT_TIMER_MODE(a->lvt[0]) == TIMER_TSC_DEADLINE ? a->tsc_deadline :
-								  a->timer_deadline;
+	/* A masked tick, or one whose vector is still requested, changes
+	 * nothing the guest could be woken or interrupted by. */
+	if ((lvt & LVT_MASKED) || test_bit(a->irr, (int)(lvt & 0xff)))
+		return 0;
+	return LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE ? a->tsc_deadline : a->timer_deadline;
 }
 
 static u32 current_count(struct guest *g)
@@ -176,8 +185,14 @@ static u32 current_count(struct guest *g)
 	return (u32)((a->timer_deadline - now) / divisor(a));
 }
 
+int lapic_timer_vector(struct guest *g)
+{
+	return (int)(g->dev->lapic.lvt[0] & 0xff);
+}
+
 u64 lapic_read_tsc_deadline(struct guest *g)
 {
+	lapic_update(g, guest_tsc(g));  /* a deadline that has passed reads 0 */
 	return g->dev->lapic.tsc_deadline;
 }
 
@@ -238,10 +253,23 @@ static void send_ipi(struct guest *g)
 	bool to_self = shorthand == 1 || shorthand == 2 ||
 		       (shorthand == 0 && (a->icr_high >> 24) == a->id);
 
-	/* Fixed and lowest-priority interrupts to ourselves are delivered;
-	 * INIT, SIPI and anything for other CPUs have no receiver. */
+	/* Fixed and lowest-priority interrupts and NMIs to ourselves are
+	 * delivered (an NMI while one is pending is lost, SDM 6.7.1); INIT,
+	 * SIPI and anything for other CPUs have no receiver. */
 	if (to_self && (mode == 0 || mode == 1))
 		accept(a, a->icr_low & 0xff);
+	else if (to_self && mode == DELIVERY_NMI)
+		a->nmi_pending = true;
+}
+
+bool lapic_nmi_pending(struct guest *g)
+{
+	return g->dev->lapic.nmi_pending;
+}
+
+void lapic_nmi_ack(struct guest *g)
+{
+	g->dev->lapic.nmi_pending = false;
 }
 
 static void write_reg(struct guest *g, u32 reg, u32 v)
@@ -297,6 +325,7 @@ bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write
 
 	if (((u32)offset & 0xf) + len > 4)
 		return false;
+	lapic_update(g, guest_tsc(g));  /* the timer as of now (its ticks are lazy) */
 	if (!write) {
 		value = read_reg(g, reg) >> shift;
 		memcpy(buf, &value, len);

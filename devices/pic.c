@@ -25,6 +25,25 @@ void pic_raise_irq(struct guest *g, int irq)
 		g->dev->pic[0].irr |= 1u << 2;  /* cascade on master IRQ2 */
 }
 
+int pic_irq_of_vector(struct guest *g, int vector)
+{
+	for (int c = 0; c < 2; c++) {
+		int irq = vector - g->dev->pic[c].vector_base;
+
+		if (irq >= 0 && irq < 8 && !(c == 0 && irq == 2))
+			return c * 8 + irq;
+	}
+	return -1;
+}
+
+bool pic_edge_coalesces(struct guest *g, int irq)
+{
+	const struct pic_chip *p = &g->dev->pic[irq >= 8];
+	u8 bit = (u8)(1u << (irq & 7));
+
+	return (p->irr | p->imr) & bit;
+}
+
 /* Highest-priority (lowest-numbered) requested, unmasked IRQ not blocked by
  * one in service; -1 if none. */
 static int pic_best_irq(const struct pic_chip *p)

@@ -69,7 +69,11 @@ void pit_update(struct guest *g, u64 now)
 
 u64 pit_next_event(struct guest *g)
 {
-	return g->dev->pit[0].armed ? g->dev->pit[0].next_irq_tsc : 0;
+	/* An edge that would coalesce is not an event: pit_update() folds it in
+	 * when the guest next looks. */
+	if (!g->dev->pit[0].armed || pic_edge_coalesces(g, 0))
+		return 0;
+	return g->dev->pit[0].next_irq_tsc;
 }
 
 bool pit_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)

@@ -7,7 +7,7 @@
 
 /* Raise IRQ0 if its time has come (now: guest TSC). */
 void pit_update(struct guest *g, u64 now);
-/* The guest TSC of the next IRQ0 edge, or 0. */
+/* The guest TSC of the next IRQ0 edge that matters (see pic_edge_coalesces()), or 0. */
 u64 pit_next_event(struct guest *g);
 bool pit_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
 bool port61_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);

@@ -40,6 +40,7 @@ struct lapic_state {
 	u32 irr[8], isr[8], tmr[8];
 	u64 timer_start, timer_deadline;  /* guest TSC; deadline 0 = not armed */
 	u64 tsc_deadline;                 /* IA32_TSC_DEADLINE */
+	bool nmi_pending;                 /* an NMI IPI to self, not yet delivered */
 };
 
 #define TESTDEV_MMIO_SIZE 4096

@@ -41,6 +41,7 @@ struct guest_config {
 	unsigned reclaim;     /* mmu=shadow: enum shadow_reclaim_policy */
 	u64 scan_ms;          /* page-ageing scan period in ms of guest time, 0 = off */
 	unsigned flood;       /* mmu=shadow: write-flood detector, 0 on, 1 off */
+	u64 timeout_ms;       /* end it after this much time (0: the hypervisor's guest_timeout_ms) */
 };
 
 /* Guest RAM (guest/memory.c): zeroed frames, 2 MiB runs where possible. */
@@ -48,6 +49,19 @@ struct guest_memory {
 	u64 size;         /* bytes, a multiple of 2 MiB */
 	u64 *page_hpa;    /* host-physical address of each 4 KiB guest page */
 	struct guest_mem walker;  /* the page-table walker's view of it */
+};
+
+/*
+ * An event for the next VM entry (vmx/event.c): one whose delivery an exit
+ * cut short, an exception the hypervisor raises, or what the two merge into
+ * (SDM 6.15). type and vector are as in the VM-entry interruption field.
+ */
+struct guest_event {
+	bool valid;
+	u8 type, vector;
+	bool has_error;
+	u32 error_code;
+	u32 insn_len;         /* software interrupts and exceptions: to re-execute */
 };
 
 enum guest_state {
@@ -98,6 +112,20 @@ struct guest {
 	u64 tsc_offset;
 	u64 waiting_since;    /* host TSC when it became runnable but not running */
 	u64 run_tsc;          /* host ticks spent in the guest */
+	u64 used_tsc;         /* ... and in the hypervisor on its behalf: what its time limit counts */
+
+	/* Events (vmx/event.c). delivering: the last exit interrupted the delivery
+	 * of an event (IDT-vectoring information valid), which is in event. */
+	struct guest_event event;
+	bool delivering;
+	u8 last_irq_vector;
+	u64 last_irq_rip;     /* where the last external interrupt was injected */
+
+	/* What it did lately, to say so if its time runs out (vmx/watchdog.c): figures
+	 * at the start of the current window of used time, and the last full window. */
+	struct guest_window {
+		u64 used_tsc, run_tsc, irqs, exits[EXIT_REASON_COUNT];
+	} window_start, last_window;
 	u64 guest_tsc_start, guest_tsc_end;  /* its clock at first entry and at its end */
 
 	/* The last exits, printed when the guest is killed (newest last). */

@@ -21,7 +21,8 @@ static const struct option_desc hv_options[] = {
 	{ "slice_ms", OPT_UINT, OPTION_FIELD(struct hv_config, slice_ms), 1, 1000, NULL,
 	  "time slice per guest in ms of guest time (default 10)" },
 	{ "guest_timeout_ms", OPT_UINT, OPTION_FIELD(struct hv_config, guest_timeout_ms), 1,
-	  3600000, NULL, "end a guest that runs longer than this (default 60000)" },
+	  3600000, NULL, "end a guest that takes longer than this, in the guest and in the hypervisor for it "
+	  "(default 60000)" },
 	{ "exit", OPT_CHOICE, OPTION_FIELD(struct hv_config, exit_method), 0, 0, exit_choices,
 	  "how to end the run: auto|qemu|bochs|halt (default auto)" },
 	{ "log", OPT_CHOICE, OPTION_FIELD(struct hv_config, log_level), 0, 0, log_choices,

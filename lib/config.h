@@ -12,7 +12,7 @@ enum hv_selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_WRITE_TEXT, SELF
 
 struct hv_config {
 	u64 slice_ms;           /* round-robin time slice between guests */
-	u64 guest_timeout_ms;   /* a guest running longer (guest TSC time) is ended */
+	u64 guest_timeout_ms;   /* a guest costing longer (its time and the hypervisor's for it) is ended */
 	unsigned exit_method;   /* enum exit_method */
 	unsigned log_level;     /* enum log_level */
 	bool summary;           /* print per-guest exit statistics at the end */

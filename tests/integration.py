@@ -249,6 +249,37 @@ TESTS = [
                  shadow("paging_pae.elf", "pool-c"), ept("memtest.elf", "witness")],
          log_must=[r"stats _pool shadow limit=64 .*reclaims=[1-9]"]),
 
+    # --- time: timer ticks that would coalesce cost no exits; a guest's time limit counts
+    # the hypervisor's time for it; an interrupt storm and a spin with IF=0 end alone.
+    Test("timers-coalesce",
+         guests=[ept("storm.elf", "co-ept", "-- apic_masked apic_cli pit_cli"),
+                 shadow("storm.elf", "co-shadow", "-- apic_masked apic_cli pit_cli"),
+                 ept("hlt_timer.elf", "witness")]),
+    Test("storm-and-spin-end-alone", run="FAIL",
+         guests=[ept("storm.elf", "storm-ept", "timeout_ms=1500 -- apic",
+                     expect=r"still running after 1500 ms \(its timeout_ms; \d+ ms of it in the "
+                            r"hypervisor on its behalf\): interrupt storm: \d+ APIC timer "
+                            r"interrupts \(vector 0x50\) in \d+ ms, taken at RIP 0x"),
+                 shadow("storm.elf", "storm-shadow", "timeout_ms=1500 -- apic",
+                        expect=r"interrupt storm: \d+ APIC timer interrupts"),
+                 ept("storm.elf", "spin-ept", "timeout_ms=1000 -- spin",
+                     expect=r"still running after 1000 ms .*: running without exits at RIP 0x\w+ "
+                            r"with interrupts off"),
+                 shadow("storm.elf", "spin-shadow", "timeout_ms=1000 -- spin",
+                        expect=r"running without exits at RIP 0x\w+ with interrupts off"),
+                 ept("memtest.elf", "witness-mem"), shadow("hlt_timer.elf", "witness-timer")]),
+
+    # --- events: exceptions merged as the CPU does, deliveries an exit cut short redone,
+    # single steps over exiting instructions, NMIs; a triple fault ends only its guest.
+    Test("events-ept-and-shadow",
+         guests=[ept("events.elf", "ev-ept"), shadow("events.elf", "ev-shadow"),
+                 ept("hlt_timer.elf", "witness")]),
+    Test("events-triple-fault-isolated", run="FAIL",
+         guests=[ept("events.elf", "tf-ept", "-- triple", expect=r"triple fault"),
+                 shadow("events.elf", "tf-shadow", "-- triple",
+                        expect=r"triple fault: #PF while delivering #DF"),
+                 shadow("hlt_timer.elf", "witness")]),
+
     # --- other CPU models: what each lacks must be handled or refused clearly ---------
     Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],

@@ -1,8 +1,16 @@
 /*
- * Events into the guest (SDM Vol. 3C 27.6, 28.2.4): exceptions the
- * hypervisor raises for it, external interrupts from its devices when it
- * can take them (else an interrupt-window exit asks again), events whose
- * delivery an exit cut short, and skipping an emulated instruction.
+ * Events into the guest (SDM Vol. 3C 27.2.4, 27.6; Vol. 3A 6.15). One
+ * pending event per guest (g->event) is written into the VM-entry
+ * interruption field just before each entry:
+ *   - after an exit, an event whose delivery the exit cut short (IDT-vectoring
+ *     information) becomes the pending event, to be delivered again;
+ *   - an exception the hypervisor raises is merged with it by the rules of
+ *     SDM Table 6-5 (contributory or page fault during a page fault or a
+ *     contributory exception: #DF; during #DF: triple fault);
+ *   - with nothing pending, an NMI, then the devices' highest interrupt, is
+ *     injected when the guest can take it, else a window exit asks again.
+ * A single-step trap (RFLAGS.TF) over an instruction the hypervisor completed
+ * is left in the pending debug exceptions, where the CPU delivers it.
  */
 #include "vmx/event.h"
 #include "vmx/vmcs.h"
@@ -12,27 +20,193 @@
 #include "arch/x86/log.h"
 
 #define INTR_INFO_VALID BIT(31)
-#define INTR_TYPE_EXTERNAL (0u << 8)
+#define INTR_INFO_HAS_ERROR BIT(11)
+#define INTR_INFO_NMI_UNBLOCKED BIT(12)   /* by IRET, before a fault (SDM 28.2.3) */
+#define INTR_TYPE(info) (((info) >> 8) & 7)
 
-void skip_instruction(struct vmexit *e)
+/* Interruption types (SDM Table 25-17). */
+#define TYPE_EXTERNAL 0
+#define TYPE_NMI 2
+#define TYPE_HW_EXCEPTION 3
+#define TYPE_SW_INTERRUPT 4
+#define TYPE_PRIV_SW_EXCEPTION 5
+#define TYPE_SW_EXCEPTION 6
+
+/* Interruptibility state (SDM Table 25-3). */
+#define BLOCKING_STI BIT(0)
+#define BLOCKING_MOV_SS BIT(1)
+#define BLOCKING_NMI BIT(3)
+
+/* Pending debug exceptions (SDM Table 25-4): B0-B3, enabled breakpoint, BS. */
+#define PENDING_DBG_TRAPS (0xfull | BIT(12) | BIT(14))
+#define PENDING_DBG_BS BIT(14)
+#define DEBUGCTL_BTF BIT(1)
+#define RFLAGS_RF BIT(16)
+
+#define VEC_DF 8
+#define VEC_PF 14
+
+/* ---- exceptions ------------------------------------------------------------- */
+
+/* Exception classes for double faults (SDM Table 6-4). */
+enum exception_class { BENIGN, CONTRIBUTORY, PAGE_FAULT, DOUBLE_FAULT };
+
+static enum exception_class exception_class(const struct guest_event *ev)
 {
-	vmcs_writen(GUEST_RIP, e->guest_rip + e->instruction_len);
-	/* Skipping an instruction ends STI / MOV SS blocking (SDM 26.7.1.2). */
-	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
-	if (intr & 3)
-		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr & ~3u);
+	if (ev->type != TYPE_HW_EXCEPTION)
+		return BENIGN;  /* interrupts, NMIs and INT n/INT3/INTO/INT1 */
+	switch (ev->vector) {
+	case 0: case 10: case 11: case 12: case 13:
+		return CONTRIBUTORY;
+	case VEC_PF:
+		return PAGE_FAULT;
+	case VEC_DF:
+		return DOUBLE_FAULT;
+	}
+	return BENIGN;
+}
+
+/* Fault-class exceptions restart their instruction: RF is set in the RFLAGS
+ * image they push (SDM 6.5, 18.3.1.1). #DB is injected only as a trap here. */
+static bool is_fault(const struct guest_event *ev)
+{
+	if (ev->type != TYPE_HW_EXCEPTION)
+		return false;
+	return ev->vector != 1 && ev->vector != 2 && ev->vector != 3 && ev->vector != 4 &&
+	       ev->vector != VEC_DF && ev->vector != 18;
+}
+
+static const char *const exception_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+static const char *event_name(const struct guest_event *ev)
+{
+	if (ev->type == TYPE_EXTERNAL)
+		return "an external interrupt";
+	if (ev->type == TYPE_NMI)
+		return "an NMI";
+	if (ev->type == TYPE_SW_INTERRUPT)
+		return "a software interrupt";
+	return ev->vector < 32 && exception_names[ev->vector] ? exception_names[ev->vector] :
+								 "an exception";
 }
 
 void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code)
 {
-	/* Event injection format, SDM 25.8.3: type 3 = hardware exception. */
-	u32 info = (u32)vector | (3u << 8) | (has_error ? BIT(11) : 0) | BIT(31);
+	struct guest_event new = {
+		.valid = true, .type = TYPE_HW_EXCEPTION, .vector = (u8)vector,
+		.has_error = has_error, .error_code = error_code,
+	};
+	struct guest_event *old = &g->event;
 
-	(void)g;
-	vmcs_write32(VM_ENTRY_INTR_INFO, info);
-	if (has_error)
-		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
+	if (old->valid) {
+		enum exception_class first = exception_class(old), second = exception_class(&new);
+		bool serious = second == CONTRIBUTORY || second == PAGE_FAULT;
+
+		/* SDM Table 6-5: a contributory exception or page fault while
+		 * delivering #DF shuts the processor down; while delivering a page
+		 * fault, or (contributory) a contributory exception, it is a #DF. */
+		if (first == DOUBLE_FAULT && serious) {
+			guest_end(g, 0, "triple fault: %s while delivering #DF at RIP %#llx",
+				  event_name(&new), (unsigned long long)vmcs_readn(GUEST_RIP));
+			return;
+		}
+		if ((first == PAGE_FAULT && serious) ||
+		    (first == CONTRIBUTORY && second == CONTRIBUTORY))
+			new = (struct guest_event){ .valid = true, .type = TYPE_HW_EXCEPTION,
+						    .vector = VEC_DF, .has_error = true };
+		/* Otherwise the two are handled serially: the new one is delivered,
+		 * and a faulting first one recurs when its instruction restarts. */
+	}
+	*old = new;
 }
+
+/* ---- after an exit ------------------------------------------------------------ */
+
+void event_exit(struct guest *g, const struct vmexit *e)
+{
+	u32 idt = vmcs_read32(IDT_VECTORING_INFO);
+	bool iret_unblocked = false;
+
+	/* Every VM exit clears the entry interruption field's valid bit (SDM 27.2.1). */
+	g->event.valid = false;
+	g->delivering = idt & INTR_INFO_VALID;
+	if (g->delivering) {
+		/* Delivered again from the start (SDM 28.2.4, 27.6.1.1). */
+		g->event = (struct guest_event){
+			.valid = true, .type = (u8)INTR_TYPE(idt), .vector = (u8)idt,
+			.has_error = idt & INTR_INFO_HAS_ERROR,
+			.error_code = idt & INTR_INFO_HAS_ERROR ?
+				      vmcs_read32(IDT_VECTORING_ERROR_CODE) : 0,
+			.insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
+		};
+		if (g->event.type == TYPE_NMI)  /* not blocked until delivered */
+			vmcs_write32(GUEST_INTERRUPTIBILITY_INFO,
+				     vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~BLOCKING_NMI);
+		return;
+	}
+	/* A fault in an IRET that had unblocked virtual NMIs: the IRET runs again,
+	 * so NMIs are blocked again until it completes (SDM 28.2.3, 29.?.?). */
+	if (!vmx_caps.virtual_nmis)
+		return;
+	if (e->reason == EXIT_REASON_EXCEPTION_NMI) {
+		u32 info = vmcs_read32(VM_EXIT_INTR_INFO);
+
+		iret_unblocked = (info & INTR_INFO_NMI_UNBLOCKED) && (info & 0xff) != VEC_DF;
+	} else if (e->reason == EXIT_REASON_EPT_VIOLATION) {
+		iret_unblocked = e->qualification & BIT(12);
+	}
+	if (iret_unblocked)
+		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO,
+			     vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) | BLOCKING_NMI);
+}
+
+enum exit_action event_delivery_unemulatable(struct guest *g, struct vmexit *e, u64 gpa,
+					     const char *what)
+{
+	guest_end(g, 0, "delivering %s (vector %u) at RIP %#llx needs %s at guest-physical %#llx, "
+		  "which cannot be emulated", event_name(&g->event), g->event.vector,
+		  (unsigned long long)e->guest_rip, what, (unsigned long long)gpa);
+	return EXIT_ENDED;
+}
+
+/* ---- instructions the hypervisor completed ----------------------------------------- */
+
+static bool debug_trap_pending(void)
+{
+	return vmcs_readn(GUEST_PENDING_DBG_EXCEPTIONS) & PENDING_DBG_TRAPS;
+}
+
+void single_step_trap(void)
+{
+	/* Single-step: a #DB trap after the instruction, unless BTF makes TF
+	 * step branches only (SDM 18.3.1.4, 18.4.3). */
+	if ((vmcs_readn(GUEST_RFLAGS) & RFLAGS_TF) &&
+	    !(vmcs_read64(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF))
+		vmcs_writen(GUEST_PENDING_DBG_EXCEPTIONS,
+			    vmcs_readn(GUEST_PENDING_DBG_EXCEPTIONS) | PENDING_DBG_BS);
+}
+
+void end_interrupt_shadow(void)
+{
+	/* STI / MOV SS blocking lasts one instruction (SDM 26.7.1.2, 6.8.3). */
+	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+
+	if (intr & (BLOCKING_STI | BLOCKING_MOV_SS))
+		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO,
+			     intr & ~(BLOCKING_STI | BLOCKING_MOV_SS));
+}
+
+void skip_instruction(struct vmexit *e)
+{
+	vmcs_writen(GUEST_RIP, e->guest_rip + e->instruction_len);
+	end_interrupt_shadow();
+	single_step_trap();
+}
+
+/* ---- before an entry ------------------------------------------------------------ */
 
 static void set_cpu_control(u32 bit, bool on)
 {
@@ -43,40 +217,65 @@ static void set_cpu_control(u32 bit, bool on)
 		vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, want);
 }
 
-/* An event whose delivery was cut short by the exit is delivered again
- * (SDM 28.2.4, 27.6). */
-void reinject_interrupted_event(void)
+static void write_entry_event(const struct guest_event *ev)
 {
-	u32 idt = vmcs_read32(IDT_VECTORING_INFO);
-
-	if (!(idt & INTR_INFO_VALID))
-		return;
-	vmcs_write32(VM_ENTRY_INTR_INFO, idt & ~(BIT(12)));
-	if (idt & BIT(11))
-		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
-	vmcs_write32(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
+	vmcs_write32(VM_ENTRY_INTR_INFO, (u32)ev->vector | (u32)ev->type << 8 |
+		     (ev->has_error ? INTR_INFO_HAS_ERROR : 0) | INTR_INFO_VALID);
+	if (ev->has_error)
+		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, ev->error_code);
+	if (ev->type >= TYPE_SW_INTERRUPT)
+		vmcs_write32(VM_ENTRY_INSTRUCTION_LEN, ev->insn_len);
+	if (is_fault(ev))
+		vmcs_writen(GUEST_RFLAGS, vmcs_readn(GUEST_RFLAGS) | RFLAGS_RF);
 }
 
-void deliver_pending_interrupt(struct guest *g)
+void event_entry(struct guest *g)
 {
-	int vector = devices_pending_vector(g);
-	bool can_inject;
+	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+	/* A pending single-step or data-breakpoint trap comes before NMIs and
+	 * interrupts, and an injected one of those would discard it (SDM 27.7.3). */
+	bool traps = debug_trap_pending();
+	bool injected = g->event.valid;
+	int vector;
 
-	if (vector < 0) {
-		set_cpu_control(CPU_INTR_WINDOW_EXITING, false);
-		return;
+	if (injected) {
+		write_entry_event(&g->event);
+	} else if (vmx_caps.virtual_nmis && devices_nmi_pending(g)) {
+		/* Blocked by a previous NMI until its IRET, and by MOV SS; some
+		 * CPUs also block NMIs after STI (SDM 26.3.1.5, 6.8.3). */
+		if (!traps && !(intr & (BLOCKING_STI | BLOCKING_MOV_SS | BLOCKING_NMI))) {
+			devices_nmi_ack(g);
+			g->event = (struct guest_event){ .valid = true, .type = TYPE_NMI, .vector = 2 };
+			write_entry_event(&g->event);
+			injected = true;
+		}
 	}
-	can_inject = !(vmcs_read32(VM_ENTRY_INTR_INFO) & INTR_INFO_VALID) &&
-		     (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
-		     !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & 3);
-	if (can_inject) {
+	if (vmx_caps.virtual_nmis)  /* an NMI still waiting: exit when it can be taken */
+		set_cpu_control(CPU_NMI_WINDOW_EXITING, devices_nmi_pending(g));
+
+	vector = devices_pending_vector(g);
+	if (vector >= 0 && !injected && !traps && (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
+	    !(intr & (BLOCKING_STI | BLOCKING_MOV_SS))) {
 		devices_ack(g, vector);
-		vmcs_write32(VM_ENTRY_INTR_INFO, (u32)vector | INTR_TYPE_EXTERNAL | INTR_INFO_VALID);
+		g->event = (struct guest_event){ .valid = true, .type = TYPE_EXTERNAL,
+						 .vector = (u8)vector };
+		write_entry_event(&g->event);
 		g->injected_irqs++;
+		g->last_irq_vector = (u8)vector;
+		g->last_irq_rip = vmcs_readn(GUEST_RIP);
+		vector = devices_pending_vector(g);
 	}
 	/* Still something waiting: exit as soon as the guest can take it. */
-	set_cpu_control(CPU_INTR_WINDOW_EXITING, !can_inject || devices_pending_vector(g) >= 0);
+	set_cpu_control(CPU_INTR_WINDOW_EXITING, vector >= 0);
 }
+
+static bool event_wakes_guest(struct guest *g)
+{
+	return devices_pending_vector(g) >= 0 || debug_trap_pending() ||
+	       (vmx_caps.virtual_nmis && devices_nmi_pending(g));
+}
+
+/* ---- exits ------------------------------------------------------------------------ */
 
 enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e)
 {
@@ -97,13 +296,15 @@ enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e)
 enum exit_action handle_hlt(struct guest *g, struct vmexit *e)
 {
 	skip_instruction(e);
+	/* Something to deliver now (a pending interrupt, NMI or single-step
+	 * trap): the guest does not sleep. */
+	if (event_wakes_guest(g))
+		return EXIT_RESUME;
 	if (!(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF)) {
 		guest_end(g, 0, "HLT with interrupts disabled at RIP %#llx: the guest can never wake",
 			  (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;
 	}
-	if (devices_pending_vector(g) >= 0)
-		return EXIT_RESUME;
 	g->state = GUEST_HALTED;
 	return EXIT_YIELD;
 }

@@ -4,17 +4,36 @@
 
 #include "vmx/vmexit.h"
 
-/* Advance RIP past the exiting instruction (ends STI/MOV SS blocking). */
-void skip_instruction(struct vmexit *e);
+/*
+ * Raise an exception in the guest at the next entry, merged with the event
+ * pending there (one whose delivery the exit cut short, or one raised
+ * before) as the CPU would (SDM Table 6-5): #DF, or the end of the guest as
+ * a triple fault. Every exception the hypervisor gives a guest goes here.
+ */
 void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code);
 static inline void inject_ud(struct guest *g) { inject_exception(g, 6, false, 0); }
 static inline void inject_gp0(struct guest *g) { inject_exception(g, 13, true, 0); }
 
-/* Before each entry: deliver the devices' highest interrupt if the guest
- * can take it now, else ask for an interrupt-window exit. */
-void deliver_pending_interrupt(struct guest *g);
-/* After each exit: an event whose delivery the exit interrupted is injected again. */
-void reinject_interrupted_event(void);
+/* Advance RIP past the exiting instruction: ends STI/MOV SS blocking and
+ * leaves the single-step #DB the guest's RFLAGS.TF asks for. */
+void skip_instruction(struct vmexit *e);
+/* The parts of that for an instruction the hypervisor carries on with (a
+ * REP string instruction it did some iterations of). */
+void end_interrupt_shadow(void);
+void single_step_trap(void);
+
+/* After each exit: the event whose delivery the exit interrupted becomes
+ * the pending one (g->delivering says so); virtual-NMI blocking a faulting
+ * IRET had lifted is put back. */
+void event_exit(struct guest *g, const struct vmexit *e);
+/* During an exit that interrupted an event's delivery, an access the
+ * delivery made (what, at gpa) cannot be emulated: end the guest, saying so. */
+enum exit_action event_delivery_unemulatable(struct guest *g, struct vmexit *e, u64 gpa,
+					     const char *what);
+/* Before each entry: the pending event, else an NMI, else the devices'
+ * highest interrupt if the guest can take it now; window exits ask again
+ * for what must wait. */
+void event_entry(struct guest *g);
 
 enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e);
 enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e);

@@ -82,7 +82,7 @@ static const struct {
 	[EXIT_REASON_INIT] = { "INIT", handle_init },
 	[EXIT_REASON_SIPI] = { "SIPI", NULL },
 	[EXIT_REASON_INTERRUPT_WINDOW] = { "interrupt window", handle_interrupt_window },
-	[EXIT_REASON_NMI_WINDOW] = { "NMI window", NULL },
+	[EXIT_REASON_NMI_WINDOW] = { "NMI window", handle_interrupt_window },
 	[EXIT_REASON_TASK_SWITCH] = { "task switch", NULL },
 	[EXIT_REASON_CPUID] = { "CPUID", handle_cpuid },
 	[EXIT_REASON_GETSEC] = { "GETSEC", handle_vmx_instruction },

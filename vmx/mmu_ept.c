@@ -10,6 +10,7 @@
 #include "vmx/mmu_ept.h"
 #include "vmx/cr.h"
 #include "vmx/emulate.h"
+#include "vmx/event.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "ept/age.h"
@@ -238,7 +239,8 @@ static enum exit_action ept_violation(struct guest *g, struct vmexit *e)
 	if (g->ageing && ept_age_fault(&ept_of(g)->age, ept_of(g)->ept.root, gpa))
 		return EXIT_RESUME;  /* a page access tracking had taken away: back, young */
 	if (devices_mmio_claimed(gpa) && !(e->qualification & BIT(2)))
-		return emulate_instruction(g, e, "access emulated MMIO");
+		return g->delivering ? event_delivery_unemulatable(g, e, gpa, "an emulated MMIO access") :
+				       emulate_instruction(g, e, "access emulated MMIO");
 
 	/* Bits 7-8: the linear address is valid, and the access was to it, not to a
 	 * paging structure of the guest's walk (SDM Table 28-7). */

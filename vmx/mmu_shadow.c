@@ -395,13 +395,25 @@ static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit 
 		inject_gp0(g);
 		return EXIT_RESUME;
 	case SHADOW_EMULATE_WRITE:
+		/* Event delivery wrote to a guest page table (a stack that is also a
+		 * table): it cannot be emulated; stop shadowing the frame and let
+		 * the CPU deliver the event again (SDM 27.2.4). */
+		if (g->delivering && TIMED(s, shadow_unshadow_gfn(&s->mmu, f.gpa >> PAGE_SHIFT)))
+			return EXIT_RESUME;
+		/* fall through */
 	case SHADOW_EMULATE_ACCESS:
+		if (g->delivering)
+			return event_delivery_unemulatable(g, e, f.gpa, kind == SHADOW_EMULATE_WRITE ?
+							   "a write to its root page table" :
+							   "an access the shadow cannot express");
 		return emulate_instruction(g, e, f.kind == SHADOW_EMULATE_WRITE ?
 					   "write to a guest page table" : "access the shadow "
 					   "cannot express");
 	case SHADOW_NOT_RAM:
 		if (!f.table && devices_mmio_claimed(f.gpa) && !(pfec & PFEC_I))
-			return emulate_instruction(g, e, "access emulated MMIO");
+			return g->delivering ?
+			       event_delivery_unemulatable(g, e, f.gpa, "an emulated MMIO access") :
+			       emulate_instruction(g, e, "access emulated MMIO");
 		guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM (address %#llx, "
 			  "RIP %#llx)", f.table ? "page-table walk through" : "access to",
 			  (unsigned long long)f.gpa, (unsigned long long)(g->mem.size >> 20),

@@ -16,6 +16,7 @@
 #include "vmx/tsc.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
+#include "vmx/watchdog.h"
 #include "devices/devices.h"
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
@@ -253,11 +254,6 @@ static void sync_long_mode(void)
 		vmcs_write32(VM_ENTRY_CONTROLS, entry ^ ENTRY_IA32E_MODE_GUEST);
 }
 
-static u64 ms_to_tsc(u64 ms)
-{
-	return ms * machine_timing_khz();
-}
-
 static u64 min_nonzero(u64 a, u64 b)
 {
 	return !a ? b : !b ? a : a < b ? a : b;
@@ -265,8 +261,7 @@ static u64 min_nonzero(u64 a, u64 b)
 
 void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 {
-	u64 slice_end = rdtsc() + slice_tsc;
-	u64 timeout = ms_to_tsc(hv_config.guest_timeout_ms);
+	u64 accounted = rdtsc(), slice_end = accounted + slice_tsc;
 
 	make_current(g);
 	/* Time spent waiting for the CPU is hidden from the guest's clock. */
@@ -289,7 +284,7 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		hidden = ageing_maybe_scan(g, now + g->tsc_offset);
 		if (hidden)  /* the scan is the host's work: the guest's clock does not see it */
 			guest_set_tsc_offset(g, g->tsc_offset - hidden);
-		deliver_pending_interrupt(g);
+		event_entry(g);
 		timer = min_nonzero(devices_next_event(g), ageing_next_event(g, now + g->tsc_offset));
 		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
@@ -319,28 +314,25 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 			.instruction_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
 			.guest_rip = vmcs_readn(GUEST_RIP),
 		};
-		/* Every VM exit clears VM_ENTRY_INTR_INFO's valid bit (SDM Vol. 3C,
-		 * "VM-Entry Controls for Event Injection"). */
-		reinject_interrupted_event();
+		event_exit(g, &e);
 		vmx_record_exit(g, &e);
 		if (hv_config.log_level == LOG_DEBUG)
 			log_printf(g->cfg.name, "exit %u (%s) qual %#llx rip %#llx", e.reason,
 				   vmx_exit_reason_name(e.reason), (unsigned long long)e.qualification,
 				   (unsigned long long)e.guest_rip);
 		action = vmx_handle_exit(g, &e);
+		now = rdtsc();
 		if (e.reason < EXIT_REASON_COUNT)
-			g->exit_tsc[e.reason] += rdtsc() - t_exit;
-		if (action == EXIT_ENDED || g->state == GUEST_DONE)
+			g->exit_tsc[e.reason] += now - t_exit;
+		/* Everything since the last look was spent on this guest. */
+		watchdog_account(g, now - accounted);
+		accounted = now;
+		if (action == EXIT_ENDED || g->state == GUEST_DONE || watchdog_expired(g))
 			return;
-		if (g->run_tsc > timeout) {
-			guest_end(g, 0, "still running after %llu ms of guest time (guest_timeout_ms)",
-				  (unsigned long long)hv_config.guest_timeout_ms);
-			return;
-		}
 		vmcs_writen(GUEST_RSP, g->regs.rsp);
-		if (action == EXIT_YIELD || rdtsc() >= slice_end) {
+		if (action == EXIT_YIELD || now >= slice_end) {
 			if (g->state == GUEST_RUNNABLE)
-				g->waiting_since = rdtsc();
+				g->waiting_since = now;
 			return;
 		}
 	}

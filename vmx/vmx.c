@@ -20,13 +20,13 @@ struct vmx_caps vmx_caps;
  * only checked for being possible.
  */
 #define PIN_REQUIRED (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER)
-#define PIN_WANTED 0u
+#define PIN_WANTED PIN_VIRTUAL_NMIS
 #define CPU_REQUIRED (CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_MWAIT_EXITING | \
 		      CPU_MONITOR_EXITING | CPU_RDPMC_EXITING | CPU_CR8_LOAD_EXITING | \
 		      CPU_CR8_STORE_EXITING | CPU_SECONDARY_CONTROLS)
 #define CPU_WANTED 0u
 #define CPU_PER_GUEST (CPU_INTR_WINDOW_EXITING | CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | \
-		       CPU_CR3_STORE_EXITING)
+		       CPU_CR3_STORE_EXITING | CPU_NMI_WINDOW_EXITING)
 #define SEC_REQUIRED 0u
 #define SEC_WANTED (SEC_ENABLE_VPID | SEC_ENABLE_RDTSCP | SEC_WBINVD_EXITING | \
 		    SEC_ENABLE_INVPCID)
@@ -129,6 +129,7 @@ static bool compute_controls(void)
 	u64 cap;
 
 	vmx_caps.revision_id = (u32)basic & 0x7fffffff;
+	vmx_caps.ins_outs_info = basic & BIT(54);
 	adjust_controls(CTL_PIN, "pin-based", ctl_msr(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
 					     MSR_IA32_VMX_PINBASED_CTLS, has_true),
 			PIN_REQUIRED, PIN_WANTED, &c->pin, &ok);
@@ -161,6 +162,12 @@ static bool compute_controls(void)
 		pr_err("VMX: the CPU lacks interrupt-window exiting or 64-bit guests");
 		return false;
 	}
+
+	/* Guest NMIs need virtual-NMI blocking and NMI-window exits (SDM 25.6.1, 26.7.6). */
+	vmx_caps.virtual_nmis = (c->pin & PIN_VIRTUAL_NMIS) &&
+				(vmx_caps.cpu_may_set & CPU_NMI_WINDOW_EXITING);
+	if (!vmx_caps.virtual_nmis)
+		c->pin &= ~PIN_VIRTUAL_NMIS;
 
 	vmx_caps.ept_vpid_cap = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
 	vmx_caps.ept = (vmx_caps.sec_may_set & SEC_ENABLE_EPT) &&
@@ -225,6 +232,10 @@ void vmx_print_capabilities(void)
 		vmx_caps.ept ? "yes" : "no", vmx_caps.ept_ad ? "yes" : "no",
 		vmx_caps.unrestricted ? "yes" : "no", vmx_caps.vpid ? "yes" : "no",
 		vmx_caps.invpcid ? "yes" : "no", 1u << vmx_caps.preemption_timer_shift);
+	pr_info("VMX: virtual NMIs %s (guest NMIs %s), INS/OUTS exit information %s",
+		vmx_caps.virtual_nmis ? "yes" : "no",
+		vmx_caps.virtual_nmis ? "delivered" : "dropped",
+		vmx_caps.ins_outs_info ? "yes" : "no (prefixes decoded)");
 }
 
 bool vmx_invept_single(u64 eptp)

@@ -89,6 +89,8 @@ struct vmx_caps {
 	    entry_may_clear;
 	u64 ept_vpid_cap;
 	bool ept, ept_ad, unrestricted, vpid, invpcid, rdtscp;
+	bool virtual_nmis;          /* virtual NMIs and NMI-window exiting: guest NMIs */
+	bool ins_outs_info;         /* INS/OUTS exits give instruction information (A.1 bit 54) */
 	u32 preemption_timer_shift;  /* timer ticks = TSC >> shift (A.6) */
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 };

@@ -32,6 +32,8 @@ for k in cpuid cpuid64 msr msr64 io io64 hlt_timer vmcall vmcall64 memtest; do
 done
 run isolation 1 pattern=0xa5 wait=20
 run triplefault 0
+run events 1
+run storm 1 apic_masked apic_cli pit_cli
 # The QEMU-style platform kernels, on the command line kvm-unit-tests uses (-cpu max -m 64).
 cpu=max mem=64
 for k in apic apic64 mmio mmio64 platform platform64; do
