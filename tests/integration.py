@@ -249,6 +249,24 @@ TESTS = [
                  shadow("paging_pae.elf", "pool-c"), ept("memtest.elf", "witness")],
          log_must=[r"stats _pool shadow limit=64 .*reclaims=[1-9]"]),
 
+    # --- string I/O: address sizes, faults mid-string, page tables and MMIO, in pieces ---
+    Test("string-io", guests=[ept("strio.elf", "sio32"), ept("strio64.elf", "sio64"),
+                              shadow("strio.elf", "s-sio32"), shadow("strio64.elf", "s-sio64"),
+                              ept("memtest.elf", "witness")]),
+    Test("string-io-hostile", run="FAIL",
+         guests=[ept("strio64.elf", "huge-ept", "timeout_ms=1500 -- huge",
+                     expect=r"still running after 1500 ms .*: \d+ exits in \d+ ms, 100% of them "
+                            r"I/O instruction, the last at RIP 0x"),
+                 shadow("strio64.elf", "huge-shadow", "timeout_ms=1500 -- huge",
+                        expect=r"still running after 1500 ms .*: \d+ exits in \d+ ms, \d+% of "
+                               r"them I/O instruction"),
+                 ept("strio64.elf", "oob-ept", "-- oob",
+                     expect=r"string I/O on port 0x210 at RIP 0x\w+: access to guest-physical "
+                            r"0x6000000, which is neither RAM nor a device"),
+                 shadow("strio64.elf", "oob-shadow", "-- oob",
+                        expect=r"access to guest-physical 0x6000000, which is neither RAM nor"),
+                 ept("memtest.elf", "witness-mem"), shadow("hlt_timer.elf", "witness-timer")]),
+
     # --- time: timer ticks that would coalesce cost no exits; a guest's time limit counts
     # the hypervisor's time for it; an interrupt storm and a spin with IF=0 end alone.
     Test("timers-coalesce",

@@ -3,16 +3,27 @@
  * (SDM Vol. 3C Table 28-5) gives port, size, direction and string/rep;
  * the device layer's port map (devices/devices.c) routes them. Unassigned ports read
  * all-ones and ignore writes, and are counted.
+ *
+ * INS/OUTS run in arch/x86/strio.c: address size and segment from the
+ * VM-exit instruction information (SDM 28.2.5, Table 28-8) where the CPU
+ * gives it, else from the instruction's prefixes; memory as the guest's own
+ * accesses (vmx/mmu.c: its paging, shadowed tables kept in step, emulated
+ * MMIO); at most a page of data per exit, the guest resuming at the same
+ * instruction until its count is done.
  */
 #include "vmx/io.h"
+#include "vmx/cr.h"
 #include "vmx/event.h"
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmx.h"
 #include "devices/devices.h"
-#include "guest/memory.h"
+#include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
+#include "arch/x86/strio.h"
 
 #define DEBUG_EXIT_PORT 0xf4
+#define MAX_INSN_LEN 15
 
 static enum exit_action port_out_debug_exit(struct guest *g, u32 value)
 {
@@ -35,6 +46,156 @@ static enum exit_action io_one(struct guest *g, u16 port, unsigned size, bool in
 	return EXIT_RESUME;
 }
 
+/* ---- INS/OUTS ------------------------------------------------------------------ */
+
+/* One string instruction's run in this exit. The page of the last element is
+ * remembered, as a TLB would: one walk per page, not per element. */
+struct strio_ctx {
+	struct guest *g;
+	u32 access;
+	u64 page_la, page_gpa;  /* page_la ~0: nothing remembered */
+	u64 unassigned;         /* the guest-physical address no one answered */
+};
+
+static enum x86_cb_status strio_mem(void *opaque, u64 la, void *buf, unsigned len, bool write,
+				    struct x86_fault *fault)
+{
+	struct strio_ctx *c = opaque;
+	u64 page = la & ~(u64)(PAGE_SIZE - 1), off = la & (PAGE_SIZE - 1);
+	enum x86_cb_status st;
+
+	if (off + len > PAGE_SIZE)  /* across two pages: rare, the general path */
+		return mmu_linear_access(c->g, la, buf, len, c->access, fault, &c->unassigned);
+	if (page != c->page_la) {
+		st = mmu_linear_to_gpa(c->g, page | off, c->access, &c->page_gpa, fault,
+				       &c->unassigned);
+		if (st != X86_CB_OK)
+			return st;
+		c->page_la = page;
+		c->page_gpa &= ~(u64)(PAGE_SIZE - 1);
+	}
+	if (buf && !mmu_gpa_copy(c->g, c->page_gpa | off, buf, len, write)) {
+		c->unassigned = c->page_gpa | off;
+		return X86_CB_UNHANDLED;
+	}
+	return X86_CB_OK;
+}
+
+static bool strio_port(void *opaque, u16 port, unsigned size, bool in, u32 *value)
+{
+	return io_one(((struct strio_ctx *)opaque)->g, port, size, in, value) == EXIT_RESUME;
+}
+
+static const struct x86_strio_ops strio_ops = { .mem = strio_mem, .port = strio_port };
+
+static const struct {
+	enum vmcs_field base, limit, ar;
+} seg_fields[X86_NR_SEGS] = {
+	[X86_SEG_ES] = { GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES },
+	[X86_SEG_CS] = { GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES },
+	[X86_SEG_SS] = { GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES },
+	[X86_SEG_DS] = { GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES },
+	[X86_SEG_FS] = { GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES },
+	[X86_SEG_GS] = { GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES },
+};
+
+/*
+ * Address size and segment: the instruction information (bits 9:7 address
+ * size 16/32/64, bits 17:15 the segment, OUTS only), else the prefixes.
+ * false: the guest was ended or a fault injected.
+ */
+static bool string_operands(struct guest *g, struct vmexit *e, struct x86_strio *s)
+{
+	u8 insn[MAX_INSN_LEN];
+	struct x86_fault fault;
+	u64 unassigned;
+	u32 info;
+
+	if (vmx_caps.ins_outs_info) {
+		info = vmcs_read32(VMX_INSTRUCTION_INFO);
+		s->addr_size = (u8)(2u << ((info >> 7) & 7));
+		s->seg = s->in ? X86_SEG_ES : (enum x86_seg)((info >> 15) & 7);
+		if (s->addr_size <= 8 && s->seg < X86_NR_SEGS)
+			return true;
+		guest_end(g, 0, "I/O exit with instruction information %#x at RIP %#llx "
+			  "(hypervisor bug)", info, (unsigned long long)e->guest_rip);
+		return false;
+	}
+	switch (mmu_linear_access(g, vmcs_readn(GUEST_CS_BASE) + e->guest_rip, insn,
+				  e->instruction_len, GACC_FETCH, &fault, &unassigned)) {
+	case X86_CB_OK:
+		if (x86_strio_decode(insn, e->instruction_len, s->mode, &s->addr_size, &s->seg))
+			return true;
+		break;
+	case X86_CB_FAULT:  /* the code changed under us: the guest sees the fault */
+		if (fault.vector == 14)
+			g->regs.cr2 = fault.address;
+		inject_exception(g, fault.vector, fault.has_error_code, fault.error_code);
+		return false;
+	case X86_CB_UNHANDLED:
+		break;
+	}
+	guest_end(g, 0, "cannot read the string I/O instruction at RIP %#llx",
+		  (unsigned long long)e->guest_rip);
+	return false;
+}
+
+static enum exit_action string_io(struct guest *g, struct vmexit *e, u16 port, unsigned size,
+				  bool in, bool rep)
+{
+	u64 rflags = vmcs_readn(GUEST_RFLAGS), elements;
+	u32 cs_ar = vmcs_read32(GUEST_CS_AR_BYTES);
+	struct x86_strio s = {
+		.port = port, .size = (u8)size, .in = in, .rep = rep, .down = rflags & RFLAGS_DF,
+		.mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs_ar & BIT(13), cs_ar & BIT(14)),
+		.real_mode = !(guest_cr0() & CR0_PE) || (rflags & RFLAGS_VM),
+	};
+	struct x86_strio_regs r = { g->regs.rcx, g->regs.rsi, g->regs.rdi };
+	struct strio_ctx ctx = { .g = g, .access = in ? GACC_WRITE : 0, .page_la = ~0ull };
+	struct x86_fault fault;
+	enum x86_strio_status st;
+
+	if (!string_operands(g, e, &s))
+		return g->state == GUEST_DONE ? EXIT_ENDED : EXIT_RESUME;
+	s.seg_base = vmcs_read_checked(seg_fields[s.seg].base, __func__);
+	s.seg_limit = (u32)vmcs_read_checked(seg_fields[s.seg].limit, __func__);
+	s.seg_ar = (u32)vmcs_read_checked(seg_fields[s.seg].ar, __func__);
+	/* A page of data per exit; one element under single-step, which traps
+	 * after each iteration (SDM 18.3.1.4). */
+	st = x86_strio_run(&s, &r, rflags & RFLAGS_TF ? 1 : PAGE_SIZE / size, &strio_ops, &ctx,
+			   &fault, &elements);
+	g->regs.rcx = r.rcx;
+	g->regs.rsi = r.rsi;
+	g->regs.rdi = r.rdi;
+	switch (st) {
+	case X86_STRIO_DONE:
+		skip_instruction(e);
+		return EXIT_RESUME;
+	case X86_STRIO_MORE:  /* RIP stays: the guest runs the rest */
+		end_interrupt_shadow();
+		single_step_trap();
+		return EXIT_RESUME;
+	case X86_STRIO_FAULT:
+		if (fault.vector == 14)
+			g->regs.cr2 = fault.address;
+		inject_exception(g, fault.vector, fault.has_error_code, fault.error_code);
+		return EXIT_RESUME;
+	case X86_STRIO_UNHANDLED:
+		if (ctx.unassigned == ~0ull)
+			guest_end(g, 0, "string I/O on port %#x at RIP %#llx: the page walk for its "
+				  "memory operand leaves RAM", port, (unsigned long long)e->guest_rip);
+		else
+			guest_end(g, 0, "string I/O on port %#x at RIP %#llx: access to guest-physical "
+				  "%#llx, which is neither RAM nor a device", port,
+				  (unsigned long long)e->guest_rip,
+				  (unsigned long long)ctx.unassigned);
+		return EXIT_ENDED;
+	case X86_STRIO_STOPPED:
+		break;
+	}
+	return EXIT_ENDED;
+}
+
 enum exit_action handle_io(struct guest *g, struct vmexit *e)
 {
 	unsigned size = (unsigned)(e->qualification & 7) + 1;
@@ -42,51 +203,17 @@ enum exit_action handle_io(struct guest *g, struct vmexit *e)
 	bool rep = e->qualification & BIT(5);
 	u16 port = (u16)(e->qualification >> 16);
 	u64 mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
+	u32 value = (u32)(g->regs.rax & mask);
+	enum exit_action a;
 
-	if (!string) {
-		u32 value = (u32)(g->regs.rax & mask);
-		enum exit_action a = io_one(g, port, size, in, &value);
-
-		if (a != EXIT_RESUME)
-			return a;
-		if (in)
-			g->regs.rax = (g->regs.rax & ~mask) | (value & mask);
-		skip_instruction(e);
-		return EXIT_RESUME;
-	}
-
-	/* INS/OUTS: ES:RDI or DS:RSI (a segment override is not modelled), with
-	 * the whole REP count done in this exit. */
-	u64 count = rep ? g->regs.rcx : 1;
-	bool down = vmcs_readn(GUEST_RFLAGS) & BIT(10);
-	u64 *index = in ? &g->regs.rdi : &g->regs.rsi;
-	u64 seg_base = vmcs_readn(in ? GUEST_ES_BASE : GUEST_DS_BASE);
-
-	for (; count; count--) {
-		u64 gpa;
-		u32 value = 0, pfec;
-		u8 *p;
-
-		if (mmu_translate(g, seg_base + *index, (in ? GACC_WRITE : 0) |
-				  (guest_cpl() == 3 ? GACC_USER : 0), &gpa, &pfec) != GWALK_OK ||
-		    !(p = guest_gpa_ptr(g, gpa, size))) {
-			guest_end(g, 0, "string I/O on port %#x through unmapped address %#llx", port,
-				  (unsigned long long)(seg_base + *index));
-			return EXIT_ENDED;
-		}
-		if (!in)
-			for (unsigned b = 0; b < size; b++)
-				value |= (u32)p[b] << (8 * b);
-		enum exit_action a = io_one(g, port, size, in, &value);
-		if (a != EXIT_RESUME)
-			return a;
-		if (in)
-			for (unsigned b = 0; b < size; b++)
-				p[b] = (u8)(value >> (8 * b));
-		*index = down ? *index - size : *index + size;
-		if (rep)
-			g->regs.rcx--;
-	}
+	if (string)
+		return string_io(g, e, port, size, in, rep);
+	a = io_one(g, port, size, in, &value);
+	if (a != EXIT_RESUME)
+		return a;
+	/* IN EAX zero-extends into RAX, like any 32-bit register write. */
+	if (in)
+		g->regs.rax = size == 4 ? value : (g->regs.rax & ~mask) | (value & mask);
 	skip_instruction(e);
 	return EXIT_RESUME;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
+#include "devices/devices.h"
 #include "guest/memory.h"
 #include "arch/x86/cpu.h"
 
@@ -36,6 +37,73 @@ bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len)
 		return false;
 	g->mmu->store(g, gpa, data, len);
 	return true;
+}
+
+enum x86_cb_status mmu_linear_to_gpa(struct guest *g, u64 la, u32 access, u64 *gpa,
+				     struct x86_fault *fault, u64 *unassigned)
+{
+	u32 pfec = 0;
+
+	*unassigned = ~0ull;
+	switch (mmu_translate(g, la, access | (guest_cpl() == 3 ? GACC_USER : 0), gpa, &pfec)) {
+	case GWALK_OK:
+		break;
+	case GWALK_FAULT:
+		*fault = (struct x86_fault){ .vector = 14, .has_error_code = true,
+					     .error_code = pfec, .address = la };
+		return X86_CB_FAULT;
+	case GWALK_NONCANONICAL:
+		*fault = (struct x86_fault){ .vector = 13, .has_error_code = true };
+		return X86_CB_FAULT;
+	case GWALK_NOT_RAM:  /* the walk itself left RAM */
+		return X86_CB_UNHANDLED;
+	}
+	if (!guest_gpa_ptr(g, *gpa, 1) && !devices_mmio_claimed(*gpa)) {
+		*unassigned = *gpa;
+		return X86_CB_UNHANDLED;
+	}
+	return X86_CB_OK;
+}
+
+bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
+{
+	u8 *p = guest_gpa_ptr(g, gpa, len);
+
+	if (p && write)
+		return mmu_store(g, gpa, buf, len);
+	if (p) {
+		memcpy(buf, p, len);
+		return true;
+	}
+	return devices_mmio(g, gpa, buf, len, write);
+}
+
+enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigned len, u32 access,
+				     struct x86_fault *fault, u64 *unassigned)
+{
+	struct { u64 gpa; unsigned len; } part[2];
+	unsigned n = 0, done = 0;
+	u8 *b = buf;
+
+	/* Translate every page first: a fault must leave memory untouched. */
+	for (; done < len; n++) {
+		u64 at = la + done;
+		unsigned chunk = (unsigned)(PAGE_SIZE - (at & (PAGE_SIZE - 1)));
+		enum x86_cb_status st = mmu_linear_to_gpa(g, at, access, &part[n].gpa, fault,
+							  unassigned);
+
+		if (st != X86_CB_OK)
+			return st;
+		part[n].len = chunk < len - done ? chunk : len - done;
+		done += part[n].len;
+	}
+	for (unsigned i = 0; b && i < n; b += part[i++].len) {
+		if (!mmu_gpa_copy(g, part[i].gpa, b, part[i].len, access & GACC_WRITE)) {
+			*unassigned = part[i].gpa;
+			return X86_CB_UNHANDLED;
+		}
+	}
+	return X86_CB_OK;
 }
 
 /* An exit the guest's MMU side never asked for. */

@@ -11,6 +11,7 @@
 
 #include "vmx/vmexit.h"
 #include "shadow/gwalk.h"
+#include "arch/x86/emulate.h"
 
 /* The control registers as the CPU runs them (what the guest set may differ). */
 struct cr_values {
@@ -91,6 +92,23 @@ enum gwalk_status mmu_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u
 /* Store into guest RAM as the guest would: a shadowed guest page table
  * stays in step. false outside RAM. len must not cross a page. */
 bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len);
+/*
+ * Guest-linear memory as the guest's own instruction sees it at its CPL
+ * (access: GACC_WRITE, GACC_FETCH or 0): through its paging, into RAM
+ * (stores via mmu_store(), so shadowed tables stay in step) or the
+ * devices' MMIO. A fault comes back as the #PF (CR2 in address) or #GP to
+ * raise; UNHANDLED: *unassigned is the guest-physical address that is
+ * neither RAM nor a device, or ~0 if the page walk itself left RAM.
+ */
+enum x86_cb_status mmu_linear_to_gpa(struct guest *g, u64 la, u32 access, u64 *gpa,
+				     struct x86_fault *fault, u64 *unassigned);
+/* Copy to or from guest-physical gpa (one page at most): RAM or MMIO; false: neither. */
+bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write);
+/* len (<= PAGE_SIZE) bytes at la, split at a page boundary; every page is
+ * translated before anything is copied, so a fault changes nothing. buf
+ * NULL: translate only. */
+enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigned len, u32 access,
+				     struct x86_fault *fault, u64 *unassigned);
 /* The guest's CPL (from SS.DPL, SDM 5.5). */
 u32 guest_cpl(void);
 

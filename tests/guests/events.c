@@ -6,7 +6,8 @@
  *   - RF is set in the RFLAGS image of faults (#GP from WRMSR and RDMSR, #UD from VMXON and
  *     UD2, #PF), clear for the INT3 trap (SDM 6.5, 18.3.1.1; kvm-unit-tests idt_test);
  *   - a single step (TF) over an instruction that exits (CPUID, IN, OUT, RDMSR, WBINVD, HLT)
- *     traps after it, with DR6.BS (SDM 18.3.1.4; kvm-unit-tests debug);
+ *     traps after it, with DR6.BS (SDM 18.3.1.4; kvm-unit-tests debug); REP INSB traps after
+ *     each iteration;
  *   - NMIs sent through the ICR to self (shorthand self, physical own ID) arrive with IF=0,
  *     once; one sent inside the handler waits for its IRET (kvm-unit-tests eventinj);
  *   - INT3, #UD, #GP with its error code, an APIC interrupt and an NMI are delivered exactly
@@ -230,6 +231,7 @@ static void check_rf(void)
 
 extern const char ss_1[], ss_2[], ss_3[], ss_4[], ss_5[], ss_6[], ss_7[], ss_8[], ss_9[], ss_10[];
 extern const char hs_1[], hs_2[], hs_3[], hs_4[], hs_5[], hs_6[];
+extern const char rs_1[], rs_2[], rs_3[], rs_4[], rs_5[];
 
 static bool db_list_is(const char *const *want, unsigned int n, const char *what)
 {
@@ -300,6 +302,28 @@ static void __attribute__((noipa)) step_hlt(void)
 	while (!timer_count)
 		pause();
 	cli();
+}
+
+static void __attribute__((noipa)) step_rep_ins(void)
+{
+	static const char *const want[] = { rs_1, rs_1, rs_1, rs_2, rs_3, rs_4, rs_5 };
+	u8 buf[4] = { 0 };
+	unsigned long di = (unsigned long)buf, cx = 3;
+
+	db_count = 0;
+	write_dr6(0);
+	asm volatile("pushf\n\t"
+		     "orq $0x100, (%%rsp)\n\t"
+		     "popf\n\t"
+		     "nop\n"
+		     "rs_1: rep insb\n"
+		     "rs_2: pushf\n"
+		     "rs_3: andq $~0x100, (%%rsp)\n"
+		     "rs_4: popf\n"
+		     "rs_5:" : "+D"(di), "+c"(cx) : "d"(0x210) : "memory", "cc");
+	report_umbra(db_list_is(want, ARRAY_SIZE(want), "step over REP INSB") && cx == 0 &&
+		     buf[2] == 0xff && buf[3] == 0,
+		     "single-step over REP INSB x3: a #DB after each iteration");
 }
 
 /* ---- NMIs ----------------------------------------------------------------------------- */
@@ -519,6 +543,7 @@ int main(void)
 	/* The APIC page is not RAM: the identity map of RAM lacks it. */
 	map_page(read_cr3(), APIC_DEFAULT_BASE, APIC_DEFAULT_BASE, PTE_P | PTE_W | PTE_PCD,
 		 LEVEL_PTE);
+	pic_init();  /* every 8259 line masked: a BIOS's PIT tick must not come in */
 	apic_vectors_init();
 	sidt(&kernel_idt);
 	set_gate(&kernel_idt, RIP_VECTOR, rip_stub);
@@ -534,6 +559,7 @@ int main(void)
 	check_rf();
 	step_exits();
 	step_hlt();
+	step_rep_ins();
 	check_nmi();
 	check_fresh_mappings();
 	check_stack_in_page_table();

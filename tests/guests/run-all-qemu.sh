@@ -33,6 +33,8 @@ done
 run isolation 1 pattern=0xa5 wait=20
 run triplefault 0
 run events 1
+run strio 1
+run strio64 1
 run storm 1 apic_masked apic_cli pit_cli
 # The QEMU-style platform kernels, on the command line kvm-unit-tests uses (-cpu max -m 64).
 cpu=max mem=64
