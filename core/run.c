@@ -128,6 +128,7 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 	g->vpid = (u16)(guest_count + 1);
 	g->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
 	fpu_init_guest(g);
+	msr_init_guest(g);
 	if (!vcpu_create(g, &bs) || !ageing_init(g)) {
 		pr_err("%s: cannot set up its vCPU (out of memory or bad initial paging state)",
 		       g->cfg.name);

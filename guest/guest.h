@@ -99,6 +99,7 @@ struct guest {
 	 * (vmx/msr.c). Others live in VMCS guest-state fields. */
 	struct {
 		u64 star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, tsc_adjust;
+		u64 misc_enable, mtrr_def_type;  /* emulated only (msr_init_guest) */
 	} msr;
 
 	struct guest_devices *dev;  /* device models (devices/devices.c) */

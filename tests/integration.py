@@ -161,6 +161,12 @@ TESTS = [
     Test("cpuid", guests=[ept("cpuid.elf", "cpuid32"), ept("cpuid64.elf", "cpuid64")]),
     Test("msr", guests=[ept("msr.elf", "msr32"), ept("msr64.elf", "msr64")],
          log_must=[r"msr64: read of MSR 0x480 refused with #GP\(0\) \(not provided\)"]),
+    # What CPUID advertises works, what it hides is absent; refused MSR values, XCR0 values
+    # the CPU would refuse and RDPMC without counters fault in the guest, under both MMUs,
+    # beside a witness.
+    Test("cpu-features",
+         guests=[ept("cpufeat.elf", "feat-ept"), shadow("cpufeat.elf", "feat-shadow"),
+                 ept("memtest.elf", "feat-witness", "mem=64M")]),
     Test("io", guests=[ept("io.elf", "io32"), ept("io64.elf", "io64")]),
     Test("hlt-timer", guests=[ept("hlt_timer.elf", "timer")]),
     Test("vmcall", guests=[ept("vmcall.elf", "vmcall32"), ept("vmcall64.elf", "vmcall64")]),

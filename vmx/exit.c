@@ -89,7 +89,7 @@ static const struct {
 	[EXIT_REASON_HLT] = { "HLT", handle_hlt },
 	[EXIT_REASON_INVD] = { "INVD", handle_cache_instruction },
 	[EXIT_REASON_INVLPG] = { "INVLPG", mmu_handle_invlpg },
-	[EXIT_REASON_RDPMC] = { "RDPMC", handle_vmx_instruction },
+	[EXIT_REASON_RDPMC] = { "RDPMC", handle_rdpmc },
 	[EXIT_REASON_RDTSC] = { "RDTSC", NULL },
 	[EXIT_REASON_VMCALL] = { "VMCALL", handle_vmcall },
 	[EXIT_REASON_VMCLEAR] = { "VMCLEAR", handle_vmx_instruction },

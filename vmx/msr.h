@@ -1,11 +1,15 @@
-/* RDMSR/WRMSR exits, and the MSRs switched with the guest (vmx/msr.c). */
+/* RDMSR/WRMSR/RDPMC exits, and the MSRs switched with the guest (vmx/msr.c). */
 #ifndef VMX_MSR_H
 #define VMX_MSR_H
 
 #include "vmx/vmexit.h"
 
+/* The emulated MSRs' reset values. */
+void msr_init_guest(struct guest *g);
 enum exit_action handle_rdmsr(struct guest *g, struct vmexit *e);
 enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e);
+/* RDPMC: there are no performance counters. */
+enum exit_action handle_rdpmc(struct guest *g, struct vmexit *e);
 /* On a guest switch: keep what the outgoing guest may have changed without
  * an exit (SWAPGS rewrites KERNEL_GS_BASE), then load the incoming one's. */
 void msr_switch(struct guest *from, struct guest *to);

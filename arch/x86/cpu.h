@@ -62,7 +62,10 @@
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MCG_CAP 0x179
+#define MSR_IA32_MCG_STATUS 0x17a
 #define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_DEBUGCTL 0x1d9
 #define MSR_IA32_PAT 0x277
 #define MSR_IA32_MTRR_DEF_TYPE 0x2ff
 #define MSR_IA32_VMX_BASIC 0x480
@@ -97,8 +100,23 @@
 #define EFER_LMA BIT(10)
 #define EFER_NXE BIT(11)
 
+/* IA32_MISC_ENABLE bits (SDM Vol. 4 Table 2-2). */
+#define MISC_ENABLE_FAST_STRINGS BIT(0)
+#define MISC_ENABLE_EMON BIT(7)             /* performance monitoring available (RO) */
+#define MISC_ENABLE_BTS_UNAVAILABLE BIT(11)  /* RO */
+#define MISC_ENABLE_PEBS_UNAVAILABLE BIT(12) /* RO */
+#define MISC_ENABLE_LIMIT_CPUID BIT(22)
+#define MISC_ENABLE_XD_DISABLE BIT(34)
+
 #define FEATURE_CONTROL_LOCKED BIT(0)
 #define FEATURE_CONTROL_VMX_OUTSIDE_SMX BIT(2)
+
+/* Canonical for 4-level paging (bits 63:47 equal). Guests never get LA57,
+ * and on a 5-level host a 48-bit canonical address is canonical too. */
+static inline bool canonical_address(u64 a)
+{
+	return (u64)((s64)(a << 16) >> 16) == a;
+}
 
 struct cpuid_regs {
 	u32 eax, ebx, ecx, edx;

@@ -66,6 +66,20 @@ extern volatile struct exception_record last_exception;
 void expect_exception(int vector);
 /* Disarms; true if the armed vector was raised (and recovered) since expect_exception(). */
 bool exception_caught(void);
+/* expect_exception(ANY_VECTOR): any exception (vectors 0-31) at an ASM_TRY site. */
+#define ANY_VECTOR (-2)
+#define NO_EXCEPTION (-1)
+/*
+ * Runs one asm statement (its whole body, with an ASM_TRY("1f") ... "1:" site) and yields
+ * the vector of the exception it raised, or NO_EXCEPTION:
+ *	if (ASM_TRY_VECTOR(ASM_TRY("1f") "mov %0, %%cr4\n1:" : : "r"(v)) == GP_VECTOR) ...
+ */
+#define ASM_TRY_VECTOR(...)                                                    \
+	({                                                                     \
+		expect_exception(ANY_VECTOR);                                  \
+		asm volatile(__VA_ARGS__);                                     \
+		exception_caught() ? last_exception.vector : NO_EXCEPTION;     \
+	})
 
 /* Register state pushed by lib/isr.S, lowest address first. */
 struct intr_frame {

@@ -118,7 +118,7 @@ void interrupt_dispatch(struct intr_frame *f)
 	}
 	if (exception_hook && exception_hook(f))
 		return;
-	if (armed_vector == (int)f->vector) {
+	if (armed_vector == (int)f->vector || (armed_vector == ANY_VECTOR && f->vector < 32)) {
 		unsigned long recovery = find_recovery(f->ip);
 
 		if (recovery) {

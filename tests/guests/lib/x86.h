@@ -22,6 +22,7 @@
 #define BP_VECTOR 3
 #define UD_VECTOR 6
 #define DF_VECTOR 8
+#define SS_VECTOR 12
 #define GP_VECTOR 13
 #define PF_VECTOR 14
 
