@@ -1,14 +1,16 @@
 /*
  * Control registers (exit qualification: SDM Vol. 3C Table 28-3). The guest
  * reads CR0/CR4 through read shadows for the bits the host owns. An EPT guest
- * owns its paging bits and the host only the VMX fixed bits (CR0.NE,
- * CR4.VMXE, SDM 24.8 and A.7-A.8); a shadow guest's every bit is owned, so
+ * owns its paging bits and the host the VMX fixed bits (CR0.NE, CR4.VMXE, SDM
+ * 24.8 and A.7-A.8), CR0.ET and every CR4 bit the guest may not set (so that
+ * setting one exits and faults); a shadow guest's every bit is owned, so
  * each change reaches the shadow MMU. Writes that exit are emulated here with
  * the architectural checks, and guest_set_control_regs() is the one place
  * that turns the guest's CR0/CR4/EFER into what the CPU runs with.
  */
 #include "vmx/cr.h"
 #include "vmx/event.h"
+#include "vmx/features.h"
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -76,20 +78,46 @@ bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *g
 	return true;
 }
 
+#define AR_L BIT(13)
+/* CR0 bits defined on Intel 64; the others are reserved and read as 0. */
+#define CR0_DEFINED (CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | \
+		     CR0_NW | CR0_CD | CR0_PG)
+#define CR3_PCID_NOFLUSH BIT(63)
+#define CR3_PCID 0xfffull
+
+static bool cs_long(void)
+{
+	return vmcs_read32(GUEST_CS_AR_BYTES) & AR_L;
+}
+
+bool guest_in_64bit_mode(struct guest *g)
+{
+	return (guest_efer(g) & EFER_LMA) && cs_long();
+}
+
 static u64 *gpr(struct guest *g, unsigned n)
 {
 	return &(&g->regs.rax)[n];  /* struct guest_regs is in encoding order */
 }
 
-/* MOV to CR0 (SDM Vol. 3A 2.5 and 10.8.5): LMA follows PG when LME is set. */
+/*
+ * MOV to CR0 (SDM Vol. 2B MOV CR, Vol. 3A 2.5 and 10.8.5): #GP for bits
+ * 63:32, PG without PE, NW without CD, paging on with LME but without PAE or
+ * from a 64-bit code segment, paging off in 64-bit mode or with PCIDE. ET is
+ * fixed to 1 and reserved bits 31:0 read as 0, as on the CPU. LMA follows PG
+ * when LME is set.
+ */
 static bool mov_to_cr0(struct guest *g, u64 v, bool *gp)
 {
 	u64 old = guest_cr0(), efer = guest_efer(g), cr4 = guest_cr4();
+	bool paging_on = (v & CR0_PG) && !(old & CR0_PG);
 
 	*gp = (v >> 32) || ((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)) ||
-	      ((v & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME) && !(cr4 & CR4_PAE));
+	      (paging_on && (efer & EFER_LME) && (!(cr4 & CR4_PAE) || cs_long())) ||
+	      (!(v & CR0_PG) && (guest_in_64bit_mode(g) || (cr4 & CR4_PCIDE)));
 	if (*gp)
 		return true;
+	v = (v & CR0_DEFINED) | CR0_ET;
 	if ((v & CR0_PG) && (efer & EFER_LME))
 		efer |= EFER_LMA;
 	else if (!(v & CR0_PG))
@@ -97,24 +125,46 @@ static bool mov_to_cr0(struct guest *g, u64 v, bool *gp)
 	return guest_set_control_regs(g, v, cr4, efer, gp);
 }
 
+/*
+ * MOV to CR4: #GP for a bit the guest's CPUID does not back
+ * (features_cr4_allowed: LA57, PKE, CET, VMXE, ... never), PAE off in IA-32e
+ * mode, PCIDE on outside IA-32e mode or with CR3[11:0] != 0 (SDM Vol. 2B
+ * MOV CR, Vol. 3A 4.10.1).
+ */
 static bool mov_to_cr4(struct guest *g, u64 v, bool *gp)
 {
-	u64 efer = guest_efer(g);
+	u64 efer = guest_efer(g), old = guest_cr4();
 
-	/* VMXE is hidden; bits the CPU cannot set are reserved for the guest. */
-	*gp = (v & CR4_VMXE) || (v & ~vmx_caps.cr4_fixed1) || (v >> 32) ||
-	      ((efer & EFER_LMA) && !(v & CR4_PAE));
+	*gp = (v & ~features_cr4_allowed()) || ((efer & EFER_LMA) && !(v & CR4_PAE)) ||
+	      ((v & CR4_PCIDE) && !(old & CR4_PCIDE) &&
+	       (!(efer & EFER_LMA) || (guest_cr3(g) & CR3_PCID)));
 	if (*gp)
 		return true;
 	return guest_set_control_regs(g, guest_cr0(), v, efer, gp);
 }
 
-/* EFER from WRMSR: LME may not change while paging is on. */
+/*
+ * MOV to CR3 (SDM Vol. 3A 4.5, 4.10.4.1): in IA-32e mode bits 63:MAXPHYADDR
+ * are reserved (#GP), except bit 63 with CR4.PCIDE=1, which asks not to
+ * flush and is not stored. Outside it the operand is 32 bits and has none.
+ */
+static bool mov_to_cr3(struct guest *g, u64 v, bool *gp)
+{
+	if ((guest_efer(g) & EFER_LMA) && (guest_cr4() & CR4_PCIDE))
+		v &= ~CR3_PCID_NOFLUSH;
+	*gp = (guest_efer(g) & EFER_LMA) && (v >> features_maxphyaddr());
+	if (*gp)
+		return true;
+	return g->mmu->set_cr3(g, v, gp);
+}
+
+/* EFER from WRMSR: bits the guest's CPUID does not back are reserved; LME
+ * may not change while paging is on. */
 bool guest_write_efer(struct guest *g, u64 v, bool *gp)
 {
 	u64 old = guest_efer(g), cr0 = guest_cr0();
 
-	*gp = (v & ~(EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA)) ||
+	*gp = (v & ~features_efer_allowed(g)) ||
 	      (((v ^ old) & EFER_LME) && (cr0 & CR0_PG));
 	if (*gp)
 		return true;
@@ -126,22 +176,25 @@ enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
 {
 	unsigned cr = e->qualification & 15, type = (e->qualification >> 4) & 3;
 	u64 *r = gpr(g, (e->qualification >> 8) & 15);
+	/* Outside 64-bit mode the operand is 32 bits and a MOV from CR writes 32
+	 * bits, which zero-extend into the register (SDM Vol. 1 3.4.1.1). */
+	u64 width = guest_in_64bit_mode(g) ? ~0ull : 0xffffffffull, v = *r & width;
 	bool alive = true, gp = false;
 
 	switch (type) {
 	case 0:  /* MOV to CR */
 		if (cr == 0)
-			alive = mov_to_cr0(g, *r, &gp);
+			alive = mov_to_cr0(g, v, &gp);
 		else if (cr == 4)
-			alive = mov_to_cr4(g, *r, &gp);
+			alive = mov_to_cr4(g, v, &gp);
 		else if (cr == 3)
-			alive = g->mmu->set_cr3(g, *r, &gp);
-		else if (cr == 8 && !(gp = *r & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
-			lapic_set_tpr(g, (u8)*r);
+			alive = mov_to_cr3(g, v, &gp);
+		else if (cr == 8 && !(gp = v & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
+			lapic_set_tpr(g, (u8)v);
 		break;
 	case 1:  /* MOV from CR */
 		if (cr == 3)
-			*r = guest_cr3(g);
+			*r = guest_cr3(g) & width;
 		else if (cr == 8)
 			*r = lapic_get_tpr(g);
 		break;

@@ -17,6 +17,8 @@ u64 guest_cr0(void);
 u64 guest_cr4(void);
 u64 guest_cr3(struct guest *g);
 u64 guest_efer(struct guest *g);
+/* IA-32e mode with a 64-bit code segment (CS.L=1). */
+bool guest_in_64bit_mode(struct guest *g);
 /* EFER written by the guest (WRMSR); false: the guest was ended. */
 bool guest_write_efer(struct guest *g, u64 v, bool *gp);
 

@@ -38,12 +38,6 @@ enum hypercall {
 #define HC_EINVAL 22
 #define HC_ENOSYS 38
 
-static bool guest_in_64bit_mode(struct guest *g)
-{
-	return (guest_efer(g) & BIT(10)) &&
-	       (vmcs_read32(GUEST_CS_AR_BYTES) & BIT(13));
-}
-
 static s64 hc_puts(struct guest *g, u64 gpa, u64 len)
 {
 	if (len > HC_PUTS_MAX)

@@ -11,6 +11,7 @@
 #include "vmx/cr.h"
 #include "vmx/emulate.h"
 #include "vmx/event.h"
+#include "vmx/features.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "ept/age.h"
@@ -145,15 +146,18 @@ static void ept_flush_tlb(struct guest *g)
 
 #define ALL_LOW_BITS 0xffffffffull
 
+/* The fixed bits, and ET: fixed to 1 for the guest (vmx/cr.c) whatever the CPU does. */
 static u64 ept_cr0_host_owned(void)
 {
-	return ((vmx_caps.cr0_fixed0 & ~CR0_UNRESTRICTED_FREE) | ~vmx_caps.cr0_fixed1) &
+	return ((vmx_caps.cr0_fixed0 & ~CR0_UNRESTRICTED_FREE) | ~vmx_caps.cr0_fixed1 | CR0_ET) &
 	       ALL_LOW_BITS;
 }
 
+/* Every bit the guest may not set, all 64 (LA57, PKE, CET, ... on a CPU that
+ * has them): setting one exits, and vmx/cr.c injects #GP. */
 static u64 ept_cr4_host_owned(void)
 {
-	return (vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 | CR4_VMXE) & ALL_LOW_BITS;
+	return vmx_caps.cr4_fixed0 | CR4_VMXE | ~features_cr4_allowed();
 }
 
 static u64 ept_guest_cr3(struct guest *g)

@@ -11,6 +11,7 @@
  */
 #include <string.h>
 #include "vmx/mmu_shadow.h"
+#include "vmx/cr.h"
 #include "vmx/emulate.h"
 #include "vmx/event.h"
 #include "vmx/vmcs.h"
@@ -285,9 +286,56 @@ static enum exit_action shadow_handle_invlpg(struct guest *g, struct vmexit *e)
 }
 
 /*
+ * INVPCID's 16-byte descriptor at linear address la, read as the CPU would
+ * (SDM Vol. 2A INVPCID): in 64-bit mode a non-canonical address is #GP(0),
+ * or #SS(0) through SS, never a #PF; then the guest's paging decides. false:
+ * an exception was injected, or the guest was ended (*action says which).
+ */
+static bool read_invpcid_desc(struct guest *g, u64 la, bool stack, u64 desc[2],
+			      enum exit_action *action)
+{
+	u8 *out = (u8 *)desc;
+
+	*action = EXIT_RESUME;
+	if (guest_in_64bit_mode(g) && (!canonical_address(la) || !canonical_address(la + 15))) {
+		inject_exception(g, stack ? 12 : 13, true, 0);
+		return false;
+	}
+	for (u32 done = 0, chunk; done < 16; done += chunk) {
+		u64 a = la + done, gpa = 0;
+		u32 pfec = 0;
+		enum gwalk_status st = mmu_translate(g, a, 0, &gpa, &pfec);
+		u8 *p;
+
+		chunk = (u32)(PAGE_SIZE - (a & (PAGE_SIZE - 1)));
+		chunk = chunk < 16 - done ? chunk : 16 - done;
+		if (st == GWALK_FAULT) {
+			g->regs.cr2 = a;
+			inject_exception(g, 14, true, pfec);
+			return false;
+		}
+		if (st == GWALK_NONCANONICAL) {  /* IA-32e mode from a 32-bit segment */
+			inject_gp0(g);
+			return false;
+		}
+		p = st == GWALK_OK ? guest_gpa_ptr(g, gpa, chunk) : NULL;
+		if (!p) {
+			guest_end(g, 0, "INVPCID descriptor at %#llx: %s guest-physical %#llx outside "
+				  "its RAM", (unsigned long long)a, st == GWALK_OK ? "in" :
+				  "page-table walk through", (unsigned long long)gpa);
+			*action = EXIT_ENDED;
+			return false;
+		}
+		memcpy(out + done, p, chunk);
+	}
+	return true;
+}
+
+/*
  * INVPCID exits when INVLPG exiting is on (SDM Vol. 3C 26.1.3). Operands
  * from the instruction-information field (SDM Table 28-14 layout shared with
  * INVEPT/INVVPID): the type in a register, a 16-byte descriptor in memory.
+ * CPL > 0 faults before the exit (SDM 26.1.1).
  */
 static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
 {
@@ -295,12 +343,14 @@ static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
 	u32 info = vmcs_read32(VMX_INSTRUCTION_INFO);
 	static const enum vmcs_field seg_base[] = { GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
 						    GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE };
+	static const u64 addr_mask[] = { 0xffff, 0xffffffff, ~0ull };
+	bool long64 = guest_in_64bit_mode(g);
 	u64 *gpr = &g->regs.rax, type = gpr[(info >> 28) & 15], addr = e->qualification;
 	unsigned addr_size = (info >> 7) & 7, seg = (info >> 15) & 7;
-	u64 desc[2], gpa;
-	u32 pfec = 0;
+	u64 desc[2];
+	enum exit_action action;
 
-	if (seg > 5) {
+	if (seg > 5 || addr_size > 2) {
 		guest_end(g, 0, "unexpected INVPCID exit (hypervisor bug)");
 		return EXIT_ENDED;
 	}
@@ -308,24 +358,19 @@ static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
 		addr += gpr[(info >> 23) & 15];
 	if (!(info & BIT(22)))
 		addr += gpr[(info >> 18) & 15] << (info & 3);
-	if (addr_size == 1)
+	addr &= addr_mask[addr_size];
+	/* 64-bit mode uses only the FS and GS bases; otherwise addresses are 32 bits. */
+	if (!long64 || seg >= 4)
+		addr += vmcs_read_checked(seg_base[seg], __func__);
+	if (!long64) {
 		addr &= 0xffffffffull;
-	addr += seg < 4 && (s->vcpu.ctx.efer & EFER_LMA) ? 0 : vmcs_read_checked(seg_base[seg], __func__);
-	for (int half = 0; half < 2; half++) {
-		u8 *p;
-
-		if (mmu_translate(g, addr + 8 * half, 0, &gpa, &pfec) != GWALK_OK ||
-		    !(p = guest_gpa_ptr(g, gpa, 8))) {
-			g->regs.cr2 = addr + 8 * half;
-			inject_exception(g, 14, true, pfec);
-			return EXIT_RESUME;
-		}
-		memcpy(&desc[half], p, 8);
+		type &= 0xffffffffull;
 	}
+	if (!read_invpcid_desc(g, addr, seg == 2, desc, &action))
+		return action;
 	/* #GP(0): bad type, reserved descriptor bits, non-canonical address
 	 * for type 0, a PCID other than 0 while CR4.PCIDE=0 (SDM INVPCID). */
-	if (type > 3 || (desc[0] >> 12) ||
-	    (type == 0 && (u64)((s64)(desc[1] << 16) >> 16) != desc[1]) ||
+	if (type > 3 || (desc[0] >> 12) || (type == 0 && !canonical_address(desc[1])) ||
 	    (type <= 1 && (desc[0] & 0xfff) && !(s->vcpu.ctx.cr4 & CR4_PCIDE))) {
 		inject_gp0(g);
 		return EXIT_RESUME;

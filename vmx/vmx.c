@@ -256,8 +256,11 @@ bool vmx_invvpid_single(u16 vpid)
 bool vmx_invvpid_address(u16 vpid, u64 gva, bool one_address)
 {
 	struct invvpid_desc d = { vpid, gva };
-	/* Type 0 needs the individual-address capability (SDM A.10); else type 1. */
-	bool individual = one_address && (vmx_caps.ept_vpid_cap & BIT(40));
+	/* Type 0 needs the individual-address capability (SDM A.10) and fails on a
+	 * non-canonical address (SDM Vol. 3C INVVPID; e.g. a guest's INVLPG of one,
+	 * a no-op on the CPU); else type 1, which flushes more, never less. */
+	bool individual = one_address && (vmx_caps.ept_vpid_cap & BIT(40)) &&
+			  canonical_address(gva);
 	enum vmx_status st = invvpid_raw(individual ? 0 : 1, &d);
 
 	if (st != VMX_OK)
