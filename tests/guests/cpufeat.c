@@ -6,7 +6,8 @@
  *    IA32_MISC_ENABLE says "no PMU, no BTS, no PEBS".
  *  - IA32_MISC_ENABLE: never #GPs on read; fast strings writable; limit-CPUID and XD-disable
  *    act on CPUID; read-only bits keep their value, reserved bits #GP (umbra).
- *  - MCA, MTRR, DEBUGCTL as far as CPUID promises them.
+ *  - CPUID.1:EDX.APIC follows IA32_APIC_BASE[11]; MCA, MTRR, DEBUGCTL as far as CPUID
+ *    promises them.
  *  - MSRs that VM entry loads from the VMCS (SYSENTER_ESP/EIP, FS/GS base, PAT, EFER,
  *    DEBUGCTL): a value the CPU would refuse is #GP(0) in the guest, and the guest runs on.
  *  - XSETBV: exactly the SDM's rules (x87 on, AVX needs SSE, AVX-512 all or none and with
@@ -204,6 +205,23 @@ static void check_misc_enable(void)
 		     wrmsr_safe(MSR_IA32_MISC_ENABLE, orig | BIT(40)),
 		     "MISC_ENABLE: reserved bits 1 and 40 raise #GP");
 	wrmsr_safe(MSR_IA32_MISC_ENABLE, orig);
+}
+
+/* CPUID.1:EDX.APIC reads 0 while IA32_APIC_BASE[11] is clear (SDM Vol. 3A 10.4.3). */
+static void check_apic_bit(void)
+{
+	u64 base = rdmsr(MSR_IA32_APIC_BASE);
+	bool on = cpu_has(1, 0, EDX, 9), off;
+
+	if (!(base & BIT(11))) {
+		report_skip("APIC globally disabled at start");
+		return;
+	}
+	wrmsr(MSR_IA32_APIC_BASE, base & ~BIT(11));
+	off = cpu_has(1, 0, EDX, 9);
+	wrmsr(MSR_IA32_APIC_BASE, base);
+	report(on && !off && cpu_has(1, 0, EDX, 9),
+	       "CPUID.1:EDX.APIC follows IA32_APIC_BASE[11] (on, off, on again)");
 }
 
 /* --- MCA, MTRRs, DEBUGCTL -------------------------------------------------------------------- */
@@ -499,6 +517,7 @@ int main(void)
 	check_pmu();
 	check_ds();
 	check_misc_enable();
+	check_apic_bit();
 	check_mca();
 	check_mtrr();
 	check_debugctl();
