@@ -326,10 +326,12 @@ TESTS = [
          log_must=[r"the CPU lacks VMX-preemption timer \(pin-based control bit 6\)",
                    r"the CPU lacks load IA32_EFER on entry \(VM-entry control bit 15\)"]),
     # Lynnfield has EPT but no unrestricted guest: EPT guests (they start with paging
-    # off) are refused, shadow guests run.
+    # off) are refused, shadow guests run. An older CPU: CPUID and CR4 still agree with
+    # what stands behind them (no INVPCID, XSAVE, SMEP/SMAP, host TSC_ADJUST).
     Test("cpu-lynnfield-no-unrestricted", cpu="corei5_lynnfield_750", run="FAIL",
          guests=[Guest("cpuid.elf", "name=l mmu=ept", None), shadow("cpuid64.elf", "l-shadow"),
-                 shadow("hlt_timer.elf", "l-timer")],
+                 shadow("hlt_timer.elf", "l-timer"), shadow("cpufeat.elf", "l-feat"),
+                 shadow("crcheck64.elf", "l-cr64")],
          log_must=[r"l: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
     Test("entry-failure-kills-one-guest", run="FAIL",
          guests=[ept("cpuid.elf", "broken", "selftest=bad-guest-state",

@@ -37,14 +37,15 @@
 #define L1_ECX_TSC_DEADLINE B(24)   /* the LAPIC model emulates it */
 #define L1_ECX_HYPERVISOR B(31)
 #define L1_EDX_APIC B(9)
-/* Leaf 7.0 EBX: FSGSBASE, TSC_ADJUST, BMI1, HLE, AVX2, FDP_EXCPTN_ONLY, SMEP, BMI2, ERMS,
+/* Leaf 7.0 EBX: FSGSBASE, BMI1, HLE, AVX2, FDP_EXCPTN_ONLY, SMEP, BMI2, ERMS,
  * RTM, FCS/FDS deprecation, AVX512F/DQ, RDSEED, ADX, SMAP, AVX512_IFMA, CLFLUSHOPT,
- * CLWB, AVX512PF/ER/CD, SHA, AVX512BW/VL (INVPCID added when VMX can enable it). Not
- * SGX, RDT, MPX, Intel PT. */
-#define L7_EBX (B(0) | B(1) | B(3) | B(4) | B(5) | B(6) | B(7) | B(8) | B(9) | B(11) | \
+ * CLWB, AVX512PF/ER/CD, SHA, AVX512BW/VL (INVPCID added when VMX can enable it;
+ * TSC_ADJUST always, vmx/msr.c emulates it). Not SGX, RDT, MPX, Intel PT. */
+#define L7_EBX (B(0) | B(3) | B(4) | B(5) | B(6) | B(7) | B(8) | B(9) | B(11) | \
 		B(13) | B(16) | B(17) | B(18) | B(19) | B(20) | B(21) | B(23) | B(24) | B(26) | \
 		B(27) | B(28) | B(29) | B(30) | B(31))
 #define L7_EBX_INVPCID B(10)
+#define L7_EBX_TSC_ADJUST B(1)      /* emulated by vmx/msr.c on any host */
 /* Leaf 7.0 ECX: PREFETCHWT1, AVX512_VBMI, UMIP, AVX512_VBMI2, GFNI, VAES, VPCLMULQDQ,
  * AVX512_VNNI, AVX512_BITALG, AVX512_VPOPCNTDQ, CLDEMOTE, MOVDIRI, MOVDIR64B (RDPID
  * added with RDTSCP: both need "enable RDTSCP", SDM 26.3). Not PKU/OSPKE, WAITPKG (needs
@@ -158,6 +159,7 @@ static struct cpuid_regs filtered(u32 leaf, u32 subleaf)
 		if (subleaf == 0) {
 			r.eax = r.eax < 1 ? r.eax : 1;
 			r.ebx &= L7_EBX | (vmx_caps.invpcid ? L7_EBX_INVPCID : 0);
+			r.ebx |= L7_EBX_TSC_ADJUST;
 			r.ecx &= L7_ECX | (vmx_caps.rdtscp ? L7_ECX_RDPID : 0);
 			r.edx &= L7_EDX;
 			return r;

@@ -12,6 +12,7 @@
 #include "vmx/event.h"
 #include "vmx/tsc.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmx.h"
 #include "devices/lapic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
@@ -78,7 +79,9 @@ static bool read_msr(struct guest *g, u32 msr, u64 *v)
 	case MSR_CSTAR: *v = g->msr.cstar; return true;
 	case MSR_SFMASK: *v = g->msr.sfmask; return true;
 	case MSR_KERNEL_GS_BASE: *v = rdmsr(MSR_KERNEL_GS_BASE); return true;  /* SWAPGS moves it */
-	case MSR_TSC_AUX: *v = g->msr.tsc_aux; return true;
+	case MSR_TSC_AUX:  /* RDTSCP and RDPID are offered only with "enable RDTSCP" */
+		*v = g->msr.tsc_aux;
+		return vmx_caps.rdtscp;
 	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
 	case MSR_IA32_TSC: *v = guest_tsc(g); return true;
 	case MSR_IA32_MISC_ENABLE: *v = g->msr.misc_enable; return true;
@@ -163,7 +166,7 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 	case MSR_STAR: g->msr.star = v; wrmsr(msr, v); return true;
 	case MSR_SFMASK: g->msr.sfmask = v & 0xffffffffull; wrmsr(msr, g->msr.sfmask); return true;
 	case MSR_TSC_AUX:
-		if (v >> 32)
+		if (!vmx_caps.rdtscp || (v >> 32))
 			return false;
 		g->msr.tsc_aux = v;
 		wrmsr(msr, v);
