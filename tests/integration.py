@@ -318,7 +318,8 @@ TESTS = [
 
     # --- other CPU models: what each lacks must be handled or refused clearly ---------
     Test("cpu-sandy-bridge-no-ept-ad", cpu="corei7_sandy_bridge_2600k",
-         guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem")],
+         guests=[ept("cpuid64.elf", "sb-cpuid"), ept("memtest.elf", "sb-mem"),
+                 ept("cpufeat.elf", "sb-feat"), ept("crcheck64.elf", "sb-cr64")],
          log_must=[r"EPT yes, EPT A/D no, unrestricted guest yes"]),
     # Core 2 lacks the preemption timer and EFER load/save: refused, one line each.
     Test("cpu-penryn-refused", cpu="core2_penryn_t9600", run="HV-ERROR",
