@@ -205,8 +205,12 @@ static struct cpuid_regs filtered(u32 leaf, u32 subleaf)
 /* Out-of-range leaves return the highest basic leaf (SDM Vol. 2A, CPUID). */
 static u32 in_range(u32 leaf)
 {
-	u32 max_basic = filtered(0, 0).eax, max_ext = filtered(0x80000000, 0).eax;
+	static u32 max_basic, max_ext;  /* the host's do not change */
 
+	if (!max_ext) {
+		max_basic = filtered(0, 0).eax;
+		max_ext = filtered(0x80000000, 0).eax;
+	}
 	if ((leaf > max_basic && leaf < 0x80000000) || leaf > max_ext)
 		return max_basic;
 	return leaf;
