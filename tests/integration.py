@@ -310,10 +310,15 @@ TESTS = [
     Test("events-ept-and-shadow",
          guests=[ept("events.elf", "ev-ept"), shadow("events.elf", "ev-shadow"),
                  ept("hlt_timer.elf", "witness")]),
-    Test("events-triple-fault-isolated", run="FAIL",
+    Test("events-hostile-end-alone", run="FAIL",
          guests=[ept("events.elf", "tf-ept", "-- triple", expect=r"triple fault"),
                  shadow("events.elf", "tf-shadow", "-- triple",
                         expect=r"triple fault: #PF while delivering #DF"),
+                 ept("events.elf", "idt-ept", "-- idt_mmio",
+                     expect=r"delivering #UD \(vector 6\) at RIP 0x\w+ needs an emulated MMIO "
+                            r"access at guest-physical 0xff0000\w+, which cannot be emulated"),
+                 shadow("events.elf", "idt-shadow", "-- idt_mmio",
+                        expect=r"delivering #UD \(vector 6\) .* needs an emulated MMIO access"),
                  shadow("hlt_timer.elf", "witness")]),
 
     # --- other CPU models: what each lacks must be handled or refused clearly ---------

@@ -148,7 +148,8 @@ void event_exit(struct guest *g, const struct vmexit *e)
 		return;
 	}
 	/* A fault in an IRET that had unblocked virtual NMIs: the IRET runs again,
-	 * so NMIs are blocked again until it completes (SDM 28.2.3, 29.?.?). */
+	 * so NMIs are blocked again until it completes (SDM 28.2.3; Table 28-7
+	 * bit 12 for EPT violations). */
 	if (!vmx_caps.virtual_nmis)
 		return;
 	if (e->reason == EXIT_REASON_EXCEPTION_NMI) {

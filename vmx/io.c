@@ -67,8 +67,7 @@ static enum x86_cb_status strio_mem(void *opaque, u64 la, void *buf, unsigned le
 	if (off + len > PAGE_SIZE)  /* across two pages: rare, the general path */
 		return mmu_linear_access(c->g, la, buf, len, c->access, fault, &c->unassigned);
 	if (page != c->page_la) {
-		st = mmu_linear_to_gpa(c->g, page | off, c->access, &c->page_gpa, fault,
-				       &c->unassigned);
+		st = mmu_linear_to_gpa(c->g, la, c->access, &c->page_gpa, fault, &c->unassigned);
 		if (st != X86_CB_OK)
 			return st;
 		c->page_la = page;

@@ -36,6 +36,7 @@
 #define ICR_NMI 0x0400
 #define ICR_ASSERT 0x4000
 #define BAD_SELECTOR 0x78        /* past the library's GDT: #GP(0x78) */
+#define MMIO_PAGE 0xff000000ul   /* pc-testdev's RAM-like MMIO page */
 
 struct gate64 {
 	u16 offset_low, selector;
@@ -534,6 +535,20 @@ static void __attribute__((noipa)) check_double_fault(bool triple)
 	       seen[DF_VECTOR].cr2, df_idt_page);
 }
 
+/* The first gates in emulated MMIO: a delivery through them cannot be emulated. */
+static void idt_in_mmio(void)
+{
+	struct descriptor_ptr idt = { .limit = 8 * sizeof(struct gate64) - 1, .base = MMIO_PAGE };
+
+	map_page(read_cr3(), MMIO_PAGE, MMIO_PAGE, PTE_P | PTE_W | PTE_PCD, LEVEL_PTE);
+	memcpy((void *)MMIO_PAGE, (void *)kernel_idt.base, idt.limit + 1);
+	printf("EVENTS: the IDT in the emulated MMIO page, then UD2\n");
+	lidt(&idt);
+	asm volatile("ud2");
+	lidt(&kernel_idt);
+	report(false, "the guest ran on after UD2 through an IDT in MMIO");
+}
+
 int main(void)
 {
 	bool triple = cmdline_has("triple");
@@ -554,6 +569,10 @@ int main(void)
 
 	if (triple) {
 		check_double_fault(true);
+		return report_summary();
+	}
+	if (cmdline_has("idt_mmio")) {
+		idt_in_mmio();
 		return report_summary();
 	}
 	check_rf();
