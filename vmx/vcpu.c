@@ -1,8 +1,9 @@
 /*
  * One vCPU per guest: building its VMCS (SDM Vol. 3C ch. 25, checks in
  * ch. 27) and running it for a time slice. The VMX-preemption timer
- * (SDM 26.5.1) bounds each entry by the earliest of: the end of the slice,
- * the guest's next timer interrupt and its run-time limit.
+ * (SDM 26.5.1) bounds each entry by the earliest of: the end of the slice
+ * and the guest's next timer event; its time limit is checked after each
+ * exit (vmx/watchdog.c).
  */
 #include <string.h>
 #include "vmx/vcpu.h"
