@@ -10,13 +10,15 @@
  *   - with nothing pending, an NMI, then the devices' highest interrupt, is
  *     injected when the guest can take it, else a window exit asks again.
  * A single-step trap (RFLAGS.TF) over an instruction the hypervisor completed
- * is left in the pending debug exceptions, where the CPU delivers it.
+ * is left in the pending debug exceptions, where the CPU delivers it. The
+ * rules themselves (classes, faults) are in arch/x86/exception.c.
  */
 #include "vmx/event.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/exception.h"
 #include "arch/x86/log.h"
 
 #define INTR_INFO_VALID BIT(31)
@@ -43,38 +45,7 @@
 #define DEBUGCTL_BTF BIT(1)
 #define RFLAGS_RF BIT(16)
 
-#define VEC_DF 8
-#define VEC_PF 14
-
 /* ---- exceptions ------------------------------------------------------------- */
-
-/* Exception classes for double faults (SDM Table 6-4). */
-enum exception_class { BENIGN, CONTRIBUTORY, PAGE_FAULT, DOUBLE_FAULT };
-
-static enum exception_class exception_class(const struct guest_event *ev)
-{
-	if (ev->type != TYPE_HW_EXCEPTION)
-		return BENIGN;  /* interrupts, NMIs and INT n/INT3/INTO/INT1 */
-	switch (ev->vector) {
-	case 0: case 10: case 11: case 12: case 13:
-		return CONTRIBUTORY;
-	case VEC_PF:
-		return PAGE_FAULT;
-	case VEC_DF:
-		return DOUBLE_FAULT;
-	}
-	return BENIGN;
-}
-
-/* Fault-class exceptions restart their instruction: RF is set in the RFLAGS
- * image they push (SDM 6.5, 18.3.1.1). #DB is injected only as a trap here. */
-static bool is_fault(const struct guest_event *ev)
-{
-	if (ev->type != TYPE_HW_EXCEPTION)
-		return false;
-	return ev->vector != 1 && ev->vector != 2 && ev->vector != 3 && ev->vector != 4 &&
-	       ev->vector != VEC_DF && ev->vector != 18;
-}
 
 static const char *const exception_names[32] = {
 	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#MF(9)", "#TS",
@@ -101,24 +72,19 @@ void inject_exception(struct guest *g, int vector, bool has_error, u32 error_cod
 	};
 	struct guest_event *old = &g->event;
 
-	if (old->valid) {
-		enum exception_class first = exception_class(old), second = exception_class(&new);
-		bool serious = second == CONTRIBUTORY || second == PAGE_FAULT;
-
-		/* SDM Table 6-5: a contributory exception or page fault while
-		 * delivering #DF shuts the processor down; while delivering a page
-		 * fault, or (contributory) a contributory exception, it is a #DF. */
-		if (first == DOUBLE_FAULT && serious) {
-			guest_end(g, 0, "triple fault: %s while delivering #DF at RIP %#llx",
-				  event_name(&new), (unsigned long long)vmcs_readn(GUEST_RIP));
-			return;
-		}
-		if ((first == PAGE_FAULT && serious) ||
-		    (first == CONTRIBUTORY && second == CONTRIBUTORY))
-			new = (struct guest_event){ .valid = true, .type = TYPE_HW_EXCEPTION,
-						    .vector = VEC_DF, .has_error = true };
-		/* Otherwise the two are handled serially: the new one is delivered,
-		 * and a faulting first one recurs when its instruction restarts. */
+	/* A hardware exception while delivering an event: SDM Table 6-5. */
+	switch (!old->valid ? X86_DELIVER_SECOND :
+		x86_exception_combine(old->type == TYPE_HW_EXCEPTION, old->vector, new.vector)) {
+	case X86_SHUTDOWN:
+		guest_end(g, 0, "triple fault: %s while delivering #DF at RIP %#llx",
+			  event_name(&new), (unsigned long long)vmcs_readn(GUEST_RIP));
+		return;
+	case X86_DOUBLE_FAULT:
+		new = (struct guest_event){ .valid = true, .type = TYPE_HW_EXCEPTION,
+					    .vector = X86_VEC_DF, .has_error = true };
+		break;
+	case X86_DELIVER_SECOND:  /* a faulting first one recurs when its instruction restarts */
+		break;
 	}
 	*old = new;
 }
@@ -155,7 +121,7 @@ void event_exit(struct guest *g, const struct vmexit *e)
 	if (e->reason == EXIT_REASON_EXCEPTION_NMI) {
 		u32 info = vmcs_read32(VM_EXIT_INTR_INFO);
 
-		iret_unblocked = (info & INTR_INFO_NMI_UNBLOCKED) && (info & 0xff) != VEC_DF;
+		iret_unblocked = (info & INTR_INFO_NMI_UNBLOCKED) && (info & 0xff) != X86_VEC_DF;
 	} else if (e->reason == EXIT_REASON_EPT_VIOLATION) {
 		iret_unblocked = e->qualification & BIT(12);
 	}
@@ -226,7 +192,9 @@ static void write_entry_event(const struct guest_event *ev)
 		vmcs_write32(VM_ENTRY_EXCEPTION_ERROR_CODE, ev->error_code);
 	if (ev->type >= TYPE_SW_INTERRUPT)
 		vmcs_write32(VM_ENTRY_INSTRUCTION_LEN, ev->insn_len);
-	if (is_fault(ev))
+	/* Fault-class exceptions restart their instruction: RF in the RFLAGS
+	 * image they push (SDM 6.5, 18.3.1.1). */
+	if (ev->type == TYPE_HW_EXCEPTION && x86_exception_is_fault(ev->vector))
 		vmcs_writen(GUEST_RFLAGS, vmcs_readn(GUEST_RFLAGS) | RFLAGS_RF);
 }
 
