@@ -211,6 +211,11 @@ TESTS = [
     Test("platform-devices", guests=[ept("platform.elf", "plat32", "mem=64M"),
                                      ept("platform64.elf", "plat64", "mem=64M"),
                                      shadow("platform64.elf", "s-plat64", "mem=64M")]),
+    # kvm-unit-tests' emulator forms on the emulated page (stack, segments, SSE/MMX too),
+    # under both MMUs, beside a witness guest.
+    Test("emulator-insns", guests=[ept("emu_insns.elf", "emu-ept"),
+                                   shadow("emu_insns.elf", "emu-shadow"),
+                                   ept("hlt_timer.elf", "witness")]),
     Test("platform-apic-mmio-shadow",
          guests=[shadow("apic.elf", "s-apic32"), shadow("apic64.elf", "s-apic64"),
                  shadow("mmio.elf", "s-mmio32"), shadow("mmio64.elf", "s-mmio64")]),

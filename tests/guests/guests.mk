@@ -13,7 +13,7 @@ GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic mmio platform pag
 GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 platform64 paging64 \
 		table_to_data \
 		ageing hostile_pt events storm strio64 \
-		cpufeat crcheck64
+		cpufeat crcheck64 emu_insns
 GUESTS_ELF64 := elf64
 # Benchmark workloads for tools/bench.py (tests/bench.py), 64-bit, sharing bench_common.h.
 GUESTS_64    += bench_fork bench_randwalk bench_churn bench_compute \
