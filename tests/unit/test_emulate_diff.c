@@ -7,9 +7,11 @@
  * and mm0-7 from a state block, epilogue stores them back), then run the
  * emulator on the same initial state with callbacks over the same buffer,
  * and compare memory, registers, RIP and the arithmetic flags the SDM
- * defines for the instruction. Only this test uses inline asm. The stack
- * instructions (push, pop, call, ret, enter, leave) would need the stub's
- * own RSP: test_emulate.c covers them.
+ * defines for the instruction. Only this test uses inline asm. push, pop,
+ * enter and leave run on a stack inside mem[] (the stub parks the host RSP
+ * in its own page). Not here, in test_emulate.c instead: what changes RIP
+ * (call, ret, jmp, ljmp), what a user process may not do (ltr, loads of
+ * segment registers; smsw faults under UMIP).
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -83,8 +85,24 @@ __asm__(".pushsection .rodata\n"
 	"pop %r15; pop %r14; pop %r13; pop %r12; pop %rbp; pop %rbx\n"
 	"ret\n"
 	"diff_epilogue_end:\n"
+	/*
+	 * Stack instructions run on the state's RSP: the host RSP is parked in
+	 * the stub page, which is mapped at STUB_ADDR (below 2 GiB, so absolute
+	 * disp32 addressing reaches it), and the guest RSP is put back after.
+	 * stk_in goes between the prologue's last two instructions (RDI still
+	 * points at the state), stk_out first in the epilogue, stk_save last.
+	 */
+	"diff_stk_in:\n"
+	"mov %rsp, 0x70000ff8; mov 32(%rdi), %rsp\n"
+	"diff_stk_in_end:\n"
+	"diff_stk_out:\n"
+	"mov %rsp, 0x70000ff0; mov 0x70000ff8, %rsp\n"
+	"diff_stk_out_end:\n"
 	".popsection\n");
 extern const u8 diff_prologue[], diff_prologue_end[], diff_epilogue[], diff_epilogue_end[];
+extern const u8 diff_stk_in[], diff_stk_in_end[], diff_stk_out[], diff_stk_out_end[];
+#define STUB_ADDR 0x70000000ul
+#define STUB_GUEST_RSP 0x70000ff0ul
 
 static u8 mem[MEM_SIZE] __attribute__((aligned(64)));
 static u8 code[32];
@@ -231,6 +249,8 @@ enum {
 	F_VEC = 1 << 11,	/* SSE/MMX move: ModRM.reg is an xmm (mm with F_MM) */
 	F_MM = 1 << 12,
 	F_REXW = 1 << 13,	/* F_VEC: with REX.W (movq forms of 6E/7E) */
+	F_STACK = 1 << 14,	/* push/pop/leave/enter: RSP (and RBP) point into mem[] */
+	F_REG = 1 << 15,	/* F_STACK: register in the opcode's low 3 bits (50+r, 58+r) */
 };
 
 struct op_spec {
@@ -354,6 +374,10 @@ static const struct op_spec ops[] = {
 	VEC("movdqu load", 0xf3, 0x6f, 0), VEC("movdqu store", 0xf3, 0x7f, 0),
 	VEC("movq xmm,m64 (F3 7E)", 0xf3, 0x7e, 0), VEC("movq m64,xmm (66 D6)", 0x66, 0xd6, 0),
 	VEC("movntq", 0, 0xe7, F_MM), VEC("movntdq", 0x66, 0xe7, 0),
+	OP1("push r", 0x50, -1, F_STACK | F_REG), OP1("pop r", 0x58, -1, F_STACK | F_REG),
+	OP1("push Ib", 0x6a, -1, F_STACK | F_IMM8), OP1("push Iz", 0x68, -1, F_STACK | F_IMMZ),
+	OP1("push Ev", 0xff, 6, F_STACK | F_MEM_ONLY), OP1("pop Ev", 0x8f, 0, F_STACK | F_MEM_ONLY),
+	OP1("leave", 0xc9, -1, F_STACK), OP1("enter Iw, 0", 0xc8, -1, F_STACK),
 };
 
 /* Is E a byte operand (AH..BH for registers 4-7 when there is no REX)? */
@@ -446,6 +470,56 @@ static void make_vec_case(const struct op_spec *op, struct diff_case *c)
 	random_state(c);
 	c->has_mem = true;
 	c->st.gpr[b] = (u64)(uintptr_t)(mem + MEM_OPERAND) - (u64)(s64)disp;
+}
+
+/*
+ * push/pop/leave/enter, 64 or 16 bits (66): RSP in the middle of mem[], RBP
+ * too (leave), a memory operand [base + disp8] for push/pop Ev. The stub
+ * runs them on that stack.
+ */
+static void make_stack_case(const struct op_spec *op, struct diff_case *c)
+{
+	unsigned int n = 0, r = rnd_below(16), b;
+	u8 op0 = op->opcode[0];
+	s8 disp = (s8)rnd();
+
+	do
+		b = rnd_below(16);
+	while ((b & 7) == 4 || b == X86_RBP);	/* no SIB; RBP is set below */
+	if (rnd_below(3) == 0)
+		code[n++] = 0x66;
+	if (op->flags & F_REG) {
+		if (r >= 8)
+			code[n++] = 0x41;
+		code[n++] = (u8)(op0 | (r & 7));
+	} else {
+		if ((op->flags & F_MEM_ONLY) && b >= 8)
+			code[n++] = 0x41;
+		code[n++] = op0;
+	}
+	if (op->flags & F_MEM_ONLY) {
+		code[n++] = (u8)(0x40 | (op->ext << 3) | (b & 7));
+		code[n++] = (u8)disp;
+	} else if (op->flags & F_IMM8) {
+		code[n++] = (u8)interesting();
+	} else if (op->flags & F_IMMZ) {
+		u64 imm = interesting();
+		unsigned int isz = code[0] == 0x66 ? 2 : 4;
+
+		memcpy(code + n, &imm, isz);
+		n += isz;
+	} else if (op0 == 0xc8) {
+		code[n++] = (u8)rnd();		/* frame size: level 0 only */
+		code[n++] = (u8)rnd_below(16);
+		code[n++] = 0;
+	}
+	code_len = n;
+	random_state(c);
+	c->has_mem = op->flags & F_MEM_ONLY;	/* the ModRM operand; stack slots are not */
+	c->st.gpr[X86_RSP] = (u64)(uintptr_t)(mem + 128 + 8 * rnd_below(16));
+	c->st.gpr[X86_RBP] = (u64)(uintptr_t)(mem + 128 + 8 * rnd_below(16));
+	if (op->flags & F_MEM_ONLY)
+		c->st.gpr[b] = (u64)(uintptr_t)(mem + MEM_OPERAND + 64) - (u64)(s64)disp;
 }
 
 /* div/idiv: a non-zero divisor and a dividend whose quotient fits (no #DE). */
@@ -594,15 +668,33 @@ static void make_case(const struct op_spec *op, struct diff_case *c)
 	}
 }
 
-static void run_native(struct cpu_state *st)
+static void run_native(struct cpu_state *st, bool on_state_stack)
 {
 	size_t pro = (size_t)(diff_prologue_end - diff_prologue);
 	size_t epi = (size_t)(diff_epilogue_end - diff_epilogue);
+	size_t in = (size_t)(diff_stk_in_end - diff_stk_in);
+	size_t out = (size_t)(diff_stk_out_end - diff_stk_out);
+	u8 *p = stub;
 
-	memcpy(stub, diff_prologue, pro);
-	memcpy(stub + pro, code, code_len);
-	memcpy(stub + pro + code_len, diff_epilogue, epi);
+	/* The prologue's last instruction (mov 56(%rdi), %rdi) is 4 bytes. */
+	memcpy(p, diff_prologue, pro - 4);
+	p += pro - 4;
+	if (on_state_stack) {
+		memcpy(p, diff_stk_in, in);
+		p += in;
+	}
+	memcpy(p, diff_prologue + pro - 4, 4);
+	p += 4;
+	memcpy(p, code, code_len);
+	p += code_len;
+	if (on_state_stack) {
+		memcpy(p, diff_stk_out, out);
+		p += out;
+	}
+	memcpy(p, diff_epilogue, epi);
 	((void (*)(struct cpu_state *))(void *)stub)(st);
+	if (on_state_stack)
+		st->gpr[X86_RSP] = *(volatile u64 *)STUB_GUEST_RSP;
 }
 
 static int failures_reported;
@@ -631,6 +723,8 @@ static bool run_case(const struct op_spec *op)
 	memset(code, 0, sizeof(code));
 	if (op->flags & F_STRING)
 		make_string_case(op, &c);
+	else if (op->flags & F_STACK)
+		make_stack_case(op, &c);
 	else if (op->flags & F_VEC)
 		make_vec_case(op, &c);
 	else
@@ -638,7 +732,7 @@ static bool run_case(const struct op_spec *op)
 
 	native = c.st;
 	memcpy(mem, c.mem, MEM_SIZE);
-	run_native(&native);
+	run_native(&native, op->flags & F_STACK);
 	memcpy(native_mem, mem, MEM_SIZE);
 
 	memcpy(mem, c.mem, MEM_SIZE);
@@ -677,7 +771,7 @@ static bool run_case(const struct op_spec *op)
 		ok = false;
 	}
 	for (unsigned int i = 0; i < 16; i++) {
-		if (i != X86_RSP && native.gpr[i] != ctxt.regs.gpr[i]) {
+		if ((i != X86_RSP || (op->flags & F_STACK)) && native.gpr[i] != ctxt.regs.gpr[i]) {
 			char what[16];
 
 			snprintf(what, sizeof(what), "gpr%u", i);
@@ -727,9 +821,9 @@ static void setup_stub(void)
 {
 	if (stub)
 		return;
-	stub = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	if (stub == MAP_FAILED) {
+	stub = mmap((void *)STUB_ADDR, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (stub != (void *)STUB_ADDR) {
 		perror("mmap rwx");
 		exit(2);
 	}
@@ -749,7 +843,7 @@ TEST(diff_harness_runs_native_add)
 	st.gpr[X86_RAX] = 40;
 	st.gpr[X86_RCX] = 2;
 	st.rflags = 0x2 | X86_FLAG_CF;
-	run_native(&st);
+	run_native(&st, false);
 	CHECK_EQ(st.gpr[X86_RAX], 42);
 	CHECK_EQ(st.rflags & X86_FLAG_CF, 0);
 }
