@@ -85,7 +85,8 @@ static const char *const kind_names[X86_NR_INSN_KINDS] = {
 	[X86_INSN_CMOV] = "cmov", [X86_INSN_SETCC] = "setcc", [X86_INSN_SMSW] = "smsw",
 	[X86_INSN_PUSH] = "push", [X86_INSN_POP] = "pop", [X86_INSN_RET] = "ret",
 	[X86_INSN_LEAVE] = "leave", [X86_INSN_ENTER] = "enter", [X86_INSN_CALL] = "call",
-	[X86_INSN_JMP] = "jmp", [X86_INSN_JMP_FAR] = "ljmp", [X86_INSN_MOV_SREG] = "mov-sreg",
+	[X86_INSN_JMP] = "jmp", [X86_INSN_JMP_FAR] = "ljmp", [X86_INSN_CALL_FAR] = "lcall",
+	[X86_INSN_MOV_SREG] = "mov-sreg",
 	[X86_INSN_LTR] = "ltr", [X86_INSN_VMOV] = "sse-mov",
 };
 
@@ -766,17 +767,18 @@ static enum x86_emu_status decode_one_byte(struct emu *e)
 			e->kind = rx == 2 ? X86_INSN_CALL : X86_INSN_JMP;
 			e->op_size = near_op_size(e);
 			return X86_EMU_DONE;
-		case 5:
+		case 3: case 5:
 			if (!e->mem)
 				return raise(e, X86_VEC_UD, 0);
-			e->kind = X86_INSN_JMP_FAR;	/* m16:16/32/64 by operand size */
+			/* m16:16/32/64 by operand size */
+			e->kind = rx == 3 ? X86_INSN_CALL_FAR : X86_INSN_JMP_FAR;
 			return X86_EMU_DONE;
 		case 6:
 			e->kind = X86_INSN_PUSH;
 			e->op_size = stack_op_size(e);
 			return X86_EMU_DONE;
 		default:
-			return unhandled(e, X86_REASON_OPCODE);	/* call far */
+			return unhandled(e, X86_REASON_OPCODE);
 		}
 	default:
 		return unhandled(e, X86_REASON_OPCODE);
@@ -1878,10 +1880,15 @@ static enum x86_emu_status exec_ltr(struct emu *e)
 	return load_seg(e, X86_SEG_TR, &s);
 }
 
-/* jmp far m16:16/32/64 to a code segment (SDM Vol. 2A JMP, "far jump"). */
-static enum x86_emu_status far_jump(struct emu *e, u16 sel, u64 offset)
+/*
+ * jmp/call far m16:16/32/64 to a code segment at the same privilege (SDM Vol.
+ * 2A JMP and CALL, "far jump/call to a conforming or nonconforming code
+ * segment"): check the target, then, for call, push CS and the return
+ * address (one write), then set the accessed bit and load CS.
+ */
+static enum x86_emu_status far_transfer(struct emu *e, u16 sel, u64 offset, bool call)
 {
-	unsigned int cpl = e->ctxt->sys.cpl, type, dpl;
+	unsigned int cpl = e->ctxt->sys.cpl, type, dpl, size = e->op_size;
 	bool to64;
 	u64 d, lin;
 
@@ -1906,9 +1913,21 @@ static enum x86_emu_status far_jump(struct emu *e, u16 sel, u64 offset)
 		if (!is_canonical(offset))
 			return raise(e, X86_VEC_GP, 0);
 	} else {
-		offset &= e->op_size == 2 ? 0xffff : 0xffffffffull;
+		offset &= size == 2 ? 0xffff : 0xffffffffull;
 		if (offset > s.limit)
 			return raise(e, X86_VEC_GP, 0);
+	}
+	if (call) {
+		/* [new RSP] = return RIP, [new RSP + size] = CS (zero-extended). */
+		unsigned int ssize = stack_size(e);
+		u64 sp = (e->regs.gpr[X86_RSP] - 2 * size) & size_mask(ssize), slin;
+		u8 buf[16];
+
+		TRY(linear(e, X86_SEG_SS, sp, 2 * size, &slin));
+		store_le(buf, next_rip(e), size);
+		store_le(buf + size, e->ctxt->sys.sel[X86_SEG_CS], size);
+		TRY(mem_write(e, slin, buf, 2 * size));
+		addr_reg_write(e, X86_RSP, ssize, sp);
 	}
 	TRY(set_desc_type(e, lin, &d, 1));
 	s.ar |= 1;
@@ -1933,6 +1952,7 @@ static enum x86_emu_status exec_branch(struct emu *e)
 		return X86_EMU_DONE;
 	}
 	case X86_INSN_JMP_FAR:
+	case X86_INSN_CALL_FAR:
 		TRY(read_e(e, size, &target));
 		TRY(linear(e, e->seg, (e->ea + size) & size_mask(e->addr_size), 2, &e->lin));
 		{
@@ -1941,7 +1961,7 @@ static enum x86_emu_status exec_branch(struct emu *e)
 			TRY(mem_read(e, e->lin, buf, 2));
 			sel = load_le(buf, 2);
 		}
-		return far_jump(e, (u16)sel, target);
+		return far_transfer(e, (u16)sel, target, e->kind == X86_INSN_CALL_FAR);
 	default: /* X86_INSN_CALL, X86_INSN_JMP */
 		TRY(read_e(e, size, &target));
 		if (e->kind == X86_INSN_CALL) {
@@ -2057,6 +2077,7 @@ static enum x86_emu_status execute(struct emu *e)
 	case X86_INSN_CALL:
 	case X86_INSN_JMP:
 	case X86_INSN_JMP_FAR:
+	case X86_INSN_CALL_FAR:
 		return exec_branch(e);
 	case X86_INSN_CMPXCHG8B:
 	case X86_INSN_CMPXCHG16B:

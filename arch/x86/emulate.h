@@ -28,7 +28,8 @@
  *   F6/F7 /4-7, imul 0F AF 69 6B, bsf/bsr 0F BC BD, shld/shrd 0F A4 A5 AC AD,
  *   cmovcc 0F 40-4F, setcc 0F 90-9F, smsw 0F 01 /4, push 50-57 68 6A FF /6,
  *   pop 58-5F 8F /0, ret C3 C2, leave C9, enter C8 (level 0), call/jmp near
- *   FF /2 /4, jmp far FF /5 (code segment targets), mov Sreg 8C 8E, ltr 0F 00 /3.
+ *   FF /2 /4, call/jmp far FF /3 /5 (code segment targets), mov Sreg 8C 8E,
+ *   ltr 0F 00 /3.
  * Register-only forms of these are emulated too. SSE/MMX moves, memory forms
  * only (through the vreg callbacks): movups/movupd/movss/movsd 0F 10 11,
  * movaps/movapd 0F 28 29, movntps/pd 0F 2B, movd/movq 0F 6E 7E, movq mm,
@@ -56,8 +57,8 @@
  *     destination unchanged; F3 0F BC/BD (tzcnt/lzcnt) are not emulated;
  *   - stack width outside 64-bit mode follows sys.ss_big (SS.B); enter with a
  *     nesting level other than 0 and far jumps through gates or TSSs are not
- *     emulated; descriptor-table reads and the accessed/busy bit updates use
- *     sys_copy (implicit supervisor accesses, SDM 4.6).
+ *     emulated, nor far returns; descriptor-table reads and the accessed/busy
+ *     bit updates use sys_copy (implicit supervisor accesses, SDM 4.6).
  * Not done: segment limit/rights checks (the hardware checked the access that
  * faulted), alignment checks (#AC), single-step (#DB when RFLAGS.TF is set:
  * the caller's job), 5-level paging canonical form (4-level assumed).
@@ -263,7 +264,7 @@ enum x86_insn_kind {
 	X86_INSN_BSF, X86_INSN_BSR, X86_INSN_SHLD, X86_INSN_SHRD,
 	X86_INSN_CMOV, X86_INSN_SETCC, X86_INSN_SMSW,
 	X86_INSN_PUSH, X86_INSN_POP, X86_INSN_RET, X86_INSN_LEAVE, X86_INSN_ENTER,
-	X86_INSN_CALL, X86_INSN_JMP, X86_INSN_JMP_FAR,
+	X86_INSN_CALL, X86_INSN_JMP, X86_INSN_JMP_FAR, X86_INSN_CALL_FAR,
 	X86_INSN_MOV_SREG, X86_INSN_LTR, X86_INSN_VMOV,
 	X86_NR_INSN_KINDS
 };

@@ -3,8 +3,9 @@
  * memory operand (or their stack) on the test device's page at 0xff000000, which behaves like
  * RAM although every access to it is emulated (tests/guests/README.md): cmps/scas with
  * repe/repne, mul/imul/div (#DE), bsf/bsr, shld/shrd, cmov/setcc, smsw, push/pop/call/ret/
- * leave/enter with RSP on the page, jmp through a non-canonical pointer (#GP), ljmp m16:64,
- * mov to SS (null and refused selectors), mov from CS, ltr (busy bit), SSE and MMX moves.
+ * leave/enter with RSP on the page, jmp through a non-canonical pointer (#GP), ljmp and
+ * lcall m16:64, mov to SS (null and refused selectors), mov from CS, ltr (busy bit), SSE
+ * and MMX moves.
  * 64-bit only (emu_insns).
  */
 #include "libguest.h"
@@ -179,7 +180,7 @@ static void test_stack(void)
 static void test_branches(void)
 {
 	u64 *m = (u64 *)(page + 256);
-	volatile int landed = 0;
+	static volatile int landed;	/* not on the stack: lcall moves RSP */
 
 	*m = 0xaaaa000000000000ull;	/* not canonical */
 	expect_exception(GP_VECTOR);
@@ -195,6 +196,17 @@ static void test_branches(void)
 		     "1: movl $1, %[l]"
 		     : [l] "+m"(landed) : [p] "r"(m) : "rax", "memory");
 	report(landed == 1, "ljmp m16:64 from MMIO");
+	/* lcall m16:64 pushes RIP and CS (here onto the RAM stack); lretq comes back. */
+	asm volatile("lea 2f(%%rip), %%rax\n\t"
+		     "mov %%rax, (%[p])\n\t"
+		     "data16 mov %%cs, 8(%[p])\n\t"
+		     "rex64 lcall *(%[p])\n\t"
+		     "jmp 3f\n\t"
+		     "2: movl $2, %[l]\n\t"
+		     "lretq\n\t"
+		     "3:"
+		     : [l] "+m"(landed) : [p] "r"(m) : "rax", "memory");
+	report(landed == 2, "lcall m16:64 from MMIO, lretq back");
 	report(*(u16 *)(page + 264) == SEL_CODE64, "mov mem, cs to MMIO");
 }
 

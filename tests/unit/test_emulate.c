@@ -629,7 +629,7 @@ TEST(unsupported_and_invalid)
 	CHECK_EQ(res.insn_len, 1);
 	CHECK_EQ(RUN(0xc5, 0xf8, 0x77), X86_EMU_UNHANDLED);		/* vzeroupper (VEX) */
 	CHECK_EQ(RUN(0x0f, 0x38, 0xf0, 0x03), X86_EMU_UNHANDLED);	/* movbe */
-	CHECK_EQ(RUN(0xff, 0x1b), X86_EMU_UNHANDLED);			/* call far [rbx] */
+	CHECK_EQ(RUN(0xca, 0x08, 0x00), X86_EMU_UNHANDLED);		/* retf 8 */
 	CHECK_EQ(RUN(0xf3, 0x0f, 0xbc, 0x03), X86_EMU_UNHANDLED);	/* tzcnt */
 	CHECK_EQ(RUN(0xc8, 0x10, 0x00, 0x01), X86_EMU_UNHANDLED);	/* enter 16, 1 */
 	CHECK_EQ(RUN(0x0f, 0x01, 0x13), X86_EMU_UNHANDLED);		/* lgdt [rbx] */
@@ -1785,6 +1785,50 @@ TEST(far_jump_through_memory)
 	CHECK_EQ(ctx.regs.rip, 0x1000);
 	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x33);
 	CHECK_EQ(fk.seg[X86_SEG_CS].ar & 0x6000, 0x4000);	/* D=1, L=0 */
+}
+
+TEST(far_call_through_memory)
+{
+	u64 top = DATA_BASE + PAGE_SIZE;
+
+	setup(X86_MODE_64);
+	gdt_setup();
+	ctx.sys.sel[X86_SEG_CS] = 0x08;
+	R(RSP) = top;
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, CODE_BASE + 0x300, 8);
+	poke(DATA_BASE + 8, 0x08, 2);
+	CHECK_EQ(RUN(0x48, 0xff, 0x1b), X86_EMU_DONE);		/* rex64 lcall *[rbx] */
+	CHECK_EQ(ctx.regs.rip, CODE_BASE + 0x300);
+	CHECK_EQ(R(RSP), top - 16);
+	CHECK_EQ(peek(top - 16, 8), CODE_BASE + 3);		/* return RIP */
+	CHECK_EQ(peek(top - 8, 8), 0x08);			/* CS, zero-extended */
+	CHECK_EQ(fk.writes, 1);					/* one write for both */
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x08);
+	CHECK_EQ(res.kind, X86_INSN_CALL_FAR);
+	/* The push faults: nothing loaded, the GDT untouched (no accessed bit). */
+	setup(X86_MODE_64);
+	gdt_setup();
+	poke(GDT + 0x30, 0x00cff8000000ffffull, 8);	/* DPL 3 code, not accessed */
+	ctx.sys.cpl = 3;
+	R(RSP) = top;
+	R(RBX) = DATA_BASE;
+	poke(DATA_BASE, 0x1000, 4);
+	poke(DATA_BASE + 4, 0x33, 2);
+	fk.fault_write_page = DATA_BASE;
+	CHECK_EQ(RUN(0xff, 0x1b), X86_EMU_EXCEPTION);		/* lcall m16:32 */
+	CHECK_EQ(res.fault.vector, X86_VEC_PF);
+	CHECK_EQ(fk.seg_loads, 0);
+	CHECK_EQ(peek(GDT + 0x30, 8), 0x00cff8000000ffffull);
+	CHECK_EQ(R(RSP), top);
+	/* Without the fault: 4-byte slots, CS.RPL = CPL, accessed bit set. */
+	fk.fault_write_page = NO_PAGE;
+	CHECK_EQ(RUN(0xff, 0x1b), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), top - 8);
+	CHECK_EQ(peek(top - 8, 4), CODE_BASE + 2);
+	CHECK_EQ(peek(top - 4, 4), 0);				/* sys.sel[CS] was 0 here */
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x33);
+	CHECK_EQ(peek(GDT + 0x30, 8), 0x00cff9000000ffffull);
 }
 
 /* ---- SSE / MMX moves --------------------------------------------------------- */
