@@ -253,12 +253,15 @@ class Result:
         self.exit_status = None
         self.fail_count, self.fail_lines, self.hv_notes = None, [], []
         self.ended, self.summary, self.seconds, self.folder = "", "", 0.0, ""
+        # From the hypervisor's 'stats NAME run' line: VM exits, and the guest's own TSC
+        # ticks (Bochs: instructions), which unlike seconds do not depend on host load.
+        self.exits, self.guest_tsc = None, None
 
     def json(self):
         return {k: getattr(self, k) for k in
                 ("test", "mode", "args", "status", "exit_status", "detail", "cause",
                  "fail_count", "fail_lines", "hv_notes", "ended", "summary", "seconds",
-                 "folder")}
+                 "exits", "guest_tsc", "folder")}
 
 
 def guest_name(entry):
@@ -308,6 +311,9 @@ def judge(r, name, bochs_status, log_text, timeout, elf=None):
     m = re.search(rf"^\[[ \d.]+\] hv: {q}: ended: (.*) \(status (\d+)\)$", log_text, re.M)
     if m:
         r.ended, r.exit_status = m.group(1), int(m.group(2))
+    st = re.search(rf"hv: stats {q} run .*\bexits=(\d+) guest_tsc=(\d+)", log_text)
+    if st:
+        r.exits, r.guest_tsc = int(st.group(1)), int(st.group(2))
     s = re.search(r"^SUMMARY: (.*)$", "\n".join(guest_lines), re.M)
     r.summary = s.group(1) if s else ""
     r.fail_lines = [l for l in guest_lines if l.startswith("FAIL")]
