@@ -202,8 +202,10 @@ bool vmx_init(void)
 	if (!check_feature_control() || !compute_controls())
 		return false;
 
-	/* CR0/CR4 must satisfy the fixed bits in VMX operation (SDM 24.8, A.7-A.8). */
-	cr0 = (read_cr0() | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1;
+	/* CR0/CR4 must satisfy the fixed bits in VMX operation (SDM 24.8, A.7-A.8).
+	 * Caches on: a firmware may leave CD and NW set (Bochs' BIOS does), and
+	 * VM entry never loads them (SDM 27.3.2.1), so guests would inherit them. */
+	cr0 = ((read_cr0() & ~(CR0_CD | CR0_NW)) | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1;
 	cr4 = (read_cr4() | CR4_VMXE | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
 	write_cr0(cr0);
 	write_cr4(cr4);
