@@ -105,6 +105,7 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	u64 cr0 = CR0_PE | CR0_ET | (s->long_mode ? CR0_PG | CR0_WP : 0);
 	u64 cr4 = s->long_mode ? CR4_PAE : 0;
 	u64 efer = s->long_mode ? EFER_LME | EFER_LMA : 0;
+	u16 cs = s->cs ? s->cs : 0x08, ds = s->ds ? s->ds : 0x10;
 	bool gp = false;
 
 	/* CR3 first: a shadow guest's mode switch builds the root from it. */
@@ -116,24 +117,24 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	vmcs_write64(GUEST_IA32_DEBUGCTL, 0);
 	vmcs_writen(GUEST_DR7, 0x400);
 
-	set_segment(GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES, 0x08,
+	set_segment(GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES, cs,
 		    0xffffffff, s->long_mode ? AR_CODE64 : AR_CODE32);
-	set_segment(GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES, 0x10,
+	set_segment(GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES, ds,
 		    0xffffffff, AR_DATA);
-	set_segment(GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES, 0x10,
+	set_segment(GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES, ds,
 		    0xffffffff, AR_DATA);
-	set_segment(GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES, 0x10,
+	set_segment(GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES, ds,
 		    0xffffffff, AR_DATA);
-	set_segment(GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES, 0x10,
+	set_segment(GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES, ds,
 		    0xffffffff, AR_DATA);
-	set_segment(GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES, 0x10,
+	set_segment(GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES, ds,
 		    0xffffffff, AR_DATA);
 	set_segment(GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES,
 		    0, 0, AR_UNUSABLE);
 	set_segment(GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES, 0,
 		    0x67, AR_TSS32_BUSY);
-	vmcs_writen(GUEST_GDTR_BASE, 0);
-	vmcs_write32(GUEST_GDTR_LIMIT, 0);
+	vmcs_writen(GUEST_GDTR_BASE, s->gdt_base);
+	vmcs_write32(GUEST_GDTR_LIMIT, s->gdt_limit);
 	vmcs_writen(GUEST_IDTR_BASE, 0);
 	vmcs_write32(GUEST_IDTR_LIMIT, 0x3ff);
 
@@ -150,6 +151,7 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	memset(&g->regs, 0, sizeof(g->regs));
 	g->regs.rax = s->rax;
 	g->regs.rbx = s->rbx;
+	g->regs.rsi = s->rsi;
 	g->regs.rdi = s->rdi;
 	return true;
 }

@@ -7,7 +7,11 @@
 /* How the loader wants the guest to start. */
 struct guest_boot_state {
 	bool long_mode;     /* 64-bit mode with paging (ELF64), else 32-bit, paging off */
-	u64 rip, rax, rbx, rdi, cr3;
+	u64 rip, rax, rbx, rsi, rdi, cr3;
+	/* A GDT the loader wrote and the selectors to load from it (Linux's
+	 * boot protocol wants CS 0x10, DS 0x18); 0: GDTR 0 and CS 0x08, DS 0x10. */
+	u64 gdt_base;
+	u16 gdt_limit, cs, ds;
 };
 
 /* After the guest's memory virtualization (g->mmu) is set up. */
