@@ -3,12 +3,14 @@
  * "name=N mem=SIZE mmu=ept|shadow -- args for the guest"; the image is
  * loaded as QEMU's -kernel would (tests/guests/PLATFORM.md): segments at
  * their physical addresses, a multiboot v1 information block below 1 MiB,
- * and for plain ELF64 an identity map of the first 4 GiB.
+ * and for plain ELF64 an identity map of the first 4 GiB. A Linux kernel
+ * (bzImage or vmlinux) goes through its own boot protocol (core/linux.c).
  */
 #include <stdio.h>
 #include <string.h>
 #include "core/loader.h"
 #include "core/image.h"
+#include "core/linux.h"
 #include "devices/platform.h"
 #include "guest/memory.h"
 #include "lib/options.h"
@@ -168,16 +170,27 @@ static bool load_segments(struct guest *g, const u8 *data, const struct guest_im
 	return true;
 }
 
-size_t loader_env_target(const struct boot_module *m, const char **name)
-{
-	static const char prefix[] = "env_for=";
-	size_t len;
+/* In enum companion_kind order. */
+static const char *const companion_options[] = { "env_for", "initrd_for" };
 
-	if (strncmp(m->cmdline, prefix, sizeof(prefix) - 1))
-		return 0;
-	*name = m->cmdline + sizeof(prefix) - 1;
-	len = strcspn(*name, " \t");
-	return len;
+const char *loader_companion_option(enum companion_kind kind)
+{
+	return companion_options[kind];
+}
+
+size_t loader_companion_target(const struct boot_module *m, const char **name,
+			       enum companion_kind *kind)
+{
+	for (int k = 0; k < COMPANION_KINDS; k++) {
+		size_t n = strlen(companion_options[k]);
+
+		if (strncmp(m->cmdline, companion_options[k], n) || m->cmdline[n] != '=')
+			continue;
+		*name = m->cmdline + n + 1;
+		*kind = (enum companion_kind)k;
+		return strcspn(*name, " \t");
+	}
+	return 0;
 }
 
 bool loader_configure(const struct boot_module *m, int index, struct guest_config *cfg,
@@ -206,16 +219,49 @@ static bool load_env(struct guest *g, const struct boot_module *env, const struc
 	return true;
 }
 
+/* A Linux kernel: a bzImage, or a vmlinux whose segments are loaded (img);
+ * long mode with the identity map, as for ELF64. */
+static bool load_linux(struct guest *g, const struct boot_module *m, const struct guest_image *img,
+		       const struct boot_module *env, const struct boot_module *initrd,
+		       struct guest_boot_state *bs, char *err, size_t err_len)
+{
+	if (env) {
+		snprintf(err, err_len, "env_for= is for multiboot kernels; give Linux its "
+			 "command line after --");
+		return false;
+	}
+	if (!linux_load(g, (const u8 *)m->start, m->end - m->start, img, initrd, bs, err,
+			err_len) ||
+	    !acpi_tables_write(g) || !write_identity_map(g)) {
+		if (!err[0])
+			snprintf(err, err_len, "guest RAM too small for the boot information");
+		return false;
+	}
+	bs->cr3 = IDMAP_PML4_GPA;
+	return true;
+}
+
 bool loader_load(struct guest *g, const struct boot_module *m, const struct boot_module *env,
-		 struct guest_boot_state *bs, char *err, size_t err_len)
+		 const struct boot_module *initrd, struct guest_boot_state *bs, char *err,
+		 size_t err_len)
 {
 	const u8 *data = (const u8 *)m->start;
 	struct guest_image img;
 	struct mb1_module env_module;
 
+	err[0] = 0;
+	if (linux_is_bzimage(data, m->end - m->start))
+		return load_linux(g, m, NULL, env, initrd, bs, err, err_len);
 	if (!image_parse(data, m->end - m->start, &img, err, err_len) ||
 	    !load_segments(g, data, &img, err, err_len))
 		return false;
+	if (linux_is_vmlinux(data, m->end - m->start))
+		return load_linux(g, m, &img, env, initrd, bs, err, err_len);
+	if (initrd) {
+		snprintf(err, err_len, "initrd_for= is for Linux kernels, and this is a %s image",
+			 image_format_name(img.format));
+		return false;
+	}
 	if (env && !load_env(g, env, &img, &env_module, err, err_len))
 		return false;
 	if (!write_multiboot_info(g, env ? &env_module : NULL) || !acpi_tables_write(g)) {

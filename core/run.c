@@ -46,34 +46,38 @@ static void report_end(struct guest *g)
 		vmx_print_recent_exits(g);
 }
 
-/* The environment module for the guest called name, if any. */
-static const struct boot_module *find_env(const struct boot_info *bi, const char *name)
+/* The environment (or initrd) module for the guest called name, if any. */
+static const struct boot_module *find_companion(const struct boot_info *bi, const char *name,
+						enum companion_kind want)
 {
 	for (int i = 0; i < bi->module_count; i++) {
 		const char *target;
-		size_t len = loader_env_target(&bi->modules[i], &target);
+		enum companion_kind kind;
+		size_t len = loader_companion_target(&bi->modules[i], &target, &kind);
 
-		if (len && len == strlen(name) && !strncmp(target, name, len))
+		if (len && kind == want && len == strlen(name) && !strncmp(target, name, len))
 			return &bi->modules[i];
 	}
 	return NULL;
 }
 
-/* Environment modules must name a guest that exists; returns how many do not. */
-static int check_env_modules(const struct boot_info *bi)
+/* env_for= and initrd_for= modules must name a guest that exists; returns how many do not. */
+static int check_companion_modules(const struct boot_info *bi)
 {
 	int bad = 0;
 
 	for (int i = 0; i < bi->module_count; i++) {
 		const char *target;
-		size_t len = loader_env_target(&bi->modules[i], &target);
+		enum companion_kind kind;
+		size_t len = loader_companion_target(&bi->modules[i], &target, &kind);
 		bool found = false;
 
 		for (int k = 0; len && k < guest_count && !found; k++)
 			found = strlen(guests[k].cfg.name) == len &&
 				!strncmp(guests[k].cfg.name, target, len);
 		if (len && !found) {
-			pr_err("module %d: env_for=%.*s names no guest", i, (int)len, target);
+			pr_err("module %d: %s=%.*s names no guest", i, loader_companion_option(kind),
+			       (int)len, target);
 			bad++;
 		}
 	}
@@ -115,7 +119,8 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 		destroy_guest(g);
 		return false;
 	}
-	if (!loader_load(g, m, find_env(bi, g->cfg.name), &bs, err, sizeof(err))) {
+	if (!loader_load(g, m, find_companion(bi, g->cfg.name, COMPANION_ENV),
+			 find_companion(bi, g->cfg.name, COMPANION_INITRD), &bs, err, sizeof(err))) {
 		pr_err("%s: cannot load module %d: %s", g->cfg.name, index, err);
 		destroy_guest(g);
 		return false;
@@ -305,12 +310,13 @@ enum run_status guests_run(const struct boot_info *bi)
 	}
 	for (int i = 0; i < bi->module_count; i++) {
 		const char *target;
+		enum companion_kind kind;
 
-		if (!loader_env_target(&bi->modules[i], &target) &&
+		if (!loader_companion_target(&bi->modules[i], &target, &kind) &&
 		    !create_guest(bi, &bi->modules[i], i))
 			failed_to_load++;
 	}
-	failed_to_load += check_env_modules(bi);
+	failed_to_load += check_companion_modules(bi);
 	if (bi->modules_refused) {
 		pr_err("%d module(s) refused by the boot information (see the warnings above)",
 		       bi->modules_refused);

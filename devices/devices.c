@@ -10,6 +10,7 @@
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "devices/platform.h"
+#include "devices/rtc.h"
 #include "devices/uart.h"
 
 bool devices_init(struct guest *g)
@@ -19,6 +20,7 @@ bool devices_init(struct guest *g)
 		return false;
 	pic_reset(g);
 	lapic_reset(g);
+	rtc_reset(g);
 	return true;
 }
 
@@ -45,6 +47,7 @@ static const struct {
 	{ 0x20, 0x21, pic_io, BYTE_WIDE },
 	{ 0x40, 0x43, pit_io, BYTE_WIDE },
 	{ 0x61, 0x61, port61_io, BYTE_WIDE },
+	{ 0x70, 0x71, rtc_io, BYTE_WIDE },
 	{ 0xa0, 0xa1, pic_io, BYTE_WIDE },
 	{ 0xe0, 0xe3, testdev_io, false },
 	{ 0xe9, 0xe9, e9_io, BYTE_WIDE },

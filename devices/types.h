@@ -10,9 +10,18 @@
 #include "lib/types.h"
 
 struct uart_state {
-	u8 lcr, ier, mcr, scr, dll, dlm;
+	u8 lcr, ier, mcr, scr, dll, dlm, fcr, rbr;
+	bool rx_full;       /* RBR holds a byte (only loopback mode sends one) */
+	bool thre_pending;  /* the THR-empty interrupt is latched (16550 data sheet) */
+	bool irq_line;      /* IRQ 4 as last driven (OUT2 gates it onto the bus) */
 	char line[160];
 	u32 line_len;
+};
+
+struct rtc_state {
+	u8 index;          /* port 0x70, bit 7 the NMI mask */
+	u8 ram[128];       /* CMOS RAM; time registers are computed when read */
+	s64 offset_s;      /* guest-set time minus the epoch-based time */
 };
 
 struct pic_chip {
@@ -50,6 +59,7 @@ struct guest_devices {
 	struct pic_chip pic[2];
 	struct pit_channel pit[3];
 	u8 port61;
+	struct rtc_state rtc;
 	struct lapic_state lapic;
 	u16 fw_cfg_key;
 	u32 fw_cfg_offset;

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 #include "devices/uart.h"
+#include "devices/pic.h"
 #include "arch/x86/log.h"
 
 #define UART_LSR_THRE_TEMT 0x60
@@ -33,47 +34,131 @@ void console_guest_putc(struct guest *g, char c)
 	u->line[u->line_len++] = c;
 }
 
-/* COM1 at 0x3f8: registers by offset, DLAB (LCR bit 7) selects divisor. */
-bool uart_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+/*
+ * COM1 at 0x3f8 on IRQ 4, a 16550A as its data sheet describes it (and as
+ * Linux's 8250 driver probes it: scratch register, FIFO bits in IIR,
+ * loopback through MSR, THRE interrupt re-asserted when IER enables it).
+ * Transmission is instant, so THR is always empty again when read. There
+ * is no outside input: the receiver only sees what loopback mode sends.
+ * IRQ 4 follows IIR, gated by MCR's OUT2 as on a PC, and reaches the PIC on
+ * its rising edge (ISA interrupts are edge-triggered).
+ */
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFOS_ON 0xc0
+#define FCR_ENABLE 0x01
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define MSR_IDLE 0xb0   /* CTS, DSR, DCD: a terminal is there */
+#define COM1_IRQ 4
+
+static u8 uart_iir_source(const struct uart_state *u)
 {
-	u16 offset = port & 7;
+	if ((u->ier & IER_RDI) && u->rx_full)
+		return IIR_RDI;
+	if ((u->ier & IER_THRI) && u->thre_pending)
+		return IIR_THRI;
+	return IIR_NO_INT;
+}
 
-	(void)size;
+static void uart_update_irq(struct guest *g)
+{
 	struct uart_state *u = &g->dev->uart;
-	bool dlab = u->lcr & 0x80;
-	u8 v = (u8)*value;
+	bool line = (u->mcr & MCR_OUT2) && uart_iir_source(u) != IIR_NO_INT;
 
-	if (in) {
-		switch (offset) {
-		case 0: *value = dlab ? u->dll : 0; break;   /* RBR: never any input */
-		case 1: *value = dlab ? u->dlm : u->ier; break;
-		case 2: *value = 0x01; break;                /* IIR: no interrupt pending */
-		case 3: *value = u->lcr; break;
-		case 4: *value = u->mcr; break;
-		case 5: *value = UART_LSR_THRE_TEMT; break;
-		case 6: *value = 0xb0; break;                /* MSR: CTS, DSR, DCD */
-		case 7: *value = u->scr; break;
-		}
-		return true;
-	}
+	if (line && !u->irq_line)
+		pic_raise_irq(g, COM1_IRQ);
+	u->irq_line = line;
+}
+
+/* Loopback: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD (16550 data sheet, MCR bit 4). */
+static u8 uart_msr(const struct uart_state *u)
+{
+	if (!(u->mcr & MCR_LOOP))
+		return MSR_IDLE;
+	return (u8)(((u->mcr & 0x02) << 3) | ((u->mcr & 0x01) << 5) | ((u->mcr & 0x04) << 4) |
+		    ((u->mcr & 0x08) << 4));
+}
+
+static u8 uart_read(struct uart_state *u, u16 offset)
+{
+	bool dlab = u->lcr & 0x80;
+	u8 v;
+
 	switch (offset) {
 	case 0:
 		if (dlab)
+			return u->dll;
+		u->rx_full = false;
+		return u->rbr;
+	case 1: return dlab ? u->dlm : u->ier;
+	case 2:
+		v = uart_iir_source(u);
+		if (v == IIR_THRI)
+			u->thre_pending = false;  /* reading IIR clears a THRE interrupt */
+		return (u8)(v | ((u->fcr & FCR_ENABLE) ? IIR_FIFOS_ON : 0));
+	case 3: return u->lcr;
+	case 4: return u->mcr;
+	case 5: return (u8)(UART_LSR_THRE_TEMT | (u->rx_full ? LSR_DR : 0));
+	case 6: return uart_msr(u);
+	default: return u->scr;
+	}
+}
+
+static void uart_write(struct guest *g, struct uart_state *u, u16 offset, u8 v)
+{
+	bool dlab = u->lcr & 0x80;
+
+	switch (offset) {
+	case 0:
+		if (dlab) {
 			u->dll = v;
-		else
+			break;
+		}
+		if (u->mcr & MCR_LOOP) {
+			u->rbr = v;
+			u->rx_full = true;
+		} else {
 			console_guest_putc(g, (char)v);
+		}
+		u->thre_pending = true;  /* sent at once: THR is empty again */
 		break;
 	case 1:
-		if (dlab)
+		if (dlab) {
 			u->dlm = v;
-		else
-			u->ier = v & 0x0f;
+			break;
+		}
+		/* Enabling the THRE interrupt while THR is empty raises it. */
+		if ((u->ier ^ v) & IER_THRI)
+			u->thre_pending = v & IER_THRI;
+		u->ier = v & 0x0f;
+		break;
+	case 2:
+		u->fcr = v & 0xc9;  /* enable, DMA mode, trigger level; clear bits self-reset */
+		if (v & 0x02)
+			u->rx_full = false;
 		break;
 	case 3: u->lcr = v; break;
 	case 4: u->mcr = v & 0x1f; break;
 	case 7: u->scr = v; break;
-	default: break;  /* FCR and read-only registers */
+	default: break;  /* LSR and MSR are read-only */
 	}
+}
+
+bool uart_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+{
+	struct uart_state *u = &g->dev->uart;
+
+	(void)size;
+	if (in)
+		*value = uart_read(u, port & 7);
+	else
+		uart_write(g, u, port & 7, (u8)*value);
+	uart_update_irq(g);
 	return true;
 }
 

@@ -1,0 +1,11 @@
+/* The MC146818 CMOS RTC and its 128 bytes of CMOS RAM at ports 0x70/0x71 (devices/rtc.c). */
+#ifndef DEVICES_RTC_H
+#define DEVICES_RTC_H
+
+#include "guest/guest.h"
+#include "devices/types.h"
+
+void rtc_reset(struct guest *g);
+bool rtc_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+
+#endif
