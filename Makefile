@@ -107,7 +107,7 @@ RUN_GUESTS := $(BUILD)/guests/cpuid64.elf "name=cpuid mmu=ept" \
               $(BUILD)/guests/memtest.elf "name=memtest mmu=ept mem=64M"
 HV_ARGS ?=
 
-.PHONY: iso run test bench
+.PHONY: iso run test bench linux linux-guest
 iso: $(ISO)
 $(ISO): $(KERNEL) $(GUEST_KERNELS) tools/mkiso.sh
 	tools/mkiso.sh $@ $(KERNEL) "$(HV_ARGS)" $(RUN_GUESTS)
@@ -128,3 +128,13 @@ KUT_ARGS ?=
 .PHONY: kut
 kut: $(KERNEL)
 	tools/kut.py $(KUT_ARGS)
+
+# Debian's Linux kernel and a busybox initramfs with the workload (tools/linux.sh:
+# apt-get download, kept in build/linux/debs), then the Linux integration tests.
+LINUX_DIR := $(BUILD)/linux
+linux-guest: $(LINUX_DIR)/initrd.cpio
+$(LINUX_DIR)/initrd.cpio: tools/linux.sh tools/vmlinux.py tests/linux/init tests/linux/workload.sh
+	tools/linux.sh $(LINUX_DIR)
+
+linux: $(KERNEL) $(GUEST_KERNELS) linux-guest
+	tools/testrun.py --linux

@@ -10,7 +10,8 @@ Kinds of test:
                     UEFI with OVMF), then judge the exit status, the serial log and,
                     for UEFI runs that ask, the text on a screenshot of the screen.
 Tests run on as many workers as there are cores (Bochs is single-threaded).
-Usage: tools/testrun.py [--only SUBSTRING] [--jobs N] [--fuzz-seconds N] [--list]
+  --linux           instead: the Linux guest tests (integration.LINUX_TESTS, `make linux`)
+Usage: tools/testrun.py [--only SUBSTRING] [--jobs N] [--fuzz-seconds N] [--list] [--linux]
 """
 import argparse
 import concurrent.futures
@@ -177,8 +178,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--fuzz-seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "60")))
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--linux", action="store_true")
     args = ap.parse_args()
 
+    if args.linux:
+        jobs = [(t.name, run_integration, (t,)) for t in integration.LINUX_TESTS]
+        return run_jobs([j for j in jobs if args.only in j[0]], args)
     jobs = [("layers", run_layers, ())]
     # Only binaries whose source still exists (a stale build/ must not vote). The host
     # benchmarks (bench_*) check their own claims and exit non-zero when one fails.
@@ -194,7 +199,10 @@ def main():
     for t in integration.TESTS:
         jobs.append((t.name, run_integration, (t,)))
     jobs.append(("bench-smoke", run_bench_smoke, ()))
-    jobs = [j for j in jobs if args.only in j[0]]
+    return run_jobs([j for j in jobs if args.only in j[0]], args)
+
+
+def run_jobs(jobs, args):
     if args.list:
         for j in jobs:
             print(j[0])
