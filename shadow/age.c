@@ -25,22 +25,21 @@ u8 shadow_age_page(const struct shadow_age *s, u64 gfn)
 }
 
 /* Test and clear A in every leaf spte of one gfn. */
-static bool gfn_accessed(struct rmap_head *head, struct shadow_age_stats *st)
+static bool gfn_accessed(struct shadow_mmu *mmu, struct rmap_head *head,
+			 struct shadow_age_stats *st)
 {
 	bool young = false;
 
 	for (struct spte_list_node *n = head->list.head; n; n = n->next) {
 		for (u32 i = 0; i < n->count; i++) {
-			u64 old = __atomic_fetch_and(n->spte[i], ~PTE_A, __ATOMIC_RELAXED);
-
 			st->sptes_visited++;
-			young |= (old & PTE_A) != 0;
+			young |= sp_test_clear_a(mmu, n->spte[i]);
 		}
 	}
 	return young;
 }
 
-bool shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st)
+void shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	/* Every page is one scan older: the counts shift, the oldest merge. */
@@ -53,7 +52,7 @@ bool shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow
 		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next) {
 			u8 age;
 
-			if (h->gfn >= s->pages || !gfn_accessed(h, st))
+			if (h->gfn >= s->pages || !gfn_accessed(mmu, h, st))
 				continue;
 			age = shadow_age_page(s, h->gfn);
 			if (age == 0)
@@ -64,5 +63,7 @@ bool shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow
 			st->pages_young++;
 		}
 	}
-	return st->sptes_visited != 0;
+	/* One flush for the pass: a translation cached before it would set no A. */
+	st->flushed = mmu->flush_pending;
+	sp_commit_zap(mmu);
 }

@@ -22,6 +22,7 @@ struct shadow_age {
 struct shadow_age_stats {
 	u64 sptes_visited;
 	u64 pages_young;
+	bool flushed;		/* the pass asked the host for a guest-wide flush */
 };
 
 /* Bytes of buffer shadow_age_init needs for a guest of 'pages' pages. */
@@ -31,10 +32,10 @@ void shadow_age_init(struct shadow_age *s, void *buf, u64 pages);
 u8 shadow_age_page(const struct shadow_age *s, u64 gfn);
 /*
  * One pass: every page ages by one, except those with an accessed spte,
- * which become age 0; the A bits read are cleared. Returns true: the
- * guest's TLB must be flushed once before it runs again (a cached
- * translation would never set A again).
+ * which become age 0; the A bits read are cleared, and if any was set the
+ * pass ends with one guest-wide flush through shadow_host.flush_tlb (a
+ * translation cached before it would never set A again).
  */
-bool shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st);
+void shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st);
 
 #endif

@@ -82,25 +82,33 @@ static enum write_kind classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const
 	return WRITE_UPKEEP;
 }
 
+struct clear_a {
+	struct shadow_mmu *mmu;
+	bool used;
+};
+
 static void test_clear_parent_a(u64 *spte, void *arg)
 {
-	if (__atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED) & PTE_A)
-		*(bool *)arg = true;
+	struct clear_a *c = arg;
+
+	if (sp_test_clear_a(c->mmu, spte))
+		c->used = true;
 }
 
 /*
  * Has the CPU walked through sp since its A bits were last cleared? Clears
- * them. A use seen here is handed to reclaim's software bit, so flood
+ * them (the write's sp_commit_zap() flushes, so a later use sets them
+ * again). A use seen here is handed to reclaim's software bit, so flood
  * checks do not hide recent use from the CLOCK (reclaim.c).
  */
-static bool parents_accessed(struct shadow_page *sp)
+static bool parents_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	bool used = false;
+	struct clear_a c = { mmu, false };
 
-	sp_for_each_parent(sp, test_clear_parent_a, &used);
-	if (used)
+	sp_for_each_parent(sp, test_clear_parent_a, &c);
+	if (c.used)
 		sp->accessed = true;
-	return used;
+	return c.used;
 }
 
 /* PAE-format shadows: a page directory hangs from a PDPTE, which has no A bit. */
@@ -111,9 +119,9 @@ static bool under_pae_root(const struct shadow_page *sp)
 }
 
 /* Used since the write run began? Pinned roots and PAE directories always count as used. */
-static bool in_use(struct shadow_page *sp)
+static bool in_use(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	bool accessed = parents_accessed(sp);	/* cleared whatever the answer */
+	bool accessed = parents_accessed(mmu, sp);	/* cleared whatever the answer */
 
 	return sp->root_count || under_pae_root(sp) || accessed;
 }
@@ -198,7 +206,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
 		/* The first write of a run clears the A bits: a later A means use since. */
 		if (sp->write_flood++ == 0)
-			parents_accessed(sp);
+			parents_accessed(mmu, sp);
 		else if (sp->write_flood >= SHADOW_FLOOD_WRITES || zero_due)
 			due = true;
 	}
@@ -206,7 +214,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 		return;
 	mmu->stats.flood_checks++;
 	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		if (in_use(sp)) {
+		if (in_use(mmu, sp)) {
 			live = true;
 			sp->write_flood = 0;
 		}

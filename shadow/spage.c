@@ -381,11 +381,24 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 	account_uncharge(mmu, sp->role.level);
 }
 
+bool sp_test_clear_a(struct shadow_mmu *mmu, u64 *spte)
+{
+	bool was = __atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED) & PTE_A;
+
+	if (was)
+		mmu->flush_pending = true;
+	return was;
+}
+
 void sp_commit_zap(struct shadow_mmu *mmu)
 {
-	if (!mmu->zap_pending)
+	if (!mmu->zap_pending && !mmu->flush_pending)
 		return;
-	/* No CPU may still walk or cache the pages once they are reused. */
+	/* No CPU may still walk or cache the pages once they are reused, nor use
+	 * a cached translation instead of setting a cleared A bit again. */
+	if (mmu->flush_pending && !mmu->zap_pending)
+		mmu->stats.accessed_flushes++;
+	mmu->flush_pending = false;
 	mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
 	while (mmu->zap_pending) {
 		struct shadow_page *sp = mmu->zap_pending;
@@ -420,21 +433,27 @@ void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp)
 	sp_commit_zap(mmu);
 }
 
+struct clear_a {
+	struct shadow_mmu *mmu;
+	bool used;
+};
+
 static void test_clear_parent_a(u64 *spte, void *arg)
 {
-	u64 old = __atomic_fetch_and(spte, ~PTE_A, __ATOMIC_RELAXED);
+	struct clear_a *c = arg;
 
-	if (old & PTE_A)
-		*(bool *)arg = true;
+	if (sp_test_clear_a(c->mmu, spte))
+		c->used = true;
 }
 
 bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	bool used = sp->accessed;
+	struct clear_a c = { mmu, sp->accessed };
+	bool used;
 
-	(void)mmu;
 	sp->accessed = false;
-	sp_for_each_parent(sp, test_clear_parent_a, &used);
+	sp_for_each_parent(sp, test_clear_parent_a, &c);
+	used = c.used;
 	if (used)
 		sp->write_flood = 0;	/* flood.c: a use restarts the write count */
 	return used;

@@ -69,7 +69,19 @@ void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte
 		 u64 leaf_gfn, struct shadow_page *child);
 /* Unlink sp from its parents and children; freed by sp_commit_zap(). */
 void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp);
+/*
+ * One guest-wide flush, if anything needs it, then free the zapped pages.
+ * The same flush makes cleared A bits count (sp_test_clear_a()): every
+ * entry point ends with it, so a pass that clears many costs one flush.
+ */
 void sp_commit_zap(struct shadow_mmu *mmu);
+/*
+ * Clear A in an spte; true if it was set. A translation or paging-structure
+ * cache entry made through an spte with A set may live on and set no A bit
+ * when used (SDM 4.10.2, 4.10.3), so until the next flush a clear A
+ * would not mean "unused": clearing a set bit asks sp_commit_zap() for one.
+ */
+bool sp_test_clear_a(struct shadow_mmu *mmu, u64 *spte);
 
 void sp_pin(struct shadow_page *sp);
 void sp_unpin(struct shadow_page *sp);
@@ -85,7 +97,8 @@ void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg)
  * Hooks for a reclaim / ageing policy (shadow/reclaim.c, flood.c and tests use them):
  * walk pages oldest first with sp->newer from mmu->oldest, ask whether a
  * page was used since the last call (software bit or the CPU-set A bit of
- * any parent spte, both cleared), and zap one page (its subtree stays
+ * any parent spte, both cleared; the caller's entry point ends with
+ * sp_commit_zap(), whose flush makes the next use set A again), and zap one page (its subtree stays
  * cached; a zapped pinned root is only emptied). The software bit is set
  * when a fault walks the page, when it is loaded as a root, and when a
  * parent spte with A set is dropped (so the CPU's use is not forgotten).

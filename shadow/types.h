@@ -74,6 +74,9 @@ struct shadow_stats {
 	u64 unshadowed_pattern;
 	u64 unshadow_false_positive;
 	u64 flood_live_writes;
+	/* Guest-wide flushes asked for because A bits the CPU had set were cleared
+	 * (reclaim, flood and ageing passes; spage.c batches them). */
+	u64 accessed_flushes;
 };
 
 /* Which parts of a translation a shadow page depends on (its lookup key with gfn). */
@@ -187,6 +190,7 @@ struct shadow_mmu {
 	struct shadow_page *oldest, *newest;
 	struct shadow_page *root_cache[SHADOW_ROOT_CACHE];
 	struct shadow_page *zap_pending;	/* unlinked, freed after a guest-wide flush */
+	bool flush_pending;	/* A bits were cleared: flush before relying on them */
 	struct obj_pool page_pool, node_pool, rmap_pool;
 	void *pool_pages;	/* bookkeeping pages, chained through their first word */
 	u64 seq;

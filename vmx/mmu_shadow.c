@@ -482,7 +482,8 @@ static void shadow_age_run(struct guest *g, struct mmu_age_scan *scan)
 	struct guest_shadow *s = shadow_of_guest(g);
 	struct shadow_age_stats st;
 
-	scan->flush = shadow_age_scan(&s->mmu, &s->age, &st);
+	shadow_age_scan(&s->mmu, &s->age, &st);	/* flushes through host_flush_tlb */
+	scan->flush = false;
 	scan->visited = st.sptes_visited;
 	scan->skipped = 0;
 	scan->young = st.pages_young;

@@ -2,7 +2,7 @@
  * Flood-detection benchmark: guest page-table write patterns (memset of a
  * table, clear_bit, fork, exit, a table that becomes data, a data page
  * rewritten, fault-around) on the real shadow MMU with the simulated CPU of
- * tests/unit/flood_sim.c, flood detection on and off. Prints per pattern the
+ * tests/unit/flood_sim.c (its TLB and PDE cache hide accessed bits), flood detection on and off. Prints per pattern the
  * emulated writes, shadow faults, exits (their sum), frames unshadowed and
  * false positives. Exits non-zero if a translation was wrong, a live table
  * was unshadowed, or the detector does not cut exits by half where a dead

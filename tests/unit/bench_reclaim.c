@@ -1,7 +1,8 @@
 /*
  * Reclaim benchmark: the same synthetic workload (tests/unit/reclaim_sim.c:
- * hot address spaces sharing a kernel part, plus a stream of cold ones) on
- * the real shadow MMU under CLOCK and FIFO, at limits of 64 and 128 shadow
+ * hot address spaces sharing a global kernel part, plus a stream of cold
+ * ones) on the real shadow MMU and a CPU whose TLB and PDE cache hide
+ * accessed bits (sim_cpu.h), under CLOCK and FIFO, at limits of 64 and 128 shadow
  * pages. Prints shadow faults, pages created and zapped, pages examined per
  * eviction, and CLOCK/FIFO faults. Exits non-zero if CLOCK does not fault
  * clearly less (at least 15% fewer faults than FIFO), examines more than 4

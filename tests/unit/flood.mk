@@ -1,7 +1,7 @@
 # Flood detection (shadow/flood.c) on a simulated machine.
 UNIT_TESTS += flood
 flood_SRCS := shadow/gwalk.c shadow/account.c shadow/spage.c shadow/shadow.c shadow/reclaim.c shadow/flood.c \
-              tests/unit/refmmu.c tests/unit/flood_sim.c
+              tests/unit/refmmu.c tests/unit/sim_cpu.c tests/unit/flood_sim.c
 
 # Benchmark flood=on vs flood=off per write pattern (prints a table; exit
 # status says whether the detector still wins and never unshadows a live

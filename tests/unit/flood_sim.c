@@ -20,6 +20,14 @@ static u8 ram[FSIM_RAM_PAGES * 4096] __attribute__((aligned(4096)));
 static struct guest_mem hostmem;
 
 struct fsim fsim;
+static u32 tlb_entries = SIM_TLB_DEFAULT, pde_entries = SIM_PDE_DEFAULT;
+static u32 current_space;
+
+void fsim_set_cpu_caches(u32 tlb, u32 pde)
+{
+	tlb_entries = tlb;
+	pde_entries = pde;
+}
 
 static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 {
@@ -58,8 +66,7 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
 {
 	(void)h;
-	(void)what;
-	(void)gva;		/* the simulated CPU has no TLB */
+	sim_cpu_flush(&fsim.cpu, what, gva);
 }
 
 static void *hostmem_to_hva(struct guest_mem *mem, u64 hfn)
@@ -124,6 +131,7 @@ void fsim_init(bool flood)
 	memset(ram, 0, sizeof(ram));
 	memset(&fsim, 0, sizeof(fsim));
 	hostmem.gfn_to_hva = hostmem_to_hva;
+	sim_cpu_init(&fsim.cpu, &hostmem, tlb_entries, pde_entries);
 	fsim.host.alloc_page = host_alloc;
 	fsim.host.free_page = host_free;
 	fsim.host.gfn_to_hpa = host_gfn_to_hpa;
@@ -158,8 +166,20 @@ void fsim_destroy(void)
 
 void fsim_switch(u32 s)
 {
+	current_space = s;
 	if (shadow_set_cr3(&fsim.v, fsim_pml4(s) * 4096) != SHADOW_CR_OK)
 		fsim.errors++;
+}
+
+/* INVLPG exits to the hypervisor, which calls the shadow MMU. */
+void fsim_invlpg(u64 gva)
+{
+	shadow_invlpg(&fsim.v, gva);
+}
+
+void fsim_flush(void)
+{
+	fsim_switch(current_space);
 }
 
 void fsim_populate(u32 s, u32 n)
@@ -174,10 +194,11 @@ void fsim_populate(u32 s, u32 n)
 static enum gwalk_status cpu_walk(u64 gva, u32 access, struct ref_result *r)
 {
 	struct gwalk_ctx hw = { .maxphyaddr = 52 };
+	bool cached;
 
 	shadow_hw_control_regs(&fsim.v, &hw.cr0, &hw.cr4, &hw.efer);
 	hw.cr3 = shadow_root_hpa(&fsim.v);
-	return ref_translate(&hw, &hostmem, gva, access, r);
+	return sim_cpu_access(&fsim.cpu, &hw, gva, access, r, &cached);
 }
 
 /*
@@ -188,17 +209,17 @@ static enum gwalk_status cpu_walk(u64 gva, u32 access, struct ref_result *r)
 static u64 run_access(u64 gva, u32 acc, const void *data, u32 len)
 {
 	for (int tries = 0; tries < 4; tries++) {
-		struct ref_result r, want;
+		struct ref_result r;
 		struct shadow_fault f;
 
 		switch (cpu_walk(gva, acc, &r)) {
 		case GWALK_OK:
-			if (ref_translate(&fsim.v.ctx, &fsim.ram.mem, gva, acc, &want) != GWALK_OK ||
-			    want.gpa != r.gpa - RAM_HPA) {
+			if (!sim_guest_translates_to(&fsim.v.ctx, &fsim.ram.mem, gva, acc,
+						     r.gpa - RAM_HPA)) {
 				fsim.errors++;
 				return ~0ull;
 			}
-			return want.gpa;
+			return r.gpa - RAM_HPA;
 		case GWALK_FAULT:
 			break;
 		default:

@@ -1,8 +1,10 @@
 /*
  * A simulated machine for the flood-detection tests and benchmark: one
  * long-mode guest on the real shadow MMU, a CPU that walks the shadow tables
- * (the reference MMU on host-physical memory, setting spte A bits as
- * hardware does, without a TLB), guest stores that exit to the emulator
+ * in host-physical memory, setting spte A bits as hardware does, and caches
+ * translations in a TLB and a PDE cache that set no A bit when they answer
+ * (sim_cpu.h; the shadow MMU's flush requests, CR3 loads and INVLPGs
+ * invalidate them), guest stores that exit to the emulator
  * when they hit a write-protected table (one shadow_guest_write() per store,
  * as vmx/emulate.c does for an instruction, a rep one included), and a
  * guest kernel whose address spaces it builds and tears down.
@@ -18,6 +20,7 @@
 #include "shadow/shadow.h"
 #include "shadow/flood.h"
 #include "refmmu.h"
+#include "sim_cpu.h"
 
 #define FSIM_RAM_PAGES 1024
 #define FSIM_SPACES 8
@@ -41,6 +44,7 @@ struct fsim {
 	struct ref_ram ram;
 	struct shadow_mmu mmu;
 	struct shadow_vcpu v;
+	struct sim_cpu cpu;
 	u64 emulated;
 	u64 errors;
 };
@@ -59,6 +63,11 @@ u64 fsim_user_gva(u32 t, u32 p);
 u64 fsim_kva(u64 gpa);
 /* Switch to space s (MOV CR3). */
 void fsim_switch(u32 s);
+/* INVLPG gva; reload CR3 (a full flush of the address space's translations). */
+void fsim_invlpg(u64 gva);
+void fsim_flush(void);
+/* CPU cache sizes of the next fsim_init() (default SIM_TLB_DEFAULT, SIM_PDE_DEFAULT). */
+void fsim_set_cpu_caches(u32 tlb_entries, u32 pde_entries);
 /* Give space s n present PTEs per table (plain stores: before the space is shadowed). */
 void fsim_populate(u32 s, u32 n);
 /* A guest load (user) from gva: faults handled, translation checked. */

@@ -1,7 +1,7 @@
 # Shadow page accounting and reclaim (shadow/reclaim.c) on a simulated machine.
 UNIT_TESTS += reclaim
 reclaim_SRCS := shadow/gwalk.c shadow/account.c shadow/spage.c shadow/shadow.c shadow/reclaim.c \
-                tests/unit/refmmu.c tests/unit/reclaim_sim.c
+                tests/unit/refmmu.c tests/unit/sim_cpu.c tests/unit/reclaim_sim.c
 
 # Benchmark CLOCK vs FIFO (prints a table; exit status says whether CLOCK
 # still wins clearly). Built by `make unit`; run build/unit/bench_reclaim.

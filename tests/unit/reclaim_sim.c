@@ -1,8 +1,7 @@
 /*
  * Simulated machine for the reclaim tests and benchmark (see reclaim_sim.h):
- * host callbacks over a static frame pool, a CPU that walks the shadow
- * tables with the reference MMU (setting spte A bits as real hardware does)
- * and a synthetic workload of hot and cold address spaces.
+ * host callbacks over a static frame pool, a CPU with a TLB and a PDE cache
+ * (sim_cpu.c) and a synthetic workload of hot and cold address spaces.
  */
 #include <string.h>
 
@@ -20,6 +19,13 @@ static struct guest_mem hostmem;
 
 struct sim_guest sim_guests[SIM_MAX_GUESTS];
 u64 sim_host_frames_used;
+static u32 tlb_entries = SIM_TLB_DEFAULT, pde_entries = SIM_PDE_DEFAULT;
+
+void sim_set_cpu_caches(u32 tlb, u32 pde)
+{
+	tlb_entries = tlb;
+	pde_entries = pde;
+}
 
 static struct sim_guest *guest_of(struct shadow_host *h)
 {
@@ -61,9 +67,7 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 
 static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
 {
-	(void)h;
-	(void)what;
-	(void)gva;		/* the simulated CPU has no TLB */
+	sim_cpu_flush(&guest_of(h)->cpu, what, gva);
 }
 
 static void *hostmem_to_hva(struct guest_mem *mem, u64 hfn)
@@ -105,6 +109,7 @@ bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 	g->host.gfn_to_hpa = host_gfn_to_hpa;
 	g->host.flush_tlb = host_flush;
 	g->ram_hpa = RAM_HPA + idx * RAM_STRIDE;
+	sim_cpu_init(&g->cpu, &hostmem, tlb_entries, pde_entries);
 	ref_ram_init(&g->ram, ram[idx], SIM_RAM_PAGES);
 	g->host.mem = &g->ram.mem;
 	shadow_init(&g->mmu, &g->host, 40);
@@ -138,20 +143,13 @@ static enum gwalk_status cpu_walk(struct sim_guest *g, u64 gva, u32 access,
 				  struct ref_result *r)
 {
 	struct gwalk_ctx hw = { .maxphyaddr = 52 };
+	bool cached;
 
 	shadow_hw_control_regs(&g->v, &hw.cr0, &hw.cr4, &hw.efer);
 	hw.cr3 = shadow_root_hpa(&g->v);
 	if (!(hw.efer & EFER_LMA) && !gwalk_load_pdptes(&hw, &hostmem))
 		return GWALK_NOT_RAM;
-	return ref_translate(&hw, &hostmem, gva, access, r);
-}
-
-/* What the guest tables say; entries the shadow walk used already have A/D. */
-static bool guest_translates_to(struct sim_guest *g, u64 gva, u32 access, u64 gpa)
-{
-	struct ref_result r;
-
-	return ref_translate(&g->v.ctx, &g->ram.mem, gva, access, &r) == GWALK_OK && r.gpa == gpa;
+	return sim_cpu_access(&g->cpu, &hw, gva, access, r, &cached);
 }
 
 enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access)
@@ -166,7 +164,8 @@ enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access)
 		switch (cpu_walk(g, gva, access, &r)) {
 		case GWALK_OK:
 			if (r.gpa >= g->ram_hpa && r.gpa < g->ram_hpa + SIM_RAM_PAGES * 4096ull &&
-			    guest_translates_to(g, gva, access, r.gpa - g->ram_hpa))
+			    sim_guest_translates_to(&g->v.ctx, &g->ram.mem, gva, access,
+						    r.gpa - g->ram_hpa))
 				result = SIM_OK;
 			goto out;
 		case GWALK_FAULT:
@@ -228,12 +227,13 @@ u64 sim_kernel_gva(u32 t, u32 p)
 	return 0xffffffffc0000000ull | ((u64)t << 21) | ((u64)p << 12);
 }
 
-static void fill_table(struct sim_guest *g, const struct sim_workload *w, u64 frame, u64 salt)
+static void fill_table(struct sim_guest *g, const struct sim_workload *w, u64 frame, u64 salt,
+		       u64 flags)
 {
 	for (u32 p = 0; p < PAGES_PER_TABLE; p++) {
 		u64 data = data_base(w) + (salt * 7 + p) % DATA_FRAMES;
 
-		sim_store64(g, frame * 4096 + p * 8, data << 12 | USER_FLAGS);
+		sim_store64(g, frame * 4096 + p * 8, data << 12 | flags);
 	}
 }
 
@@ -244,7 +244,7 @@ void sim_workload_setup(struct sim_guest *g, const struct sim_workload *w)
 	sim_store64(g, 1 * 4096 + 511 * 8, 2ull << 12 | PTE_P | PTE_W);
 	for (u32 t = 0; t < w->kernel_tables; t++) {
 		sim_store64(g, 2 * 4096 + t * 8, (3ull + t) << 12 | PTE_P | PTE_W);
-		fill_table(g, w, 3 + t, t);
+		fill_table(g, w, 3 + t, t, USER_FLAGS | PTE_G);	/* global, as kernels map themselves */
 	}
 	for (u32 s = 0; s < spaces; s++) {
 		u64 f = space_base(w, s);
@@ -254,11 +254,11 @@ void sim_workload_setup(struct sim_guest *g, const struct sim_workload *w)
 		sim_store64(g, (f + 1) * 4096, (f + 2) << 12 | USER_FLAGS);
 		for (u32 t = 0; t < w->tables_per_space; t++) {
 			sim_store64(g, (f + 2) * 4096 + t * 8, (f + 3 + t) << 12 | USER_FLAGS);
-			fill_table(g, w, f + 3 + t, s + t);
+			fill_table(g, w, f + 3 + t, s + t, USER_FLAGS);
 		}
 	}
 	shadow_set_cr3(&g->v, sim_space_cr3(w, 0));
-	shadow_set_mode(&g->v, CR0_PG | CR0_WP, CR4_PAE, EFER_LMA | EFER_NXE);
+	shadow_set_mode(&g->v, CR0_PG | CR0_WP, CR4_PAE | CR4_PGE, EFER_LMA | EFER_NXE);
 }
 
 void sim_workload_run(struct sim_guest *g, const struct sim_workload *w, struct sim_result *r)

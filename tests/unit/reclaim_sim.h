@@ -1,9 +1,11 @@
 /*
  * A simulated machine for reclaim tests and the reclaim benchmark: guests
- * with their own RAM and shadow MMU, one host frame pool, and a CPU that
- * walks the shadow tables (the reference MMU on host-physical memory, which
- * sets A bits in the sptes it walks, as test_shadow.c's CPU does), takes
- * shadow faults and checks every translation against the guest tables.
+ * with their own RAM and shadow MMU, one host frame pool, and per guest a
+ * CPU (sim_cpu.h) that walks the shadow tables in host-physical memory,
+ * setting A bits as hardware does, and caches translations in a TLB and a
+ * PDE cache, which set no A bit when they answer; the shadow MMU's flush
+ * requests, CR3 loads and INVLPGs invalidate them. It takes shadow faults
+ * and checks every translation against the guest tables.
  */
 #ifndef TESTS_UNIT_RECLAIM_SIM_H
 #define TESTS_UNIT_RECLAIM_SIM_H
@@ -11,6 +13,7 @@
 #include "shadow/shadow.h"
 #include "shadow/reclaim.h"
 #include "refmmu.h"
+#include "sim_cpu.h"
 
 #define SIM_MAX_GUESTS 3
 #define SIM_RAM_PAGES 1024	/* per guest */
@@ -21,6 +24,7 @@ struct sim_guest {
 	struct ref_ram ram;
 	struct shadow_mmu mmu;
 	struct shadow_vcpu v;
+	struct sim_cpu cpu;
 	u64 ram_hpa;		/* host-physical base of its RAM */
 	u64 over_limit;		/* times used > limit was seen after an access */
 };
@@ -52,8 +56,11 @@ enum sim_access {
 extern struct sim_guest sim_guests[SIM_MAX_GUESTS];
 extern u64 sim_host_frames_used;
 
-/* Fresh machine: every guest's RAM zeroed, no frame in use. */
+/* Fresh machine: every guest's RAM zeroed, no frame in use, CPU caches of
+ * the sizes last set with sim_set_cpu_caches() (default SIM_TLB_DEFAULT and
+ * SIM_PDE_DEFAULT entries). */
 void sim_reset(void);
+void sim_set_cpu_caches(u32 tlb_entries, u32 pde_entries);
 /* Guest idx: shadow_init(), attach to pool (if not NULL) with limit and policy,
  * vCPU with paging off. */
 bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,

@@ -237,7 +237,7 @@ static int walk_long(struct ref_walk *w, u64 **leaf, u64 *gpa, u64 *size, bool *
 }
 
 /* SDM 4.6, written as the manual lists the cases. */
-static bool ref_allowed(const struct gwalk_ctx *ctx, u32 access, bool w, bool u, bool nx)
+bool ref_allowed(const struct gwalk_ctx *ctx, u32 access, bool w, bool u, bool nx)
 {
 	bool is_write = access & GACC_WRITE;
 	bool is_fetch = access & GACC_FETCH;
@@ -275,7 +275,7 @@ static bool ref_allowed(const struct gwalk_ctx *ctx, u32 access, bool w, bool u,
 	return true;
 }
 
-static u32 ref_pfec(const struct gwalk_ctx *ctx, u32 access, bool present, bool rsvd)
+u32 ref_pfec(const struct gwalk_ctx *ctx, u32 access, bool present, bool rsvd)
 {
 	u32 e = 0;
 	bool nx_on = (ctx->cr4 & CR4_PAE) && nxe(ctx);

@@ -26,6 +26,13 @@ enum gwalk_status ref_translate(const struct gwalk_ctx *ctx, struct guest_mem *m
 				u32 access, struct ref_result *out);
 
 /*
+ * The SDM 4.6 access check for combined rights w, u, nx (also used by the
+ * simulated CPU on cached translations), and the #PF error code of a fault.
+ */
+bool ref_allowed(const struct gwalk_ctx *ctx, u32 access, bool w, bool u, bool nx);
+u32 ref_pfec(const struct gwalk_ctx *ctx, u32 access, bool present, bool rsvd);
+
+/*
  * Test guest RAM: npages pages at bytes; frames at or above npages are not
  * RAM. Shared by the walker, shadow MMU and fuzz tests.
  */

@@ -228,6 +228,7 @@ TEST(flood_checks_leave_reclaim_its_reference_bit)
 	live_space(true, 8);
 	sp = table_sp(fsim_pt(0, 2));
 	shadow_page_test_and_clear_accessed(&fsim.mmu, sp);
+	sp_commit_zap(&fsim.mmu);	/* the flush that ends a pass */
 	fsim_read(fsim_user_gva(2, 0));	/* the CPU walks it: parent A set */
 	store64(pte_gpa(0, 2, 100), 0x123456789ull << 12 | 1);	/* flood clears A */
 	CHECK(shadow_page_test_and_clear_accessed(&fsim.mmu, sp));

@@ -30,10 +30,12 @@ static u64 list_pages(struct shadow_mmu *mmu, int level)
 	return n;
 }
 
+/* A pass that clears every page's accessed state, ended as an entry point ends it. */
 static void clear_all_accessed(struct shadow_mmu *mmu)
 {
 	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer)
 		shadow_page_test_and_clear_accessed(mmu, sp);
+	sp_commit_zap(mmu);
 }
 
 /* Run space s on guest g: all its page tables and the kernel's. */
@@ -165,6 +167,38 @@ TEST(clock_keeps_the_used_pages)
 	CHECK(g->mmu.stats.evict_examined - before <= SHADOW_SCAN_MAX);
 	CHECK_EQ(shadow_mmu_pages(&g->mmu, 1), 4);	/* a leaf went, not a directory */
 	touch_space(g, &w, 0);
+	destroy_all(1);
+}
+
+/*
+ * The kernel's pages are global: after the first walk the CPU serves them
+ * from its TLB, across CR3 loads, and sets no A bit. An eviction pass
+ * clears the A bits it reads and ends with one flush, so the kernel's next
+ * use walks and shows; without the flush its tables would look cold.
+ */
+TEST(eviction_pass_flushes_once_so_cached_use_shows)
+{
+	struct sim_workload w = small_workload(0, 1);
+	struct sim_guest *g = guest_with_spaces(&w, 4, 512, SHADOW_RECLAIM_CLOCK);
+	struct shadow_page *kpt = sp_first_indirect(&g->mmu, 3);	/* a kernel page table */
+	u64 flushes = g->cpu.stats.flushes, accessed_flushes = g->mmu.stats.accessed_flushes;
+
+	CHECK(kpt != NULL);
+	if (!kpt)
+		return;
+	clear_all_accessed(&g->mmu);	/* as a pass does: A cleared, one flush */
+	CHECK_EQ(g->cpu.stats.flushes, flushes + 1);
+	CHECK_EQ(g->mmu.stats.accessed_flushes, accessed_flushes + 1);
+	CHECK_EQ(sim_access(g, sim_kernel_gva(0, 2), 0), SIM_OK);
+	CHECK(shadow_page_test_and_clear_accessed(&g->mmu, kpt));
+	/* Evicting several pages at once: one flush for the whole pass. */
+	flushes = g->cpu.stats.flushes;
+	CHECK_EQ(shadow_evict(&g->mmu, 5), 5);
+	CHECK_EQ(g->cpu.stats.flushes, flushes + 1);
+	/* Cached now (global), yet the pass's flush makes the next use walk. */
+	CHECK_EQ(sim_access(g, sim_kernel_gva(0, 2), 0), SIM_OK);
+	CHECK(shadow_page_test_and_clear_accessed(&g->mmu, kpt));
+	sp_commit_zap(&g->mmu);
 	destroy_all(1);
 }
 

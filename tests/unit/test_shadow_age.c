@@ -40,7 +40,7 @@ TEST(accessed_pages_are_young_others_age)
 	struct sim_guest *g = &sim_guests[0];
 	struct shadow_age s;
 	struct shadow_age_stats st;
-	u64 a, b, c;
+	u64 a, b, c, flushes;
 
 	sim_reset();
 	CHECK(sim_guest_init(0, NULL, 0, SHADOW_RECLAIM_CLOCK));
@@ -52,7 +52,10 @@ TEST(accessed_pages_are_young_others_age)
 	CHECK_EQ(sim_access(g, sim_user_gva(1, 3), GACC_WRITE), SIM_OK);
 	a = gfn_of(g, sim_user_gva(0, 1));
 	b = gfn_of(g, sim_user_gva(1, 3));
-	CHECK(shadow_age_scan(&g->mmu, &s, &st));
+	flushes = g->cpu.stats.flushes;
+	shadow_age_scan(&g->mmu, &s, &st);
+	CHECK(st.flushed);	/* A bits were cleared: one flush for the pass */
+	CHECK_EQ(g->cpu.stats.flushes, flushes + 1);
 	CHECK_EQ(st.pages_young, 2);
 	CHECK_EQ(shadow_age_page(&s, a), 0);
 	CHECK_EQ(shadow_age_page(&s, b), 0);
@@ -61,14 +64,17 @@ TEST(accessed_pages_are_young_others_age)
 			CHECK_EQ(shadow_age_page(&s, gfn), 1);
 	check_counts(&s);
 
-	/* Nothing touched: everything ages, the A bits were cleared by the scan. */
+	/* Nothing touched: everything ages, the A bits were cleared by the scan
+	 * (none set now: no flush needed). */
 	shadow_age_scan(&g->mmu, &s, &st);
 	CHECK_EQ(st.pages_young, 0);
+	CHECK(!st.flushed);
 	CHECK_EQ(shadow_age_page(&s, a), 1);
 	CHECK_EQ(age_working_set(s.count, 1), 0);
 	CHECK_EQ(age_working_set(s.count, 2), 2);
 
-	/* One page again, through the TLB-less simulated CPU: A set again. */
+	/* One page again: its translation was cached before the first scan, but
+	 * that scan's flush made the CPU walk again and set A. */
 	CHECK_EQ(sim_access(g, sim_user_gva(0, 1), 0), SIM_OK);
 	c = gfn_of(g, sim_user_gva(0, 2));
 	shadow_age_scan(&g->mmu, &s, &st);
