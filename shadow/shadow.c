@@ -383,6 +383,7 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	enum apply_result r;
 
 	mmu->stats.faults++;
+	mmu->stats.faults_user += !!(access & GACC_USER);
 	memset(out, 0, sizeof(*out));
 	ctx.rflags_ac = rflags_ac;
 	switch (gwalk(&ctx, mmu->host->mem, gva, access, &walk)) {

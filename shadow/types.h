@@ -49,6 +49,8 @@ struct shadow_stats {
 	u64 faults_injected;	/* ...that were guest #PF (or #GP) */
 	u64 faults_emulate;	/* ...that need an emulated access (see below) */
 	u64 faults_not_ram;	/* ...that reached MMIO or a hole */
+	u64 faults_user;	/* ...taken by user-mode accesses (flood.c: the guest ran
+				 * more than the kernel loop writing a table) */
 	u64 guest_writes;	/* shadow_guest_write() calls */
 	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
 	u64 pages_created;
