@@ -118,12 +118,38 @@ static bool under_pae_root(const struct shadow_page *sp)
 	       sp->parents.head;
 }
 
-/* Used since the write run began? Pinned roots and PAE directories always count as used. */
-static bool in_use(struct shadow_mmu *mmu, struct shadow_page *sp)
+/*
+ * Guest activity the shadow MMU sees that a kernel loop writing page tables
+ * does not cause: faults taken in user mode, CR3 loads. When this count
+ * moves, the guest ran more than that loop, and a live table under the
+ * running root has had its chance to be walked. (Kernel faults do not
+ * count: fork touches the child's new tables, and the parent has not run.)
+ */
+static u64 guest_events(const struct shadow_mmu *mmu)
+{
+	const struct shadow_stats *st = &mmu->stats;
+
+	return st->faults_user + st->roots_created + st->roots_reused;
+}
+
+enum use { TABLE_USED, TABLE_UNUSED, NO_CHANCE_YET };
+
+/*
+ * Used since its write run began (its A bits cleared and flushed then)?
+ * Pinned roots and PAE directories always count as used. A table the CPU
+ * can walk now (under a running root) is not judged before the guest has
+ * done something besides writing tables: a munmap zeroes PTEs in a row
+ * and returns to the process, which only then walks the table again.
+ */
+static enum use used_since_run(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
 	bool accessed = parents_accessed(mmu, sp);	/* cleared whatever the answer */
 
-	return sp->root_count || under_pae_root(sp) || accessed;
+	if (sp->root_count || under_pae_root(sp) || accessed)
+		return TABLE_USED;
+	if (guest_events(mmu) == sp->flood_since && sp_under_running_root(mmu, sp))
+		return NO_CHANCE_YET;
+	return TABLE_UNUSED;
 }
 
 static void restore_write(struct shadow_mmu *mmu, u64 *spte, void *arg)
@@ -183,7 +209,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	struct shadow_flood *f = &mmu->flood;
 	u64 gfn = gpa >> PAGE_SHIFT;
 	struct shadow_page *sp = sp_first_indirect(mmu, gfn);
-	bool due = false, zero_due, live = false;
+	bool due = false, zero_due, live = false, wait = false;
 	enum write_kind kind;
 
 	if (!sp) {
@@ -194,7 +220,8 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	if (kind == WRITE_UPKEEP) {
 		mmu->stats.flood_live_writes++;
 		f->zero_run = 0;
-		return;
+		if (!f->count_upkeep)
+			return;
 	}
 	if (kind == WRITE_ZERO && f->zero_gfn == gfn) {
 		f->zero_run++;
@@ -204,23 +231,43 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	}
 	zero_due = f->zero_run >= SHADOW_FLOOD_ZERO_RUN;
 	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		/* The first write of a run clears the A bits: a later A means use since. */
-		if (sp->write_flood++ == 0)
+		/* The first write of a run clears the A bits (and the write ends with a
+		 * flush): a later A means use since. */
+		if (sp->write_flood++ == 0) {
+			/* A run that ended without a verdict: a walk restarted the count. */
+			if (sp->flood_run)
+				mmu->stats.flood_kept++;
+			sp->flood_run = true;
 			parents_accessed(mmu, sp);
-		else if (sp->write_flood >= SHADOW_FLOOD_WRITES || zero_due)
+			sp->flood_since = guest_events(mmu);
+		} else if (sp->write_flood >= SHADOW_FLOOD_WRITES || zero_due) {
 			due = true;
+		}
 	}
 	if (!due)
 		return;
 	mmu->stats.flood_checks++;
 	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		if (in_use(mmu, sp)) {
+		switch (used_since_run(mmu, sp)) {
+		case TABLE_USED:
 			live = true;
 			sp->write_flood = 0;
+			sp->flood_run = false;
+			break;
+		case NO_CHANCE_YET:
+			wait = true;
+			break;
+		case TABLE_UNUSED:
+			break;
 		}
 	}
 	if (live) {
+		mmu->stats.flood_kept++;	/* per write, whatever the number of shadows */
 		f->zero_run = 0;
+		return;
+	}
+	if (wait) {
+		mmu->stats.flood_deferred++;
 		return;
 	}
 	if (!unshadow(mmu, gfn))
@@ -256,6 +303,11 @@ void shadow_flood_set(struct shadow_mmu *mmu, bool on)
 		f->written = flood_written;
 		f->shadowed = flood_shadowed;
 	}
+}
+
+void shadow_flood_count_upkeep(struct shadow_mmu *mmu, bool count)
+{
+	mmu->flood.count_upkeep = count;
 }
 
 bool shadow_flood_enabled(const struct shadow_mmu *mmu)

@@ -7,11 +7,20 @@
  * use, not guesses (reference notes 5.4): a shadow page counts the writes
  * since it was last used, "used" being a fault walking through it (the
  * count restarts) or the CPU setting A in a parent spte. The first write of
- * a run clears those A bits; when the count reaches SHADOW_FLOOD_WRITES
- * they are read again, and if the CPU has not walked through the table
- * meanwhile, the frame is unshadowed: its shadow pages dropped and write
- * access given back, so the guest's next writes go straight to memory
- * until a fault walks through the frame as a table again.
+ * a run clears those A bits, and the write ends with a guest-wide flush
+ * (spage.c), so no translation cached before it can stand in for a walk;
+ * when the count reaches SHADOW_FLOOD_WRITES they are read again. If the
+ * CPU has not walked through the table meanwhile, the frame is unshadowed:
+ * its shadow pages dropped and write access given back, so the guest's
+ * next writes go straight to memory until a fault walks through the frame
+ * as a table again.
+ *
+ * "Meanwhile" has to give a live table its chance: a table the CPU can walk
+ * now (under a running root) is not judged until the guest has done more
+ * than write tables since the run began (a fault, a CR3 load): munmap
+ * zeroes PTEs in a row, and the process walks the table only after it
+ * returns. A table under no running root cannot be walked before a CR3
+ * load, so waiting would tell nothing: the count (or pattern) decides.
  *
  * Patterns only make the check earlier or skip counting, never overrule it:
  *  - teardown (exit, munmap): PTE-aligned zero writes in a row to one
@@ -37,6 +46,12 @@
 /* Flood detection on or off for one guest (guest option flood=on|off). Off by default. */
 void shadow_flood_set(struct shadow_mmu *mmu, bool on);
 bool shadow_flood_enabled(const struct shadow_mmu *mmu);
+/*
+ * Count upkeep writes like any other (off by default): the use test alone
+ * then decides for live tables too. For measuring that test, which the
+ * upkeep shortcut otherwise keeps from ever seeing those writes.
+ */
+void shadow_flood_count_upkeep(struct shadow_mmu *mmu, bool count);
 
 /*
  * Stop shadowing frame gfn as a table: drop its shadow pages and let the

@@ -23,20 +23,6 @@ const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy)
 
 /* ---- what may not be evicted ------------------------------------------- */
 
-static bool in_root_cache(const struct shadow_mmu *mmu, const struct shadow_page *sp)
-{
-	for (int i = 0; i < SHADOW_ROOT_CACHE; i++)
-		if (mmu->root_cache[i] == sp)
-			return true;
-	return false;
-}
-
-/* A vCPU runs on it: pinned beyond the root cache's own pin. */
-static bool root_in_use(const struct shadow_mmu *mmu, const struct shadow_page *sp)
-{
-	return sp->root_count > (u32)in_root_cache(mmu, sp);
-}
-
 struct pae_parent_check {
 	const struct shadow_mmu *mmu;
 	bool in_use;
@@ -50,7 +36,7 @@ static void check_pae_parent(u64 *spte, void *arg)
 		const struct shadow_page *root = c->mmu->root_cache[i];
 
 		if (root && root->role.pae_root && spte >= root->spt &&
-		    spte < root->spt + PT_ENTRIES && root_in_use(c->mmu, root))
+		    spte < root->spt + PT_ENTRIES && sp_root_running(c->mmu, root))
 			c->in_use = true;
 	}
 }
@@ -64,7 +50,7 @@ static bool pinned(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
 	struct pae_parent_check c = { mmu, false };
 
-	if (root_in_use(mmu, sp))
+	if (sp_root_running(mmu, sp))
 		return true;
 	if (sp->role.level == 2)
 		sp_for_each_parent(sp, check_pae_parent, &c);

@@ -199,6 +199,65 @@ static struct shadow_page **page_bucket(struct shadow_mmu *mmu, u64 gfn)
 	return &mmu->page_hash[hash_gfn(gfn, SHADOW_PAGE_HASH)];
 }
 
+static struct shadow_page **owner_bucket(struct shadow_mmu *mmu, const u64 *spt)
+{
+	return &mmu->owner_hash[hash_gfn((uintptr_t)spt >> PAGE_SHIFT, SHADOW_PAGE_HASH)];
+}
+
+struct shadow_page *sp_of_spte(struct shadow_mmu *mmu, const u64 *spte)
+{
+	const u64 *spt = (const u64 *)((uintptr_t)spte & ~(uintptr_t)(PAGE_SIZE - 1));
+
+	for (struct shadow_page *sp = *owner_bucket(mmu, spt); sp; sp = sp->owner_next)
+		if (sp->spt == spt)
+			return sp;
+	return NULL;
+}
+
+bool sp_in_root_cache(const struct shadow_mmu *mmu, const struct shadow_page *sp)
+{
+	for (int i = 0; i < SHADOW_ROOT_CACHE; i++)
+		if (mmu->root_cache[i] == sp)
+			return true;
+	return false;
+}
+
+bool sp_root_running(const struct shadow_mmu *mmu, const struct shadow_page *sp)
+{
+	return sp->root_count > (u32)sp_in_root_cache(mmu, sp);
+}
+
+struct reach {
+	struct shadow_mmu *mmu;
+	int depth;
+	bool found;
+};
+
+static void reach_parent(u64 *spte, void *arg)
+{
+	struct reach *r = arg;
+	struct shadow_page *owner = r->found ? NULL : sp_of_spte(r->mmu, spte);
+
+	if (!owner)
+		return;
+	if (sp_root_running(r->mmu, owner)) {
+		r->found = true;
+	} else if (r->depth < SHADOW_MAX_LEVEL) {
+		r->depth++;
+		sp_for_each_parent(owner, reach_parent, r);
+		r->depth--;
+	}
+}
+
+bool sp_under_running_root(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	struct reach r = { mmu, 0, sp_root_running(mmu, sp) };
+
+	if (!r.found)
+		sp_for_each_parent(sp, reach_parent, &r);
+	return r.found;
+}
+
 struct shadow_page *sp_find(struct shadow_mmu *mmu, u64 gfn, union shadow_role role)
 {
 	for (struct shadow_page *sp = *page_bucket(mmu, gfn); sp; sp = sp->hash_next)
@@ -272,6 +331,8 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	first_indirect = !role.direct && !sp_first_indirect(mmu, gfn);
 	sp->hash_next = *bucket;
 	*bucket = sp;
+	sp->owner_next = *owner_bucket(mmu, sp->spt);
+	*owner_bucket(mmu, sp->spt) = sp;
 	sp->older = mmu->newest;
 	if (mmu->newest)
 		mmu->newest->newer = sp;
@@ -363,6 +424,9 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 	for (slot = page_bucket(mmu, sp->gfn); *slot != sp; slot = &(*slot)->hash_next)
 		;
 	*slot = sp->hash_next;
+	for (slot = owner_bucket(mmu, sp->spt); *slot != sp; slot = &(*slot)->owner_next)
+		;
+	*slot = sp->owner_next;
 	if (sp->older)
 		sp->older->newer = sp->newer;
 	else

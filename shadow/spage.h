@@ -86,6 +86,18 @@ bool sp_test_clear_a(struct shadow_mmu *mmu, u64 *spte);
 void sp_pin(struct shadow_page *sp);
 void sp_unpin(struct shadow_page *sp);
 
+/* The shadow page whose table holds spte (NULL if none). */
+struct shadow_page *sp_of_spte(struct shadow_mmu *mmu, const u64 *spte);
+bool sp_in_root_cache(const struct shadow_mmu *mmu, const struct shadow_page *sp);
+/* A vCPU runs on this root: pinned beyond the root cache's own pin. */
+bool sp_root_running(const struct shadow_mmu *mmu, const struct shadow_page *sp);
+/*
+ * Can the CPU walk sp now: is it a running root, or linked below one? A
+ * table that is not can only be walked after a CR3 load (or through a
+ * paging-structure cache entry the guest has yet to flush).
+ */
+bool sp_under_running_root(struct shadow_mmu *mmu, struct shadow_page *sp);
+
 /* Reverse map: calls fn on every spte that maps gfn. */
 void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu *, u64 *, void *),
 		   void *arg);

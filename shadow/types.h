@@ -72,6 +72,10 @@ struct shadow_stats {
 	 * as upkeep of a live table, not counted (flags of a present mapping
 	 * changed, an empty slot filled: fork, ageing, mprotect, fault-around). */
 	u64 flood_checks;
+	u64 flood_kept;		/* write runs that ended on a use of the table: its A bits
+				 * found set, or a fault walking through it */
+	u64 flood_deferred;	/* ...that could not tell yet: the table is under a running
+				 * root and the guest has done nothing else since */
 	u64 unshadowed_flood;
 	u64 unshadowed_pattern;
 	u64 unshadow_false_positive;
@@ -125,10 +129,13 @@ struct shadow_page {
 	u64 *aux;		/* per spte: gfn of a leaf, or the child's descriptor */
 	u64 aux_hpa;
 	struct shadow_page *hash_next;
+	struct shadow_page *owner_next;	/* chain of the spt -> descriptor hash */
 	struct shadow_page *older, *newer;	/* all pages in creation order */
 	struct spte_list parents;	/* sptes that point at this page */
 	u32 root_count;		/* pins: a vCPU's current root or the root cache */
 	u32 write_flood;	/* guest writes since it was last seen used (flood.c) */
+	u64 flood_since;	/* flood.c: guest events when its write run began */
+	bool flood_run;		/* flood.c: a write run began and has had no verdict */
 	bool accessed;		/* software reference bit, set when a fault walks it */
 	bool zapped;
 	u64 created;		/* creation sequence number */
@@ -169,6 +176,8 @@ struct shadow_flood {
 			u32 len);
 	/* gfn has just become a shadowed table again. */
 	void (*shadowed)(struct shadow_mmu *mmu, u64 gfn);
+	bool count_upkeep;	/* count upkeep writes too: the use test alone decides
+				 * (shadow_flood_count_upkeep(), for measurement) */
 	u64 zero_gfn;		/* the frame the current run of zero writes goes to */
 	u32 zero_run;		/* its length */
 	u32 recent_next;
@@ -188,6 +197,7 @@ struct shadow_mmu {
 	u8 maxphyaddr;
 	struct shadow_stats stats;
 	struct shadow_page *page_hash[SHADOW_PAGE_HASH];
+	struct shadow_page *owner_hash[SHADOW_PAGE_HASH];	/* by spt page: whose spte is it */
 	struct rmap_head *rmap_hash[SHADOW_RMAP_HASH];
 	struct shadow_page *oldest, *newest;
 	struct shadow_page *root_cache[SHADOW_ROOT_CACHE];

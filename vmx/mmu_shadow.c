@@ -517,7 +517,11 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "evictions", st->evictions);
 	add(ctx, "evict_examined", st->evict_examined);
 	add(ctx, "reserve_failures", st->reserve_failures);
+	add(ctx, "faults_user", st->faults_user);
+	add(ctx, "accessed_flushes", st->accessed_flushes);
 	add(ctx, "flood_checks", st->flood_checks);
+	add(ctx, "flood_kept", st->flood_kept);
+	add(ctx, "flood_deferred", st->flood_deferred);
 	add(ctx, "unshadowed_flood", st->unshadowed_flood);
 	add(ctx, "unshadowed_pattern", st->unshadowed_pattern);
 	add(ctx, "unshadow_false_positive", st->unshadow_false_positive);

@@ -272,6 +272,9 @@ void fsim_counts(struct fsim_counts *c)
 	c->unshadowed = st->unshadowed_flood + st->unshadowed_pattern;
 	c->false_positives = st->unshadow_false_positive;
 	c->live_writes = st->flood_live_writes;
+	c->checks = st->flood_checks;
+	c->kept = st->flood_kept;
+	c->deferred = st->flood_deferred;
 	c->created = st->pages_created;
 	c->errors = fsim.errors + shadow_audit(&fsim.mmu);
 }
@@ -290,12 +293,13 @@ static void store64(u64 gpa, u64 val)
 	fsim_store(fsim_kva(gpa), &val, 8, false);
 }
 
-/* The running process touches every mapped page. */
+/* The running process touches every page it has mapped. */
 static void touch_all(void)
 {
 	for (u32 t = 0; t < FSIM_TABLES; t++)
-		for (u32 p = 0; p < MAPPED; p++)
-			fsim_read(fsim_user_gva(t, p));
+		for (u32 p = 0; p < 512; p++)
+			if (fsim_load64(pte_gpa(current_space, t, p)) & PTE_P)
+				fsim_read(fsim_user_gva(t, p));
 }
 
 /* Space 0 runs with MAPPED pages per table: all its tables shadowed. */
@@ -344,14 +348,42 @@ static void run_clear_bit(void)
 	}
 }
 
-/* fork: write-protect the parent's PTEs (lock btr), copy them to the child; the parent runs on. */
+/*
+ * fork, twice (spaces 2 and 3): write-protect the parent's PTEs (lock btr),
+ * copy them to the child, flush the parent's TLB (as Linux's dup_mmap
+ * does); the parent runs on between the two.
+ */
 static void run_fork(void)
 {
-	for (u32 t = 0; t < FSIM_TABLES; t++) {
-		for (u32 p = 0; p < MAPPED; p++) {
-			fsim_clear_bit(pte_gpa(0, t, p), 1);
-			store64(pte_gpa(2, t, p), fsim_load64(pte_gpa(0, t, p)));
+	for (u32 child = 2; child <= 3; child++) {
+		for (u32 t = 0; t < FSIM_TABLES; t++) {
+			for (u32 p = 0; p < MAPPED; p++) {
+				fsim_clear_bit(pte_gpa(0, t, p), 1);
+				store64(pte_gpa(child, t, p), fsim_load64(pte_gpa(0, t, p)));
+			}
 		}
+		fsim_flush();
+		touch_all();
+	}
+}
+
+/*
+ * munmap in a running process: two pages of one table zeroed in a row, an
+ * INVLPG for each, then the process maps two new pages there and runs on
+ * (touching its pages; the new ones fault in). 16 rounds over the 4 tables.
+ */
+static void run_munmap(void)
+{
+	for (u32 round = 0; round < 16; round++) {
+		u32 t = round % FSIM_TABLES, p = 2 * (round / FSIM_TABLES);
+
+		for (u32 k = 0; k < 2; k++) {
+			store64(pte_gpa(0, t, p + k), 0);
+			fsim_invlpg(fsim_user_gva(t, p + k));
+		}
+		for (u32 k = 0; k < 2; k++)
+			store64(pte_gpa(0, t, MAPPED + 2 * round + k),
+				(FSIM_DATA_FRAME + k) * 4096 | FSIM_PTE_FLAGS);
 		touch_all();
 	}
 }
@@ -415,15 +447,17 @@ const struct fsim_pattern fsim_patterns[] = {
 	{ "table becomes data", false, setup_unhooked, run_becomes_data },
 	{ "data rewrites", false, setup_unhooked, run_data_rewrites },
 	{ "fault-around (live)", true, setup_live, run_fault_around },
+	{ "munmap (live)", true, setup_live, run_munmap },
 };
 
 const unsigned fsim_npatterns = sizeof(fsim_patterns) / sizeof(fsim_patterns[0]);
 
-void fsim_run_pattern(const struct fsim_pattern *p, bool flood, struct fsim_counts *c)
+void fsim_run_pattern(const struct fsim_pattern *p, enum fsim_flood mode, struct fsim_counts *c)
 {
 	struct fsim_counts before;
 
-	fsim_init(flood);
+	fsim_init(mode != FSIM_FLOOD_OFF);
+	shadow_flood_count_upkeep(&fsim.mmu, mode == FSIM_FLOOD_COUNT_UPKEEP);
 	p->setup();
 	fsim_counts(&before);
 	p->run();
@@ -433,6 +467,9 @@ void fsim_run_pattern(const struct fsim_pattern *p, bool flood, struct fsim_coun
 	c->unshadowed -= before.unshadowed;
 	c->false_positives -= before.false_positives;
 	c->live_writes -= before.live_writes;
+	c->checks -= before.checks;
+	c->kept -= before.kept;
+	c->deferred -= before.deferred;
 	c->created -= before.created;
 	fsim_destroy();
 }

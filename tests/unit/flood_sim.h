@@ -35,6 +35,7 @@ struct fsim_counts {
 	u64 unshadowed;		/* frames unshadowed by the detector (both kinds) */
 	u64 false_positives;
 	u64 live_writes;
+	u64 checks, kept, deferred;	/* use tests: made, found use, could not tell yet */
 	u64 created;		/* shadow pages created */
 	u64 errors;		/* wrong translations, failed audits, unexpected outcomes */
 };
@@ -97,5 +98,11 @@ struct fsim_pattern {
 extern const struct fsim_pattern fsim_patterns[];
 extern const unsigned fsim_npatterns;
 
-/* fsim_init(flood), the pattern, counters of its run() phase only (errors: all). */
-void fsim_run_pattern(const struct fsim_pattern *p, bool flood, struct fsim_counts *c);
+enum fsim_flood {
+	FSIM_FLOOD_OFF,
+	FSIM_FLOOD_ON,
+	FSIM_FLOOD_COUNT_UPKEEP,	/* on, upkeep writes counted: the use test decides */
+};
+
+/* fsim_init(), the flood mode, the pattern; counters of its run() phase only (errors: all). */
+void fsim_run_pattern(const struct fsim_pattern *p, enum fsim_flood mode, struct fsim_counts *c);
