@@ -7,8 +7,10 @@
  * points at a table every time it walks through it, so "was this table
  * used since the last look?" costs a read of its parent sptes (usually
  * one), not of its 512 entries, and needs no fault (reference notes 5.1).
- * A paging-structure cache may let the CPU skip setting A for a while, so a
- * hot table can look cold: that costs a refault, never correctness.
+ * A translation or paging-structure cache entry made before A was cleared
+ * sets no A when used (SDM 4.10), so every pass ends with a flush
+ * (spage.c); a table used only through entries cached since then looks
+ * cold until the next pass: that costs a refault, never correctness.
  */
 #include <string.h>
 
@@ -18,7 +20,14 @@
 
 const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy)
 {
-	return policy == SHADOW_RECLAIM_FIFO ? "fifo" : "clock";
+	switch (policy) {
+	case SHADOW_RECLAIM_FIFO:
+		return "fifo";
+	case SHADOW_RECLAIM_CALLER:
+		return "caller";
+	default:
+		return "clock";
+	}
 }
 
 /* ---- what may not be evicted ------------------------------------------- */
@@ -57,72 +66,145 @@ static bool pinned(struct shadow_mmu *mmu, struct shadow_page *sp)
 	return c.in_use;
 }
 
-/* ---- policies ---------------------------------------------------------- */
-
-/* The page after sp in creation order, wrapping around: the CLOCK face. */
-static struct shadow_page *clock_next(struct shadow_mmu *mmu, struct shadow_page *sp)
+bool shadow_page_evictable(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	return sp && sp->newer ? sp->newer : mmu->oldest;
+	return !pinned(mmu, sp);
 }
 
+/* ---- policies ---------------------------------------------------------- */
+
 /*
- * Second chance: examine pages from the hand, testing and clearing each
- * one's accessed state, and take the first cold one. When both are cold a
- * leaf table goes before a directory (losing a directory unlinks all its
- * children until faults relink them): after a cold directory the scan
- * looks SHADOW_LEAF_LOOKAHEAD pages further for a cold leaf, and if it
- * finds one the directory is only deferred to the next eviction. Looking
- * further would slow down every eviction and speed up the hand, which
- * costs hot pages their second chance (measured: tests/unit/bench_reclaim).
- * At most SHADOW_SCAN_MAX pages are examined: if all are hot, the first
- * hot leaf (else directory) goes anyway.
+ * CLOCK with a probation (reference notes 5.1, in the manner of 2Q and
+ * CLOCK-Pro). "Used" is the A bit the CPU sets in a page's parent sptes, or
+ * the software bit set when a fault walks the page, both tested and
+ * cleared by shadow_page_test_and_clear_accessed(); each pass ends with a
+ * flush (sp_commit_zap()), so the next use sets A again.
+ *
+ *  - A new page joins probation (leaves and directories on lists of their
+ *    own), oldest first. The walk that created it set its A bit, which says
+ *    nothing about reuse: its first look only clears it ("arms" the page)
+ *    and sends it to the back. At its next look, a page used since it was
+ *    armed is promoted to the HOT list; one not used is evicted.
+ *  - The HOT list is a CLOCK: when it holds more than its share (all but
+ *    1/SHADOW_PROBATION_SHARE of the limit), its hand clears the A bits of
+ *    used pages (second chance) and demotes the first unused one to
+ *    probation (armed: its A bits were just cleared).
+ *  - Leaves first: a leaf is looked at before a directory, unless the
+ *    directory joined probation limit/SHADOW_LEAF_FIRST_DIV joins earlier
+ *    (losing a directory unlinks its children until faults relink them;
+ *    waiting longer would keep dead directories while live leaves go).
+ *
+ * A stream of pages used once (processes that run and are gone) thus only
+ * passes through probation, while a hot set stays. Looks are rationed (see
+ * pick_clock()); with none found cold, the oldest probation page goes.
  */
+static bool clock_examine(struct shadow_mmu *mmu, struct shadow_page *sp, u64 *examined)
+{
+	(*examined)++;
+	return shadow_page_test_and_clear_accessed(mmu, sp);
+}
+
+static enum shadow_rc_lists probation(const struct shadow_page *sp)
+{
+	return sp_is_leaf_table(sp) ? SHADOW_RC_PROB_LEAF : SHADOW_RC_PROB_DIR;
+}
+
+/* HOT list over its share: the hand demotes one unused page (false: none found in budget). */
+static bool clock_demote(struct shadow_mmu *mmu, u64 *examined, u32 *budget)
+{
+	struct shadow_rc_queue *hot = &mmu->rc.lists[SHADOW_RC_HOT];
+
+	while (*budget && hot->count) {
+		struct shadow_page *sp = mmu->rc.hand ? mmu->rc.hand : hot->head;
+
+		(*budget)--;
+		mmu->rc.hand = sp->rc_next;
+		if (pinned(mmu, sp) || clock_examine(mmu, sp, examined))
+			continue;
+		sp->rc_armed = true;	/* its A bits were just cleared */
+		sp_rc_move(mmu, sp, probation(sp));
+		return true;
+	}
+	return false;
+}
+
+/* One look at the oldest page of a probation list: true if it is to go. */
+static bool clock_probe(struct shadow_mmu *mmu, struct shadow_page *sp, u64 *examined)
+{
+	bool used;
+
+	if (pinned(mmu, sp)) {
+		/* A running root, or a directory under a running PAE root: in use. */
+		sp_rc_move(mmu, sp, SHADOW_RC_HOT);
+		return false;
+	}
+	used = clock_examine(mmu, sp, examined);
+	if (!sp->rc_armed) {
+		sp->rc_armed = true;	/* the creating walk's A bit is gone now */
+		sp_rc_move(mmu, sp, sp->rc_list);
+		return false;
+	}
+	if (!used)
+		return true;
+	sp->rc_armed = false;
+	sp_rc_move(mmu, sp, SHADOW_RC_HOT);
+	return false;
+}
+
 static struct shadow_page *pick_clock(struct shadow_mmu *mmu, u64 *examined)
 {
-	struct shadow_page *sp = mmu->rc.hand ? mmu->rc.hand : mmu->oldest;
-	struct shadow_page *cold_dir = mmu->rc.deferred, *hot_leaf = NULL, *hot_dir = NULL;
-	u64 budget = counter_load(&mmu->rc.used), lookahead = SHADOW_LEAF_LOOKAHEAD;
+	struct shadow_rc_queue *lists = mmu->rc.lists;
+	u64 limit = counter_load(&mmu->rc.limit);
+	u64 hot_max = limit - limit / SHADOW_PROBATION_SHARE;
+	u64 leaf_first = limit / SHADOW_LEAF_FIRST_DIV;
+	u64 before = *examined;
+	struct shadow_page *victim = NULL;
+	u32 budget;
 
-	mmu->rc.deferred = NULL;
-	if (cold_dir) {
-		(*examined)++;
-		if (!pinned(mmu, cold_dir) && !shadow_page_test_and_clear_accessed(mmu, cold_dir))
-			return cold_dir;
-		cold_dir = NULL;	/* used meanwhile: it stays */
-	}
+	/*
+	 * SHADOW_SCAN_AVG looks per eviction, saved up to one per page of the
+	 * limit (the first pass has every page to arm), at most SHADOW_SCAN_MAX
+	 * for one eviction: looks <= limit + SHADOW_SCAN_AVG * evictions.
+	 */
+	mmu->rc.credit += SHADOW_SCAN_AVG;
+	if (mmu->rc.credit > (s32)limit)
+		mmu->rc.credit = (s32)limit;
+	budget = mmu->rc.credit > 0 ? (u32)mmu->rc.credit : 0;
 	if (budget > SHADOW_SCAN_MAX)
 		budget = SHADOW_SCAN_MAX;
-	for (; sp && budget && !(cold_dir && !lookahead--); budget--) {
-		struct shadow_page *cur = sp;
-		bool leaf = sp_is_leaf_table(cur), used;
+	while (budget) {
+		struct shadow_page *leaf = lists[SHADOW_RC_PROB_LEAF].head;
+		struct shadow_page *dir = lists[SHADOW_RC_PROB_DIR].head;
+		bool dir_first = dir && (!leaf || dir->rc_seq + leaf_first < leaf->rc_seq);
+		bool looked = false;
 
-		(*examined)++;
-		sp = clock_next(mmu, cur);
-		mmu->rc.hand = sp;
-		if (pinned(mmu, cur))
+		if (lists[SHADOW_RC_HOT].count > hot_max && clock_demote(mmu, examined, &budget))
 			continue;
-		used = shadow_page_test_and_clear_accessed(mmu, cur);
-		if (!used && leaf) {
-			mmu->rc.deferred = cold_dir;
-			return cur;
+		if (!budget)
+			break;
+		for (int k = 0; k < 2 && budget; k++) {
+			struct shadow_page *sp = (k == 0) == dir_first ? dir : leaf;
+
+			if (!sp)
+				continue;
+			budget--;
+			looked = true;
+			if (clock_probe(mmu, sp, examined)) {
+				victim = sp;
+				goto out;
+			}
 		}
-		if (!used && !cold_dir)
-			cold_dir = cur;
-		if (used && leaf && !hot_leaf)
-			hot_leaf = cur;
-		if (used && !leaf && !hot_dir)
-			hot_dir = cur;
+		if (!looked && !clock_demote(mmu, examined, &budget))
+			break;
 	}
-	if (cold_dir) {
-		/*
-		 * Resume right after it: the page looked ahead at is seen again
-		 * next time. It is usually the next directory of the same dead
-		 * address space; the benchmark faults ~6% less this way.
-		 */
-		mmu->rc.hand = clock_next(mmu, cold_dir);
-		return cold_dir;
-	}
-	return hot_leaf ? hot_leaf : hot_dir;
+	/* Nothing cold within the budget: the oldest on probation, leaves first. */
+	for (int l = SHADOW_RC_PROB_LEAF; l <= SHADOW_RC_PROB_DIR && !victim; l++)
+		for (struct shadow_page *sp = lists[l].head; sp && !victim; sp = sp->rc_next)
+			if (!pinned(mmu, sp))
+				victim = sp;
+out:
+	mmu->rc.credit -= (s32)(*examined - before);
+	return victim;
 }
 
 /* KVM's order: the oldest page that may go. */
@@ -156,8 +238,19 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages)
 
 	while (done < pages) {
 		u64 examined = 0;
-		struct shadow_page *sp = mmu->rc.policy == SHADOW_RECLAIM_FIFO ?
-					 pick_fifo(mmu, &examined) : pick_clock(mmu, &examined);
+		struct shadow_page *sp;
+
+		switch (mmu->rc.policy) {
+		case SHADOW_RECLAIM_FIFO:
+			sp = pick_fifo(mmu, &examined);
+			break;
+		case SHADOW_RECLAIM_CALLER:
+			sp = mmu->rc.pick ? mmu->rc.pick(mmu, &examined) : NULL;
+			break;
+		default:
+			sp = pick_clock(mmu, &examined);
+			break;
+		}
 
 		mmu->stats.evict_examined += examined;
 		if (!sp)
@@ -172,7 +265,7 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages)
 		mmu->stats.evictions++;
 		done++;
 	}
-	sp_commit_zap(mmu);	/* one guest-wide flush for the batch */
+	sp_commit_zap(mmu);	/* one guest-wide flush for the batch (and the cleared A bits) */
 	return done;
 }
 
@@ -241,6 +334,8 @@ bool shadow_pool_attach(struct shadow_pool *pool, struct shadow_mmu *mmu, u64 li
 		return false;
 	mmu->rc.limit = clamp_limit(limit);
 	mmu->rc.policy = policy;
+	mmu->rc.credit = (s32)mmu->rc.limit;	/* CLOCK: one look for each page made before
+						 * the first eviction */
 	mmu->rc.pool = pool;
 	/* Pages made before attaching are charged now, even above the limit. */
 	counter_add(&pool->charged, (s64)mmu->rc.used);

@@ -22,14 +22,18 @@
 #include "shadow/account.h"
 
 enum shadow_reclaim_policy {
-	SHADOW_RECLAIM_CLOCK,	/* second chance from parent-spte A bits, leaves first */
+	SHADOW_RECLAIM_CLOCK,	/* probation, then second chance, from parent-spte A bits;
+				 * leaves first */
 	SHADOW_RECLAIM_FIFO,	/* oldest created first (reclaim=fifo) */
+	SHADOW_RECLAIM_CALLER,	/* rc.pick chooses (tests: an LRU oracle that sees every use) */
 };
 
 #define SHADOW_MIN_PAGES 64		/* smallest per-guest limit (KVM's minimum too) */
 #define SHADOW_DEFAULT_PERMILLE 20	/* default limit: 2% of guest RAM pages, as KVM */
-#define SHADOW_SCAN_MAX 16	/* CLOCK: pages examined at most per eviction */
-#define SHADOW_LEAF_LOOKAHEAD 1	/* CLOCK: pages looked at past a cold directory */
+#define SHADOW_SCAN_AVG 3	/* CLOCK: pages examined per eviction, on average at most */
+#define SHADOW_SCAN_MAX 16	/* CLOCK: pages examined at most for one eviction */
+#define SHADOW_PROBATION_SHARE 4	/* CLOCK: 1/4 of the limit is kept for probation */
+#define SHADOW_LEAF_FIRST_DIV 4	/* CLOCK: a leaf before a directory up to limit/4 joins older */
 #define SHADOW_RECLAIM_BATCH 8	/* extra pages a global reclaim frees, to amortise it */
 
 
@@ -71,5 +75,8 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages);
 u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *self);
 
 const char *shadow_reclaim_policy_name(enum shadow_reclaim_policy policy);
+
+/* May sp be evicted now (not a running root, nor a directory under a running PAE root)? */
+bool shadow_page_evictable(struct shadow_mmu *mmu, struct shadow_page *sp);
 
 #endif

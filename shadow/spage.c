@@ -339,6 +339,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	else
 		mmu->oldest = sp;
 	mmu->newest = sp;
+	sp_rc_move(mmu, sp, role.level == 1 ? SHADOW_RC_PROB_LEAF : SHADOW_RC_PROB_DIR);
 	mmu->stats.pages_created++;
 	if (first_indirect) {
 		write_protect_gfn(mmu, gfn);
@@ -384,6 +385,37 @@ void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte
 	}
 	/* Out of bookkeeping memory: leave it not present, a fault retries. */
 	__atomic_store_n(&sp->spt[i], linked ? spte : 0, __ATOMIC_RELAXED);
+}
+
+void sp_rc_move(struct shadow_mmu *mmu, struct shadow_page *sp, enum shadow_rc_lists list)
+{
+	struct shadow_rc_queue *from = &mmu->rc.lists[sp->rc_list], *to = &mmu->rc.lists[list];
+
+	if (sp->rc_list != SHADOW_RC_NONE) {
+		if (mmu->rc.hand == sp)		/* the CLOCK hand moves on (reclaim.c) */
+			mmu->rc.hand = sp->rc_next;
+		if (sp->rc_prev)
+			sp->rc_prev->rc_next = sp->rc_next;
+		else
+			from->head = sp->rc_next;
+		if (sp->rc_next)
+			sp->rc_next->rc_prev = sp->rc_prev;
+		else
+			from->tail = sp->rc_prev;
+		from->count--;
+	}
+	sp->rc_prev = sp->rc_next = NULL;
+	sp->rc_list = list;
+	sp->rc_seq = ++mmu->rc.seq;
+	if (list == SHADOW_RC_NONE)
+		return;
+	sp->rc_prev = to->tail;
+	if (to->tail)
+		to->tail->rc_next = sp;
+	else
+		to->head = sp;
+	to->tail = sp;
+	to->count++;
 }
 
 void sp_pin(struct shadow_page *sp)
@@ -435,10 +467,7 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 		sp->newer->older = sp->older;
 	else
 		mmu->newest = sp->older;
-	if (mmu->rc.hand == sp)		/* the CLOCK hand moves on (reclaim.c) */
-		mmu->rc.hand = sp->newer;
-	if (mmu->rc.deferred == sp)
-		mmu->rc.deferred = NULL;
+	sp_rc_move(mmu, sp, SHADOW_RC_NONE);
 	sp->zapped = true;
 	sp->hash_next = mmu->zap_pending;
 	mmu->zap_pending = sp;

@@ -83,6 +83,9 @@ void sp_commit_zap(struct shadow_mmu *mmu);
  */
 bool sp_test_clear_a(struct shadow_mmu *mmu, u64 *spte);
 
+/* Move sp to the tail of reclaim list `list` (SHADOW_RC_NONE: off every list). */
+void sp_rc_move(struct shadow_mmu *mmu, struct shadow_page *sp, enum shadow_rc_lists list);
+
 void sp_pin(struct shadow_page *sp);
 void sp_unpin(struct shadow_page *sp);
 

@@ -130,6 +130,10 @@ struct shadow_page {
 	u64 aux_hpa;
 	struct shadow_page *hash_next;
 	struct shadow_page *owner_next;	/* chain of the spt -> descriptor hash */
+	struct shadow_page *rc_prev, *rc_next;	/* its reclaim list (rc_list) */
+	u8 rc_list;		/* enum shadow_rc_lists */
+	u64 rc_seq;		/* when it joined that list (rc.seq) */
+	bool rc_armed;		/* CLOCK: A bits cleared since it joined probation */
 	struct shadow_page *older, *newer;	/* all pages in creation order */
 	struct spte_list parents;	/* sptes that point at this page */
 	u32 root_count;		/* pins: a vCPU's current root or the root cache */
@@ -143,6 +147,21 @@ struct shadow_page {
 };
 
 struct shadow_pool;
+struct shadow_mmu;
+
+/* CLOCK's lists (reclaim.c): on probation, leaves apart; proven in use. */
+enum shadow_rc_lists {
+	SHADOW_RC_NONE,
+	SHADOW_RC_PROB_LEAF,
+	SHADOW_RC_PROB_DIR,
+	SHADOW_RC_HOT,
+	SHADOW_RC_LISTS
+};
+
+struct shadow_rc_queue {
+	struct shadow_page *head, *tail;	/* oldest first */
+	u64 count;
+};
 
 /*
  * One guest's share of a struct shadow_pool (API in shadow/reclaim.h).
@@ -155,8 +174,12 @@ struct shadow_mmu_reclaim {
 	u64 limit;		/* shadow_pages=N */
 	u64 reserved;		/* charged to the pool, not yet allocated */
 	u32 policy;		/* enum shadow_reclaim_policy */
-	struct shadow_page *hand;	/* CLOCK: next page to examine (NULL: oldest) */
-	struct shadow_page *deferred;	/* CLOCK: cold directory to evict next */
+	struct shadow_rc_queue lists[SHADOW_RC_LISTS];	/* every page is on one (spage.c) */
+	struct shadow_page *hand;	/* CLOCK: next page of the HOT list to examine */
+	u64 seq;		/* list joins so far */
+	s32 credit;		/* CLOCK: looks it may still take (reclaim.c) */
+	/* SHADOW_RECLAIM_CALLER: the next victim (NULL: none), pages examined added */
+	struct shadow_page *(*pick)(struct shadow_mmu *mmu, u64 *examined);
 };
 
 struct shadow_mmu;

@@ -14,6 +14,8 @@
 
 static u8 frames[SIM_HOST_FRAMES][4096] __attribute__((aligned(4096)));
 static bool frame_used[SIM_HOST_FRAMES];
+static u64 last_use[SIM_HOST_FRAMES];	/* LRU oracle: when the table in the frame was last used */
+static u64 use_clock;
 static u8 ram[SIM_MAX_GUESTS][SIM_RAM_PAGES * 4096] __attribute__((aligned(4096)));
 static struct guest_mem hostmem;
 
@@ -41,6 +43,7 @@ static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 			continue;
 		frame_used[i] = true;
 		sim_host_frames_used++;
+		last_use[i] = ++use_clock;	/* created: in use */
 		memset(frames[i], 0, 4096);
 		*hpa = FRAMES_HPA + (u64)i * 4096;
 		return frames[i];
@@ -115,6 +118,8 @@ bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 	shadow_init(&g->mmu, &g->host, 40);
 	if (pool && !shadow_pool_attach(pool, &g->mmu, limit, policy))
 		return false;
+	if (policy == SHADOW_RECLAIM_CALLER)
+		g->mmu.rc.pick = sim_lru_pick;
 	return shadow_vcpu_init(&g->v, &g->mmu);
 }
 
@@ -152,6 +157,47 @@ static enum gwalk_status cpu_walk(struct sim_guest *g, u64 gva, u32 access,
 	return sim_cpu_access(&g->cpu, &hw, gva, access, r, &cached);
 }
 
+static u64 frame_index(u64 hpa)
+{
+	return (hpa - FRAMES_HPA) / 4096;
+}
+
+/*
+ * The LRU oracle sees every use, TLB hits included: the tables on gva's
+ * shadow path (long mode: root to page table) are stamped as used now.
+ */
+static void note_use(struct sim_guest *g, u64 gva)
+{
+	u64 table = shadow_root_hpa(&g->v);
+
+	if (!(g->v.ctx.efer & EFER_LMA))
+		return;
+	for (int level = 4; level >= 1; level--) {
+		u64 i = frame_index(table), spte;
+
+		if (table < FRAMES_HPA || i >= SIM_HOST_FRAMES || !frame_used[i])
+			return;
+		last_use[i] = ++use_clock;
+		spte = ((u64 *)frames[i])[(gva >> (12 + 9 * (level - 1))) & 511];
+		if (!(spte & PTE_P))
+			return;
+		table = spte & 0x000ffffffffff000ull;
+	}
+}
+
+struct shadow_page *sim_lru_pick(struct shadow_mmu *mmu, u64 *examined)
+{
+	struct shadow_page *best = NULL;
+
+	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer) {
+		(*examined)++;
+		if (shadow_page_evictable(mmu, sp) &&
+		    (!best || last_use[frame_index(sp->hpa)] < last_use[frame_index(best->hpa)]))
+			best = sp;
+	}
+	return best;
+}
+
 enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access)
 {
 	enum sim_access result = SIM_ERROR;
@@ -167,6 +213,7 @@ enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access)
 			    sim_guest_translates_to(&g->v.ctx, &g->ram.mem, gva, access,
 						    r.gpa - g->ram_hpa))
 				result = SIM_OK;
+			note_use(g, gva);
 			goto out;
 		case GWALK_FAULT:
 			break;
@@ -190,21 +237,31 @@ out:
 /* ---- the workload ------------------------------------------------------ */
 
 /*
- * Guest frames: 1 kernel PDPT, 2 kernel PD, 3.. kernel page tables, then
- * per space PML4, PDPT, PD and its page tables, then DATA_FRAMES data pages
- * that every leaf maps (never a table, so no access hits a protected frame).
+ * Guest frames: 1 kernel PDPT, 2 kernel PD, 3.. kernel page tables, the
+ * shared user page table, then per space PML4, PDPT, PD and its page
+ * tables, then DATA_FRAMES data pages that every leaf maps (never a table,
+ * so no access hits a protected frame).
  */
-#define PAGES_PER_TABLE 8
 #define USER_FLAGS (PTE_P | PTE_W | PTE_U)
+
+static u32 pages_per_table(const struct sim_workload *w)
+{
+	return w->pages_per_table ? w->pages_per_table : 8;
+}
 
 static u32 space_frames(const struct sim_workload *w)
 {
 	return 3 + w->tables_per_space;
 }
 
+static u64 shared_table(const struct sim_workload *w)
+{
+	return 3 + w->kernel_tables;
+}
+
 static u64 space_base(const struct sim_workload *w, u32 s)
 {
-	return 3 + w->kernel_tables + (u64)s * space_frames(w);
+	return shared_table(w) + 1 + (u64)s * space_frames(w);
 }
 
 static u64 data_base(const struct sim_workload *w)
@@ -230,7 +287,7 @@ u64 sim_kernel_gva(u32 t, u32 p)
 static void fill_table(struct sim_guest *g, const struct sim_workload *w, u64 frame, u64 salt,
 		       u64 flags)
 {
-	for (u32 p = 0; p < PAGES_PER_TABLE; p++) {
+	for (u32 p = 0; p < pages_per_table(w); p++) {
 		u64 data = data_base(w) + (salt * 7 + p) % DATA_FRAMES;
 
 		sim_store64(g, frame * 4096 + p * 8, data << 12 | flags);
@@ -246,6 +303,7 @@ void sim_workload_setup(struct sim_guest *g, const struct sim_workload *w)
 		sim_store64(g, 2 * 4096 + t * 8, (3ull + t) << 12 | PTE_P | PTE_W);
 		fill_table(g, w, 3 + t, t, USER_FLAGS | PTE_G);	/* global, as kernels map themselves */
 	}
+	fill_table(g, w, shared_table(w), 5, USER_FLAGS);
 	for (u32 s = 0; s < spaces; s++) {
 		u64 f = space_base(w, s);
 
@@ -256,6 +314,9 @@ void sim_workload_setup(struct sim_guest *g, const struct sim_workload *w)
 			sim_store64(g, (f + 2) * 4096 + t * 8, (f + 3 + t) << 12 | USER_FLAGS);
 			fill_table(g, w, f + 3 + t, s + t, USER_FLAGS);
 		}
+		if (w->shared_percent)
+			sim_store64(g, (f + 2) * 4096 + w->tables_per_space * 8,
+				    shared_table(w) << 12 | USER_FLAGS);
 	}
 	shadow_set_cr3(&g->v, sim_space_cr3(w, 0));
 	shadow_set_mode(&g->v, CR0_PG | CR0_WP, CR4_PAE | CR4_PGE, EFER_LMA | EFER_NXE);
@@ -275,16 +336,23 @@ void sim_workload_run(struct sim_guest *g, const struct sim_workload *w, struct 
 			next_cold++;
 		else
 			s = (u32)((x >> 8) % w->hot_spaces);
+		if (w->cold_once && next_cold > w->cold_spaces)
+			break;	/* out of new spaces */
 		if (shadow_set_cr3(&g->v, sim_space_cr3(w, s)) != SHADOW_CR_OK) {
 			r->no_memory++;
 			continue;
 		}
 		for (u32 a = 0; a < w->accesses_per_run; a++) {
 			u64 y = ref_rand(&rng);
-			u32 p = (u32)((y >> 8) % PAGES_PER_TABLE);
+			u32 p = (u32)((y >> 8) % pages_per_table(w));
 			u32 access = (y >> 16) % 4 ? 0 : GACC_WRITE;
-			u64 gva = y % 4 ? sim_user_gva((u32)((y >> 24) % w->tables_per_space), p)
-					: sim_kernel_gva((u32)((y >> 24) % w->kernel_tables), p);
+			u32 kernel = w->kernel_percent ? w->kernel_percent : 25;
+			u64 gva = sim_user_gva((u32)((y >> 24) % w->tables_per_space), p);
+
+			if ((y >> 32) % 100 < kernel)
+				gva = sim_kernel_gva((u32)((y >> 24) % w->kernel_tables), p);
+			else if ((y >> 48) % 100 < w->shared_percent)
+				gva = sim_user_gva(w->tables_per_space, p);
 
 			switch (sim_access(g, gva, access)) {
 			case SIM_OK:
@@ -330,6 +398,21 @@ void sim_workload(const struct sim_workload *w, u64 limit, enum shadow_reclaim_p
  * of 2 page tables (4 pages): a hot set of 52 pages, plus a stream of 64
  * cold spaces taking a quarter of the runs.
  */
+const struct sim_workload sim_hotcold_workload = {
+	.hot_spaces = 8,
+	.cold_spaces = 300,
+	.cold_percent = 25,
+	.cold_once = true,
+	.tables_per_space = 2,
+	.pages_per_table = 2,
+	.kernel_tables = 2,
+	.kernel_percent = 10,
+	.shared_percent = 6,
+	.accesses_per_run = 18,
+	.runs = 1200,
+	.seed = 0x082efa98ec4e6c89ull,
+};
+
 const struct sim_workload sim_bench_workload = {
 	.hot_spaces = 8,
 	.cold_spaces = 64,

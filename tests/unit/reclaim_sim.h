@@ -16,8 +16,8 @@
 #include "sim_cpu.h"
 
 #define SIM_MAX_GUESTS 3
-#define SIM_RAM_PAGES 1024	/* per guest */
-#define SIM_HOST_FRAMES 4096	/* shared by all guests' shadow and bookkeeping pages */
+#define SIM_RAM_PAGES 2048	/* per guest */
+#define SIM_HOST_FRAMES 8192	/* shared by all guests' shadow and bookkeeping pages */
 
 struct sim_guest {
 	struct shadow_host host;
@@ -34,8 +34,13 @@ struct sim_workload {
 	u32 hot_spaces;		/* address spaces that run again and again */
 	u32 cold_spaces;	/* a stream of address spaces run in turn: cold */
 	u32 cold_percent;	/* share of runs that take the next cold space */
-	u32 tables_per_space;	/* user page tables of each space (8 pages each) */
-	u32 kernel_tables;	/* page tables of the kernel part all spaces share */
+	bool cold_once;		/* each cold run takes a new space (cold_spaces >= cold runs) */
+	u32 tables_per_space;	/* user page tables of each space */
+	u32 pages_per_table;	/* pages mapped (and touched) in each (0: 8) */
+	u32 kernel_tables;	/* page tables of the global kernel part all spaces share */
+	u32 kernel_percent;	/* share of accesses to the kernel part (0: 25) */
+	u32 shared_percent;	/* share of user accesses to one user page table that every
+				 * space links after its own (like hotcold's; 0: none) */
 	u32 accesses_per_run;	/* after each CR3 load */
 	u32 runs;
 	u64 seed;
@@ -66,6 +71,11 @@ void sim_set_cpu_caches(u32 tlb_entries, u32 pde_entries);
 bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 		    enum shadow_reclaim_policy policy);
 void sim_guest_destroy(int idx);
+/*
+ * Policy SHADOW_RECLAIM_CALLER in the simulation: evict the least recently
+ * used page, every use counted (the TLB's too), as no A bit can tell.
+ */
+struct shadow_page *sim_lru_pick(struct shadow_mmu *mmu, u64 *examined);
 /* A guest access to gva (GACC_* bits) on the shadow tables, faults handled. */
 enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access);
 /* 64-bit guest store/load in guest RAM (plain, for setting up tables). */
@@ -85,7 +95,14 @@ void sim_workload_run(struct sim_guest *g, const struct sim_workload *w, struct 
 void sim_workload(const struct sim_workload *w, u64 limit, enum shadow_reclaim_policy policy,
 		  struct sim_result *r);
 
-/* The workload of the benchmark and its test: hot set of about 52 shadow pages. */
+/* The workload of the reclaim tests: hot set of about 52 shadow pages. */
 extern const struct sim_workload sim_bench_workload;
+/*
+ * The benchmark's hot set + cold stream, shaped like the hotcold guest:
+ * 8 hot spaces of 2 page tables with 2 pages each plus a page table they
+ * all share, a global kernel part, and one run in 4 on a new space never
+ * seen again.
+ */
+extern const struct sim_workload sim_hotcold_workload;
 
 #endif
