@@ -24,19 +24,35 @@ u8 shadow_age_page(const struct shadow_age *s, u64 gfn)
 	return age < AGE_MAX ? (u8)age : AGE_MAX;
 }
 
-/* Test and clear A in every leaf spte of one gfn. */
-static bool gfn_accessed(struct shadow_mmu *mmu, struct rmap_head *head,
-			 struct shadow_age_stats *st)
+/* A guest page found accessed in this scan: age 0 (once, whatever the number of sptes). */
+static void young(struct shadow_age *s, u64 gfn, struct shadow_age_stats *st)
 {
-	bool young = false;
+	u8 age;
 
-	for (struct spte_list_node *n = head->list.head; n; n = n->next) {
-		for (u32 i = 0; i < n->count; i++) {
+	if (gfn >= s->pages)
+		return;
+	age = shadow_age_page(s, gfn);
+	if (age == 0)
+		return;	/* another spte of this scan saw it */
+	s->count[age]--;
+	s->count[0]++;
+	s->last_young[gfn] = s->scans;
+	st->pages_young++;
+}
+
+/* Test and clear A in the present sptes of one leaf table. */
+static void scan_table(struct shadow_mmu *mmu, struct shadow_page *sp, struct shadow_age *s,
+		       struct shadow_age_stats *st)
+{
+	for (int w = 0; w < PT_ENTRIES / 64; w++) {
+		for (u64 bits = sp->present[w]; bits; bits &= bits - 1) {
+			int i = w * 64 + __builtin_ctzll(bits);
+
 			st->sptes_visited++;
-			young |= sp_test_clear_a(mmu, n->spte[i]);
+			if (sp_test_clear_a(mmu, &sp->spt[i]))
+				young(s, sp->aux[i], st);
 		}
 	}
-	return young;
 }
 
 void shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow_age_stats *st)
@@ -47,21 +63,22 @@ void shadow_age_scan(struct shadow_mmu *mmu, struct shadow_age *s, struct shadow
 	s->count[AGE_MAX] += s->count[AGE_MAX - 1];
 	memmove(&s->count[1], &s->count[0], (AGE_MAX - 1) * sizeof(s->count[0]));
 	s->count[0] = 0;
-	/* Then the pages found accessed become young again. */
-	for (u32 b = 0; b < SHADOW_RMAP_HASH; b++) {
-		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next) {
-			u8 age;
-
-			if (h->gfn >= s->pages || !gfn_accessed(mmu, h, st))
-				continue;
-			age = shadow_age_page(s, h->gfn);
-			if (age == 0)
-				continue;  /* another rmap entry of this scan saw it */
-			s->count[age]--;
-			s->count[0]++;
-			s->last_young[h->gfn] = s->scans;
-			st->pages_young++;
-		}
+	/*
+	 * Then the pages found accessed become young again. A leaf table the CPU
+	 * has not walked through since the last scan (its parent sptes' A bits
+	 * clear, that scan's flush having emptied the paging-structure caches)
+	 * can have no leaf A bit set since: it is skipped unread.
+	 */
+	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer) {
+		if (!sp_is_leaf_table(sp))
+			continue;
+		st->tables++;
+		sp_collect_parent_a(mmu, sp);
+		if (!sp->age_used)
+			continue;
+		sp->age_used = false;
+		st->tables_scanned++;
+		scan_table(mmu, sp, s, st);
 	}
 	/* One flush for the pass: a translation cached before it would set no A. */
 	st->flushed = mmu->flush_pending;

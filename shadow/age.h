@@ -1,10 +1,12 @@
 /*
  * Page ageing for shadow-paged guests: a guest-physical page is young if
  * any leaf spte mapping it was accessed since the last scan. The CPU sets A
- * in the sptes it walks; the scan reads and clears them through the reverse
- * map (gfn -> sptes). Ages are kept as "scan when last seen young", so a
- * pass costs O(mapped sptes + 256), never O(guest pages). Pure logic (host
- * unit-tested).
+ * in the sptes it walks, at every level: a leaf table whose parent sptes
+ * have A clear has not been walked since the last scan, so the scan reads
+ * only the present sptes of the leaf tables walked since (and one parent
+ * spte per table): entries read <= 512 x tables walked + tables. Ages are
+ * kept as "scan when last seen young", so a pass never costs O(guest
+ * pages). Pure logic (host unit-tested).
  */
 #ifndef SHADOW_AGE_H
 #define SHADOW_AGE_H
@@ -20,7 +22,9 @@ struct shadow_age {
 };
 
 struct shadow_age_stats {
-	u64 sptes_visited;
+	u64 sptes_visited;	/* leaf sptes read */
+	u64 tables;		/* leaf tables (each: its parent sptes read) */
+	u64 tables_scanned;	/* ...walked since the last scan: their sptes read */
 	u64 pages_young;
 	bool flushed;		/* the pass asked the host for a guest-wide flush */
 };

@@ -82,33 +82,20 @@ static enum write_kind classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const
 	return WRITE_UPKEEP;
 }
 
-struct clear_a {
-	struct shadow_mmu *mmu;
-	bool used;
-};
-
-static void test_clear_parent_a(u64 *spte, void *arg)
-{
-	struct clear_a *c = arg;
-
-	if (sp_test_clear_a(c->mmu, spte))
-		c->used = true;
-}
-
 /*
- * Has the CPU walked through sp since its A bits were last cleared? Clears
- * them (the write's sp_commit_zap() flushes, so a later use sets them
- * again). A use seen here is handed to reclaim's software bit, so flood
- * checks do not hide recent use from the CLOCK (reclaim.c).
+ * Has the CPU walked through sp since flood detection last asked? Clears
+ * the A bits (the write's sp_commit_zap() flushes, so a later use sets them
+ * again); a use seen here is kept for reclaim and ageing too, and one they
+ * saw is kept for this (spage.c).
  */
 static bool parents_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	struct clear_a c = { mmu, false };
+	bool used;
 
-	sp_for_each_parent(sp, test_clear_parent_a, &c);
-	if (c.used)
-		sp->accessed = true;
-	return c.used;
+	sp_collect_parent_a(mmu, sp);
+	used = sp->flood_used;
+	sp->flood_used = false;
+	return used;
 }
 
 /* PAE-format shadows: a page directory hangs from a PDPTE, which has no A bit. */

@@ -358,9 +358,9 @@ static void drop_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
 	} else {
 		struct shadow_page *child = (struct shadow_page *)(uintptr_t)sp->aux[i];
 
-		/* The CPU used this link since reclaim last looked: keep that (reclaim.c). */
+		/* The CPU used this link since it was last looked at: keep that. */
 		if (__atomic_load_n(&sp->spt[i], __ATOMIC_RELAXED) & PTE_A)
-			child->accessed = true;
+			child->accessed = child->age_used = child->flood_used = true;
 		list_remove(mmu, &child->parents, &sp->spt[i]);
 	}
 	sp->aux[i] = 0;
@@ -385,6 +385,10 @@ void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte
 	}
 	/* Out of bookkeeping memory: leave it not present, a fault retries. */
 	__atomic_store_n(&sp->spt[i], linked ? spte : 0, __ATOMIC_RELAXED);
+	if (linked && spte_present(spte))
+		sp->present[i / 64] |= 1ull << (i % 64);
+	else
+		sp->present[i / 64] &= ~(1ull << (i % 64));
 }
 
 void sp_rc_move(struct shadow_mmu *mmu, struct shadow_page *sp, enum shadow_rc_lists list)
@@ -430,8 +434,12 @@ void sp_unpin(struct shadow_page *sp)
 
 static void unlink_parent(u64 *spte, void *arg)
 {
-	(void)arg;
+	struct shadow_page *owner = sp_of_spte(arg, spte);
+	int i = (int)(spte - (owner ? owner->spt : spte));
+
 	__atomic_store_n(spte, 0, __ATOMIC_RELAXED);
+	if (owner)
+		owner->present[i / 64] &= ~(1ull << (i % 64));
 }
 
 void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
@@ -441,7 +449,7 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 	if (sp->zapped)
 		return;
 	/* The owners of parent sptes keep a stale aux entry, ignored while not present. */
-	sp_for_each_parent(sp, unlink_parent, NULL);
+	sp_for_each_parent(sp, unlink_parent, mmu);
 	while (sp->parents.head) {
 		struct spte_list_node *n = sp->parents.head;
 
@@ -539,14 +547,22 @@ static void test_clear_parent_a(u64 *spte, void *arg)
 		c->used = true;
 }
 
+void sp_collect_parent_a(struct shadow_mmu *mmu, struct shadow_page *sp)
+{
+	struct clear_a c = { mmu, false };
+
+	sp_for_each_parent(sp, test_clear_parent_a, &c);
+	if (c.used)
+		sp->accessed = sp->age_used = sp->flood_used = true;
+}
+
 bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
-	struct clear_a c = { mmu, sp->accessed };
 	bool used;
 
+	sp_collect_parent_a(mmu, sp);
+	used = sp->accessed;
 	sp->accessed = false;
-	sp_for_each_parent(sp, test_clear_parent_a, &c);
-	used = c.used;
 	if (used)
 		sp->write_flood = 0;	/* flood.c: a use restarts the write count */
 	return used;

@@ -119,6 +119,14 @@ void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg)
  * parent spte with A set is dropped (so the CPU's use is not forgotten).
  */
 bool shadow_page_test_and_clear_accessed(struct shadow_mmu *mmu, struct shadow_page *sp);
+/*
+ * Test and clear the A bits of sp's parent sptes (flushed by the entry
+ * point's sp_commit_zap()). A use found is recorded for every reader:
+ * reclaim's accessed bit, ageing's age_used and flood detection's
+ * flood_used; each reader then takes and clears its own bit, so none hides
+ * a use from another.
+ */
+void sp_collect_parent_a(struct shadow_mmu *mmu, struct shadow_page *sp);
 void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp);
 
 void sp_init_pools(struct shadow_mmu *mmu);

@@ -141,6 +141,10 @@ struct shadow_page {
 	u64 flood_since;	/* flood.c: guest events when its write run began */
 	bool flood_run;		/* flood.c: a write run began and has had no verdict */
 	bool accessed;		/* software reference bit, set when a fault walks it */
+	/* A parent spte's A bit is read by three users, each clearing it: a use
+	 * one of them sees is kept for the others here (sp_collect_parent_a()). */
+	bool age_used, flood_used;
+	u64 present[PT_ENTRIES / 64];	/* which sptes are present (spage.c) */
 	bool zapped;
 	u64 created;		/* creation sequence number */
 	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */

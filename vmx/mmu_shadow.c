@@ -470,7 +470,7 @@ static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit 
 	return EXIT_RESUME;
 }
 
-/* ---- page ageing (shadow/age.c: through the reverse map) ---------------------- */
+/* ---- page ageing (shadow/age.c: the leaf tables walked since the last scan) ---- */
 
 static void shadow_age_start(struct guest *g, void *buf, u64 pages)
 {
@@ -484,8 +484,9 @@ static void shadow_age_run(struct guest *g, struct mmu_age_scan *scan)
 
 	shadow_age_scan(&s->mmu, &s->age, &st);	/* flushes through host_flush_tlb */
 	scan->flush = false;
-	scan->visited = st.sptes_visited;
-	scan->skipped = 0;
+	/* Entries read: the leaf sptes, and a parent spte per leaf table. */
+	scan->visited = st.sptes_visited + st.tables;
+	scan->skipped = st.tables - st.tables_scanned;	/* leaf tables not walked since */
 	scan->young = st.pages_young;
 	scan->faults = 0;
 	scan->count = s->age.count;
