@@ -196,7 +196,34 @@ def parse_cfg(path):
     return entries
 
 
-def select(entries, selectors, with_long, with_all):
+def read_expected(path):
+    """{(test, mode): (status, why)} from an expected-results file: one line per run that
+    is not a PASS, 'TEST MODE STATUS  why...'; '#' starts a comment line. A run not listed
+    is expected to PASS."""
+    out = {}
+    for n, line in enumerate(open(path), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 3)
+        if len(parts) < 4 or parts[1] not in ("ept", "shadow") or parts[2] not in STATUS_ORDER:
+            raise SystemExit(f"kut: {path}:{n}: want 'TEST ept|shadow STATUS why', got {line!r}")
+        out[(parts[0], parts[1])] = (parts[2], parts[3])
+    return out
+
+
+def compare_expected(results, expected):
+    """Lines for every run whose status differs from the expected one (empty: all as expected)."""
+    out = []
+    for r in results:
+        want, why = expected.get((r.test, r.mode), ("PASS", ""))
+        if r.status != want:
+            out.append(f"{r.test} {r.mode}: {r.status}, expected {want}"
+                       + (f" ({why})" if why else "") + (f": {r.cause}" if r.cause else ""))
+    return out
+
+
+def select(entries, selectors, with_long, with_all, quick=False):
     """(entry, display name, args, modes-or-None) to run. No selectors: every 1-CPU entry except the
     'nodefault' group and the long ones (LONG), as run_tests.sh does without -a.
     A selector is a test name, a group name or a glob, optionally NAME:ARGS to replace
@@ -208,6 +235,8 @@ def select(entries, selectors, with_long, with_all):
             if "nodefault" in e.groups and not with_all:
                 continue
             modes = None
+            if e.name in LONG and quick:
+                continue
             if e.name in LONG and not with_long:
                 modes = LONG[e.name]["default"]
                 if not modes:
@@ -444,6 +473,11 @@ def main():
                     help="also run the long tests left out by default (access under "
                          "shadow, the vmexit sub-tests besides cpuid)")
     ap.add_argument("--all", action="store_true", help="also run 'nodefault' tests")
+    ap.add_argument("--quick", action="store_true",
+                    help="leave out every long test (access, vmexit_*): what make test runs")
+    ap.add_argument("--expect", metavar="FILE",
+                    help="expected results (tests/kut/expected.txt): exit 0 only if every "
+                         "run ends as that file says (a run not listed must PASS)")
     ap.add_argument("--jobs", type=int, default=2, help="make -j for the suite build (2)")
     ap.add_argument("--kernel", default=KERNEL,
                     help="hypervisor image to boot (default build/umbra.elf)")
@@ -468,7 +502,8 @@ def main():
         log(f"kut: {e}")
         return 2
     entries = parse_cfg(os.path.join(tree64, "x86", "unittests.cfg"))
-    picked = select(entries, args.tests, args.long, args.all)
+    picked = select(entries, args.tests, args.long, args.all, args.quick)
+    expected = read_expected(args.expect) if args.expect else None
     modes = ["ept", "shadow"] if args.mode == "both" else [args.mode]
 
     if args.list and args.tests:
@@ -554,6 +589,13 @@ def main():
                    "causes": {c: w for c, w in sorted(causes.items(), key=lambda kv: -len(kv[1]))},
                    "results": [x.json() for x in results]}, f, indent=1)
     log(f"\nkut: {len(results)} runs in {elapsed:.0f}s; {os.path.relpath(out_json, ROOT)}")
+    if expected is not None:
+        diff = compare_expected(results, expected)
+        for line in diff:
+            log(f"unexpected: {line}")
+        log(f"kut: {len(results) - len(diff)} of {len(results)} runs as expected "
+            f"({os.path.relpath(args.expect, ROOT)})")
+        return 1 if diff else 0
     return 0 if all(r.status in ("PASS", "SKIP") for r in results) else 1
 
 
