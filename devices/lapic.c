@@ -319,13 +319,39 @@ static void write_reg(struct guest *g, u32 reg, u32 v)
 
 /* MMIO handler: registers are 32 bits at 16-byte strides; narrower
  * accesses see part of one register. */
+/*
+ * Registers are 32 bits at 16-byte strides (SDM 11.4.1); other accesses are undefined.
+ * As KVM does, a wider or misaligned read returns the register bytes it covers and zeros
+ * elsewhere, and a write not within one register's low 4 bytes is dropped: a guest's
+ * odd access is its own business, never a reason to end it.
+ */
+static void odd_access(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
+{
+	u8 *b = buf;
+
+	if (write) {
+		if (!g->dev->lapic.odd_writes++)
+			log_printf("hv", "%s: %u-byte local APIC write at offset %#llx ignored "
+				   "(registers are 32-bit, 16-byte aligned)", g->cfg.name, len,
+				   (unsigned long long)offset);
+		return;
+	}
+	for (unsigned i = 0; i < len; i++) {
+		u32 o = (u32)(offset + i);
+
+		b[i] = (o & 0xf) < 4 ? (u8)(read_reg(g, o & ~0xfu) >> (8 * (o & 3))) : 0;
+	}
+}
+
 bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
 {
 	u32 reg = (u32)offset & ~0xfu, shift = ((u32)offset & 3) * 8, value;
 
-	if (((u32)offset & 0xf) + len > 4)
-		return false;
 	lapic_update(g, guest_tsc(g));  /* the timer as of now (its ticks are lazy) */
+	if (((u32)offset & 0xf) + len > 4) {
+		odd_access(g, offset, buf, len, write);
+		return true;
+	}
 	if (!write) {
 		value = read_reg(g, reg) >> shift;
 		memcpy(buf, &value, len);

@@ -50,6 +50,7 @@ struct lapic_state {
 	u64 timer_start, timer_deadline;  /* guest TSC; deadline 0 = not armed */
 	u64 tsc_deadline;                 /* IA32_TSC_DEADLINE */
 	bool nmi_pending;                 /* an NMI IPI to self, not yet delivered */
+	u32 odd_writes;                   /* dropped writes of the wrong size (logged once) */
 };
 
 #define TESTDEV_MMIO_SIZE 4096
