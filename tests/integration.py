@@ -350,6 +350,25 @@ TESTS = [
                  ept("hlt_timer.elf", "healthy")],
          log_must=[r"broken: VMLAUNCH failed: exit reason 33",
                    r"entry check failed \(SDM 27\.3\.1\.2\): TR must be usable"]),
+    # --- Linux boot protocol (core/linux.c): a kernel with a "Linux" note is entered as a
+    # vmlinux and checks the protocol's state, zero page, initrd, RTC and 16550A; bad
+    # images and initrd lines are refused with their reason; the witness passes.
+    Test("linux-boot-protocol", run="FAIL",
+         guests=[ept("linuxboot.elf", "lboot-ept", "-- console=ttyS0 linuxboot-check"),
+                 Guest("tests/linux/initrd-check.txt", "initrd_for=lboot-ept", None),
+                 shadow("linuxboot.elf", "lboot-shadow", "-- console=ttyS0 linuxboot-check"),
+                 Guest("tests/linux/initrd-check.txt", "initrd_for=lboot-shadow", None),
+                 Guest("tests/linux/truncated.bzImage", "name=cut mmu=ept", None),
+                 Guest("cpuid.elf", "name=mb mmu=ept", None),
+                 Guest("tests/linux/initrd-check.txt", "initrd_for=mb", None),
+                 Guest("tests/linux/initrd-check.txt", "initrd_for=nobody", None),
+                 ept("hlt_timer.elf", "witness")],
+         log_must=[r"hv: lboot-ept: Linux vmlinux tst, boot protocol 2\.15, kernel 0x100000-",
+                   r"cut: cannot load module \d+: bzImage truncated: its header says 2560 bytes "
+                   r"of setup and 65536 of kernel, the file has 4096",
+                   r"mb: cannot load module \d+: initrd_for= is for Linux kernels, and this is "
+                   r"a multiboot ELF image",
+                   r"module \d+: initrd_for=nobody names no guest"]),
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),

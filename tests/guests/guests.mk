@@ -15,11 +15,14 @@ GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 plat
 		ageing hostile_pt events storm strio64 \
 		cpufeat crcheck64 emu_insns
 GUESTS_ELF64 := elf64
+# Entered as a Linux vmlinux by the 64-bit boot protocol (its "Linux" note: lib/entry_linux.S).
+GUESTS_LINUX := linuxboot
 # Benchmark workloads for tools/bench.py (tests/bench.py), 64-bit, sharing bench_common.h.
 GUESTS_64    += bench_fork bench_randwalk bench_churn bench_compute \
 		bench_hotcold
 
-GUEST_KERNELS += $(patsubst %,$(GUEST_OUT)/%.elf,$(GUESTS_32) $(GUESTS_64) $(GUESTS_ELF64))
+GUEST_KERNELS += $(patsubst %,$(GUEST_OUT)/%.elf,$(GUESTS_32) $(GUESTS_64) $(GUESTS_ELF64) \
+                   $(GUESTS_LINUX))
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
                 -nostdlib -mgeneral-regs-only -fno-asynchronous-unwind-tables -fno-common \
@@ -71,6 +74,11 @@ $(GUESTS_64:%=$(GUEST_OUT)/%.elf): $(GUEST_OUT)/%.elf: \
 
 $(GUESTS_ELF64:%=$(GUEST_OUT)/%.elf): $(GUEST_OUT)/%.elf: $(GUEST_OUT)/obj64/%.c.o \
 		$(GUEST_OUT)/obj64/lib/entry_elf64.S.o $(GUEST_LIB64) $(GUEST_LINK_DEPS)
+	ld -m elf_x86_64 $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+	$(GUEST_DIR)/check-kernel.sh elf64 $@
+
+$(GUESTS_LINUX:%=$(GUEST_OUT)/%.elf): $(GUEST_OUT)/%.elf: $(GUEST_OUT)/obj64/%.c.o \
+		$(GUEST_OUT)/obj64/lib/entry_linux.S.o $(GUEST_LIB64) $(GUEST_LINK_DEPS)
 	ld -m elf_x86_64 $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 	$(GUEST_DIR)/check-kernel.sh elf64 $@
 
