@@ -103,7 +103,34 @@ def shadow(kernel, name, extra="", expect="pass"):
     return Guest(kernel, f"name={name} mmu=shadow {extra}".strip(), expect)
 
 
-TESTS = [
+# --- Linux: Debian's kernel and a busybox initramfs (tools/linux.sh builds them into
+# build/linux; `make linux` runs these). The same workload under EPT and under shadow
+# paging must print the same digest, the one the build machine computed; a witness runs
+# beside them. About 4.6 minutes of Bochs CPU time: first in TESTS so the longest test
+# starts first (`make test`); `make linux` runs it alone.
+LINUX_CMDLINE = ("console=ttyS0 acpi=off reboot=t io_delay=none panic=-1 "
+                 "cryptomgr.notests quiet")
+
+
+def linux(name, mmu, extra=""):
+    """A Linux guest (the vmlinux) and its initrd module."""
+    return [Guest("build/linux/vmlinux",
+                  f"name={name} mmu={mmu} mem=256M {extra} -- {LINUX_CMDLINE}".replace("  ", " ")),
+            Guest("build/linux/initrd.cpio", f"initrd_for={name}", expect=None)]
+
+
+LINUX_TESTS = [
+    Test("linux-ept-and-shadow", megs=1024, timeout=3600, hv_args="guest_timeout_ms=600000",
+         guests=linux("linux-ept", "ept") + linux("linux-shadow", "shadow")
+         + [ept("hlt_timer.elf", "witness")],
+         same_digests=[("linux-ept", "linux-shadow")],
+         log_must=[r"hv: linux-ept: Linux vmlinux 6\.1\.\S+, boot protocol 2\.15",
+                   r"\] linux-ept: init: workload PASS",
+                   r"\] linux-shadow: init: workload PASS"]),
+]
+
+
+TESTS = LINUX_TESTS + [
     # --- foundation: boot, command line, bad input, no VMX ---------------------------
     Test("boot-no-guests", run="HV-ERROR",
          log_must=[r"VMX: EPT yes", r"no guest modules", r"paging: identity map"]),
@@ -372,29 +399,4 @@ TESTS = [
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),
-]
-
-# --- Linux: Debian's kernel and a busybox initramfs (tools/linux.sh builds them into
-# build/linux; `make linux` runs these). The same workload under EPT and under shadow
-# paging must print the same digest, the one the build machine computed; a witness runs
-# beside them. Too long for `make test` (see README, "Linux guests").
-LINUX_CMDLINE = ("console=ttyS0 acpi=off reboot=t io_delay=none panic=-1 "
-                 "cryptomgr.notests quiet")
-
-
-def linux(name, mmu, extra=""):
-    """A Linux guest (the vmlinux) and its initrd module."""
-    return [Guest("build/linux/vmlinux",
-                  f"name={name} mmu={mmu} mem=256M {extra} -- {LINUX_CMDLINE}".replace("  ", " ")),
-            Guest("build/linux/initrd.cpio", f"initrd_for={name}", expect=None)]
-
-
-LINUX_TESTS = [
-    Test("linux-ept-and-shadow", megs=1024, timeout=3600, hv_args="guest_timeout_ms=600000",
-         guests=linux("linux-ept", "ept") + linux("linux-shadow", "shadow")
-         + [ept("hlt_timer.elf", "witness")],
-         same_digests=[("linux-ept", "linux-shadow")],
-         log_must=[r"hv: linux-ept: Linux vmlinux 6\.1\.\S+, boot protocol 2\.15",
-                   r"\] linux-ept: init: workload PASS",
-                   r"\] linux-shadow: init: workload PASS"]),
 ]

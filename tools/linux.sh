@@ -15,7 +15,13 @@ mkdir -p "$out/debs"
 out=$(cd "$out" && pwd)
 cd "$out/debs"
 # linux-image-amd64 is a metapackage: its dependency names the kernel package.
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1)
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1
+}
+kpkg=$(kernel_package)
+# A fresh machine may have no package lists yet (root can fetch them).
+[ -n "$kpkg" ] || [ "$(id -u)" != 0 ] || { apt-get update -qq && kpkg=$(kernel_package); }
 [ -n "$kpkg" ] || { echo "linux.sh: apt-cache knows no linux-image-amd64 (run apt-get update)" >&2; exit 1; }
 ls "$kpkg"_*.deb >/dev/null 2>&1 || apt-get download "$kpkg"
 ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static
@@ -42,4 +48,4 @@ sha256sum < "$out/expected.txt" | cut -d' ' -f1 > "$stage/expected-digest"
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) > "$out/initrd.cpio"
 echo "linux.sh: $kpkg, $(wc -c < "$out/initrd.cpio") bytes of initramfs, digest $(cat "$stage/expected-digest")"
 cat "$out/expected.txt"
-grep -q '^file 16777216 ' "$out/expected.txt" || { echo "linux.sh: the workload's file is not 16 MiB" >&2; exit 1; }
+grep -q "^file 16777216 " "$out/expected.txt" || { echo "linux.sh: the workload's file is not 16 MiB" >&2; exit 1; }
