@@ -35,8 +35,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 KUT = os.path.join(BUILD, "kut")
-TARBALL = os.environ.get("KUT_TARBALL",
-                         "/work/shared/kvm-unit-tests/kvm-unit-tests-1da1819e.tar.gz")
+# The suite is test input, never part of the repository: by default the tarball beside the
+# checkout (../shared/kvm-unit-tests/), or KUT_TARBALL.
+TARBALL = os.environ.get("KUT_TARBALL", os.path.normpath(os.path.join(
+    ROOT, "..", "shared", "kvm-unit-tests", "kvm-unit-tests-1da1819e.tar.gz")))
 KERNEL = os.path.join(BUILD, "umbra.elf")
 MEM = "128M"  # access writes at 32/33 MiB, smap/pku reserve 32 MiB and more
 # The hypervisor's own limit is set out of the way (its maximum, an hour of guest time):
