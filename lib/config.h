@@ -16,7 +16,7 @@ struct hv_config {
 	unsigned exit_method;   /* enum exit_method */
 	unsigned log_level;     /* enum log_level */
 	bool summary;           /* print per-guest exit statistics at the end */
-	u64 shadow_pool;        /* shadow page tables all guests together may hold */
+	u64 shadow_pool;        /* host frames all guests' shadow MMUs may hold together */
 	unsigned screen;        /* enum screen_console */
 	unsigned selftest;      /* enum hv_selftest */
 };

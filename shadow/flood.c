@@ -102,7 +102,7 @@ static bool parents_accessed(struct shadow_mmu *mmu, struct shadow_page *sp)
 static bool under_pae_root(const struct shadow_page *sp)
 {
 	return sp->role.level == 2 && sp->role.guest_mode != GWALK_MODE_LONG &&
-	       sp->parents.head;
+	       sp_has_parents(sp);
 }
 
 /*

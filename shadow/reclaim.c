@@ -121,7 +121,7 @@ static bool clock_demote(struct shadow_mmu *mmu, u64 *examined, u32 *budget)
 		mmu->rc.hand = sp->rc_next;
 		if (pinned(mmu, sp) || clock_examine(mmu, sp, examined))
 			continue;
-		sp->rc_armed = true;	/* its A bits were just cleared */
+		sp->rc_armed = mmu->rc.pass;	/* its A bits were just cleared */
 		sp_rc_move(mmu, sp, probation(sp));
 		return true;
 	}
@@ -138,15 +138,20 @@ static bool clock_probe(struct shadow_mmu *mmu, struct shadow_page *sp, u64 *exa
 		sp_rc_move(mmu, sp, SHADOW_RC_HOT);
 		return false;
 	}
+	if (sp->rc_armed == mmu->rc.pass) {
+		/* Armed in this very pass: the guest has not run since, no verdict. */
+		sp_rc_move(mmu, sp, sp->rc_list);
+		return false;
+	}
 	used = clock_examine(mmu, sp, examined);
 	if (!sp->rc_armed) {
-		sp->rc_armed = true;	/* the creating walk's A bit is gone now */
+		sp->rc_armed = mmu->rc.pass;	/* the creating walk's A bit is gone now */
 		sp_rc_move(mmu, sp, sp->rc_list);
 		return false;
 	}
 	if (!used)
 		return true;
-	sp->rc_armed = false;
+	sp->rc_armed = 0;
 	sp_rc_move(mmu, sp, SHADOW_RC_HOT);
 	return false;
 }
@@ -154,7 +159,7 @@ static bool clock_probe(struct shadow_mmu *mmu, struct shadow_page *sp, u64 *exa
 static struct shadow_page *pick_clock(struct shadow_mmu *mmu, u64 *examined)
 {
 	struct shadow_rc_queue *lists = mmu->rc.lists;
-	u64 limit = counter_load(&mmu->rc.limit);
+	u64 limit = counter_load(&mmu->rc.limit) / SHADOW_PAGE_FRAMES;	/* in pages */
 	u64 hot_max = limit - limit / SHADOW_PROBATION_SHARE;
 	u64 leaf_first = limit / SHADOW_LEAF_FIRST_DIV;
 	u64 before = *examined;
@@ -162,14 +167,15 @@ static struct shadow_page *pick_clock(struct shadow_mmu *mmu, u64 *examined)
 	u32 budget;
 
 	/*
-	 * SHADOW_SCAN_AVG looks per eviction, saved up to one per page of the
-	 * limit (the first pass has every page to arm), at most SHADOW_SCAN_MAX
-	 * for one eviction: looks <= limit + SHADOW_SCAN_AVG * evictions.
+	 * SHADOW_SCAN_RATE quarters of a look per eviction, saved up to one look
+	 * per page of the limit (the first pass has every page to arm), at most
+	 * SHADOW_SCAN_MAX for one eviction: looks <= limit + 2.75 x evictions,
+	 * so <= 3 per eviction on average once 4 x limit pages have gone.
 	 */
-	mmu->rc.credit += SHADOW_SCAN_AVG;
-	if (mmu->rc.credit > (s32)limit)
-		mmu->rc.credit = (s32)limit;
-	budget = mmu->rc.credit > 0 ? (u32)mmu->rc.credit : 0;
+	mmu->rc.credit += SHADOW_SCAN_RATE;	/* in quarters of a look */
+	if (mmu->rc.credit > 4 * (s32)limit)
+		mmu->rc.credit = 4 * (s32)limit;
+	budget = mmu->rc.credit > 0 ? (u32)mmu->rc.credit / 4 : 0;
 	if (budget > SHADOW_SCAN_MAX)
 		budget = SHADOW_SCAN_MAX;
 	while (budget) {
@@ -197,13 +203,33 @@ static struct shadow_page *pick_clock(struct shadow_mmu *mmu, u64 *examined)
 		if (!looked && !clock_demote(mmu, examined, &budget))
 			break;
 	}
-	/* Nothing cold within the budget: the oldest on probation, leaves first. */
-	for (int l = SHADOW_RC_PROB_LEAF; l <= SHADOW_RC_PROB_DIR && !victim; l++)
-		for (struct shadow_page *sp = lists[l].head; sp && !victim; sp = sp->rc_next)
-			if (!pinned(mmu, sp))
-				victim = sp;
+	/*
+	 * Nothing cold within the budget: the oldest probation page armed before
+	 * this pass (leaves first), else the HOT page under the hand, else any on
+	 * probation. Pages not judged yet are the newest: ones the faulting
+	 * instruction may have just built and still needs (taking them first can
+	 * livelock it, each of its accesses evicting the other's path).
+	 */
+	for (int pass = 0; pass < 3 && !victim; pass++) {
+		for (int l = SHADOW_RC_PROB_LEAF; l <= SHADOW_RC_HOT && !victim; l++) {
+			struct shadow_page *start = lists[l].head;
+
+			if ((pass == 1) != (l == SHADOW_RC_HOT))
+				continue;
+			if (l == SHADOW_RC_HOT && mmu->rc.hand)
+				start = mmu->rc.hand;
+			for (struct shadow_page *sp = start; sp && !victim; sp = sp->rc_next)
+				if (!pinned(mmu, sp) && (pass != 0 || (sp->rc_armed &&
+								      sp->rc_armed != mmu->rc.pass)))
+					victim = sp;
+			for (struct shadow_page *sp = lists[l].head; sp != start && !victim;
+			     sp = sp->rc_next)
+				if (!pinned(mmu, sp))
+					victim = sp;
+		}
+	}
 out:
-	mmu->rc.credit -= (s32)(*examined - before);
+	mmu->rc.credit -= 4 * (s32)(*examined - before);
 	return victim;
 }
 
@@ -235,6 +261,8 @@ static void root_cache_drop(struct shadow_mmu *mmu, struct shadow_page *sp)
 u64 shadow_evict(struct shadow_mmu *mmu, u64 pages)
 {
 	u64 done = 0;
+
+	mmu->rc.pass++;	/* CLOCK: pages armed from now on are judged in a later pass */
 
 	while (done < pages) {
 		u64 examined = 0;
@@ -269,18 +297,39 @@ u64 shadow_evict(struct shadow_mmu *mmu, u64 pages)
 	return done;
 }
 
+/*
+ * Evict until `frames` host frames are given back (a page gives back its
+ * SHADOW_PAGE_FRAMES, and the bookkeeping pages it emptied) or nothing more
+ * can go. Returns the frames given back.
+ */
+static u64 evict_frames(struct shadow_mmu *mmu, u64 frames)
+{
+	u64 freed = 0;
+
+	while (freed < frames) {
+		u64 before = counter_load(&mmu->rc.used);
+
+		if (!shadow_evict(mmu, (frames - freed + SHADOW_PAGE_FRAMES - 1) / SHADOW_PAGE_FRAMES) ||
+		    counter_load(&mmu->rc.used) >= before)
+			break;
+		freed += before - counter_load(&mmu->rc.used);
+	}
+	return freed;
+}
+
 /* ---- reservation ------------------------------------------------------- */
 
 bool shadow_reserve(struct shadow_mmu *mmu, u32 pages)
 {
 	struct shadow_mmu_reclaim *rc = &mmu->rc;
 	u64 need, limit = counter_load(&rc->limit);
+	u64 frames = (u64)pages * SHADOW_PAGE_FRAMES + SHADOW_BOOKKEEPING_FRAMES;
 
-	if (!rc->pool || rc->reserved >= pages)
+	if (!rc->pool || rc->reserved >= frames)
 		return true;
-	need = pages - rc->reserved;
+	need = frames - rc->reserved;
 	if (counter_load(&rc->used) + rc->reserved + need > limit)
-		shadow_evict(mmu, counter_load(&rc->used) + rc->reserved + need - limit);
+		evict_frames(mmu, counter_load(&rc->used) + rc->reserved + need - limit);
 	if (counter_load(&rc->used) + rc->reserved + need > limit)
 		goto fail;	/* everything left is pinned */
 	if (!account_pool_charge(rc->pool, need)) {
@@ -312,14 +361,14 @@ void shadow_pool_init(struct shadow_pool *pool, u64 limit)
 
 u64 shadow_default_limit(u64 ram_pages)
 {
-	u64 pages = ram_pages * SHADOW_DEFAULT_PERMILLE / 1000;
+	u64 frames = ram_pages * SHADOW_DEFAULT_PERMILLE / 1000;
 
-	return pages < SHADOW_MIN_PAGES ? SHADOW_MIN_PAGES : pages;
+	return frames < SHADOW_MIN_FRAMES ? SHADOW_MIN_FRAMES : frames;
 }
 
 static u64 clamp_limit(u64 limit)
 {
-	return limit < SHADOW_MIN_PAGES ? SHADOW_MIN_PAGES : limit;
+	return limit < SHADOW_MIN_FRAMES ? SHADOW_MIN_FRAMES : limit;
 }
 
 bool shadow_pool_attach(struct shadow_pool *pool, struct shadow_mmu *mmu, u64 limit,
@@ -334,12 +383,14 @@ bool shadow_pool_attach(struct shadow_pool *pool, struct shadow_mmu *mmu, u64 li
 		return false;
 	mmu->rc.limit = clamp_limit(limit);
 	mmu->rc.policy = policy;
-	mmu->rc.credit = (s32)mmu->rc.limit;	/* CLOCK: one look for each page made before
-						 * the first eviction */
+	/* CLOCK: one look for each page made before the first eviction. */
+	mmu->rc.credit = 4 * (s32)(mmu->rc.limit / SHADOW_PAGE_FRAMES);
+	mmu->rc.pass = 1;	/* rc_armed 0 means "not armed" */
 	mmu->rc.pool = pool;
-	/* Pages made before attaching are charged now, even above the limit. */
+	/* Frames taken before attaching are charged now, even above the limit. */
 	counter_add(&pool->charged, (s64)mmu->rc.used);
 	counter_add(&pool->in_use, (s64)mmu->rc.used);
+	counter_add(&pool->pages, (s64)mmu->rc.pages);
 	for (int level = 1; level <= SHADOW_MAX_LEVEL; level++)
 		counter_add(&pool->in_use_level[level], (s64)mmu->stats.pages_in_use[level]);
 	counter_add(&pool->sum_limits, (s64)mmu->rc.limit);
@@ -360,6 +411,7 @@ void shadow_pool_detach(struct shadow_mmu *mmu)
 	counter_add(&pool->sum_limits, -(s64)mmu->rc.limit);
 	counter_add(&pool->charged, -(s64)mmu->rc.used);
 	counter_add(&pool->in_use, -(s64)mmu->rc.used);
+	counter_add(&pool->pages, -(s64)mmu->rc.pages);
 	for (int level = 1; level <= SHADOW_MAX_LEVEL; level++)
 		counter_add(&pool->in_use_level[level], -(s64)mmu->stats.pages_in_use[level]);
 	mmu->rc.pool = NULL;
@@ -375,7 +427,7 @@ void shadow_set_limit(struct shadow_mmu *mmu, u64 limit)
 		counter_add(&mmu->rc.pool->sum_limits, (s64)limit - (s64)old);
 	used = counter_load(&mmu->rc.used);
 	if (used > limit)
-		shadow_evict(mmu, used - limit);
+		evict_frames(mmu, used - limit);
 }
 
 /*
@@ -390,12 +442,12 @@ static s64 excess(const struct shadow_pool *pool, const struct shadow_mmu *mmu)
 	return (s64)counter_load(&mmu->rc.used) - (s64)share;
 }
 
-u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *self)
+u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 frames, struct shadow_mmu *self)
 {
 	u32 skip = 0;	/* guests found busy or with nothing to give */
 	u64 freed = 0;
 
-	while (freed < pages) {
+	while (freed < frames) {
 		struct shadow_mmu *donor = NULL;
 		s64 best = 0;
 		int slot = -1;
@@ -422,12 +474,12 @@ u64 shadow_pool_reclaim(struct shadow_pool *pool, u64 pages, struct shadow_mmu *
 			continue;
 		}
 		/* No further below its share than needed: at least one page each round. */
-		take = pages - freed;
+		take = frames - freed;
 		if (best > 0 && (u64)best < take)
 			take = (u64)best;
 		if (best <= 0)
 			take = 1;
-		got = shadow_evict(donor, take);
+		got = evict_frames(donor, take);
 		if (donor != self && pool->unlock)
 			pool->unlock(pool, donor);
 		if (!got)

@@ -12,47 +12,113 @@
 
 /* ---- fixed-size object pools ------------------------------------------ */
 
-/* A pool page starts with this header in its first object slot. */
+/*
+ * A bookkeeping page starts with this header, objects after it. Its
+ * frame is charged to the guest (account.c) while the page is held, and
+ * given back as soon as its last object is freed, so evicting shadow pages
+ * also frees the bookkeeping they used.
+ */
 struct pool_page {
-	struct pool_page *next;
+	struct pool_page *next, *prev;	/* all bookkeeping pages of the guest */
+	struct pool_page *next_partial, *prev_partial;	/* its pool's pages with a free object */
 	u64 hpa;
+	void *free;			/* free objects in this page */
+	u32 live;			/* objects in use */
+	bool partial;
 };
+
+static void partial_add(struct obj_pool *pool, struct pool_page *page)
+{
+	page->prev_partial = NULL;
+	page->next_partial = pool->partial;
+	if (pool->partial)
+		pool->partial->prev_partial = page;
+	pool->partial = page;
+	page->partial = true;
+}
+
+static void partial_remove(struct obj_pool *pool, struct pool_page *page)
+{
+	if (page->prev_partial)
+		page->prev_partial->next_partial = page->next_partial;
+	else
+		pool->partial = page->next_partial;
+	if (page->next_partial)
+		page->next_partial->prev_partial = page->prev_partial;
+	page->partial = false;
+}
+
+static struct pool_page *pool_grow(struct shadow_mmu *mmu, struct obj_pool *pool)
+{
+	struct pool_page *page;
+	u64 hpa;
+	u8 *mem;
+
+	if (!account_charge_frames(mmu, 1))
+		return NULL;
+	mem = mmu->host->alloc_page(mmu->host, &hpa, false);
+	if (!mem) {
+		account_uncharge_frames(mmu, 1);
+		return NULL;
+	}
+	page = (struct pool_page *)mem;
+	memset(page, 0, sizeof(*page));
+	page->hpa = hpa;
+	/* Objects start after the header, at a multiple of their size. */
+	for (u32 off = (u32)((sizeof(*page) + pool->size - 1) / pool->size * pool->size);
+	     off + pool->size <= PAGE_SIZE; off += pool->size) {
+		*(void **)(mem + off) = page->free;
+		page->free = mem + off;
+	}
+	page->next = mmu->pool_pages;
+	if (mmu->pool_pages)
+		mmu->pool_pages->prev = page;
+	mmu->pool_pages = page;
+	partial_add(pool, page);
+	return page;
+}
 
 static void *pool_get(struct shadow_mmu *mmu, struct obj_pool *pool)
 {
+	struct pool_page *page = pool->partial ? pool->partial : pool_grow(mmu, pool);
 	void *obj;
 
-	if (!pool->free) {
-		u64 hpa;
-		u8 *page = mmu->host->alloc_page(mmu->host, &hpa, false);
-		struct pool_page *hdr = (struct pool_page *)page;
-
-		if (!page)
-			return NULL;
-		hdr->next = mmu->pool_pages;
-		hdr->hpa = hpa;
-		mmu->pool_pages = hdr;
-		for (u32 off = pool->size; off + pool->size <= PAGE_SIZE; off += pool->size) {
-			*(void **)(page + off) = pool->free;
-			pool->free = page + off;
-		}
-	}
-	obj = pool->free;
-	pool->free = *(void **)obj;
+	if (!page)
+		return NULL;
+	obj = page->free;
+	page->free = *(void **)obj;
+	page->live++;
+	if (!page->free)
+		partial_remove(pool, page);
 	memset(obj, 0, pool->size);
 	return obj;
 }
 
-static void pool_put(struct obj_pool *pool, void *obj)
+static void pool_put(struct shadow_mmu *mmu, struct obj_pool *pool, void *obj)
 {
-	*(void **)obj = pool->free;
-	pool->free = obj;
+	struct pool_page *page = (struct pool_page *)((uintptr_t)obj & ~(uintptr_t)(PAGE_SIZE - 1));
+
+	*(void **)obj = page->free;
+	page->free = obj;
+	page->live--;
+	if (!page->partial)
+		partial_add(pool, page);
+	if (page->live)
+		return;
+	partial_remove(pool, page);
+	if (page->prev)
+		page->prev->next = page->next;
+	else
+		mmu->pool_pages = page->next;
+	if (page->next)
+		page->next->prev = page->prev;
+	mmu->host->free_page(mmu->host, page, page->hpa);
+	account_uncharge_frames(mmu, 1);
 }
 
 static u32 pool_size(size_t size)
 {
-	size = ALIGN_UP(size, 16);
-	return size < sizeof(struct pool_page) ? sizeof(struct pool_page) : size;
+	return (u32)ALIGN_UP(size, 16);
 }
 
 void sp_init_pools(struct shadow_mmu *mmu)
@@ -68,6 +134,10 @@ static bool list_add(struct shadow_mmu *mmu, struct spte_list *list, u64 *spte)
 {
 	struct spte_list_node *node = list->head;
 
+	if (!list->single) {
+		list->single = spte;
+		return true;
+	}
 	if (!node || node->count == LIST_NODE_SPTES) {
 		node = pool_get(mmu, &mmu->node_pool);
 		if (!node)
@@ -84,6 +154,16 @@ static void list_remove(struct shadow_mmu *mmu, struct spte_list *list, u64 *spt
 {
 	struct spte_list_node *head = list->head;
 
+	if (list->single == spte) {
+		/* The inline slot takes an entry of the head node, if any. */
+		list->single = head ? head->spte[--head->count] : NULL;
+		if (head && !head->count) {
+			list->head = head->next;
+			pool_put(mmu, &mmu->node_pool, head);
+		}
+		return;
+	}
+
 	for (struct spte_list_node *n = head; n; n = n->next) {
 		for (u32 i = 0; i < n->count; i++) {
 			if (n->spte[i] != spte)
@@ -91,16 +171,30 @@ static void list_remove(struct shadow_mmu *mmu, struct spte_list *list, u64 *spt
 			n->spte[i] = head->spte[--head->count];
 			if (!head->count) {
 				list->head = head->next;
-				pool_put(&mmu->node_pool, head);
+				pool_put(mmu, &mmu->node_pool, head);
 			}
 			return;
 		}
 	}
 }
 
+static bool list_empty(const struct spte_list *list)
+{
+	return !list->single;	/* list_remove() keeps the inline slot filled first */
+}
+
+static void list_for_each(const struct spte_list *list, void (*fn)(u64 *spte, void *arg), void *arg)
+{
+	if (list->single)
+		fn(list->single, arg);
+	for (struct spte_list_node *n = list->head; n; n = n->next)
+		for (u32 i = 0; i < n->count; i++)
+			fn(n->spte[i], arg);
+}
+
 static unsigned list_count(const struct spte_list *list, const u64 *spte)
 {
-	unsigned found = 0;
+	unsigned found = list->single && (!spte || list->single == spte);
 
 	for (struct spte_list_node *n = list->head; n; n = n->next)
 		for (u32 i = 0; i < n->count; i++)
@@ -138,11 +232,11 @@ static bool rmap_add(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
 	}
 	if (list_add(mmu, &(*slot)->list, spte))
 		return true;
-	if (!(*slot)->list.head) {
+	if (list_empty(&(*slot)->list)) {
 		struct rmap_head *empty = *slot;
 
 		*slot = empty->next;
-		pool_put(&mmu->rmap_pool, empty);
+		pool_put(mmu, &mmu->rmap_pool, empty);
 	}
 	return false;
 }
@@ -155,9 +249,9 @@ static void rmap_remove(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
 	if (!head)
 		return;
 	list_remove(mmu, &head->list, spte);
-	if (!head->list.head) {
+	if (list_empty(&head->list)) {
 		*slot = head->next;
-		pool_put(&mmu->rmap_pool, head);
+		pool_put(mmu, &mmu->rmap_pool, head);
 	}
 }
 
@@ -168,6 +262,8 @@ void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu
 
 	if (!head)
 		return;
+	if (head->list.single)
+		fn(mmu, head->list.single, arg);
 	for (struct spte_list_node *n = head->list.head; n; n = n->next)
 		for (u32 i = 0; i < n->count; i++)
 			fn(mmu, n->spte[i], arg);
@@ -187,9 +283,12 @@ unsigned parents_count(const struct shadow_page *sp, const u64 *spte)
 
 void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg), void *arg)
 {
-	for (struct spte_list_node *n = sp->parents.head; n; n = n->next)
-		for (u32 i = 0; i < n->count; i++)
-			fn(n->spte[i], arg);
+	list_for_each(&sp->parents, fn, arg);
+}
+
+bool sp_has_parents(const struct shadow_page *sp)
+{
+	return !list_empty(&sp->parents);
 }
 
 /* ---- shadow pages ------------------------------------------------------ */
@@ -309,7 +408,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	if (!sp)
 		return NULL;
 	if (!account_charge(mmu, role.level)) {	/* over a limit: see reclaim.c */
-		pool_put(&mmu->page_pool, sp);
+		pool_put(mmu, &mmu->page_pool, sp);
 		return NULL;
 	}
 	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root);
@@ -319,7 +418,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 			mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
 		if (sp->aux)
 			mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
-		pool_put(&mmu->page_pool, sp);
+		pool_put(mmu, &mmu->page_pool, sp);
 		account_uncharge(mmu, role.level);
 		return NULL;
 	}
@@ -450,11 +549,12 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 		return;
 	/* The owners of parent sptes keep a stale aux entry, ignored while not present. */
 	sp_for_each_parent(sp, unlink_parent, mmu);
+	sp->parents.single = NULL;
 	while (sp->parents.head) {
 		struct spte_list_node *n = sp->parents.head;
 
 		sp->parents.head = n->next;
-		pool_put(&mmu->node_pool, n);
+		pool_put(mmu, &mmu->node_pool, n);
 	}
 	for (int i = 0; i < PT_ENTRIES; i++)
 		sp_set_spte(mmu, sp, i, 0, 0, NULL);
@@ -507,7 +607,7 @@ void sp_commit_zap(struct shadow_mmu *mmu)
 		mmu->zap_pending = sp->hash_next;
 		mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
 		mmu->host->free_page(mmu->host, sp->aux, sp->aux_hpa);
-		pool_put(&mmu->page_pool, sp);
+		pool_put(mmu, &mmu->page_pool, sp);
 		mmu->stats.pages_zapped++;
 	}
 }
@@ -519,13 +619,7 @@ void sp_free_all(struct shadow_mmu *mmu)
 	while (mmu->oldest)
 		sp_zap(mmu, mmu->oldest);
 	sp_commit_zap(mmu);
-	while (mmu->pool_pages) {
-		struct pool_page *hdr = mmu->pool_pages;
-
-		mmu->pool_pages = hdr->next;
-		mmu->host->free_page(mmu->host, hdr, hdr->hpa);
-	}
-	mmu->page_pool.free = mmu->node_pool.free = mmu->rmap_pool.free = NULL;
+	/* Every object is free now, so every bookkeeping page has been given back. */
 }
 
 void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp)

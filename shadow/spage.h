@@ -107,6 +107,7 @@ void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu
 unsigned rmap_count(struct shadow_mmu *mmu, u64 gfn, const u64 *spte);
 unsigned parents_count(const struct shadow_page *sp, const u64 *spte);
 void sp_for_each_parent(struct shadow_page *sp, void (*fn)(u64 *spte, void *arg), void *arg);
+bool sp_has_parents(const struct shadow_page *sp);
 
 /*
  * Hooks for a reclaim / ageing policy (shadow/reclaim.c, flood.c and tests use them):

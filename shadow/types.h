@@ -116,8 +116,10 @@ union shadow_role {
 
 struct spte_list_node;
 struct rmap_head;
+/* Sptes pointing at a page, or mapping a gfn: most often one, held inline. */
 struct spte_list {
-	struct spte_list_node *head;
+	u64 *single;
+	struct spte_list_node *head;	/* the others, 14 per node */
 };
 
 /* Descriptor of one shadow page table. */
@@ -133,7 +135,7 @@ struct shadow_page {
 	struct shadow_page *rc_prev, *rc_next;	/* its reclaim list (rc_list) */
 	u8 rc_list;		/* enum shadow_rc_lists */
 	u64 rc_seq;		/* when it joined that list (rc.seq) */
-	bool rc_armed;		/* CLOCK: A bits cleared since it joined probation */
+	u64 rc_armed;		/* CLOCK: pass that cleared its A bits on probation (0: none) */
 	struct shadow_page *older, *newer;	/* all pages in creation order */
 	struct spte_list parents;	/* sptes that point at this page */
 	u32 root_count;		/* pins: a vCPU's current root or the root cache */
@@ -173,14 +175,16 @@ struct shadow_rc_queue {
  * everything else belongs to the guest lock.
  */
 struct shadow_mmu_reclaim {
-	struct shadow_pool *pool;	/* NULL: no limit (pages are still counted) */
-	u64 used;		/* shadow pages of this guest */
-	u64 limit;		/* shadow_pages=N */
-	u64 reserved;		/* charged to the pool, not yet allocated */
+	struct shadow_pool *pool;	/* NULL: no limit (frames are still counted) */
+	u64 used;		/* host frames of this guest's shadow MMU */
+	u64 pages;		/* its shadow pages */
+	u64 limit;		/* shadow_pages=N: host frames */
+	u64 reserved;		/* frames charged to the pool, not yet taken */
 	u32 policy;		/* enum shadow_reclaim_policy */
 	struct shadow_rc_queue lists[SHADOW_RC_LISTS];	/* every page is on one (spage.c) */
 	struct shadow_page *hand;	/* CLOCK: next page of the HOT list to examine */
 	u64 seq;		/* list joins so far */
+	u64 pass;		/* CLOCK: eviction passes so far */
 	s32 credit;		/* CLOCK: looks it may still take (reclaim.c) */
 	/* SHADOW_RECLAIM_CALLER: the next victim (NULL: none), pages examined added */
 	struct shadow_page *(*pick)(struct shadow_mmu *mmu, u64 *examined);
@@ -214,9 +218,12 @@ struct shadow_flood {
 
 #define SHADOW_FLOOD_OLD_MAX 16
 
+struct pool_page;
+
+/* Fixed-size objects carved from bookkeeping pages (spage.c). */
 struct obj_pool {
 	u32 size;
-	void *free;
+	struct pool_page *partial;	/* its pages with a free object */
 };
 
 struct shadow_mmu {
@@ -231,7 +238,7 @@ struct shadow_mmu {
 	struct shadow_page *zap_pending;	/* unlinked, freed after a guest-wide flush */
 	bool flush_pending;	/* A bits were cleared: flush before relying on them */
 	struct obj_pool page_pool, node_pool, rmap_pool;
-	void *pool_pages;	/* bookkeeping pages, chained through their first word */
+	struct pool_page *pool_pages;	/* all bookkeeping pages */
 	u64 seq;
 	struct shadow_mmu_reclaim rc;
 	struct shadow_flood flood;

@@ -46,19 +46,24 @@ WORKLOADS = [
 CONFIGS = [
     Config("ept", "ept", what="hardware EPT (with A/D bits on this CPU model)"),
     Config("shadow", "shadow", what="shadow page tables: CLOCK reclaim, flood detection on, "
-                                     "default limit (2% of guest pages, >= 64)"),
+                                     "default limit (frames: 4% of guest pages, >= 128)"),
     Config("sh-flood-off", "shadow", "flood=off", what="shadow, flood detection off"),
     Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
-    Config("sh-clock-64", "shadow", "shadow_pages=64", what="shadow, CLOCK reclaim, limit 64"),
-    Config("sh-fifo-64", "shadow", "shadow_pages=64 reclaim=fifo",
-           what="shadow, FIFO reclaim (KVM's), limit 64"),
-    Config("sh-clock-128", "shadow", "shadow_pages=128", what="shadow, CLOCK reclaim, limit 128"),
-    Config("sh-fifo-128", "shadow", "shadow_pages=128 reclaim=fifo",
-           what="shadow, FIFO reclaim, limit 128"),
-    Config("sh-clock-512", "shadow", "shadow_pages=512", what="shadow, CLOCK reclaim, limit 512"),
-    Config("sh-fifo-512", "shadow", "shadow_pages=512 reclaim=fifo",
-           what="shadow, FIFO reclaim, limit 512"),
+    # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
+    # each, and an eighth more for bookkeeping pages).
+    Config("sh-clock-144", "shadow", "shadow_pages=144",
+           what="shadow, CLOCK reclaim, limit 144 frames (64 shadow pages)"),
+    Config("sh-fifo-144", "shadow", "shadow_pages=144 reclaim=fifo",
+           what="shadow, FIFO reclaim (KVM's), limit 144 frames"),
+    Config("sh-clock-288", "shadow", "shadow_pages=288",
+           what="shadow, CLOCK reclaim, limit 288 frames (128 shadow pages)"),
+    Config("sh-fifo-288", "shadow", "shadow_pages=288 reclaim=fifo",
+           what="shadow, FIFO reclaim, limit 288 frames"),
+    Config("sh-clock-1152", "shadow", "shadow_pages=1152",
+           what="shadow, CLOCK reclaim, limit 1152 frames (512 shadow pages)"),
+    Config("sh-fifo-1152", "shadow", "shadow_pages=1152 reclaim=fifo",
+           what="shadow, FIFO reclaim, limit 1152 frames"),
 ]
 
 # `make test` runs this subset as a smoke test of the harness itself.

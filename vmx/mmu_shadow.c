@@ -51,8 +51,9 @@ struct guest_shadow {
 
 #define shadow_of(h) ((struct guest_shadow *)((u8 *)(h) - offsetof(struct guest_shadow, host)))
 
-/* Shadow page tables of all guests come from one pool with a global limit
- * (shadow_pool=N); each guest also has its own (shadow_pages=N). One CPU runs
+/* The host frames of all guests' shadow MMUs (tables and bookkeeping) come from
+ * one pool with a global limit (shadow_pool=N); each guest also has its own
+ * (shadow_pages=N), both in frames. One CPU runs
  * one guest at a time, so reclaim needs no cross-guest locking (trylock NULL). */
 static struct shadow_pool pool;
 static bool pool_ready;
@@ -391,11 +392,11 @@ static enum exit_action wait_for_shadow_pages(struct guest *g)
 
 	if (++s->no_memory_retries < NO_MEMORY_RETRIES)
 		return EXIT_YIELD;
-	guest_end(g, 0, "no shadow page table could be had after %u tries: it holds %llu of its "
-		  "limit %llu, the pool %llu of %llu", NO_MEMORY_RETRIES,
-		  (unsigned long long)shadow_mmu_pages(&s->mmu, 0),
+	guest_end(g, 0, "no shadow page table could be had after %u tries: it holds %llu frames "
+		  "of its limit %llu, the pool %llu of %llu", NO_MEMORY_RETRIES,
+		  (unsigned long long)shadow_mmu_frames(&s->mmu),
 		  (unsigned long long)shadow_mmu_limit(&s->mmu),
-		  (unsigned long long)shadow_pool_pages(&pool, 0),
+		  (unsigned long long)shadow_pool_frames(&pool),
 		  (unsigned long long)pool.limit);
 	return EXIT_ENDED;
 }
@@ -404,8 +405,9 @@ static void shadow_pool_report(void)
 {
 	if (!pool_ready)
 		return;
-	log_printf("hv", "stats _pool shadow limit=%llu in_use=%llu l1=%llu l2=%llu l3=%llu l4=%llu "
-		   "reclaims=%llu reclaimed=%llu", (unsigned long long)pool.limit,
+	log_printf("hv", "stats _pool shadow limit=%llu in_use=%llu pages=%llu l1=%llu l2=%llu "
+		   "l3=%llu l4=%llu reclaims=%llu reclaimed=%llu", (unsigned long long)pool.limit,
+		   (unsigned long long)shadow_pool_frames(&pool),
 		   (unsigned long long)shadow_pool_pages(&pool, 0),
 		   (unsigned long long)shadow_pool_pages(&pool, 1),
 		   (unsigned long long)shadow_pool_pages(&pool, 2),
@@ -504,6 +506,8 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	struct guest_shadow *s = shadow_of_guest(g);
 	const struct shadow_stats *st = &s->mmu.stats;
 
+	add(ctx, "frames", shadow_mmu_frames(&s->mmu));
+	add(ctx, "host_frames", s->pages_allocated);
 	add(ctx, "faults", st->faults);
 	add(ctx, "faults_fixed", st->faults_fixed);
 	add(ctx, "faults_injected", st->faults_injected);

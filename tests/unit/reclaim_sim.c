@@ -36,13 +36,13 @@ static struct sim_guest *guest_of(struct shadow_host *h)
 
 static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 {
-	(void)h;
 	(void)below_4g;		/* the whole pool is below 4 GiB */
 	for (int i = 0; i < SIM_HOST_FRAMES; i++) {
 		if (frame_used[i])
 			continue;
 		frame_used[i] = true;
 		sim_host_frames_used++;
+		guest_of(h)->frames++;
 		last_use[i] = ++use_clock;	/* created: in use */
 		memset(frames[i], 0, 4096);
 		*hpa = FRAMES_HPA + (u64)i * 4096;
@@ -55,10 +55,10 @@ static void host_free(struct shadow_host *h, void *page, u64 hpa)
 {
 	u64 i = (hpa - FRAMES_HPA) / 4096;
 
-	(void)h;
 	if (i < SIM_HOST_FRAMES && frame_used[i] && page == frames[i]) {
 		frame_used[i] = false;
 		sim_host_frames_used--;
+		guest_of(h)->frames--;
 		memset(page, 0xa5, 4096);	/* poison: a walk through a freed table fails */
 	}
 }
@@ -229,7 +229,9 @@ enum sim_access sim_access(struct sim_guest *g, u64 gva, u32 access)
 			goto out;
 	}
 out:
-	if (g->mmu.rc.pool && shadow_mmu_pages(&g->mmu, 0) > shadow_mmu_limit(&g->mmu))
+	/* Every frame the host gave is counted, and the count is within the limit. */
+	if (g->frames != shadow_mmu_frames(&g->mmu) ||
+	    (g->mmu.rc.pool && g->frames > shadow_mmu_limit(&g->mmu)))
 		g->over_limit++;
 	return result;
 }

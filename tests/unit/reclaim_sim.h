@@ -26,7 +26,9 @@ struct sim_guest {
 	struct shadow_vcpu v;
 	struct sim_cpu cpu;
 	u64 ram_hpa;		/* host-physical base of its RAM */
-	u64 over_limit;		/* times used > limit was seen after an access */
+	u64 frames;		/* host frames it holds (tables and bookkeeping) */
+	u64 over_limit;		/* accesses after which it held more frames than its limit,
+				 * or other than its shadow MMU counts */
 };
 
 /* The guest-memory layout of struct sim_workload. */

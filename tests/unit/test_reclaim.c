@@ -38,7 +38,7 @@ static void clear_all_accessed(struct shadow_mmu *mmu)
 {
 	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer) {
 		shadow_page_test_and_clear_accessed(mmu, sp);
-		sp->rc_armed = true;
+		sp->rc_armed = mmu->rc.pass;	/* armed by the pass so far */
 	}
 	sp_commit_zap(mmu);
 }
@@ -76,25 +76,26 @@ static void destroy_all(int guests)
 	}
 	CHECK_EQ(sim_host_frames_used, 0);
 	CHECK_EQ(shadow_pool_pages(&pool, 0), 0);
+	CHECK_EQ(shadow_pool_frames(&pool), 0);
 	CHECK_EQ(pool.charged, 0);
 	CHECK_EQ(pool.sum_limits, 0);
 }
 
 TEST(default_and_minimum_limits)
 {
-	CHECK_EQ(shadow_default_limit(16384), 327);	/* 64 MiB: 2% */
-	CHECK_EQ(shadow_default_limit(1000), SHADOW_MIN_PAGES);
+	CHECK_EQ(shadow_default_limit(16384), 655);	/* 64 MiB: 4% in frames */
+	CHECK_EQ(shadow_default_limit(1000), SHADOW_MIN_FRAMES);
 	sim_reset();
 	shadow_pool_init(&pool, 1000);
 	CHECK(sim_guest_init(0, &pool, 10, SHADOW_RECLAIM_CLOCK));
-	CHECK_EQ(shadow_mmu_limit(&sim_guests[0].mmu), SHADOW_MIN_PAGES);
-	CHECK_EQ(pool.sum_limits, SHADOW_MIN_PAGES);
+	CHECK_EQ(shadow_mmu_limit(&sim_guests[0].mmu), SHADOW_MIN_FRAMES);
+	CHECK_EQ(pool.sum_limits, SHADOW_MIN_FRAMES);
 	destroy_all(1);
 }
 
 TEST(clock_faults_clearly_less_than_fifo)
 {
-	static const u64 limits[] = { 64, 128 };
+	static const u64 limits[] = { 160, 256 };	/* frames: 64 and 112 pages and bookkeeping */
 
 	for (int i = 0; i < 2; i++) {
 		struct sim_result clock, fifo;
@@ -105,7 +106,8 @@ TEST(clock_faults_clearly_less_than_fifo)
 		CHECK_EQ(clock.no_memory + fifo.no_memory, 0);
 		CHECK(clock.evictions > 0 && fifo.evictions > 0);
 		CHECK(clock.faults * 100 <= fifo.faults * 60);	/* 40% fewer at least */
-		CHECK(clock.examined <= limits[i] + 3 * clock.evictions);	/* the ration */
+		CHECK(4 * clock.examined <= 4 * limits[i] / SHADOW_PAGE_FRAMES +
+		      SHADOW_SCAN_RATE * clock.evictions);	/* the ration */
 		CHECK(fifo.examined <= 2 * fifo.evictions);
 	}
 }
@@ -114,12 +116,12 @@ TEST(accounting_is_exact_and_lock_free_readable)
 {
 	struct sim_workload w = small_workload(300, 7);
 	struct sim_result r;
-	u64 sum = 0, sum_level[SHADOW_MAX_LEVEL + 1] = { 0 };
+	u64 sum = 0, frames = 0, sum_level[SHADOW_MAX_LEVEL + 1] = { 0 };
 
 	sim_reset();
 	shadow_pool_init(&pool, 1u << 20);
 	for (int i = 0; i < 2; i++) {
-		CHECK(sim_guest_init(i, &pool, 64 + 40 * i, SHADOW_RECLAIM_CLOCK));
+		CHECK(sim_guest_init(i, &pool, 128 + 80 * i, SHADOW_RECLAIM_CLOCK));
 		sim_workload_setup(&sim_guests[i], &w);
 		sim_workload_run(&sim_guests[i], &w, &r);
 		CHECK_EQ(r.errors, 0);
@@ -129,17 +131,22 @@ TEST(accounting_is_exact_and_lock_free_readable)
 		struct shadow_mmu *mmu = &sim_guests[i].mmu;
 
 		CHECK_EQ(shadow_mmu_pages(mmu, 0), list_pages(mmu, 0));
-		CHECK(shadow_mmu_pages(mmu, 0) <= shadow_mmu_limit(mmu));
+		/* Frames: every one the host gave, tables and bookkeeping, within the limit. */
+		CHECK_EQ(shadow_mmu_frames(mmu), sim_guests[i].frames);
+		CHECK(shadow_mmu_frames(mmu) <= shadow_mmu_limit(mmu));
+		CHECK(shadow_mmu_frames(mmu) > SHADOW_PAGE_FRAMES * shadow_mmu_pages(mmu, 0));
 		CHECK_EQ(sim_guests[i].over_limit, 0);
 		CHECK_EQ(mmu->rc.reserved, 0);	/* released after each fault */
 		sum += shadow_mmu_pages(mmu, 0);
+		frames += shadow_mmu_frames(mmu);
 		for (int level = 1; level <= SHADOW_MAX_LEVEL; level++) {
 			CHECK_EQ(shadow_mmu_pages(mmu, level), list_pages(mmu, level));
 			sum_level[level] += shadow_mmu_pages(mmu, level);
 		}
 	}
 	CHECK_EQ(shadow_pool_pages(&pool, 0), sum);
-	CHECK_EQ(pool.charged, sum);
+	CHECK_EQ(shadow_pool_frames(&pool), frames);
+	CHECK_EQ(pool.charged, frames);
 	for (int level = 1; level <= SHADOW_MAX_LEVEL; level++)
 		CHECK_EQ(shadow_pool_pages(&pool, level), sum_level[level]);
 	destroy_all(2);
@@ -245,9 +252,11 @@ TEST(clock_takes_a_cold_leaf_before_a_cold_directory)
 
 /*
  * Probation: a page's first look only arms it (the walk that created it
- * set A); used after that, it is promoted to HOT; not used, it goes.
+ * set A), and no verdict comes in the pass that armed it (the guest has not
+ * run since); at a later pass, used since arming, it is promoted to HOT;
+ * not used, it goes.
  */
-TEST(clock_arms_new_pages_then_keeps_the_reused)
+TEST(clock_arms_new_pages_then_judges_them_a_pass_later)
 {
 	struct sim_workload w = small_workload(0, 1);
 	struct sim_guest *g = guest_with_spaces(&w, 2, 512, SHADOW_RECLAIM_CLOCK);
@@ -259,21 +268,24 @@ TEST(clock_arms_new_pages_then_keeps_the_reused)
 	CHECK(a && b && !a->rc_armed && !b->rc_armed);
 	if (!a || !b)
 		return;
-	/* Make a and b the oldest leaves on probation. */
+	/* a and b the oldest leaves on probation, every other page used. */
 	sp_rc_move(&g->mmu, b, SHADOW_RC_HOT);
 	sp_rc_move(&g->mmu, a, SHADOW_RC_HOT);
 	sp_rc_move(&g->mmu, b, SHADOW_RC_PROB_LEAF);
 	sp_rc_move(&g->mmu, a, SHADOW_RC_PROB_LEAF);
-	for (struct shadow_page *sp = g->mmu.rc.lists[SHADOW_RC_PROB_LEAF].head; sp; sp = sp->rc_next)
+	for (struct shadow_page *sp = g->mmu.oldest; sp; sp = sp->newer)
 		if (sp != a && sp != b)
-			sp->rc_armed = true, sp->accessed = true;
-	for (struct shadow_page *sp = g->mmu.rc.lists[SHADOW_RC_PROB_DIR].head; sp; sp = sp->rc_next)
-		sp->rc_armed = true, sp->accessed = true;
-	/* Evicting one: the unarmed a and b are armed (looked at, kept), the
-	 * others were used: promoted; then a and b come up again, unused. */
+			sp->rc_armed = g->mmu.rc.pass, sp->accessed = true;
 	CHECK_EQ(shadow_evict(&g->mmu, 1), 1);
-	CHECK(a->zapped != b->zapped);
+	CHECK(!a->zapped && !b->zapped);	/* armed in that pass: no verdict yet */
+	CHECK(a->rc_armed && b->rc_armed);
 	CHECK(g->mmu.stats.evict_examined - examined <= SHADOW_SCAN_MAX);
+	/* The guest runs on: space 1's table is walked, space 0's is not. */
+	CHECK_EQ(shadow_set_cr3(&g->v, sim_space_cr3(&w, 1)), SHADOW_CR_OK);
+	CHECK_EQ(sim_access(g, sim_user_gva(0, 1), 0), SIM_OK);
+	CHECK_EQ(shadow_evict(&g->mmu, 1), 1);
+	CHECK(sp_first_indirect(&g->mmu, pt0) == NULL);	/* a went */
+	CHECK(sp_first_indirect(&g->mmu, pt1) == b && b->rc_list == SHADOW_RC_HOT);
 	destroy_all(1);
 }
 
@@ -281,7 +293,7 @@ TEST(clock_arms_new_pages_then_keeps_the_reused)
 TEST(clock_keeps_a_hot_space_through_a_cold_stream)
 {
 	struct sim_workload w = small_workload(0, 1);
-	struct sim_guest *g = guest_with_spaces(&w, 1, 64, SHADOW_RECLAIM_CLOCK);
+	struct sim_guest *g = guest_with_spaces(&w, 1, 128, SHADOW_RECLAIM_CLOCK);
 	u64 hot = sim_space_cr3(&w, 0) >> 12, created;
 
 	for (u32 s = 8; s < 8 + 40; s++) {	/* 40 spaces of 6 pages, once each */
@@ -294,7 +306,8 @@ TEST(clock_keeps_a_hot_space_through_a_cold_stream)
 	for (u64 f = hot; f < hot + 6; f++)
 		CHECK(sp_first_indirect(&g->mmu, f) != NULL);
 	CHECK(g->mmu.stats.evictions > 150);
-	CHECK(g->mmu.stats.evict_examined <= 64 + 3 * g->mmu.stats.evictions);
+	CHECK(4 * g->mmu.stats.evict_examined <=
+	      4 * 128 / SHADOW_PAGE_FRAMES + SHADOW_SCAN_RATE * g->mmu.stats.evictions);
 	destroy_all(1);
 }
 
@@ -394,11 +407,13 @@ TEST(lower_limit_evicts_at_once)
 
 	CHECK(shadow_mmu_pages(&g->mmu, 0) > 90);
 	shadow_set_limit(&g->mmu, 1);
-	CHECK_EQ(shadow_mmu_limit(&g->mmu), SHADOW_MIN_PAGES);
-	CHECK_EQ(pool.sum_limits, SHADOW_MIN_PAGES);
-	CHECK(shadow_mmu_pages(&g->mmu, 0) <= SHADOW_MIN_PAGES);
+	CHECK_EQ(shadow_mmu_limit(&g->mmu), SHADOW_MIN_FRAMES);
+	CHECK_EQ(pool.sum_limits, SHADOW_MIN_FRAMES);
+	CHECK(shadow_mmu_frames(&g->mmu) <= SHADOW_MIN_FRAMES);
+	CHECK_EQ(shadow_mmu_frames(&g->mmu), g->frames);
 	touch_space(g, &w, 3);
-	CHECK(shadow_mmu_pages(&g->mmu, 0) <= SHADOW_MIN_PAGES);
+	CHECK(shadow_mmu_frames(&g->mmu) <= SHADOW_MIN_FRAMES);
+	CHECK_EQ(g->over_limit, 0);
 	destroy_all(1);
 }
 
@@ -410,7 +425,7 @@ TEST(lower_limit_evicts_at_once)
 TEST(guest_table_writes_during_reclaim)
 {
 	struct sim_workload w = small_workload(0, 1);
-	struct sim_guest *g = guest_with_spaces(&w, 8, 64, SHADOW_RECLAIM_CLOCK);
+	struct sim_guest *g = guest_with_spaces(&w, 8, 128, SHADOW_RECLAIM_CLOCK);
 	u64 rng = 11, sptes_updated = g->mmu.stats.sptes_updated;
 
 	for (int run = 0; run < 400; run++) {
@@ -478,16 +493,16 @@ TEST(global_reclaim_takes_from_the_guest_above_its_share)
 	struct sim_workload w = small_workload(400, 3);
 	struct sim_result r;
 
-	/* Fair shares of a 192-page pool: 64 each. */
-	pool_setup(192);
+	/* Fair shares of a 384-frame pool: 128 each. */
+	pool_setup(384);
 	for (int i = 0; i < 3; i++) {
 		CHECK(sim_guest_init(i, &pool, 512, SHADOW_RECLAIM_CLOCK));
 		sim_workload_setup(&sim_guests[i], &w);
 	}
 	sim_workload_run(&sim_guests[0], &w, &r);	/* fills the pool alone */
 	CHECK_EQ(r.errors + r.no_memory, 0);
-	CHECK(shadow_pool_pages(&pool, 0) >= 180);
-	CHECK(pool.charged <= 192);
+	CHECK(shadow_pool_frames(&pool) >= 384 - 3 * SHADOW_PAGE_FRAMES - SHADOW_BOOKKEEPING_FRAMES - 20);
+	CHECK(pool.charged <= 384);
 	/* Guest 2 runs a little: it is below its share, guest 0 far above. */
 	touch_space(&sim_guests[2], &w, 0);
 	touch_space(&sim_guests[2], &w, 1);
@@ -499,10 +514,10 @@ TEST(global_reclaim_takes_from_the_guest_above_its_share)
 	/* Guest 1 runs the whole workload: now both big guests give. */
 	sim_workload_run(&sim_guests[1], &w, &r);
 	CHECK_EQ(r.errors + r.no_memory, 0);
-	CHECK(shadow_pool_pages(&pool, 0) <= 192);
-	CHECK(shadow_mmu_pages(&sim_guests[0].mmu, 0) < 128);
-	CHECK(shadow_mmu_pages(&sim_guests[1].mmu, 0) > 40);
-	CHECK_EQ(pool.charged, shadow_pool_pages(&pool, 0));
+	CHECK(shadow_pool_frames(&pool) <= 384);
+	CHECK(shadow_mmu_frames(&sim_guests[0].mmu) < 256);
+	CHECK(shadow_mmu_frames(&sim_guests[1].mmu) > 80);
+	CHECK_EQ(pool.charged, shadow_pool_frames(&pool));
 	destroy_all(3);
 }
 
@@ -513,26 +528,26 @@ TEST(pool_exhausted_fault_waits_and_changes_nothing)
 	struct sim_guest *a = &sim_guests[0], *b = &sim_guests[1];
 	u64 used_b;
 
-	pool_setup(128);
+	pool_setup(256);
 	CHECK(sim_guest_init(0, &pool, 512, SHADOW_RECLAIM_CLOCK));
 	CHECK(sim_guest_init(1, &pool, 512, SHADOW_RECLAIM_CLOCK));
 	sim_workload_setup(a, &w);
 	sim_workload_setup(b, &w);
 	sim_workload_run(a, &w, &r);
 	CHECK_EQ(r.errors + r.no_memory, 0);
-	CHECK(pool.charged > 100);
+	CHECK(pool.charged > 200);
 	/* Guest 1 keeps only its running root; the pool is full; guest 0 is busy
 	 * on another CPU: guest 1 has to wait. */
 	CHECK_EQ(shadow_evict(&b->mmu, 100), 1);
 	__atomic_store_n(&pool.limit, pool.charged, __ATOMIC_RELAXED);
 	busy[0] = true;
-	used_b = shadow_mmu_pages(&b->mmu, 0);
+	used_b = shadow_mmu_frames(&b->mmu);
 	CHECK_EQ(shadow_set_cr3(&b->v, sim_space_cr3(&w, 5)), SHADOW_CR_NO_MEMORY);
 	CHECK_EQ(sim_access(b, sim_user_gva(0, 0), 0), SIM_NO_MEMORY);
-	CHECK_EQ(shadow_mmu_pages(&b->mmu, 0), used_b);
+	CHECK_EQ(shadow_mmu_frames(&b->mmu), used_b);
 	CHECK_EQ(b->mmu.rc.reserved, 0);
 	CHECK(b->mmu.stats.reserve_failures >= 2);
-	CHECK_EQ(pool.charged, shadow_pool_pages(&pool, 0));
+	CHECK_EQ(pool.charged, shadow_pool_frames(&pool));
 	CHECK_EQ(shadow_audit(&b->mmu), 0);
 	busy[0] = false;
 	CHECK_EQ(sim_access(b, sim_user_gva(0, 0), 0), SIM_OK);
