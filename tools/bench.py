@@ -3,7 +3,8 @@
 
 Writes a table to stdout, build/bench/results.csv and .json, PNG plots (gnuplot) and
 BENCHMARKS.md's results section (between the RESULTS markers), from one set of runs.
-Usage: tools/bench.py [--smoke] [--no-docs]
+Usage: tools/bench.py [--smoke] [--no-docs] [--configs A,B] [--workloads X,Y]
+(a subset of configurations or workloads never rewrites BENCHMARKS.md)
 """
 import argparse
 import csv
@@ -142,9 +143,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="a short subset, checks the harness")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite BENCHMARKS.md")
+    ap.add_argument("--configs", help="comma-separated configuration names (a subset)")
+    ap.add_argument("--workloads", help="comma-separated workload names (a subset)")
     args = ap.parse_args()
     configs = [c for c in bench.CONFIGS if not args.smoke or c.name in bench.SMOKE_CONFIGS]
     workloads = [w for w in bench.WORKLOADS if not args.smoke or w.name in bench.SMOKE_WORKLOADS]
+    for opt, items in (("configs", configs), ("workloads", workloads)):
+        wanted = getattr(args, opt)
+        if wanted:
+            names = wanted.split(",")
+            unknown = set(names) - {i.name for i in items}
+            if unknown:
+                ap.error(f"unknown {opt}: {', '.join(sorted(unknown))}")
+            items[:] = [i for i in items if i.name in names]
+            args.no_docs = True
     os.makedirs(OUT, exist_ok=True)
     rows = []
     for cfg in configs:
