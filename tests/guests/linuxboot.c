@@ -50,6 +50,9 @@ static void check_entry_state(void)
 	       (unsigned long long)boot_rflags);
 	report((read_cr0() & 0x80000001ul) == 0x80000001ul && (rdmsr(MSR_EFER) & (1u << 10)),
 	       "long mode with paging");
+	/* VM entry never loads CR0.CD/NW (SDM 27.3.2.1): they are the host's, which must
+	 * run with caches on; Linux's MTRR code writes CR0 back without CD and would #GP. */
+	report(!(read_cr0() & (3ul << 29)), "CR0.CD and CR0.NW clear (CR0 %#lx)", read_cr0());
 	report(boot_rsi && !(boot_rsi & 0xfff) && boot_rsi < 0x100000,
 	       "RSI %#llx: a page-aligned zero page below 1 MiB", (unsigned long long)boot_rsi);
 }
@@ -97,6 +100,20 @@ static void check_zero_page(void)
 	report(initrd_size == strlen(EXPECT_INITRD) &&
 	       !memcmp((const void *)(unsigned long)initrd, EXPECT_INITRD, initrd_size),
 	       "initrd bytes are the module's");
+}
+
+/* CPUID reports MCA: Linux reads MCG_CAP and MCG_STATUS and panics on a #GP. */
+static void check_mca(void)
+{
+	u64 cap = ~0ull, status = ~0ull;
+
+	if (!(cpuid(1, 0).edx & (1u << 14))) {
+		report_skip("CPUID reports no MCA");
+		return;
+	}
+	report(!rdmsr_safe(0x179, &cap) && !rdmsr_safe(0x17a, &status) && !(status & 7),
+	       "MCA reported: MCG_CAP %#llx and MCG_STATUS %#llx readable, no check in progress",
+	       (unsigned long long)cap, (unsigned long long)status);
 }
 
 static u8 cmos(u8 index)
@@ -174,6 +191,7 @@ int main(void)
 	if (boot_rsi) {
 		check_zero_page();
 	}
+	check_mca();
 	check_rtc();
 	check_uart();
 	return report_summary();
