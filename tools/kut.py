@@ -27,6 +27,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -424,7 +425,30 @@ def judge(r, name, bochs_status, log_text, timeout, elf=None):
         r.cause = "no verdict from the hypervisor"
 
 
-def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out):
+def kill_tree(pid, keep_root=False):
+    """SIGKILL pid's descendants (bochs.sh -> timeout, in its own process group ->
+    bochs), and pid too unless keep_root: only the processes this run started."""
+    children = {}
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (ValueError, OSError, IndexError):
+            continue
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    for p in reversed(tree[1:] if keep_root else tree):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, hv_args):
     name = guest_name(entry)
     r = Result(tname, mode, args)
     folder = os.path.join(out, "runs", mode, re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
@@ -442,13 +466,22 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out):
         return r
     iso, serial = os.path.join(folder, "boot.iso"), os.path.join(folder, "serial.log")
     start = time.time()
-    p = subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel_elf, HV_ARGS,
+    p = subprocess.run([os.path.join(ROOT, "tools", "mkiso.sh"), iso, kernel_elf, hv_args,
                         kernel, guest], capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"mkiso.sh failed: {p.stderr.strip()}")
-    status = subprocess.run([os.path.join(ROOT, "tools", "bochs.sh"), iso, serial,
-                             str(timeout)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL).returncode
+    bochs = subprocess.Popen([os.path.join(ROOT, "tools", "bochs.sh"), iso, serial,
+                              str(timeout)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        status = bochs.wait()
+    finally:  # interrupted: take this run's Bochs down with us, not leave it running
+        if bochs.poll() is None:
+            kill_tree(bochs.pid, keep_root=True)  # bochs.sh then cleans up after itself
+            try:
+                bochs.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                kill_tree(bochs.pid)
     r.seconds = round(time.time() - start, 1)
     if not keep_iso:
         os.unlink(iso)
@@ -485,8 +518,14 @@ def main():
                     help="hypervisor image to boot (default build/umbra.elf)")
     ap.add_argument("--out", default=KUT,
                     help="where runs/MODE/TEST/ and results.json go (default build/kut)")
+    ap.add_argument("--hv-args", default="",
+                    help="more hypervisor options, e.g. 'log=debug' or 'guest_timeout_ms="
+                         "200000' (a guest-time limit: the hypervisor then names the last "
+                         "exits of a guest it ends)")
     ap.add_argument("--keep-iso", action="store_true", help="keep each run's boot.iso")
     args = ap.parse_args()
+    # SIGTERM ends the run like Ctrl-C: the current Bochs is killed, results so far kept.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     os.makedirs(KUT, exist_ok=True)
     if not os.path.exists(TARBALL):
@@ -536,11 +575,13 @@ def main():
         log(f"kut: {args.kernel} is missing (make {os.path.relpath(args.kernel, ROOT)})")
         return 2
 
+    hv_args = args.hv_args if "guest_timeout_ms=" in args.hv_args else \
+        (HV_ARGS + " " + args.hv_args).strip()
     trees = {"x86_64": tree64}
     results, t0 = [], time.time()
     os.makedirs(args.out, exist_ok=True)
     out_json = os.path.join(args.out, "results.json")
-    meta = {"tarball": os.path.basename(TARBALL), "hv_args": HV_ARGS, "mem": MEM,
+    meta = {"tarball": os.path.basename(TARBALL), "hv_args": hv_args, "mem": MEM,
             "kernel": os.path.relpath(args.kernel, ROOT),
             "umbra_commit": subprocess.run(["git", "-C", ROOT, "describe", "--always",
                                             "--dirty"], capture_output=True,
@@ -561,7 +602,7 @@ def main():
                 continue
             limit = max(args.timeout, LONG.get(e.name, {}).get("timeout", {}).get(mode, 0))
             r = run_one(e, tname, targs, mode, limit, tree, args.keep_iso, args.kernel,
-                        args.out)
+                        args.out, hv_args)
             results.append(r)
             log(f"{r.status:8} {tname:34} {mode:6} {r.seconds:6.1f}s  {r.detail}")
             with open(out_json, "w") as f:
@@ -602,4 +643,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("kut: interrupted (its Bochs killed); results so far in results.json")
+        sys.exit(130)
