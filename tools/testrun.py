@@ -120,7 +120,10 @@ def run_integration(test):
     kernel = os.path.join(BUILD, "umbra.elf")
     modules = []
     for g in test.guests:
-        path = os.path.join(ROOT, g.kernel) if "/" in g.kernel else os.path.join(BUILD, "guests", g.kernel)
+        # A kernel in build/ (the Linux guest) is in this run's build folder (BUILD).
+        path = (os.path.join(BUILD, g.kernel[len("build/"):]) if g.kernel.startswith("build/")
+                else os.path.join(ROOT, g.kernel) if "/" in g.kernel
+                else os.path.join(BUILD, "guests", g.kernel))
         if not os.path.exists(path):
             return Result(test.name, False, f"guest kernel {os.path.relpath(path, ROOT)} is missing")
         modules += [path, g.args]
