@@ -121,6 +121,15 @@ static u64 guest_events(const struct shadow_mmu *mmu)
 
 enum use { TABLE_USED, TABLE_UNUSED, NO_CHANCE_YET };
 
+static u32 present_sptes(const struct shadow_page *sp)
+{
+	u32 n = 0;
+
+	for (int w = 0; w < PT_ENTRIES / 64; w++)
+		n += (u32)__builtin_popcountll(sp->present[w]);
+	return n;
+}
+
 /*
  * Used since its write run began (its A bits cleared and flushed then)?
  * Pinned roots and PAE directories always count as used. A table the CPU
@@ -212,9 +221,11 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	}
 	if (kind == WRITE_ZERO && f->zero_gfn == gfn) {
 		f->zero_run++;
+		f->zero_entries += len / gwalk_entry_size(sp->role.guest_mode);
 	} else {
 		f->zero_gfn = gfn;
 		f->zero_run = kind == WRITE_ZERO;
+		f->zero_entries = kind == WRITE_ZERO ? len / gwalk_entry_size(sp->role.guest_mode) : 0;
 	}
 	zero_due = f->zero_run >= SHADOW_FLOOD_ZERO_RUN;
 	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
@@ -242,6 +253,15 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 			sp->flood_run = false;
 			break;
 		case NO_CHANCE_YET:
+			/*
+			 * A run of zero writes that has already cleared as many entries as
+			 * the shadow still maps: unshadowing now costs at most that many
+			 * refaults if the table lives on, no more than the exits already
+			 * paid; most likely the table is being emptied (munmap of its
+			 * whole range, then freed), and the rest of the run goes direct.
+			 */
+			if (zero_due && f->zero_entries >= present_sptes(sp))
+				break;
 			wait = true;
 			break;
 		case TABLE_UNUSED:

@@ -20,7 +20,11 @@
  * than write tables since the run began (a fault, a CR3 load): munmap
  * zeroes PTEs in a row, and the process walks the table only after it
  * returns. A table under no running root cannot be walked before a CR3
- * load, so waiting would tell nothing: the count (or pattern) decides.
+ * load, so waiting would tell nothing: the count (or pattern) decides. A
+ * run of zero writes is not made to wait past the point where it has
+ * cleared as many entries as the shadow still maps: a mistake then costs at
+ * most as many refaults as the exits already paid (the table is most likely
+ * being emptied by a munmap of its whole range).
  *
  * Patterns only make the check earlier or skip counting, never overrule it:
  *  - teardown (exit, munmap): PTE-aligned zero writes in a row to one

@@ -211,6 +211,7 @@ struct shadow_flood {
 				 * (shadow_flood_count_upkeep(), for measurement) */
 	u64 zero_gfn;		/* the frame the current run of zero writes goes to */
 	u32 zero_run;		/* its length */
+	u32 zero_entries;	/* guest entries it zeroed */
 	u32 recent_next;
 	u64 recent_gfn[SHADOW_FLOOD_RECENT];	/* last frames unshadowed, +1 (0: empty) */
 	u64 recent_fault[SHADOW_FLOOD_RECENT];	/* stats.faults when they were */

@@ -201,6 +201,24 @@ TEST(munmap_in_a_running_process_is_kept)
 }
 
 /*
+ * Zero writes in a row to a running table wait for the guest to run, but
+ * only until they have cleared as many entries as the shadow still maps.
+ */
+TEST(zero_run_waits_only_until_it_has_cleared_as_many_as_remain)
+{
+	live_space(true, 64);
+	for (u32 p = 0; p < 31; p++)
+		store64(pte_gpa(0, 3, p), 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern, 0);	/* 31 cleared, 33 mapped */
+	store64(pte_gpa(0, 3, 31), 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern, 1);	/* 32 cleared, 32 mapped */
+	CHECK_EQ(fsim.emulated, 32);
+	store64(pte_gpa(0, 3, 32), 0);	/* the rest goes straight to memory */
+	CHECK_EQ(fsim.emulated, 32);
+	check_clean();
+}
+
+/*
  * A table under the running root is not judged while the guest does
  * nothing but write it; once the guest has run on (here a CR3 load), its A
  * bits decide: walked since the run began, kept; not walked, unshadowed.
