@@ -16,6 +16,7 @@
 #include "lib/options.h"
 #include "arch/x86/log.h"
 #include "mm/pte.h"
+#include "shadow/reclaim.h"
 
 #define MB1_BOOTLOADER_MAGIC 0x2badb002u
 #define MB1_INFO_GPA 0x9000ull        /* info, cmdline and mmap: 0x9000-0x9fff */
@@ -46,8 +47,9 @@ static const struct option_desc guest_options[] = {
 	  NULL, "RAM size, a multiple of 2M (default 32M)" },
 	{ "mmu", OPT_CHOICE, OPTION_FIELD(struct guest_config, mmu), 0, 0, mmu_choices,
 	  "ept|shadow: how guest memory is virtualised (default ept)" },
-	{ "shadow_pages", OPT_UINT, OPTION_FIELD(struct guest_config, shadow_pages), 64, 1u << 22,
-	  NULL, "mmu=shadow: most shadow page tables it may hold (default 2% of its pages, >= 64)" },
+	{ "shadow_pages", OPT_UINT, OPTION_FIELD(struct guest_config, shadow_pages), SHADOW_MIN_FRAMES,
+	  1u << 22, NULL, "mmu=shadow: most host frames its shadow MMU may hold, tables and "
+	  "bookkeeping (default 4% of its RAM in frames, >= 128)" },
 	{ "reclaim", OPT_CHOICE, OPTION_FIELD(struct guest_config, reclaim), 0, 0, reclaim_choices,
 	  "mmu=shadow: clock (recently used stay) or fifo (oldest go, KVM's way)" },
 	{ "flood", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood), 0, 0, flood_choices,

@@ -32,7 +32,7 @@ static const struct option_desc hv_options[] = {
 	{ "screen", OPT_CHOICE, OPTION_FIELD(struct hv_config, screen), 0, 0, screen_choices,
 	  "log on the framebuffer/VGA too: auto (not under Bochs: its display is slow)|on|off" },
 	{ "shadow_pool", OPT_UINT, OPTION_FIELD(struct hv_config, shadow_pool), 64, 1u << 24, NULL,
-	  "shadow page tables all shadow guests may hold together (default 16384)" },
+	  "host frames all shadow guests' shadow MMUs may hold together (default 16384)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct hv_config, selftest), 0, 0, selftest_choices,
 	  "fail on purpose after boot: page-fault|write-text|nested-panic (tests)" },
 };

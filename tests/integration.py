@@ -167,9 +167,11 @@ TESTS = LINUX_TESTS + [
          guests=[ept("cpuid.elf", "good"),
                  Guest("cpuid.elf", "name=twice mem=32M mem=64M", None),
                  Guest("cpuid.elf", "name=small mem=3M", None),
+                 Guest("cpuid.elf", "name=fewpages mmu=shadow shadow_pages=64", None),
                  Guest("cpuid.elf", "name=long -- " + "x" * 600, None)],
          log_must=[r"option 'mem' is given twice",
                    r"option 'mem': value '3M' is outside 4M\.\.2G",
+                   r"option 'shadow_pages': value '64' is outside 128\.\.",
                    r"command line longer than 511 bytes; refused",
                    r"1 module\(s\) refused by the boot information",
                    r"summary good: PASS"]),
@@ -275,10 +277,10 @@ TESTS = LINUX_TESTS + [
                  shadow("table_to_data.elf", "td-noflood", "flood=off -- expect_no_flood")],
          log_must=[r"stats td-flood shadow .*unshadowed_flood=1"]),
     # Shadow reclaim and flood detection under pressure: still exact.
-    Test("shadow-limit-64-clock-and-fifo", timeout=400,
-         guests=[shadow("paging64.elf", "lim-clock", "shadow_pages=64"),
-                 shadow("paging64.elf", "lim-fifo", "shadow_pages=64 reclaim=fifo"),
-                 shadow("paging32.elf", "lim-flood-off", "shadow_pages=64 flood=off")],
+    Test("shadow-limit-128-clock-and-fifo", timeout=400,
+         guests=[shadow("paging64.elf", "lim-clock", "shadow_pages=128"),
+                 shadow("paging64.elf", "lim-fifo", "shadow_pages=128 reclaim=fifo"),
+                 shadow("paging32.elf", "lim-flood-off", "shadow_pages=128 flood=off")],
          log_must=[r"stats lim-clock shadow .*evictions=[1-9]"]),
 
     # --- hostile guests: each ends alone, with a message; the witness passes ----------
