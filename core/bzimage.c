@@ -42,22 +42,9 @@
 #define PT_NOTE 4
 #define LINUX_ELFNOTE_BUILD_SALT 0x100
 
-static u64 get(const u8 *p, int bytes)
-{
-	u64 v = 0;
-
-	memcpy(&v, p, (size_t)bytes);  /* little-endian host and target */
-	return v;
-}
-
-static void put(u8 *p, u64 v, int bytes)
-{
-	memcpy(p, &v, (size_t)bytes);
-}
-
 bool linux_is_bzimage(const u8 *data, u64 size)
 {
-	return size >= BP_HDR_LIMIT && get(data + HDR_BOOT_FLAG, 2) == 0xaa55 &&
+	return size >= BP_HDR_LIMIT && le_load(data + HDR_BOOT_FLAG, 2) == 0xaa55 &&
 	       !memcmp(data + HDR_MAGIC, "HdrS", 4);
 }
 
@@ -71,19 +58,19 @@ static bool find_linux_note(const u8 *data, u64 size, char *release, size_t rele
 
 	if (size < 64 || memcmp(data, "\x7f" "ELF", 4) || data[4] != 2)
 		return false;
-	u64 phoff = get(data + 32, 8), phentsize = get(data + 54, 2), phnum = get(data + 56, 2);
+	u64 phoff = le_load(data + 32, 8), phentsize = le_load(data + 54, 2), phnum = le_load(data + 56, 2);
 
 	if (phentsize < 56 || phoff > size || phnum * phentsize > size - phoff)
 		return false;
 	for (u64 i = 0; i < phnum; i++) {
 		const u8 *ph = data + phoff + i * phentsize;
-		u64 off = get(ph + 8, 8), len = get(ph + 32, 8);
+		u64 off = le_load(ph + 8, 8), len = le_load(ph + 32, 8);
 
-		if (get(ph, 4) != PT_NOTE || off > size || len > size - off)
+		if (le_load(ph, 4) != PT_NOTE || off > size || len > size - off)
 			continue;
 		for (u64 at = 0; at + 12 <= len;) {
 			const u8 *n = data + off + at;
-			u64 namesz = get(n, 4), descsz = get(n + 4, 4), type = get(n + 8, 4);
+			u64 namesz = le_load(n, 4), descsz = le_load(n + 4, 4), type = le_load(n + 8, 4);
 			u64 desc_at = 12 + ALIGN_UP(namesz, 4);
 
 			if (namesz > len || descsz > len || desc_at + ALIGN_UP(descsz, 4) > len - at)
@@ -111,7 +98,7 @@ static bool parse_bzimage(const u8 *data, u64 size, struct linux_kernel *k, char
 	u64 init_size, version_at;
 
 	k->kind = LINUX_BZIMAGE;
-	k->protocol = (u16)get(data + HDR_VERSION, 2);
+	k->protocol = (u16)le_load(data + HDR_VERSION, 2);
 	if (k->protocol < LINUX_MIN_PROTOCOL) {
 		snprintf(err, err_len, "bzImage boot protocol %u.%02u is older than 2.12, which "
 			 "brought the 64-bit entry", k->protocol >> 8, k->protocol & 0xff);
@@ -119,7 +106,7 @@ static bool parse_bzimage(const u8 *data, u64 size, struct linux_kernel *k, char
 	}
 	k->header_end = HDR_JUMP + 2 + data[HDR_JUMP + 1];
 	k->code_offset = (u64)(setup_sects + 1) * 512;
-	k->code_size = get(data + HDR_SYSSIZE, 4) * 16;
+	k->code_size = le_load(data + HDR_SYSSIZE, 4) * 16;
 	if (k->header_end > BP_HDR_LIMIT || k->header_end > k->code_offset) {
 		snprintf(err, err_len, "bzImage setup header claims to end at %#x, past its room",
 			 k->header_end);
@@ -138,18 +125,18 @@ static bool parse_bzimage(const u8 *data, u64 size, struct linux_kernel *k, char
 	}
 	/* Loaded at its preferred address, which is kernel_alignment-aligned:
 	 * the decompressor then works in place. */
-	k->load_addr = get(data + HDR_PREF_ADDRESS, 8);
-	init_size = get(data + HDR_INIT_SIZE, 4);
+	k->load_addr = le_load(data + HDR_PREF_ADDRESS, 8);
+	init_size = le_load(data + HDR_INIT_SIZE, 4);
 	k->end = k->load_addr + (init_size > k->code_size ? init_size : k->code_size);
 	k->entry = k->load_addr + ENTRY_64_OFFSET;
-	k->initrd_max = get(data + HDR_INITRD_ADDR_MAX, 4) + 1ull;
-	k->cmdline_max = (u32)get(data + HDR_CMDLINE_SIZE, 4);
+	k->initrd_max = le_load(data + HDR_INITRD_ADDR_MAX, 4) + 1ull;
+	k->cmdline_max = (u32)le_load(data + HDR_CMDLINE_SIZE, 4);
 	if (k->load_addr >> 32 || k->load_addr % 4096) {
 		snprintf(err, err_len, "bzImage prefers to load at %#llx, not a page below 4 GiB",
 			 (unsigned long long)k->load_addr);
 		return false;
 	}
-	version_at = get(data + HDR_KERNEL_VERSION, 2);
+	version_at = le_load(data + HDR_KERNEL_VERSION, 2);
 	if (version_at && version_at + 0x200 < k->code_offset)
 		snprintf(k->release, sizeof(k->release), "%.*s",
 			 (int)strnlen((const char *)data + version_at + 0x200,
@@ -196,21 +183,21 @@ void linux_zero_page(const u8 *data, const struct linux_kernel *k,
 		/* The header is copied from the image, then the loader's fields set. */
 		memcpy(page + BP_HDR, data + BP_HDR, k->header_end - BP_HDR);
 	} else {
-		put(page + HDR_BOOT_FLAG, 0xaa55, 2);
+		le_store(page + HDR_BOOT_FLAG, 0xaa55, 2);
 		memcpy(page + HDR_MAGIC, "HdrS", 4);
-		put(page + HDR_VERSION, k->protocol, 2);
-		put(page + HDR_XLOADFLAGS, XLF_KERNEL_64, 2);
-		put(page + HDR_CMDLINE_SIZE, k->cmdline_max, 4);
-		put(page + HDR_INITRD_ADDR_MAX, k->initrd_max - 1, 4);
+		le_store(page + HDR_VERSION, k->protocol, 2);
+		le_store(page + HDR_XLOADFLAGS, XLF_KERNEL_64, 2);
+		le_store(page + HDR_CMDLINE_SIZE, k->cmdline_max, 4);
+		le_store(page + HDR_INITRD_ADDR_MAX, k->initrd_max - 1, 4);
 	}
 	page[HDR_TYPE_OF_LOADER] = LOADER_UNDEFINED;
 	page[HDR_LOADFLAGS] |= LOADED_HIGH;
-	put(page + HDR_CMD_LINE_PTR, (u32)l->cmdline_gpa, 4);
-	put(page + BP_EXT_CMD_LINE_PTR, (u32)(l->cmdline_gpa >> 32), 4);
-	put(page + HDR_RAMDISK_IMAGE, (u32)l->initrd_gpa, 4);
-	put(page + HDR_RAMDISK_SIZE, (u32)l->initrd_size, 4);
-	put(page + BP_EXT_RAMDISK_IMAGE, (u32)(l->initrd_gpa >> 32), 4);
-	put(page + BP_EXT_RAMDISK_SIZE, (u32)(l->initrd_size >> 32), 4);
+	le_store(page + HDR_CMD_LINE_PTR, (u32)l->cmdline_gpa, 4);
+	le_store(page + BP_EXT_CMD_LINE_PTR, (u32)(l->cmdline_gpa >> 32), 4);
+	le_store(page + HDR_RAMDISK_IMAGE, (u32)l->initrd_gpa, 4);
+	le_store(page + HDR_RAMDISK_SIZE, (u32)l->initrd_size, 4);
+	le_store(page + BP_EXT_RAMDISK_IMAGE, (u32)(l->initrd_gpa >> 32), 4);
+	le_store(page + BP_EXT_RAMDISK_SIZE, (u32)(l->initrd_size >> 32), 4);
 	page[BP_E820_ENTRIES] = (u8)n;
 	memcpy(page + BP_E820_TABLE, l->e820, (size_t)n * sizeof(*l->e820));
 }

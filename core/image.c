@@ -11,14 +11,6 @@
 #define EM_386 3
 #define EM_X86_64 62
 
-static u64 get(const u8 *p, int bytes)
-{
-	u64 v = 0;
-
-	memcpy(&v, p, (size_t)bytes);  /* little-endian host and target */
-	return v;
-}
-
 static bool find_multiboot_header(const u8 *data, u64 size, char *err, size_t err_len,
 				  bool *found)
 {
@@ -26,8 +18,8 @@ static bool find_multiboot_header(const u8 *data, u64 size, char *err, size_t er
 
 	*found = false;
 	for (u64 off = 0; off + 12 <= limit; off += 4) {
-		u32 magic = (u32)get(data + off, 4), flags = (u32)get(data + off + 4, 4);
-		u32 sum = (u32)get(data + off + 8, 4);
+		u32 magic = (u32)le_load(data + off, 4), flags = (u32)le_load(data + off + 4, 4);
+		u32 sum = (u32)le_load(data + off + 8, 4);
 
 		if (magic != MB1_HEADER_MAGIC)
 			continue;
@@ -70,14 +62,14 @@ bool image_parse(const u8 *data, u64 size, struct guest_image *img, char *err, s
 		snprintf(err, err_len, "ELF64 header truncated");
 		return false;
 	}
-	if (get(data + 18, 2) != (is64 ? EM_X86_64 : EM_386)) {
-		snprintf(err, err_len, "ELF machine %llu is not x86", (unsigned long long)get(data + 18, 2));
+	if (le_load(data + 18, 2) != (is64 ? EM_X86_64 : EM_386)) {
+		snprintf(err, err_len, "ELF machine %llu is not x86", (unsigned long long)le_load(data + 18, 2));
 		return false;
 	}
-	img->entry = is64 ? get(data + 24, 8) : get(data + 24, 4);
-	phoff = is64 ? get(data + 32, 8) : get(data + 28, 4);
-	phentsize = get(data + (is64 ? 54 : 42), 2);
-	phnum = get(data + (is64 ? 56 : 44), 2);
+	img->entry = is64 ? le_load(data + 24, 8) : le_load(data + 24, 4);
+	phoff = is64 ? le_load(data + 32, 8) : le_load(data + 28, 4);
+	phentsize = le_load(data + (is64 ? 54 : 42), 2);
+	phnum = le_load(data + (is64 ? 56 : 44), 2);
 	if (phentsize < (is64 ? 56u : 32u) || phnum == 0 || phoff > size ||
 	    phnum * phentsize > size - phoff) {
 		snprintf(err, err_len, "ELF program headers out of bounds (offset %#llx, %llu x %llu)",
@@ -90,14 +82,14 @@ bool image_parse(const u8 *data, u64 size, struct guest_image *img, char *err, s
 		const u8 *ph = data + phoff + i * phentsize;
 		struct image_segment s;
 
-		if (get(ph, 4) != PT_LOAD)
+		if (le_load(ph, 4) != PT_LOAD)
 			continue;
 		if (is64)
-			s = (struct image_segment){ get(ph + 8, 8), get(ph + 32, 8), get(ph + 24, 8),
-						    get(ph + 40, 8) };
+			s = (struct image_segment){ le_load(ph + 8, 8), le_load(ph + 32, 8), le_load(ph + 24, 8),
+						    le_load(ph + 40, 8) };
 		else
-			s = (struct image_segment){ get(ph + 4, 4), get(ph + 16, 4), get(ph + 12, 4),
-						    get(ph + 20, 4) };
+			s = (struct image_segment){ le_load(ph + 4, 4), le_load(ph + 16, 4), le_load(ph + 12, 4),
+						    le_load(ph + 20, 4) };
 		if (s.file_size > s.mem_size || s.file_offset > size ||
 		    s.file_size > size - s.file_offset || s.paddr + s.mem_size < s.paddr) {
 			snprintf(err, err_len, "ELF segment %llu is out of bounds or inconsistent",

@@ -27,4 +27,19 @@ typedef int64_t s64;
 #define NORETURN __attribute__((noreturn))
 #define PACKED __attribute__((packed))
 
+/* Little-endian fields of images and tables (x86 host and target alike): byte copies,
+ * so the field's alignment does not matter. */
+static inline u64 le_load(const void *p, int bytes)
+{
+	u64 v = 0;
+
+	__builtin_memcpy(&v, p, (size_t)bytes);
+	return v;
+}
+
+static inline void le_store(void *p, u64 v, int bytes)
+{
+	__builtin_memcpy(p, &v, (size_t)bytes);
+}
+
 #endif
