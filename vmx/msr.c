@@ -163,6 +163,12 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 		return true;
 	case MSR_IA32_MCG_STATUS:
 		return v == 0;
+	case MSR_IA32_UCODE_REV:
+		/* Software writes 0 and runs CPUID(1) before reading the signature
+		 * (SDM Vol. 3A 9.11.7.1, "Determining the Signature"): the write is
+		 * part of that protocol and must not fault. The signature read back
+		 * stays 0 (no update loaded); KVM ignores guest writes too. */
+		return true;
 	case MSR_STAR: g->msr.star = v; wrmsr(msr, v); return true;
 	case MSR_SFMASK: g->msr.sfmask = v & 0xffffffffull; wrmsr(msr, g->msr.sfmask); return true;
 	case MSR_TSC_AUX:

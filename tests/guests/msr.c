@@ -201,6 +201,7 @@ static void check_readable(u32 msr, const char *name)
 static void check_read_only_msrs(void)
 {
 	u64 ucode_rev;
+	bool write_faulted;
 
 	check_readable(MSR_IA32_MISC_ENABLE, "MISC_ENABLE");
 	check_readable(MSR_IA32_APIC_BASE, "APIC_BASE");
@@ -208,6 +209,12 @@ static void check_read_only_msrs(void)
 	check_readable(MSR_IA32_MTRR_DEF_TYPE, "MTRRdefType");
 	check_readable(MSR_IA32_PLATFORM_ID, "PLATFORM_ID");
 	check_readable(MSR_IA32_UCODE_REV, "UCODE_REV");
+	/* The microcode signature protocol (SDM Vol. 3A 9.11.7.1): write 0, CPUID(1),
+	 * read. Linux's early_init_intel does exactly this; the write must not fault. */
+	write_faulted = wrmsr_safe(MSR_IA32_UCODE_REV, 0);
+	cpuid(1, 0);
+	report(!write_faulted && !rdmsr_safe(MSR_IA32_UCODE_REV, &ucode_rev),
+	       "UCODE_REV: write 0, CPUID(1), read (signature %#llx)", ucode_rev >> 32);
 	if (is_umbra())
 		report(!rdmsr_safe(MSR_IA32_UCODE_REV, &ucode_rev) && ucode_rev == 0,
 		       "umbra: UCODE_REV reads 0");
