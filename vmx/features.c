@@ -99,7 +99,30 @@ static struct cpuid_regs topology(u32 subleaf)
 	return r;
 }
 
-/* Leaf 0xD, from the host's, limited to the components in XCR0_GUEST. */
+/* The size of an XSAVE area holding the components in xcr0 (SDM Vol. 1 13.4):
+ * the legacy area and header (576 bytes), then each component at its leaf 0xD
+ * offset (standard format, XSAVE), or packed in index order, 64-byte aligned
+ * where leaf 0xD.i:ECX[1] says so (compacted format, XSAVEC/XSAVES, 13.4.3). */
+static u32 xsave_area_size(u64 xcr0, bool compacted)
+{
+	u32 size = 576;
+
+	for (u32 i = 2; i < 64; i++) {
+		struct cpuid_regs c;
+
+		if (!(xcr0 & (1ull << i)))
+			continue;
+		c = cpuid(0xd, i);
+		if (compacted)
+			size = (u32)((c.ecx & B(1)) ? ALIGN_UP(size, 64) : size) + c.eax;
+		else if (c.ebx + c.eax > size)
+			size = c.ebx + c.eax;
+	}
+	return size;
+}
+
+/* Leaf 0xD, from the host's, limited to the components in XCR0_GUEST. EBX of
+ * subleaves 0 and 1 depends on the guest's XCR0: features_cpuid fills it in. */
 static struct cpuid_regs xsave_leaf(u32 subleaf)
 {
 	struct cpuid_regs r = cpuid(0xd, subleaf);
@@ -108,19 +131,7 @@ static struct cpuid_regs xsave_leaf(u32 subleaf)
 	if (subleaf == 0) {
 		r.eax = (u32)allowed;
 		r.edx = (u32)(allowed >> 32);
-		/* ECX: the size of an area for every allowed component (legacy area and
-		 * header, 576 bytes, then each component at its offset). EBX, the size
-		 * for the XCR0 enabled now, comes from the CPU: it runs the guest's. */
-		r.ecx = 576;
-		for (u32 i = 2; i < 64; i++) {
-			struct cpuid_regs c;
-
-			if (!(allowed & (1ull << i)))
-				continue;
-			c = cpuid(0xd, i);
-			if (c.ebx + c.eax > r.ecx)
-				r.ecx = c.ebx + c.eax;
-		}
+		r.ecx = xsave_area_size(allowed, false);  /* every component offered */
 	} else if (subleaf == 1) {
 		r.eax &= LD_1_EAX;
 		r.ecx = r.edx = 0;  /* no IA32_XSS components */
@@ -229,6 +240,12 @@ struct cpuid_regs features_cpuid(const struct guest *g, u32 leaf, u32 subleaf)
 		r.edx &= ~L1_EDX_APIC;  /* IA32_APIC_BASE[11] = 0 (SDM 10.4.3) */
 	if (leaf == 0x80000001 && (g->msr.misc_enable & MISC_ENABLE_XD_DISABLE))
 		r.edx &= ~LX1_EDX_NX;   /* IA32_MISC_ENABLE[34] */
+	/* Leaf 0xD.0:EBX and 0xD.1:EBX: the XSAVE and XSAVEC area sizes for the guest's
+	 * XCR0 (IA32_XSS is always 0 here), computed rather than taken from the CPU
+	 * (Bochs reports the standard size in 0xD.1:EBX, which Linux's check of its
+	 * XSAVEC buffer against the compacted layout refuses). */
+	if (leaf == 0xd && subleaf <= 1 && features_xcr0_allowed())
+		r.ebx = xsave_area_size(g->xcr0, subleaf == 1);
 	return r;
 }
 

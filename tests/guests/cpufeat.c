@@ -11,7 +11,8 @@
  *  - MSRs that VM entry loads from the VMCS (SYSENTER_ESP/EIP, FS/GS base, PAT, EFER,
  *    DEBUGCTL): a value the CPU would refuse is #GP(0) in the guest, and the guest runs on.
  *  - XSETBV: exactly the SDM's rules (x87 on, AVX needs SSE, AVX-512 all or none and with
- *    AVX, MPX both or none, only offered bits, ECX = 0); CPUID leaf 0xD agrees with XCR0.
+ *    AVX, MPX both or none, only offered bits, ECX = 0); CPUID leaf 0xD agrees with XCR0:
+ *    0xD.0:EBX and 0xD.1:EBX are the XSAVE and XSAVEC sizes, and hold what they write.
  *  - Leaves 7, 0xB, 0xD, 0x14, 0x80000008 as umbra promises them; RDPID, RDTSCP, INVPCID,
  *    FSGSBASE run when advertised.
  * 64-bit only (canonical addresses matter).
@@ -66,7 +67,8 @@ static const struct {
 	{ "DCA (PLATFORM_DCA_CAP)", 1, 0, ECX, 18, 0x1f8 },
 	{ "DTS (leaf 6, THERM_STATUS)", 6, 0, EAX, 0, 0x19c },
 	{ "HWP (leaf 6, PM_ENABLE)", 6, 0, EAX, 7, 0x770 },
-	{ "APERF/MPERF (leaf 6)", 6, 0, ECX, 0, 0xe8 },
+	{ "APERF/MPERF (leaf 6, APERF)", 6, 0, ECX, 0, 0xe8 },
+	{ "APERF/MPERF (leaf 6, MPERF)", 6, 0, ECX, 0, 0xe7 },
 	{ "energy-performance bias (leaf 6)", 6, 0, ECX, 3, 0x1b0 },
 	{ "RDT monitoring (QM_EVTSEL)", 7, 0, EBX, 12, 0xc8d },
 	{ "MPX (BNDCFGS)", 7, 0, EBX, 14, 0xd90 },
@@ -375,6 +377,81 @@ static u32 xsave_size(u64 v)
 	return size;
 }
 
+/* The same for XSAVEC's compacted format (SDM Vol. 1 13.4.3): the components packed in
+ * index order after the 576-byte legacy area and header, each 64-byte aligned when leaf
+ * 0xD.i:ECX[1] says so. */
+static u32 xsavec_size(u64 v)
+{
+	u32 size = 576;
+
+	for (u32 i = 2; i < 63; i++) {
+		struct cpuid_regs c;
+
+		if (!(v & BIT(i)))
+			continue;
+		c = cpuid(0xd, i);
+		if (c.ecx & 2)
+			size = (size + 63) & ~63u;
+		size += c.eax;
+	}
+	return size;
+}
+
+static u8 xsave_area[4096] __attribute__((aligned(64)));
+
+/* XSAVE (standard) or XSAVEC (compacted) of every component in XCR0 into an area filled
+ * with 0xcc; returns the offset just past the last byte written. */
+static u32 xsave_written(bool compacted)
+{
+	u32 end = 0;
+
+	memset(xsave_area, 0xcc, sizeof(xsave_area));
+	if (compacted)
+		asm volatile("xsavec64 (%0)" : : "r"(xsave_area), "a"(~0u), "d"(~0u) : "memory");
+	else
+		asm volatile("xsave64 (%0)" : : "r"(xsave_area), "a"(~0u), "d"(~0u) : "memory");
+	for (u32 i = 0; i < sizeof(xsave_area); i++)
+		if (xsave_area[i] != 0xcc)
+			end = i + 1;
+	return end;
+}
+
+/* What XSAVE and XSAVEC actually write, against leaf 0xD.0:EBX and 0xD.1:EBX (Linux
+ * sizes its XSAVEC buffer from 0xD.1:EBX and checks it against the layout; a wrong
+ * size is its "XSAVE consistency problem" warning). The highest component is put out of
+ * its init state with all-ones in its last register (ZMM31 for Hi16_ZMM, the upper half
+ * of YMM15 for AVX), so the area's last 16 bytes are written with ones. */
+static void check_xsave_writes(u64 supported)
+{
+	bool xsavec = cpu_has(0xd, 1, EAX, 1);
+	u32 size0, size1, end;
+
+	if (supported & BIT(7))
+		asm volatile("vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31" : : : "memory");
+	else if (supported & BIT(2))
+		asm volatile("vpcmpeqd %%ymm15, %%ymm15, %%ymm15" : : : "memory");
+	else {
+		report_skip("XSAVE writes: neither AVX nor AVX-512 offered");
+		return;
+	}
+	size0 = cpuid(0xd, 0).ebx;
+	end = xsave_written(false);
+	report(end == size0, "XSAVE of XCR0 %#llx writes %u bytes: leaf 0xD.0:EBX is %u",
+	       supported, end, size0);
+	if (!xsavec) {
+		report_skip("XSAVEC not advertised");
+		return;
+	}
+	size1 = cpuid(0xd, 1).ebx;
+	end = xsave_written(true);
+	/* A real CPU fills the area exactly; Bochs 2.7's XSAVEC starts the extended
+	 * components at offset 160 instead of 576 (fixed in later Bochs), so it ends
+	 * 160 bytes early. Either way a buffer of 0xD.1:EBX bytes holds it. */
+	report(end <= size1 && size1 == xsavec_size(supported),
+	       "XSAVEC of XCR0 %#llx writes %u bytes: within leaf 0xD.1:EBX %u, the compacted "
+	       "layout's size %u", supported, end, size1, xsavec_size(supported));
+}
+
 static void check_xsave(void)
 {
 	static const u64 candidates[] = {
@@ -415,13 +492,16 @@ static void check_xsave(void)
 
 		if (valid)
 			report(vec == NO_EXCEPTION && xgetbv0() == v &&
-			       cpuid(0xd, 0).ebx == xsave_size(v),
-			       "XSETBV %#llx accepted, XGETBV and leaf 0xD.0:EBX (%u) agree", v,
-			       cpuid(0xd, 0).ebx);
+			       cpuid(0xd, 0).ebx == xsave_size(v) &&
+			       (!cpu_has(0xd, 1, EAX, 1) || cpuid(0xd, 1).ebx == xsavec_size(v)),
+			       "XSETBV %#llx accepted, XGETBV and leaf 0xD.0:EBX (%u), 0xD.1:EBX "
+			       "(%u) agree", v, cpuid(0xd, 0).ebx, cpuid(0xd, 1).ebx);
 		else
 			report(vec == GP_VECTOR && xgetbv0() != v,
 			       "XSETBV %#llx raises #GP (vector %d)", v, vec);
 	}
+	if (xsetbv_vector(0, supported) == NO_EXCEPTION)
+		check_xsave_writes(supported);
 	report(xsetbv_vector(1, 1) == GP_VECTOR && xsetbv_vector(0xffffffffu, 7) == GP_VECTOR,
 	       "XSETBV with ECX=1 or 0xffffffff raises #GP");
 	report(xsetbv_vector(0, orig) == NO_EXCEPTION && xgetbv0() == orig,
