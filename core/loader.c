@@ -39,6 +39,7 @@ static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL 
 /* In enum shadow_reclaim_policy order. */
 static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
 static const char *const flood_choices[] = { "on", "off", NULL };
+static const char *const scan_pages_choices[] = { "2m", "4k", NULL };
 
 static const struct option_desc guest_options[] = {
 	{ "name", OPT_STRING, OPTION_FIELD(struct guest_config, name), 0, GUEST_NAME_MAX, NULL,
@@ -55,7 +56,10 @@ static const struct option_desc guest_options[] = {
 	{ "flood", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood), 0, 0, flood_choices,
 	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
-	  "page-ageing scan every N ms of guest time (0: off; EPT then maps 4 KiB pages)" },
+	  "page-ageing scan every N ms of guest time (0: off)" },
+	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,
+	  scan_pages_choices, "mmu=ept ageing: 2m (default): keep 2 MiB EPT pages where cold, split "
+	  "used ones; 4k: 4 KiB EPT pages everywhere, exact ages from the first scan" },
 	{ "timeout_ms", OPT_UINT, OPTION_FIELD(struct guest_config, timeout_ms), 1, 3600000, NULL,
 	  "end it after this much time, its own and the hypervisor's for it (default "
 	  "guest_timeout_ms)" },

@@ -18,6 +18,11 @@
 #include <string.h>
 
 #include "ept/age.h"
+#include "mm/pt.h"
+
+/* Per 2 MiB region (s->block): split by ageing, and cold scans since. */
+#define BLOCK_SPLIT 0x80
+#define BLOCK_COLD 0x7f
 
 /* Guest pages covered by one entry at 'level' (1: 4 KiB ... 4: 512 GiB). */
 static u64 span(int level)
@@ -74,7 +79,8 @@ u64 ept_age_buffer_size(u64 pages)
 
 	for (int level = 2; level <= 4; level++)
 		size += regions(pages, level);
-	return size;
+	/* s->split_count, s->block */
+	return size + 2 * regions(pages, 3) + regions(pages, 2);
 }
 
 void ept_age_init(struct ept_age *s, void *buf, u64 pages, enum ept_age_mode mode,
@@ -87,13 +93,42 @@ void ept_age_init(struct ept_age *s, void *buf, u64 pages, enum ept_age_mode mod
 	s->mode = mode;
 	s->pages = pages;
 	s->max_track = max_track;
+	s->split_count = (u16 *)buf;  /* first: the buffer is 2-byte aligned */
+	p += 2 * regions(pages, 3);
 	s->age = p;
 	p += pages;
 	for (int level = 2; level <= 4; level++) {
 		s->pending[level - 2] = p;
 		p += regions(pages, level);
 	}
+	s->block = p;
 	s->count[0] = pages;
+}
+
+void ept_age_set_split(struct ept_age *s, void *(*alloc_table)(void *ctx),
+		       void (*free_table)(void *table, void *ctx), void *ctx,
+		       unsigned int merge_after)
+{
+	s->alloc_table = alloc_table;
+	s->free_table = free_table;
+	s->table_ctx = ctx;
+	s->merge_after = merge_after < 1 ? 1 : merge_after > BLOCK_COLD ? BLOCK_COLD : merge_after;
+}
+
+void ept_age_release(struct ept_age *s)
+{
+	while (s->unlinked) {
+		u64 *t = s->unlinked;
+
+		s->unlinked = (u64 *)(uintptr_t)t[0];
+		s->free_table(t, s->table_ctx);
+	}
+}
+
+/* Splitting and merging 2 MiB leaves: A/D mode with a table allocator. */
+static bool splitting(const struct ept_age *s)
+{
+	return s->mode == EPT_AGE_AD && s->alloc_table;
 }
 
 /* Every page of the region one scan older, in O(1). */
@@ -189,6 +224,132 @@ static void clear_accessed(struct walk *w, u64 *ep)
 	w->st.flush_needed = true;
 }
 
+/*
+ * A 2 MiB leaf found used: 512 4 KiB leaves over the same host run with its
+ * attributes (type, IPAT, rights, A and D as they are now: this scan has
+ * already taken its A), so the next scans see which pages are used.
+ */
+static void split_leaf(struct walk *w, u64 *ep, u64 gfn)
+{
+	struct ept_age *s = w->s;
+	u64 e = __atomic_load_n(ep, __ATOMIC_RELAXED);
+	u64 hpa = e & PTE_ADDR_MASK52, attrs = e & ~PTE_ADDR_MASK52 & ~EPT_LARGE;
+	u64 *t = s->alloc_table(s->table_ctx);
+
+	if (!t)
+		return;  /* no memory: it stays a 2 MiB page, aged as one */
+	for (int i = 0; i < PT_ENTRIES; i++)
+		t[i] = (hpa + (u64)i * PAGE_SIZE) | attrs;
+	/* The CPU may set D meanwhile: then the copy is stale, keep the leaf. */
+	if (!__atomic_compare_exchange_n(ep, &e, (u64)(uintptr_t)t | ept_format.table_flags,
+					 false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		s->free_table(t, s->table_ctx);
+		return;
+	}
+	s->block[gfn >> 9] = BLOCK_SPLIT;
+	s->split_count[gfn >> 18]++;
+	s->split_blocks++;
+	w->st.splits++;
+	/* Bit 7 and the address changed (SDM 29.4.3.3). */
+	w->st.flush_needed = true;
+}
+
+/*
+ * A block split by ageing, cold for merge_after scans: one 2 MiB leaf again
+ * if its 512 leaves still map one aligned run with the same attributes and
+ * none has A (D is kept). The table is freed at the next scan: until the
+ * INVEPT of this one the CPU may still walk it from a cached PDE.
+ */
+static void merge_block(struct walk *w, u64 *ep, u64 gfn)
+{
+	struct ept_age *s = w->s;
+	u64 e = __atomic_load_n(ep, __ATOMIC_RELAXED), *t = child_table(e);
+	u64 first = __atomic_load_n(&t[0], __ATOMIC_RELAXED);
+	u64 base = first & PTE_ADDR_MASK52, attrs = first & ~PTE_ADDR_MASK52 & ~(EPT_A | EPT_D);
+	u64 dirty = 0;
+
+	if (base & (LARGE_PAGE_SIZE - 1))
+		return;
+	for (int i = 0; i < PT_ENTRIES; i++) {
+		u64 x = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
+
+		w->st.entries_visited++;
+		if ((x & PTE_ADDR_MASK52) != base + (u64)i * PAGE_SIZE || (x & EPT_A) ||
+		    (x & ~PTE_ADDR_MASK52 & ~(EPT_A | EPT_D)) != attrs)
+			return;
+		dirty |= x & EPT_D;
+	}
+	if (!__atomic_compare_exchange_n(ep, &e, base | attrs | dirty | EPT_LARGE, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	t[0] = (u64)(uintptr_t)s->unlinked;
+	s->unlinked = t;
+	s->block[gfn >> 9] = 0;
+	s->split_count[gfn >> 18]--;
+	s->split_blocks--;
+	w->st.merges++;
+	w->st.flush_needed = true;  /* bit 7 and the address changed */
+}
+
+/* A split block after this scan: used (stays split) or one more cold scan. */
+static void block_scanned(struct walk *w, u64 *ep, u64 gfn, bool used)
+{
+	struct ept_age *s = w->s;
+	u8 *b = &s->block[gfn >> 9];
+
+	if (!splitting(s) || !(*b & BLOCK_SPLIT))
+		return;
+	if (used) {
+		*b = BLOCK_SPLIT;
+		return;
+	}
+	if ((*b & BLOCK_COLD) < BLOCK_COLD)
+		(*b)++;
+	if ((*b & BLOCK_COLD) >= s->merge_after)
+		merge_block(w, ep, gfn);
+}
+
+/* Whether the region of the entry at 'level' holds blocks split by ageing. */
+static bool split_below(const struct ept_age *s, int level, u64 gfn)
+{
+	if (!s->split_blocks)
+		return false;
+	if (level == 2)
+		return s->block[gfn >> 9] & BLOCK_SPLIT;
+	if (level == 3)
+		return s->split_count[gfn >> 18];
+	for (u64 g = gfn; g < gfn + span(level) && g < s->pages; g += span(3))
+		if (s->split_count[g >> 18])
+			return true;
+	return false;
+}
+
+/*
+ * Below an upper entry with A clear nothing was used since the last scan,
+ * so each split block there is one scan colder: read only the entries on
+ * the way to those blocks (none once every block is merged back).
+ */
+static void cold_walk(struct walk *w, u64 *table, int level, u64 base)
+{
+	for (int i = 0; i < PT_ENTRIES; i++) {
+		u64 gfn = base + i * span(level);
+		u64 e;
+
+		if (gfn >= w->end)
+			return;
+		if (!split_below(w->s, level, gfn))
+			continue;
+		w->st.entries_visited++;
+		e = __atomic_load_n(&table[i], __ATOMIC_RELAXED);
+		if (!(e & EPT_RWX) || is_leaf(e, level))
+			continue;
+		if (level == 2)
+			block_scanned(w, &table[i], gfn, false);
+		else
+			cold_walk(w, child_table(e), level - 1, gfn);
+	}
+}
+
 /* EPT_AGE_TRACK: a leaf the guest had to have used to lose its tracking. */
 static void track_leaf(struct walk *w, u64 *ep, u64 e, int level, u64 gfn)
 {
@@ -258,12 +419,22 @@ static void walk_table(struct walk *w, u64 *table, int level, u64 base)
 			if (w->ageing)
 				region_age(s, level, gfn);
 		} else if (is_leaf(e, level)) {
+			u64 young = w->st.pages_young;
+
 			visit_leaf(w, ep, e, level, gfn);
+			if (level == 2 && splitting(s) && w->st.pages_young != young)
+				split_leaf(w, ep, gfn);
 		} else if (s->mode == EPT_AGE_AD && !(e & EPT_A)) {
 			/* Nothing below was used since A was cleared (SDM 29.3.5). */
 			w->st.subtrees_skipped++;
 			region_age(s, level, gfn);
+			if (level == 2)
+				block_scanned(w, ep, gfn, false);
+			else if (split_below(s, level, gfn))
+				cold_walk(w, child_table(e), level - 1, gfn);
 		} else {
+			u64 young = w->st.pages_young;
+
 			if (w->ageing)
 				settle(s, level, gfn);
 			walk_table(w, child_table(e), level - 1, gfn);
@@ -271,6 +442,8 @@ static void walk_table(struct walk *w, u64 *table, int level, u64 base)
 			 * walk hide the subtree from the next scan. */
 			if (s->mode == EPT_AGE_AD)
 				clear_accessed(w, ep);
+			if (level == 2)
+				block_scanned(w, ep, gfn, w->st.pages_young != young);
 		}
 	}
 }
@@ -302,6 +475,9 @@ bool ept_age_scan(struct ept_age *s, u64 *root, struct ept_age_stats *st)
 		.track_end = s->track_cursor,
 	};
 
+	/* The caller flushed after the last scan: what it unlinked is unused. */
+	if (s->unlinked)
+		ept_age_release(s);
 	shift_counts(s);
 	walk_table(&w, root, 4, 0);
 	if (s->mode == EPT_AGE_TRACK) {
@@ -315,6 +491,7 @@ bool ept_age_scan(struct ept_age *s, u64 *root, struct ept_age_stats *st)
 		 * so every leaf gets its turn. */
 		s->track_cursor = w.track_left || w.track_end >= s->pages ? 0 : w.track_end;
 	}
+	w.st.split_blocks = s->split_blocks;
 	w.st.tracking_faults = s->faults;
 	s->faults = 0;
 	s->scans++;

@@ -19,6 +19,17 @@
  * is kept exact as the scan goes, so working sets and histograms cost
  * O(256), not O(pages).
  *
+ * 2 MiB leaves (EPT_AGE_AD, after ept_age_set_split()): a cold region keeps
+ * its 2 MiB EPT page, aged with the large leaf's A bit as 512 pages at once.
+ * A 2 MiB leaf the scan finds used is split into 512 4 KiB leaves (same host
+ * run, same attributes, the A bit as it is then), so later scans see which
+ * of its pages are used; a block split that way is merged back into one
+ * 2 MiB leaf once no 4 KiB leaf of it was used for merge_after scans in a
+ * row. Both change bit 7 and the address of a PDE, after which SDM 29.4.3.3
+ * asks for INVEPT: the scan returns true. A table a merge unlinks may still
+ * be in the paging-structure caches until that INVEPT, so it is freed by the
+ * next scan (or ept_age_release()), never by the scan that unlinked it.
+ *
  * Calling rules (the hypervisor's side):
  *  - ept_age_scan() from the scan timer while no vCPU of the guest runs;
  *    if it returns true, do one INVEPT (single-context, this EPTP) before the
@@ -70,7 +81,19 @@ struct ept_age {
 	u64 track_cursor;       /* gfn where tracking resumes at the next scan */
 	u64 faults;             /* tracking faults since the last scan */
 	u64 scans;
+	/* Splitting 2 MiB leaves (ept_age_set_split; EPT_AGE_AD only). */
+	u8 *block;              /* per 2 MiB region: BLOCK_SPLIT | cold scans */
+	u16 *split_count;       /* per 1 GiB region: blocks split by ageing */
+	void *(*alloc_table)(void *ctx);   /* a zeroed 4 KiB table, or NULL */
+	void (*free_table)(void *table, void *ctx);
+	void *table_ctx;
+	unsigned int merge_after;          /* cold scans before a merge */
+	u64 *unlinked;          /* tables merges unlinked, freed at the next scan */
+	u64 split_blocks;       /* 2 MiB regions split by ageing now */
 };
+
+/* Cold scans in a row after which a split 2 MiB block is merged back. */
+#define EPT_AGE_MERGE_SCANS 16
 
 /* What one scan did. */
 struct ept_age_stats {
@@ -81,6 +104,9 @@ struct ept_age_stats {
 	u64 leaves_idle;        /* EPT_AGE_TRACK: still tracked, so not used */
 	u64 leaves_deferred;    /* EPT_AGE_TRACK: not tracked, cap reached */
 	u64 tracking_faults;    /* EPT_AGE_TRACK: faults since the previous scan */
+	u64 splits;             /* 2 MiB leaves split into 4 KiB leaves */
+	u64 merges;             /* split blocks merged back into 2 MiB leaves */
+	u64 split_blocks;       /* 2 MiB regions split by ageing after the scan */
 	bool flush_needed;      /* the return value of ept_age_scan() */
 };
 
@@ -89,11 +115,23 @@ u64 ept_age_buffer_size(u64 pages);
 
 /*
  * Start ageing gfns [0, pages) with 'buf' (ept_age_buffer_size(pages)
- * bytes, any alignment, owned by the caller). max_track bounds the leaves
+ * bytes, 2-byte aligned, owned by the caller). max_track bounds the leaves
  * newly tracked per scan in EPT_AGE_TRACK mode (EPT_AGE_NO_LIMIT: none).
  */
 void ept_age_init(struct ept_age *s, void *buf, u64 pages, enum ept_age_mode mode,
 		  u64 max_track);
+
+/*
+ * EPT_AGE_AD: split used 2 MiB leaves and merge blocks back after
+ * merge_after (>= 1) cold scans, with tables from alloc_table (a failed
+ * allocation leaves the 2 MiB leaf as it is) given back through free_table.
+ */
+void ept_age_set_split(struct ept_age *s, void *(*alloc_table)(void *ctx),
+		       void (*free_table)(void *table, void *ctx), void *ctx,
+		       unsigned int merge_after);
+
+/* Free the tables merges unlinked; only after the INVEPT of their scan. */
+void ept_age_release(struct ept_age *s);
 
 /*
  * One ageing pass over the 4-level EPT at 'root' (pointer == physical

@@ -24,7 +24,7 @@ static bool block_contiguous(const u64 *hpa)
 bool ept_build(struct ept *e, const u64 *page_hpa, u64 pages, const struct mtrr_state *mtrrs,
 	       bool small_only, bool ad)
 {
-	e->small_blocks = 0;
+	e->small_blocks = e->large_blocks = 0;
 	e->root = e->alloc_table(e->ctx);
 	if (!e->root)
 		return false;
@@ -37,6 +37,7 @@ bool ept_build(struct ept *e, const u64 *page_hpa, u64 pages, const struct mtrr_
 		bool ok = true;
 
 		if (type != MT_MIXED) {
+			e->large_blocks++;
 			ok = pt_map(&ept_format, e->root, gpa, page_hpa[p], LARGE_PAGE_SIZE,
 				    ept_leaf(type), PT_LEVEL_2M, e->alloc_table, e->ctx);
 		} else {

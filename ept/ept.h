@@ -19,6 +19,7 @@ struct ept {
 	void (*free_table)(void *table, void *ctx);
 	void *ctx;
 	u64 small_blocks;   /* 2 MiB blocks mapped with 4 KiB pages */
+	u64 large_blocks;   /* 2 MiB blocks mapped with one 2 MiB page */
 };
 
 /*

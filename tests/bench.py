@@ -48,7 +48,10 @@ CONFIGS = [
     Config("shadow", "shadow", what="shadow page tables: CLOCK reclaim, flood detection on, "
                                      "default limit (frames: 4% of guest pages, >= 128)"),
     Config("sh-flood-off", "shadow", "flood=off", what="shadow, flood detection off"),
-    Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
+    Config("ept-scan", "ept", "scan_ms=5",
+           what="EPT with page ageing every 5 ms (EPT A/D scan; 2 MiB pages kept where cold)"),
+    Config("ept-scan-4k", "ept", "scan_ms=5 scan_pages=4k",
+           what="EPT with page ageing every 5 ms over 4 KiB EPT pages everywhere"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).
@@ -92,4 +95,7 @@ FIGURES = [
     ("scans", "ageing", "scans", "page-ageing scans (scan_ms=5)"),
     ("scan_ticks", "ageing", "ticks_per_scan", "hypervisor ticks per ageing scan"),
     ("scan_visited", "ageing", "visited_per_scan", "EPT entries or sptes read per ageing scan"),
+    ("scan_large", "ageing", "large_pages", "2 MiB EPT pages left after the last ageing scan"),
+    ("scan_splits", "ageing", "splits", "2 MiB EPT pages split by ageing (used)"),
+    ("scan_merges", "ageing", "merges", "split 2 MiB blocks merged back by ageing (cold)"),
 ]

@@ -260,14 +260,18 @@ TESTS = LINUX_TESTS + [
                  ept("memtest.elf", "e-mem"), shadow("memtest.elf", "s-mem")]),
 
     # --- page ageing: the guest checks the working sets the scanner reports.
-    Test("ageing-ept-ad", guests=[ept("ageing.elf", "age-ept", "scan_ms=5")],
-         log_must=[r"stats age-ept ageing scans=\d+"]),
+    # Default EPT ageing keeps 2 MiB pages where cold: the guest's upper bounds count a
+    # block seen used for the first time as 512 pages ("2m"); blocks are split and merged.
+    Test("ageing-ept-ad", guests=[ept("ageing.elf", "age-ept", "scan_ms=5 -- 2m")],
+         log_must=[r"stats age-ept ageing scans=\d+ .* splits=[1-9]\d* merges=[1-9]"]),
+    Test("ageing-ept-4k", guests=[ept("ageing.elf", "age-ept4k", "scan_ms=5 scan_pages=4k")],
+         log_must=[r"stats age-ept4k ageing scans=\d+ .* large_pages=0 splits=0 merges=0"]),
     Test("ageing-ept-tracking", cpu="corei7_sandy_bridge_2600k",
          guests=[ept("ageing.elf", "age-track", "scan_ms=5")],
          log_must=[r"EPT A/D no", r"stats age-track ageing .* tracking_faults=[1-9]"]),
     Test("ageing-shadow-and-ept-together",
          guests=[shadow("ageing.elf", "age-shadow", "scan_ms=5"),
-                 ept("ageing.elf", "age-ept2", "scan_ms=5")],
+                 ept("ageing.elf", "age-ept2", "scan_ms=5 -- 2m")],
          log_must=[r"stats age-shadow ageing scans=\d+"]),
     # A page table that becomes data: the detector gives the frame back (a few exits for
     # two million writes); with flood=off every write is emulated. Data right in all cases.

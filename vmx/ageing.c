@@ -27,6 +27,9 @@ struct guest_ageing {
 	u64 ticks_total;       /* host ticks spent scanning */
 	u64 visited_total;     /* EPT entries or sptes read by all scans */
 	u64 faults_total;      /* access-tracking faults taken */
+	u64 splits_total;      /* EPT: 2 MiB pages split where used */
+	u64 merges_total;      /* EPT: split blocks merged back when cold */
+	u64 large;             /* EPT: 2 MiB pages after the last scan */
 };
 
 bool ageing_init(struct guest *g)
@@ -74,7 +77,7 @@ u64 ageing_next_event(struct guest *g, u64 now)
 u64 ageing_maybe_scan(struct guest *g, u64 now)
 {
 	struct guest_ageing *a = g->ageing;
-	struct mmu_age_scan scan;
+	struct mmu_age_scan scan = { 0 };
 	u64 hist[AGE_BUCKETS], t0;
 
 	if (!a || now < ageing_next_event(g, now))
@@ -86,13 +89,16 @@ u64 ageing_maybe_scan(struct guest *g, u64 now)
 	a->ticks_total += rdtsc() - t0;
 	a->visited_total += scan.visited;
 	a->faults_total += scan.faults;
+	a->splits_total += scan.splits;
+	a->merges_total += scan.merges;
+	a->large = scan.large;
 	a->scans++;
 	for (int i = 0; i < AGEING_WS_COUNT; i++)
 		a->ws[i] = age_working_set(scan.count, ws_k[i]);
 	age_histogram(scan.count, hist);
 	log_printf("hv", "age %s scan=%llu t_ms=%llu ws1=%llu ws2=%llu ws4=%llu ws8=%llu "
 		   "hist=%llu,%llu,%llu,%llu,%llu,%llu visited=%llu skipped=%llu young=%llu "
-		   "faults=%llu ticks=%llu sp=%llu", g->cfg.name, (unsigned long long)a->scans,
+		   "faults=%llu ticks=%llu sp=%llu large=%llu split=%llu merged=%llu", g->cfg.name, (unsigned long long)a->scans,
 		   (unsigned long long)(now - g->guest_tsc_start) /
 			   machine_timing_khz(),
 		   (unsigned long long)a->ws[0], (unsigned long long)a->ws[1],
@@ -102,7 +108,9 @@ u64 ageing_maybe_scan(struct guest *g, u64 now)
 		   (unsigned long long)hist[4], (unsigned long long)hist[5],
 		   (unsigned long long)scan.visited, (unsigned long long)scan.skipped,
 		   (unsigned long long)scan.young, (unsigned long long)scan.faults,
-		   (unsigned long long)(rdtsc() - t0), (unsigned long long)g->mmu->pages(g));
+		   (unsigned long long)(rdtsc() - t0), (unsigned long long)g->mmu->pages(g),
+		   (unsigned long long)scan.large, (unsigned long long)scan.splits,
+		   (unsigned long long)scan.merges);
 	/* Missed periods (the guest was halted) are not made up for. */
 	a->next += a->period;
 	if (a->next <= now)
@@ -136,9 +144,11 @@ void ageing_report(struct guest *g)
 	if (!a)
 		return;
 	log_printf("hv", "stats %s ageing scans=%llu ticks=%llu ticks_per_scan=%llu "
-		   "visited_per_scan=%llu tracking_faults=%llu", g->cfg.name,
+		   "visited_per_scan=%llu tracking_faults=%llu large_pages=%llu splits=%llu "
+		   "merges=%llu", g->cfg.name,
 		   (unsigned long long)a->scans, (unsigned long long)a->ticks_total,
 		   (unsigned long long)(a->scans ? a->ticks_total / a->scans : 0),
 		   (unsigned long long)(a->scans ? a->visited_total / a->scans : 0),
-		   (unsigned long long)a->faults_total);
+		   (unsigned long long)a->faults_total, (unsigned long long)a->large,
+		   (unsigned long long)a->splits_total, (unsigned long long)a->merges_total);
 }

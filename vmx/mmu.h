@@ -22,6 +22,8 @@ struct cr_values {
 struct mmu_age_scan {
 	const u64 *count;       /* per guest page: scans since it was last seen used */
 	u64 visited, skipped, young, faults;
+	u64 splits, merges;     /* EPT: 2 MiB pages split / merged back by this scan */
+	u64 large;              /* EPT: 2 MiB pages mapping guest RAM after it */
 	bool flush;             /* A bits were cleared: flush before they count again */
 };
 

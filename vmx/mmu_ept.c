@@ -86,6 +86,11 @@ static void ept_table_free(void *table, void *ctx)
 	free_pages(table, 1);
 }
 
+static bool small_ept_pages(struct guest *g)
+{
+	return g->cfg.scan_ms && (!vmx_caps.ept_ad || g->cfg.scan_pages == 1);
+}
+
 static bool ept_init(struct guest *g)
 {
 	struct guest_ept *p;
@@ -103,8 +108,10 @@ static bool ept_init(struct guest *g)
 		return false;
 	g->mmu_data = p;
 	p->ept = (struct ept){ .alloc_table = ept_table_alloc, .free_table = ept_table_free };
-	/* Ageing wants an accessed bit per 4 KiB page. */
-	if (!ept_build(&p->ept, g->mem.page_hpa, pages, &host_mtrrs, g->cfg.scan_ms != 0,
+	/* Ageing wants an accessed bit per 4 KiB page: with EPT A/D it splits
+	 * 2 MiB pages where used (ept/age.h), else (or scan_pages=4k) it gets
+	 * 4 KiB pages from the start. */
+	if (!ept_build(&p->ept, g->mem.page_hpa, pages, &host_mtrrs, small_ept_pages(g),
 		       vmx_caps.ept_ad)) {
 		pr_err("%s: not enough host memory for its EPT", g->cfg.name);
 		return false;
@@ -275,8 +282,13 @@ static enum exit_action ept_misconfig(struct guest *g, struct vmexit *e)
 
 static void ept_age_start(struct guest *g, void *buf, u64 pages)
 {
-	ept_age_init(&ept_of(g)->age, buf, pages, vmx_caps.ept_ad ? EPT_AGE_AD : EPT_AGE_TRACK,
+	struct guest_ept *p = ept_of(g);
+
+	ept_age_init(&p->age, buf, pages, vmx_caps.ept_ad ? EPT_AGE_AD : EPT_AGE_TRACK,
 		     TRACK_PER_SCAN);
+	if (!small_ept_pages(g))
+		ept_age_set_split(&p->age, ept_table_alloc, ept_table_free, NULL,
+				  EPT_AGE_MERGE_SCANS);
 }
 
 static void ept_age_run(struct guest *g, struct mmu_age_scan *scan)
@@ -289,12 +301,20 @@ static void ept_age_run(struct guest *g, struct mmu_age_scan *scan)
 	scan->skipped = st.subtrees_skipped;
 	scan->young = st.pages_young;
 	scan->faults = st.tracking_faults;
+	scan->splits = st.splits;
+	scan->merges = st.merges;
+	scan->large = p->ept.large_blocks - st.split_blocks;
 	scan->count = p->age.count;
 }
 
 static void ept_age_stop(struct guest *g)
 {
-	if (ept_of(g) && ept_of(g)->ept.root)
+	if (!ept_of(g))
+		return;
+	/* Tables the last scan's merges unlinked: its INVEPT is done (or the
+	 * EPT goes away with the guest). */
+	ept_age_release(&ept_of(g)->age);
+	if (ept_of(g)->ept.root)
 		ept_age_untrack_all(ept_of(g)->ept.root);
 }
 

@@ -1,3 +1,3 @@
-# EPT construction (ept/ept.c) over simulated guest RAM.
+# EPT construction (ept/ept.c) over simulated guest RAM, and ageing's splits over it.
 UNIT_TESTS += ept
-ept_SRCS := ept/ept.c mm/pt.c mm/mtrr.c
+ept_SRCS := ept/ept.c ept/age.c mm/pt.c mm/mtrr.c

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "unit.h"
+#include "ept/age.h"
 #include "ept/ept.h"
 #include "mm/pt.h"
 #include "mm/pte.h"
@@ -80,6 +81,7 @@ TEST(large_pages_where_contiguous_small_elsewhere)
 	layout();
 	CHECK(ept_build(&e, hpa, PAGES, &m, false, true));
 	CHECK_EQ(e.small_blocks, 2);
+	CHECK_EQ(e.large_blocks, 2);
 	l = leaf(&e, 0x1000, &level);
 	CHECK_EQ(level, PT_LEVEL_2M);
 	CHECK_EQ(l & PTE_ADDR_MASK52, 0x40000000);
@@ -116,6 +118,68 @@ TEST(small_only_maps_every_page_with_4k)
 		CHECK_EQ(l & PTE_ADDR_MASK52, hpa[p]);
 	}
 	CHECK_EQ(e.eptp & (1 << 6), 0);             /* no A/D bits asked for */
+	ept_destroy(&e);
+	CHECK_EQ(tables_live, 0);
+}
+
+/* The CPU using guest page gfn through the EPT: A on every entry of the walk. */
+static void use(struct ept *e, u64 gfn)
+{
+	u64 *t = e->root;
+
+	for (int level = 4; level >= 1; level--) {
+		u64 *ep = &t[PT_INDEX(gfn << 12, level)];
+
+		*ep |= EPT_A;
+		if (level == 1 || (*ep & EPT_LARGE))
+			return;
+		t = (u64 *)(uintptr_t)(*ep & PTE_ADDR_MASK52);
+	}
+}
+
+/*
+ * Ageing over a built EPT (scan_pages=2m): a used 2 MiB page becomes 512
+ * 4 KiB leaves with the block's frames and MTRR type; a cold one is merged
+ * back into the very leaf ept_build() made; the blocks it built small
+ * (scattered frames, mixed types) stay as they are; every table is freed.
+ */
+TEST(ageing_splits_and_merges_built_large_pages)
+{
+	static u8 buf[PAGES + 64];
+	struct mtrr_state m = mtrrs();
+	struct ept e = { .alloc_table = alloc_table, .free_table = free_table };
+	struct ept_age age;
+	struct ept_age_stats st;
+	enum pt_level level;
+	u64 built[PAGES], l;
+
+	layout();
+	CHECK(ept_build(&e, hpa, PAGES, &m, false, true));
+	for (u64 p = 0; p < PAGES; p++)
+		built[p] = leaf(&e, p * PAGE_SIZE, &level);
+	CHECK(ept_age_buffer_size(PAGES) <= sizeof(buf));
+	ept_age_init(&age, buf, PAGES, EPT_AGE_AD, 0);
+	ept_age_set_split(&age, alloc_table, free_table, NULL, 2);
+	for (u64 p = 0; p < PAGES; p += 512)
+		use(&e, p + 3);
+	CHECK(ept_age_scan(&age, e.root, &st));
+	CHECK_EQ(st.splits, 2);  /* blocks 0 and 2; 1 and 3 were 4 KiB already */
+	for (u64 p = 0; p < PAGES; p++) {
+		l = leaf(&e, p * PAGE_SIZE, &level);
+		CHECK_EQ(level, PT_LEVEL_4K);
+		CHECK_EQ(l & PTE_ADDR_MASK52, hpa[p]);
+		CHECK_EQ(l & ~PTE_ADDR_MASK52, built[p] & ~PTE_ADDR_MASK52 & ~EPT_LARGE);
+	}
+	use(&e, 1024 + 7);
+	ept_age_scan(&age, e.root, &st);
+	CHECK_EQ(st.pages_young, 1);
+	ept_age_scan(&age, e.root, &st);
+	CHECK_EQ(st.merges, 1);  /* block 0: cold for 2 scans */
+	ept_age_scan(&age, e.root, &st);
+	CHECK_EQ(st.merges, 1);  /* block 2 */
+	for (u64 p = 0; p < PAGES; p++)
+		CHECK_EQ(leaf(&e, p * PAGE_SIZE, &level), built[p]);
+	ept_age_release(&age);
 	ept_destroy(&e);
 	CHECK_EQ(tables_live, 0);
 }

@@ -26,6 +26,8 @@ struct sim {
 	u64 *root;
 	void *tables[MAX_TABLES];
 	int ntables;
+	bool alloc_fails;   /* table_alloc returns NULL */
+	u64 tables_freed;
 	struct ept_age s;
 	u8 *buf;
 	/* Simulated CPU caches (SDM 29.4): translations and level-2 entries. */
@@ -48,12 +50,27 @@ static void *table_alloc(void *ctx)
 	struct sim *sm = ctx;
 	void *t;
 
-	if (sm->ntables == MAX_TABLES)
+	if (sm->ntables == MAX_TABLES || sm->alloc_fails)
 		return NULL;
 	t = aligned_alloc(4096, 4096);
 	memset(t, 0, 4096);
 	sm->tables[sm->ntables++] = t;
 	return t;
+}
+
+static void table_free(void *table, void *ctx)
+{
+	struct sim *sm = ctx;
+
+	for (int i = 0; i < sm->ntables; i++) {
+		if (sm->tables[i] == table) {
+			sm->tables[i] = sm->tables[--sm->ntables];
+			sm->tables_freed++;
+			free(table);
+			return;
+		}
+	}
+	CHECK(!"freed a table that is not allocated");
 }
 
 static void sim_setup(u64 pages, enum ept_age_mode mode, u64 max_track)
@@ -326,11 +343,13 @@ static void small_layout(void)
 
 TEST(buffer_size_and_init)
 {
+	/* Ages, pending bytes per 2 MiB / 1 GiB / 512 GiB, a block byte per
+	 * 2 MiB and a split count (2 bytes) per 1 GiB. */
 	CHECK_EQ(ept_age_buffer_size(0), 0);
-	CHECK_EQ(ept_age_buffer_size(1), 4);
-	CHECK_EQ(ept_age_buffer_size(512), 515);
-	CHECK_EQ(ept_age_buffer_size(513), 513 + 2 + 1 + 1);
-	CHECK_EQ(ept_age_buffer_size(1ull << 18), (1ull << 18) + 512 + 1 + 1);
+	CHECK_EQ(ept_age_buffer_size(1), 1 + 3 + 1 + 2);
+	CHECK_EQ(ept_age_buffer_size(512), 512 + 3 + 1 + 2);
+	CHECK_EQ(ept_age_buffer_size(513), 513 + 2 + 1 + 1 + 2 + 2);
+	CHECK_EQ(ept_age_buffer_size(1ull << 18), (1ull << 18) + 512 + 1 + 1 + 512 + 2);
 	sim_setup(SMALL_PAGES, EPT_AGE_AD, 0);
 	CHECK_EQ(ept_age_working_set(&sim.s, 1), SMALL_PAGES);
 	CHECK_EQ(ept_age_page(&sim.s, SMALL_PAGES - 1), 0);
@@ -553,6 +572,208 @@ TEST(ad_skipping_the_flush_loses_accesses)
 	CHECK(ept_age_scan(&sim.s, sim.root, NULL));
 	CHECK_EQ(ept_age_page(&sim.s, 3), 0);
 	CHECK_EQ(ept_age_page(&sim.s, 4), 0);
+	sim_teardown();
+}
+
+/* ---- 2 MiB leaves kept where cold, split where used ---------------------- */
+
+static void split_setup(u64 pages, unsigned int merge_after)
+{
+	sim_setup(pages, EPT_AGE_AD, 0);
+	ept_age_set_split(&sim.s, table_alloc, table_free, &sim, merge_after);
+}
+
+/* The level-2 entry over gfn (64 GiB at most: root[0] only). */
+static u64 *pde_of(u64 gfn)
+{
+	u64 *pdpt = (u64 *)(uintptr_t)(sim.root[0] & PTE_ADDR_MASK52);
+	u64 *pd = (u64 *)(uintptr_t)(pdpt[(gfn >> 18) & 511] & PTE_ADDR_MASK52);
+
+	return &pd[(gfn >> 9) & 511];
+}
+
+static u64 large_leaves(u64 pages)
+{
+	u64 n = 0;
+
+	for (u64 gfn = 0; gfn < pages; gfn += 512)
+		n += (*pde_of(gfn) & EPT_RWX) && (*pde_of(gfn) & EPT_LARGE);
+	return n;
+}
+
+#define R12 (12 * MiB / 4096)  /* a 2 MiB leaf of small_layout() */
+
+TEST(split_used_2m_leaf_keeps_cold_ones)
+{
+	struct ept_age_stats st;
+	u64 *pt;
+
+	split_setup(SMALL_PAGES, 4);
+	small_layout();
+	CHECK_EQ(large_leaves(SMALL_PAGES), 27);
+	touch(R12 + 5);
+	CHECK(scan(&st));
+	CHECK_EQ(st.pages_young, 512);  /* the 2 MiB leaf says no more than that */
+	CHECK_EQ(st.splits, 1);
+	CHECK_EQ(st.split_blocks, 1);
+	CHECK_EQ(large_leaves(SMALL_PAGES), 26);
+	/* Same host run, same attributes, A as the scan left it (clear). */
+	CHECK(!(*pde_of(R12) & EPT_LARGE));
+	CHECK_EQ(*pde_of(R12) & ~PTE_ADDR_MASK52, EPT_RWX);
+	pt = (u64 *)(uintptr_t)(*pde_of(R12) & PTE_ADDR_MASK52);
+	for (int i = 0; i < 512; i++)
+		CHECK_EQ(pt[i], (HPA_BASE + 12 * MiB + i * 4096ull) | LEAF_FLAGS);
+
+	/* Now one page at 4 KiB resolution. */
+	touch(R12 + 5);
+	CHECK(scan(&st));
+	CHECK_EQ(st.pages_young, 1);
+	CHECK_EQ(st.splits, 0);
+	/* root[0], PDPTE 0, 32 PDEs, the split table. */
+	CHECK_EQ(st.entries_visited, 1 + 1 + 32 + 512);
+	CHECK_EQ(ept_age_page(&sim.s, R12 + 5), 0);
+	CHECK_EQ(ept_age_page(&sim.s, R12 + 6), 1);
+	CHECK_EQ(ept_age_page(&sim.s, R12 - 1), 2);
+	sim_teardown();
+}
+
+TEST(split_block_merges_back_after_cold_scans)
+{
+	struct ept_age_stats st;
+	u64 orig, *pt, freed;
+
+	split_setup(SMALL_PAGES, 4);
+	small_layout();
+	orig = *pde_of(R12);
+	touch(R12 + 5);
+	scan(&st);
+	CHECK_EQ(st.splits, 1);
+	pt = (u64 *)(uintptr_t)(*pde_of(R12) & PTE_ADDR_MASK52);
+	/* A use in the third cold scan starts the count again. */
+	scan(NULL);
+	scan(NULL);
+	touch(R12 + 100);
+	scan(NULL);
+	for (int i = 0; i < 3; i++) {
+		scan(&st);
+		CHECK_EQ(st.merges, 0);
+	}
+	pt[7] |= EPT_D;  /* the guest wrote page 7 before the table went cold */
+	freed = sim.tables_freed;
+	/* The fourth cold scan merges: nothing else changed, yet a flush. */
+	CHECK(scan(&st));
+	CHECK_EQ(st.merges, 1);
+	CHECK_EQ(st.split_blocks, 0);
+	CHECK_EQ(*pde_of(R12), orig | EPT_D);
+	CHECK_EQ(large_leaves(SMALL_PAGES), 27);
+	/* The unlinked table lives until the next scan (after the INVEPT). */
+	CHECK_EQ(sim.tables_freed, freed);
+	CHECK(!scan(&st));
+	CHECK_EQ(sim.tables_freed, freed + 1);
+	CHECK_EQ(st.entries_visited, 1);
+	/* Ages went on through split and merge. */
+	CHECK_EQ(ept_age_page(&sim.s, R12 + 100), 5);
+	CHECK_EQ(ept_age_page(&sim.s, R12 + 5), 8);
+	sim_teardown();
+}
+
+/* A block the EPT maps with 4 KiB pages from the start (fragmented host
+ * memory, mixed types) is not ageing's to merge. */
+TEST(split_never_merges_a_block_built_small)
+{
+	struct ept_age_stats st;
+
+	split_setup(SMALL_PAGES, 1);
+	small_layout();
+	touch(3);
+	scan(NULL);
+	for (int i = 0; i < 5; i++) {
+		scan(&st);
+		CHECK_EQ(st.merges, 0);
+	}
+	CHECK(!(*pde_of(0) & EPT_LARGE));
+	sim_teardown();
+}
+
+/* A merge needs the leaves to be one aligned run with one set of attributes. */
+TEST(split_merge_checks_the_leaves)
+{
+	struct ept_age_stats st;
+	u64 *pt;
+
+	split_setup(SMALL_PAGES, 1);
+	small_layout();
+	touch(R12);
+	scan(NULL);
+	pt = (u64 *)(uintptr_t)(*pde_of(R12) & PTE_ADDR_MASK52);
+	pt[300] = (pt[300] & ~(EPT_MT_WB << EPT_MT_SHIFT)) | (EPT_MT_UC << EPT_MT_SHIFT);
+	scan(&st);
+	CHECK_EQ(st.merges, 0);
+	pt[300] = (HPA_BASE + 12 * MiB + 301 * 4096ull) | LEAF_FLAGS;
+	scan(&st);
+	CHECK_EQ(st.merges, 0);
+	pt[300] = (HPA_BASE + 12 * MiB + 300 * 4096ull) | LEAF_FLAGS;
+	scan(&st);
+	CHECK_EQ(st.merges, 1);
+	sim_teardown();
+}
+
+/* No table to split into: the leaf stays 2 MiB and ages as one. */
+TEST(split_without_memory_keeps_the_leaf)
+{
+	struct ept_age_stats st;
+
+	split_setup(SMALL_PAGES, 4);
+	small_layout();
+	sim.alloc_fails = true;
+	touch(R12 + 5);
+	CHECK(scan(&st));
+	CHECK_EQ(st.splits, 0);
+	CHECK(*pde_of(R12) & EPT_LARGE);
+	touch(R12 + 5);
+	scan(&st);
+	CHECK_EQ(st.pages_young, 512);
+	sim_teardown();
+}
+
+/*
+ * A random guest over 2 MiB leaves, splitting and merging all the time:
+ * every page's age against the model (which ages each page at the
+ * granularity of the leaf mapping it when used), the same host page behind
+ * every gfn, and the entries read per scan: the PDEs plus 512 per split
+ * block walked or merged.
+ */
+TEST(split_random_workload_matches_model)
+{
+	u64 pages = 32 * MiB / 4096, seed = 7;
+	struct ept_age_stats st;
+	u64 splits = 0, merges = 0;
+
+	split_setup(pages, 3);
+	map(0, 32 * MiB, PT_LEVEL_2M, LEAF_FLAGS);
+	for (int pass = 0; pass < 300; pass++) {
+		int hot_blocks = pass % 50 < 25 ? 3 : 12;
+
+		for (int i = 0; i < 40; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			touch(((seed >> 33) % (u64)hot_blocks) * 512 + (seed >> 20) % 512);
+		}
+		scan(&st);
+		splits += st.splits;
+		merges += st.merges;
+		CHECK_EQ(large_leaves(pages) + sim.s.split_blocks, 16);
+		CHECK(st.entries_visited <= 1 + 1 + 16 + 512 * (st.split_blocks + st.merges));
+		for (u64 gfn = 0; gfn < pages; gfn += 97) {
+			enum pt_level level;
+			u64 *e = pt_lookup(&ept_format, sim.root, gfn << 12, &level);
+			u64 span = pt_level_size(level);
+
+			CHECK(e);
+			CHECK_EQ((*e & PTE_ADDR_MASK52 & ~(span - 1)) + ((gfn << 12) & (span - 1)),
+				 HPA_BASE + (gfn << 12));
+		}
+	}
+	CHECK(splits > 12 && merges > 9);
 	sim_teardown();
 }
 
