@@ -125,10 +125,35 @@ void ept_age_release(struct ept_age *s)
 	}
 }
 
-/* Splitting and merging 2 MiB leaves: A/D mode with a table allocator. */
+/* Splitting and merging 2 MiB leaves: only with a table allocator. */
 static bool splitting(const struct ept_age *s)
 {
-	return s->mode == EPT_AGE_AD && s->alloc_table;
+	return s->alloc_table;
+}
+
+/* 512 4 KiB leaves with the 2 MiB leaf e's host run and attributes. */
+static u64 *split_table(struct ept_age *s, u64 e)
+{
+	u64 hpa = e & PTE_ADDR_MASK52, attrs = e & ~PTE_ADDR_MASK52 & ~EPT_LARGE;
+	u64 *t = s->alloc_table(s->table_ctx);
+
+	for (int i = 0; t && i < PT_ENTRIES; i++)
+		t[i] = (hpa + (u64)i * PAGE_SIZE) | attrs;
+	return t;
+}
+
+/* Link table t in place of the 2 MiB leaf e at ep, unless the entry changed. */
+static bool link_split(struct ept_age *s, u64 *ep, u64 e, u64 *t, u64 gfn)
+{
+	if (!__atomic_compare_exchange_n(ep, &e, (u64)(uintptr_t)t | ept_format.table_flags,
+					 false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		s->free_table(t, s->table_ctx);
+		return false;
+	}
+	s->block[gfn >> 9] = BLOCK_SPLIT;
+	s->split_count[gfn >> 18]++;
+	s->split_blocks++;
+	return true;
 }
 
 /* Every page of the region one scan older, in O(1). */
@@ -233,22 +258,12 @@ static void split_leaf(struct walk *w, u64 *ep, u64 gfn)
 {
 	struct ept_age *s = w->s;
 	u64 e = __atomic_load_n(ep, __ATOMIC_RELAXED);
-	u64 hpa = e & PTE_ADDR_MASK52, attrs = e & ~PTE_ADDR_MASK52 & ~EPT_LARGE;
-	u64 *t = s->alloc_table(s->table_ctx);
+	u64 *t = split_table(s, e);
 
-	if (!t)
-		return;  /* no memory: it stays a 2 MiB page, aged as one */
-	for (int i = 0; i < PT_ENTRIES; i++)
-		t[i] = (hpa + (u64)i * PAGE_SIZE) | attrs;
-	/* The CPU may set D meanwhile: then the copy is stale, keep the leaf. */
-	if (!__atomic_compare_exchange_n(ep, &e, (u64)(uintptr_t)t | ept_format.table_flags,
-					 false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		s->free_table(t, s->table_ctx);
+	/* No memory: it stays a 2 MiB page, aged as one. If the CPU set D
+	 * meanwhile the copy is stale: keep the leaf too. */
+	if (!t || !link_split(s, ep, e, t, gfn))
 		return;
-	}
-	s->block[gfn >> 9] = BLOCK_SPLIT;
-	s->split_count[gfn >> 18]++;
-	s->split_blocks++;
 	w->st.splits++;
 	/* Bit 7 and the address changed (SDM 29.4.3.3). */
 	w->st.flush_needed = true;
@@ -288,7 +303,8 @@ static void merge_block(struct walk *w, u64 *ep, u64 gfn)
 	s->split_count[gfn >> 18]--;
 	s->split_blocks--;
 	w->st.merges++;
-	w->st.flush_needed = true;  /* bit 7 and the address changed */
+	/* Bit 7 and the address changed (a tracked leaf: rights went too). */
+	w->st.flush_needed = true;
 }
 
 /* A split block after this scan: used (stays split) or one more cold scan. */
@@ -422,7 +438,8 @@ static void walk_table(struct walk *w, u64 *table, int level, u64 base)
 			u64 young = w->st.pages_young;
 
 			visit_leaf(w, ep, e, level, gfn);
-			if (level == 2 && splitting(s) && w->st.pages_young != young)
+			if (level == 2 && s->mode == EPT_AGE_AD && splitting(s) &&
+			    w->st.pages_young != young)
 				split_leaf(w, ep, gfn);
 		} else if (s->mode == EPT_AGE_AD && !(e & EPT_A)) {
 			/* Nothing below was used since A was cleared (SDM 29.3.5). */
@@ -433,7 +450,7 @@ static void walk_table(struct walk *w, u64 *table, int level, u64 base)
 			else if (split_below(s, level, gfn))
 				cold_walk(w, child_table(e), level - 1, gfn);
 		} else {
-			u64 young = w->st.pages_young;
+			u64 young = w->st.pages_young, idle = w->st.leaves_idle;
 
 			if (w->ageing)
 				settle(s, level, gfn);
@@ -442,8 +459,11 @@ static void walk_table(struct walk *w, u64 *table, int level, u64 base)
 			 * walk hide the subtree from the next scan. */
 			if (s->mode == EPT_AGE_AD)
 				clear_accessed(w, ep);
-			if (level == 2)
-				block_scanned(w, ep, gfn, w->st.pages_young != young);
+			/* Used: a leaf with A, or (tracking) one not still tracked. */
+			if (level == 2 && w->ageing)
+				block_scanned(w, ep, gfn, s->mode == EPT_AGE_AD ?
+						  w->st.pages_young != young :
+						  w->st.leaves_idle - idle != PT_ENTRIES);
 		}
 	}
 }
@@ -491,6 +511,8 @@ bool ept_age_scan(struct ept_age *s, u64 *root, struct ept_age_stats *st)
 		 * so every leaf gets its turn. */
 		s->track_cursor = w.track_left || w.track_end >= s->pages ? 0 : w.track_end;
 	}
+	w.st.splits += s->fault_splits;
+	s->fault_splits = 0;
 	w.st.split_blocks = s->split_blocks;
 	w.st.tracking_faults = s->faults;
 	s->faults = 0;
@@ -498,6 +520,32 @@ bool ept_age_scan(struct ept_age *s, u64 *root, struct ept_age_stats *st)
 	if (st)
 		*st = w.st;
 	return w.st.flush_needed;
+}
+
+/*
+ * A tracked 2 MiB leaf used: split it into 512 tracked 4 KiB leaves and give
+ * rights back to the one used, so only that page becomes young and the others
+ * are seen used (each by its own fault) only if they are. The entry was not
+ * present, so nothing of it is cached and linking the table needs no INVEPT
+ * (and the EPT violation invalidated what the CPU had cached for this
+ * address, SDM 29.4.3.1).
+ */
+static bool fault_split(struct ept_age *s, u64 *ep, u64 e, u64 gfn)
+{
+	u64 base = gfn & ~(u64)(PT_ENTRIES - 1), *t = split_table(s, e), x;
+
+	if (!t)
+		return false;
+	x = t[gfn - base];
+	t[gfn - base] = (x & ~EPT_AGE_SAVED_RWX) | ((x & EPT_AGE_SAVED_RWX) >> EPT_AGE_SAVED_SHIFT);
+	if (!link_split(s, ep, e, t, gfn))
+		return false;
+	/* Per-page ages from here on: push the block's pending age down. */
+	settle(s, 2, base);
+	s->faults++;
+	s->fault_splits++;
+	region_apply(s, 1, gfn, 0, YOUNG_NOW);
+	return true;
 }
 
 bool ept_age_fault(struct ept_age *s, u64 *root, u64 gpa)
@@ -513,6 +561,8 @@ bool ept_age_fault(struct ept_age *s, u64 *root, u64 gpa)
 		if (is_tracked(e) && is_leaf(e, level)) {
 			u64 rights = (e & EPT_AGE_SAVED_RWX) >> EPT_AGE_SAVED_SHIFT;
 
+			if (level == 2 && splitting(s) && fault_split(s, ep, e, gfn))
+				return true;
 			__atomic_store_n(ep, (e & ~EPT_AGE_SAVED_RWX) | rights, __ATOMIC_RELAXED);
 			s->faults++;
 			/* No level above owes this leaf any age: the scan that

@@ -19,14 +19,16 @@
  * is kept exact as the scan goes, so working sets and histograms cost
  * O(256), not O(pages).
  *
- * 2 MiB leaves (EPT_AGE_AD, after ept_age_set_split()): a cold region keeps
- * its 2 MiB EPT page, aged with the large leaf's A bit as 512 pages at once.
- * A 2 MiB leaf the scan finds used is split into 512 4 KiB leaves (same host
- * run, same attributes, the A bit as it is then), so later scans see which
- * of its pages are used; a block split that way is merged back into one
- * 2 MiB leaf once no 4 KiB leaf of it was used for merge_after scans in a
- * row. Both change bit 7 and the address of a PDE, after which SDM 29.4.3.3
- * asks for INVEPT: the scan returns true. A table a merge unlinks may still
+ * 2 MiB leaves (after ept_age_set_split()): a cold region keeps its 2 MiB
+ * EPT page, aged as 512 pages at once. EPT_AGE_AD: a 2 MiB leaf the scan
+ * finds used (A set: all 512 pages young) is split into 512 4 KiB leaves
+ * (same host run, same attributes, the A bit as it is then), so later scans
+ * see which of its pages are used. EPT_AGE_TRACK: the tracking fault on a
+ * 2 MiB leaf splits it into 512 tracked 4 KiB leaves and untracks only the
+ * page used, so ages stay exact. A block split that way is merged back into
+ * one 2 MiB leaf once no 4 KiB leaf of it was used for merge_after scans in
+ * a row. A split by the scan and every merge change bit 7 and the address of
+ * a PDE, after which SDM 29.4.3.3 asks for INVEPT: the scan returns true. A table a merge unlinks may still
  * be in the paging-structure caches until that INVEPT, so it is freed by the
  * next scan (or ept_age_release()), never by the scan that unlinked it.
  *
@@ -90,6 +92,7 @@ struct ept_age {
 	unsigned int merge_after;          /* cold scans before a merge */
 	u64 *unlinked;          /* tables merges unlinked, freed at the next scan */
 	u64 split_blocks;       /* 2 MiB regions split by ageing now */
+	u64 fault_splits;       /* EPT_AGE_TRACK: splits by faults since the last scan */
 };
 
 /* Cold scans in a row after which a split 2 MiB block is merged back. */
@@ -122,7 +125,7 @@ void ept_age_init(struct ept_age *s, void *buf, u64 pages, enum ept_age_mode mod
 		  u64 max_track);
 
 /*
- * EPT_AGE_AD: split used 2 MiB leaves and merge blocks back after
+ * Split used 2 MiB leaves and merge blocks back after
  * merge_after (>= 1) cold scans, with tables from alloc_table (a failed
  * allocation leaves the 2 MiB leaf as it is) given back through free_table.
  */

@@ -88,7 +88,7 @@ static void ept_table_free(void *table, void *ctx)
 
 static bool small_ept_pages(struct guest *g)
 {
-	return g->cfg.scan_ms && (!vmx_caps.ept_ad || g->cfg.scan_pages == 1);
+	return g->cfg.scan_ms && g->cfg.scan_pages == 1;
 }
 
 static bool ept_init(struct guest *g)
@@ -108,8 +108,8 @@ static bool ept_init(struct guest *g)
 		return false;
 	g->mmu_data = p;
 	p->ept = (struct ept){ .alloc_table = ept_table_alloc, .free_table = ept_table_free };
-	/* Ageing wants an accessed bit per 4 KiB page: with EPT A/D it splits
-	 * 2 MiB pages where used (ept/age.h), else (or scan_pages=4k) it gets
+	/* Ageing wants an accessed bit or a tracking fault per 4 KiB page: it
+	 * splits 2 MiB pages where used (ept/age.h), or with scan_pages=4k gets
 	 * 4 KiB pages from the start. */
 	if (!ept_build(&p->ept, g->mem.page_hpa, pages, &host_mtrrs, small_ept_pages(g),
 		       vmx_caps.ept_ad)) {

@@ -207,6 +207,9 @@ static void touch(u64 gfn)
 	}
 	if (sim.ref_tracked[gfn]) {
 		sim.ref_faults++;
+		/* A tracked 2 MiB leaf split by its fault: only this page is used. */
+		if (n == 512 && sim.s.alloc_table && !sim.alloc_fails)
+			first = gfn, n = 1;
 		for (u64 p = first; p < first + n && p < sim.pages; p++) {
 			sim.ref_tracked[p] = false;
 			sim.ref_age[p] = 0;
@@ -597,7 +600,7 @@ static u64 large_leaves(u64 pages)
 	u64 n = 0;
 
 	for (u64 gfn = 0; gfn < pages; gfn += 512)
-		n += (*pde_of(gfn) & EPT_RWX) && (*pde_of(gfn) & EPT_LARGE);
+		n += entry_mapped(*pde_of(gfn)) && (*pde_of(gfn) & EPT_LARGE);
 	return n;
 }
 
@@ -955,6 +958,84 @@ TEST(track_late_mapping_keeps_hole_ages)
 	CHECK_EQ(ept_age_page(&sim.s, 512 + 10), 2);
 	scan(NULL);
 	CHECK_EQ(ept_age_page(&sim.s, 512 + 10), 3);
+	sim_teardown();
+}
+
+
+/*
+ * Tracking (no EPT A/D) over 2 MiB leaves: the fault on a tracked 2 MiB
+ * leaf splits it into tracked 4 KiB leaves and gives rights back only to
+ * the page used, with no flush; ages stay exact (the model checks every
+ * page); a block whose leaves all stayed tracked for merge_after scans is
+ * merged back into one tracked 2 MiB leaf (a flush: a present PDE lost its
+ * rights and its table), whose next fault splits it again.
+ */
+TEST(track_split_on_fault_and_merge)
+{
+	struct ept_age_stats st;
+	u64 g = 3 * MiB / 4096, first, n, orig, *e;
+
+	sim_setup(TRACK_PAGES, EPT_AGE_TRACK, EPT_AGE_NO_LIMIT);
+	ept_age_set_split(&sim.s, table_alloc, table_free, &sim, 2);
+	track_layout();
+	orig = *sim_leaf(g, &first, &n);
+	CHECK_EQ(n, 512);
+	CHECK(scan(&st));
+	CHECK_EQ(st.leaves_tracked, TRACK_LEAVES);
+	CHECK(!scan(&st));  /* all still tracked: every page age 1 */
+	touch(g + 5);
+	CHECK_EQ(sim.ref_faults, 1);
+	e = sim_leaf(g + 5, &first, &n);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(*e, (orig & ~PTE_ADDR_MASK52 & ~EPT_LARGE) |
+		     ((orig & PTE_ADDR_MASK52) + ((g + 5) & 511) * 4096));
+	CHECK_EQ(ept_age_page(&sim.s, g + 5), 0);
+	CHECK_EQ(ept_age_page(&sim.s, g + 6), 1);
+	touch(g + 6);  /* its own fault */
+	CHECK_EQ(sim.ref_faults, 2);
+	CHECK(scan(&st));  /* re-tracks the two used leaves */
+	CHECK_EQ(st.splits, 1);
+	CHECK_EQ(st.tracking_faults, 2);
+	CHECK_EQ(st.leaves_tracked, 2);
+	/* Cold: the first scan counts one, the second merges. */
+	CHECK(!scan(&st));
+	CHECK_EQ(st.merges, 0);
+	CHECK(scan(&st));
+	CHECK_EQ(st.merges, 1);
+	/* Tracked, its rights saved. */
+	CHECK_EQ(*pde_of(g), (orig & ~EPT_RWX) | ((orig & EPT_RWX) << EPT_AGE_SAVED_SHIFT));
+	touch(g + 200);
+	CHECK_EQ(sim.ref_faults, 3);
+	CHECK(!(*pde_of(g) & EPT_LARGE));
+	scan(&st);
+	CHECK_EQ(st.splits, 1);
+	ept_age_untrack_all(sim.root);
+	for (u64 p = 2 * MiB / 4096; p < 6 * MiB / 4096; p++)
+		CHECK_EQ(*sim_leaf(p, &first, &n) & EPT_RWX, EPT_RWX);
+	sim_teardown();
+}
+
+TEST(track_split_random_workload_matches_model)
+{
+	u64 pages = 32 * MiB / 4096, seed = 11, splits = 0, merges = 0;
+	struct ept_age_stats st;
+
+	sim_setup(pages, EPT_AGE_TRACK, 64);
+	ept_age_set_split(&sim.s, table_alloc, table_free, &sim, 3);
+	map(0, 32 * MiB, PT_LEVEL_2M, LEAF_FLAGS);
+	for (int pass = 0; pass < 200; pass++) {
+		int hot_blocks = pass % 40 < 20 ? 3 : 12;
+
+		for (int i = 0; i < 30; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			touch(((seed >> 33) % (u64)hot_blocks) * 512 + (seed >> 20) % 512);
+		}
+		scan(&st);
+		splits += st.splits;
+		merges += st.merges;
+		CHECK_EQ(large_leaves(pages) + sim.s.split_blocks, 16);
+	}
+	CHECK(splits > 12 && merges > 9);
 	sim_teardown();
 }
 
