@@ -293,7 +293,10 @@ TESTS = LINUX_TESTS + [
          guests=[shadow("paging64.elf", "lim-clock", "shadow_pages=128"),
                  shadow("paging64.elf", "lim-fifo", "shadow_pages=128 reclaim=fifo"),
                  shadow("paging32.elf", "lim-flood-off", "shadow_pages=128 flood=off")],
-         log_must=[r"stats lim-clock shadow .*evictions=[1-9]"]),
+         # Never more host frames held at once than the limit.
+         log_must=[r"stats lim-clock shadow .*evictions=[1-9]",
+                   r"stats lim-(clock|fifo) shadow frames=\d+ host_frames=\d+ "
+                   r"host_frames_peak=(\d\d?|1[01]\d|12[0-8]) frames_limit=128 "]),
 
     # --- hostile guests: each ends alone, with a message; the witness passes ----------
     Test("hostile-page-tables-outside-ram", run="FAIL",

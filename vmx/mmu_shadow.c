@@ -34,6 +34,7 @@ struct guest_shadow {
 	struct shadow_vcpu vcpu;
 	struct shadow_age age;  /* scan_ms=N */
 	u64 pages_allocated;
+	u64 pages_peak;       /* most host frames it held at once */
 	u64 mmu_tsc;          /* host ticks spent inside the shadow MMU core */
 	u64 unprotects;       /* instructions we could not emulate: shadows dropped */
 	u64 last_unprotect_rip, last_unprotect_gva;
@@ -75,7 +76,8 @@ static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g)
 		return NULL;
 	}
 	memset((void *)pa, 0, PAGE_SIZE);
-	shadow_of(h)->pages_allocated++;
+	if (++shadow_of(h)->pages_allocated > shadow_of(h)->pages_peak)
+		shadow_of(h)->pages_peak = shadow_of(h)->pages_allocated;
 	*hpa = pa;
 	return (void *)pa;
 }
@@ -508,6 +510,8 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 
 	add(ctx, "frames", shadow_mmu_frames(&s->mmu));
 	add(ctx, "host_frames", s->pages_allocated);
+	add(ctx, "host_frames_peak", s->pages_peak);
+	add(ctx, "frames_limit", shadow_mmu_limit(&s->mmu));
 	add(ctx, "faults", st->faults);
 	add(ctx, "faults_fixed", st->faults_fixed);
 	add(ctx, "faults_injected", st->faults_injected);
