@@ -264,6 +264,16 @@ TESTS = LINUX_TESTS + [
     # block seen used for the first time as 512 pages ("2m"); blocks are split and merged.
     Test("ageing-ept-ad", guests=[ept("ageing.elf", "age-ept", "scan_ms=5 -- 2m")],
          log_must=[r"stats age-ept ageing scans=\d+ .* splits=[1-9]\d* merges=[1-9]"]),
+    # Splits and merges under a guest that checks every byte of its RAM, beside a witness:
+    # a 4 KiB leaf on the wrong frame or a lost write would fail memtest.
+    Test("ageing-ept-memtest", guests=[ept("memtest.elf", "age-mem", "scan_ms=1"),
+                                       ept("hlt_timer.elf", "witness")],
+         log_must=[r"stats age-mem ageing .* splits=[1-9]\d* merges=[1-9]"]),
+    Test("ageing-ept-memtest-tracking", cpu="corei7_sandy_bridge_2600k",
+         guests=[ept("memtest.elf", "age-mem-track", "scan_ms=5"),
+                 ept("hlt_timer.elf", "witness")],
+         log_must=[r"EPT A/D no", r"stats age-mem-track ageing .* tracking_faults=[1-9]\d* "
+                   r"large_pages=\d+ splits=[1-9]\d* merges=[1-9]"]),
     Test("ageing-ept-4k", guests=[ept("ageing.elf", "age-ept4k", "scan_ms=5 scan_pages=4k")],
          log_must=[r"stats age-ept4k ageing scans=\d+ .* large_pages=0 splits=0 merges=0"]),
     # Without EPT A/D the tracking fault on a 2 MiB page splits it and untracks only the
