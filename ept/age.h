@@ -79,7 +79,10 @@ struct ept_age {
 	u8 *age;                /* [pages]: per-page part of the age */
 	u8 *pending[3];         /* per 2 MiB, 1 GiB, 512 GiB region: added below */
 	u64 count[EPT_AGE_MAX + 1];  /* pages of each age, exact */
-	u64 max_track;          /* EPT_AGE_TRACK: leaves newly tracked per scan */
+	/* EPT_AGE_TRACK: leaves newly tracked per scan. The 511 tracked leaves a
+	 * fault split leaves behind are not counted: between two scans they cost
+	 * at most the faults the block's 4 KiB pages would cost under scan_pages=4k. */
+	u64 max_track;
 	u64 track_cursor;       /* gfn where tracking resumes at the next scan */
 	u64 faults;             /* tracking faults since the last scan */
 	u64 scans;
