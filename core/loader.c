@@ -38,6 +38,7 @@ static const char *const mmu_names[] = { "EPT", "shadow paging" };
 static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL };
 /* In enum shadow_reclaim_policy order. */
 static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
+/* flood= and the other shadow switches: 0 on, 1 off. */
 static const char *const flood_choices[] = { "on", "off", NULL };
 static const char *const scan_pages_choices[] = { "2m", "4k", NULL };
 
@@ -55,6 +56,8 @@ static const struct option_desc guest_options[] = {
 	  "mmu=shadow: clock (recently used stay) or fifo (oldest go, KVM's way)" },
 	{ "flood", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood), 0, 0, flood_choices,
 	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
+	{ "fastpath", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastpath), 0, 0, flood_choices,
+	  "mmu=shadow: on: a fault derives only the shadow levels it misses (default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
 	  "page-ageing scan every N ms of guest time (0: off)" },
 	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,

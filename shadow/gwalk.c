@@ -90,11 +90,28 @@ static bool is_pdpte_reg(const struct gwalk_format *fmt, int level)
 	return fmt->pdpte_regs && level == fmt->top_level;
 }
 
-u64 gwalk_entry_rsvd_mask(const struct gwalk_ctx *ctx, int level, bool large)
+/*
+ * Reserved bits of a paging entry that are the same at every level of a
+ * walk: computed once per walk (the walk is the fault path's main cost).
+ */
+static u64 rsvd_common(const struct gwalk_ctx *ctx, const struct gwalk_format *fmt)
 {
-	const struct gwalk_format *fmt = &formats[gwalk_mode(ctx)];
 	u64 mask;
 
+	if (fmt->entry_size == 4)
+		return 0;
+	/* PAE and 4-level (SDM 4.4.2, 4.5.4): address bits above MAXPHYADDR. */
+	mask = bit_range(51, ctx->maxphyaddr);
+	if (fmt->high_rsvd)
+		mask |= bit_range(62, 52);
+	if (!(ctx->efer & EFER_NXE))
+		mask |= PTE_NX;
+	return mask;
+}
+
+static inline u64 rsvd_mask(const struct gwalk_ctx *ctx, const struct gwalk_format *fmt,
+			    u64 common, int level, bool large)
+{
 	if (is_pdpte_reg(fmt, level))
 		return pdpte_rsvd_mask(ctx);
 	if (fmt->entry_size == 4) {
@@ -107,31 +124,35 @@ u64 gwalk_entry_rsvd_mask(const struct gwalk_ctx *ctx, int level, bool large)
 
 		return large ? BIT(21) | bit_range(20, 13 + phys - 32) : 0;
 	}
-	/* PAE and 4-level (SDM 4.4.2, 4.5.4): address bits above MAXPHYADDR. */
-	mask = bit_range(51, ctx->maxphyaddr);
-	if (fmt->high_rsvd)
-		mask |= bit_range(62, 52);
-	if (!(ctx->efer & EFER_NXE))
-		mask |= PTE_NX;
 	if (large)	/* address bits below the page size, above the PAT bit */
-		mask |= bit_range(gwalk_level_shift(gwalk_mode(ctx), level) - 1, 13);
-	else if (level > 1 && !(fmt->large_levels & BIT(level)))
-		mask |= PTE_PS;	/* PS must be 0 where no page can be mapped (PML4E) */
-	return mask;
+		return common | bit_range(PAGE_SHIFT + fmt->index_bits * (level - 1) - 1, 13);
+	if (level > 1 && !(fmt->large_levels & BIT(level)))
+		return common | PTE_PS;	/* PS must be 0 where no page can be mapped (PML4E) */
+	return common;
 }
 
-bool gwalk_entry_is_large(const struct gwalk_ctx *ctx, int level, u64 pte)
+u64 gwalk_entry_rsvd_mask(const struct gwalk_ctx *ctx, int level, bool large)
 {
 	const struct gwalk_format *fmt = &formats[gwalk_mode(ctx)];
 
+	return rsvd_mask(ctx, fmt, rsvd_common(ctx, fmt), level, large);
+}
+
+static inline bool entry_is_large(const struct gwalk_ctx *ctx, const struct gwalk_format *fmt,
+				  int level, u64 pte)
+{
 	if (level == 1 || !(fmt->large_levels & BIT(level)) || !(pte & PTE_PS))
 		return false;
 	return !fmt->ps_needs_pse || (ctx->cr4 & CR4_PSE);
 }
 
-u64 gwalk_entry_addr(const struct gwalk_ctx *ctx, int level, u64 pte, bool large)
+bool gwalk_entry_is_large(const struct gwalk_ctx *ctx, int level, u64 pte)
 {
-	const struct gwalk_format *fmt = &formats[gwalk_mode(ctx)];
+	return entry_is_large(ctx, &formats[gwalk_mode(ctx)], level, pte);
+}
+
+static inline u64 entry_addr(const struct gwalk_format *fmt, int level, u64 pte, bool large)
+{
 	u64 addr;
 
 	if (fmt->entry_size == 4) {
@@ -142,8 +163,13 @@ u64 gwalk_entry_addr(const struct gwalk_ctx *ctx, int level, u64 pte, bool large
 	}
 	addr = pte & PTE_ADDR_MASK52;
 	if (large)
-		addr &= ~((1ull << gwalk_level_shift(gwalk_mode(ctx), level)) - 1);
+		addr &= ~((1ull << (PAGE_SHIFT + fmt->index_bits * (level - 1))) - 1);
 	return addr;
+}
+
+u64 gwalk_entry_addr(const struct gwalk_ctx *ctx, int level, u64 pte, bool large)
+{
+	return entry_addr(&formats[gwalk_mode(ctx)], level, pte, large);
 }
 
 bool gwalk_load_pdptes(struct gwalk_ctx *ctx, struct guest_mem *mem)
@@ -258,19 +284,22 @@ enum gwalk_status gwalk(const struct gwalk_ctx *ctx, struct guest_mem *mem, u64 
 	enum gwalk_mode mode = gwalk_mode(ctx);
 	const struct gwalk_format *fmt = &formats[mode];
 	bool writable, user, nx, large;
-	u64 table, pte = 0, leaf_bits;
+	u64 table, pte = 0, leaf_bits, common;
 	int level;
 	void *leaf_p;
 
-	memset(res, 0, sizeof(*res));
-	if (mode == GWALK_MODE_OFF)
+	if (mode == GWALK_MODE_OFF) {
+		memset(res, 0, sizeof(*res));
 		return walk_off(gva, res);
+	}
 	if (fmt->va32) {
 		gva &= 0xffffffffull;
 	} else if ((u64)((s64)(gva << 16) >> 16) != gva) {
+		memset(res, 0, sizeof(*res));
 		res->status = GWALK_NONCANONICAL;
 		return GWALK_NONCANONICAL;
 	}
+	common = rsvd_common(ctx, fmt);
 
 restart:
 	memset(res, 0, sizeof(*res));
@@ -281,7 +310,7 @@ restart:
 	table = root_table(ctx, fmt);
 	res->top_level = fmt->top_level;
 	for (level = fmt->top_level;; level--) {
-		u64 idx = (gva >> gwalk_level_shift(mode, level)) &
+		u64 idx = (gva >> (PAGE_SHIFT + fmt->index_bits * (level - 1))) &
 			  ((1ull << fmt->index_bits) - 1);
 		u64 pte_gpa = table + idx * fmt->entry_size;
 		void *p = NULL;
@@ -304,8 +333,8 @@ restart:
 		res->pte[level] = pte;
 		if (!(pte & PTE_P))
 			return walk_fault(ctx, access, 0, res);
-		large = gwalk_entry_is_large(ctx, level, pte);
-		if (pte & gwalk_entry_rsvd_mask(ctx, level, large))
+		large = entry_is_large(ctx, fmt, level, pte);
+		if (pte & rsvd_mask(ctx, fmt, common, level, large))
 			return walk_fault(ctx, access, PFEC_P | PFEC_RSVD, res);
 		if (p) {
 			writable &= !!(pte & PTE_W);
@@ -322,14 +351,14 @@ restart:
 			pte |= PTE_A;
 			res->pte[level] = pte;
 		}
-		table = gwalk_entry_addr(ctx, level, pte, false);
+		table = entry_addr(fmt, level, pte, false);
 	}
 
 	res->writable = writable;
 	res->user = user;
 	res->nx = nx;
-	res->page_size = 1ull << gwalk_level_shift(mode, level);
-	res->gpa = gwalk_entry_addr(ctx, level, pte, large) | (gva & (res->page_size - 1));
+	res->page_size = 1ull << (PAGE_SHIFT + fmt->index_bits * (level - 1));
+	res->gpa = entry_addr(fmt, level, pte, large) | (gva & (res->page_size - 1));
 	res->global = (pte & PTE_G) && (ctx->cr4 & CR4_PGE);
 	res->pat_index = ((pte >> 3) & 3) | (!!(pte & (large ? PTE_PAT_LARGE : PTE_PAT4K)) << 2);
 	if (!access_permitted(ctx, access, writable, user, nx))

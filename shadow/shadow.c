@@ -177,18 +177,26 @@ static void derive_direct(const struct shadow_page *sp, int i, struct derived *d
 	d->gfn = sp->gfn + ((u64)i << (9 * (level - 1)));
 }
 
+/* Guest entry i of sp's table as it is in guest memory now. */
+static u64 guest_entry(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool *ok)
+{
+	bool split = guest_entry_split(sp->role);
+
+	return read_guest_entry(mmu, sp->gfn, ((u64)sp->role.quadrant * PT_ENTRIES + i) >> split,
+				gwalk_entry_size(sp->role.guest_mode), ok);
+}
+
+/* Spte i of an indirect page from pte, the guest entry behind it. */
 static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool alias,
-			 struct derived *d)
+			 u64 pte, struct derived *d)
 {
 	union shadow_role role = sp->role;
 	struct gwalk_ctx ctx = role_ctx(mmu, role);
 	int level = role.level;
-	bool split = guest_entry_split(role), large, ok;
-	u64 pte = read_guest_entry(mmu, sp->gfn, ((u64)role.quadrant * PT_ENTRIES + i) >> split,
-				   gwalk_entry_size(role.guest_mode), &ok);
+	bool split = guest_entry_split(role), large;
 	u8 acc;
 
-	if (!ok || !(pte & PTE_P) || !(pte & PTE_A))
+	if (!(pte & PTE_P) || !(pte & PTE_A))
 		return;
 	large = gwalk_entry_is_large(&ctx, level, pte);
 	if (pte & gwalk_entry_rsvd_mask(&ctx, level, large))
@@ -225,8 +233,13 @@ static void derive(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, 
 		derive_pae_root(sp, i, d);
 	else if (sp->role.direct)
 		derive_direct(sp, i, d);
-	else
-		derive_guest(mmu, sp, i, alias, d);
+	else {
+		bool ok;
+		u64 pte = guest_entry(mmu, sp, i, &ok);
+
+		if (ok)
+			derive_guest(mmu, sp, i, alias, pte, d);
+	}
 }
 
 /* The leaf spte for d, or 0 when the frame is not RAM. */
@@ -261,12 +274,14 @@ enum apply_result { APPLIED, ABSENT, NO_MEMORY };
  * built; without, the spte is left not present until a fault needs it.
  */
 static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, int i,
-			       const struct derived *d, bool create, struct shadow_page **childp)
+			       const struct derived *d, bool create, struct shadow_page **childp,
+			       bool *created)
 {
 	struct shadow_page *child;
 	u64 spte;
 
 	*childp = NULL;
+	*created = false;
 	switch (d->kind) {
 	case DERIVED_NONE:
 		sp_set_spte(mmu, sp, i, 0, 0, NULL);
@@ -285,6 +300,7 @@ static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, i
 		child = sp_create(mmu, d->gfn, d->role);
 		if (!child)
 			return NO_MEMORY;
+		*created = true;
 	}
 	if (!child) {
 		sp_set_spte(mmu, sp, i, 0, 0, NULL);
@@ -313,14 +329,27 @@ static int spte_index(const struct shadow_page *sp, u64 gva)
 }
 
 /*
- * Build the shadow path for gva from the current guest tables, which the
- * walk just found valid with A (and D) set. ABSENT means the guest tables
- * changed meanwhile: the guest will simply fault again.
+ * Build the shadow path for gva from the guest tables, which the walk just
+ * found valid with A (and D) set. ABSENT means the guest tables changed
+ * meanwhile: the guest will simply fault again.
+ *
+ * Fast path (opt.fastpath): a present upper spte is in sync with the guest
+ * (the invariant in shadow.h), so the path is followed down to the first
+ * missing spte and only the levels from there are derived, from the entries
+ * the walk read (walk->pte[level]: shadow and guest levels are numbered
+ * alike in every mode) instead of reading them again. Two exceptions: the
+ * link to the splinter of a guest large page is derived again (its rights
+ * follow the guest D bit and the alias), and below a table this fault has
+ * just write-protected, entries are read afresh (another vCPU may have
+ * written it before the protection). Without the fast path every level is
+ * derived from guest memory.
  */
-static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias)
+static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
+				 const struct gwalk_result *walk)
 {
 	struct shadow_mmu *mmu = v->mmu;
 	struct shadow_page *sp = v->root;
+	bool fast = mmu->opt.fastpath, fresh = !fast;
 
 	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
 		gva &= 0xffffffffull;
@@ -329,21 +358,39 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias)
 		struct derived d, again;
 		struct shadow_page *child;
 		enum apply_result r;
+		bool created;
 
 		sp->accessed = true;
 		sp->write_flood = 0;	/* flood.c: a walk is a use, the write count restarts */
-		derive(mmu, sp, i, alias, &d);
-		r = apply(mmu, sp, i, &d, true, &child);
+		if (fast && !sp_is_leaf_table(sp) && spte_present(sp->spt[i])) {
+			child = (struct shadow_page *)(uintptr_t)sp->aux[i];
+			if (sp->role.direct || !child->role.direct) {
+				sp = child;
+				continue;
+			}
+		}
+		if (fresh || sp->role.direct) {
+			derive(mmu, sp, i, alias, &d);
+		} else {
+			memset(&d, 0, sizeof(d));
+			derive_guest(mmu, sp, i, alias, walk->pte[sp->role.level], &d);
+		}
+		r = apply(mmu, sp, i, &d, true, &child, &created);
 		if (r != APPLIED || d.kind == DERIVED_LEAF)
 			return r;
+		if (fast && !created) {
+			sp = child;
+			continue;
+		}
 		/*
 		 * A new child write-protected its guest table just now; an entry
 		 * read before that may have been changed by another vCPU.
 		 */
 		derive(mmu, sp, i, alias, &again);
 		if (!same_derived(&d, &again))
-			return apply(mmu, sp, i, &again, false, &child) == NO_MEMORY ? NO_MEMORY
-										     : ABSENT;
+			return apply(mmu, sp, i, &again, false, &child, &created) == NO_MEMORY ?
+			       NO_MEMORY : ABSENT;
+		fresh = true;
 		sp = child;
 	}
 }
@@ -419,10 +466,10 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	 */
 	if (!shadow_reserve(mmu, v->root->role.level - 1))
 		return fault_done(mmu, out, SHADOW_NO_MEMORY);
-	r = install(v, gva, alias);
+	r = install(v, gva, alias, &walk);
 	if (r == NO_MEMORY) {
 		shadow_zap_all(mmu);	/* the host itself is out of frames */
-		r = install(v, gva, alias);
+		r = install(v, gva, alias, &walk);
 	}
 	shadow_unreserve(mmu);
 	if (r == NO_MEMORY)
@@ -471,11 +518,12 @@ static void update_written_sptes(struct shadow_mmu *mmu, struct shadow_page *sp,
 		for (s64 s = (g << split) - base; s < ((g + 1) << split) - base; s++) {
 			struct derived d;
 			struct shadow_page *child;
+			bool created;
 
 			if (s < 0 || s >= PT_ENTRIES)
 				continue;
 			derive(mmu, sp, (int)s, false, &d);
-			apply(mmu, sp, (int)s, &d, false, &child);
+			apply(mmu, sp, (int)s, &d, false, &child, &created);
 			mmu->stats.sptes_updated++;
 		}
 	}
@@ -738,6 +786,7 @@ void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva)
 void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr)
 {
 	memset(mmu, 0, sizeof(*mmu));
+	mmu->opt.fastpath = true;
 	mmu->host = host;
 	mmu->maxphyaddr = maxphyaddr;
 	sp_init_pools(mmu);
@@ -851,6 +900,8 @@ unsigned shadow_audit(struct shadow_mmu *mmu)
 		for (int i = 0; i < PT_ENTRIES; i++) {
 			u64 spte = sp->spt[i];
 
+			/* The present bitmap (spage.c) is exact: zapping relies on it. */
+			problems += spte_present(spte) != !!(sp->present[i / 64] & (1ull << (i % 64)));
 			if (!spte_present(spte))
 				continue;
 			if (!sp_is_leaf_table(sp)) {

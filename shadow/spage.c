@@ -56,7 +56,7 @@ static struct pool_page *pool_grow(struct shadow_mmu *mmu, struct obj_pool *pool
 
 	if (!account_charge_frames(mmu, 1))
 		return NULL;
-	mem = mmu->host->alloc_page(mmu->host, &hpa, false);
+	mem = mmu->host->alloc_page(mmu->host, &hpa, false, false);	/* objects are cleared */
 	if (!mem) {
 		account_uncharge_frames(mmu, 1);
 		return NULL;
@@ -411,8 +411,9 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		pool_put(mmu, &mmu->page_pool, sp);
 		return NULL;
 	}
-	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root);
-	sp->aux = mmu->host->alloc_page(mmu->host, &sp->aux_hpa, false);
+	/* Zeroed once, by the host; aux is read only behind a present spte. */
+	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root, true);
+	sp->aux = mmu->host->alloc_page(mmu->host, &sp->aux_hpa, false, false);
 	if (!sp->spt || !sp->aux) {
 		if (sp->spt)
 			mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
@@ -422,8 +423,6 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		account_uncharge(mmu, role.level);
 		return NULL;
 	}
-	memset(sp->spt, 0, PAGE_SIZE);
-	memset(sp->aux, 0, PAGE_SIZE);
 	sp->gfn = gfn;
 	sp->role = role;
 	sp->created = mmu->seq++;
@@ -556,8 +555,10 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 		sp->parents.head = n->next;
 		pool_put(mmu, &mmu->node_pool, n);
 	}
-	for (int i = 0; i < PT_ENTRIES; i++)
-		sp_set_spte(mmu, sp, i, 0, 0, NULL);
+	/* Only the present sptes: most pages have few. */
+	for (int w = 0; w < PT_ENTRIES / 64; w++)
+		while (sp->present[w])
+			sp_set_spte(mmu, sp, w * 64 + __builtin_ctzll(sp->present[w]), 0, 0, NULL);
 	if (sp->root_count)
 		return;	/* a root in use stays, empty; faults refill it */
 

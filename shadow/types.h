@@ -30,11 +30,12 @@ enum shadow_flush {
  * state. Calls are made with the caller's per-guest lock held.
  */
 struct shadow_host {
-	/* A zeroed 4 KiB page: returns its address, *hpa its host-physical
+	/* A 4 KiB page, zeroed if zero (otherwise the MMU writes every byte
+	 * before it reads it): returns its address, *hpa its host-physical
 	 * address (below 4 GiB if below_4g: PAE-format roots live in a 32-bit
 	 * CR3). NULL when the guest's budget is used up: the MMU then drops
 	 * all its pages and retries once. Also used for bookkeeping pages. */
-	void *(*alloc_page)(struct shadow_host *host, u64 *hpa, bool below_4g);
+	void *(*alloc_page)(struct shadow_host *host, u64 *hpa, bool below_4g, bool zero);
 	void (*free_page)(struct shadow_host *host, void *page, u64 hpa);
 	/* Host-physical address of guest frame gfn, or SHADOW_NO_RAM. */
 	u64 (*gfn_to_hpa)(struct shadow_host *host, u64 gfn);
@@ -219,6 +220,16 @@ struct shadow_flood {
 
 #define SHADOW_FLOOD_OLD_MAX 16
 
+/*
+ * Optimisation switches (guest options fastpath=, prefetch=, large=), all on
+ * by default; off gives the plain algorithm each one shortcuts, for
+ * measurement and as a reference. None changes what the guest can observe.
+ */
+struct shadow_options {
+	bool fastpath;	/* faults descend the sptes already present and derive the rest
+			 * from the entries the guest walk read */
+};
+
 struct pool_page;
 
 /* Fixed-size objects carved from bookkeeping pages (spage.c). */
@@ -243,6 +254,7 @@ struct shadow_mmu {
 	u64 seq;
 	struct shadow_mmu_reclaim rc;
 	struct shadow_flood flood;
+	struct shadow_options opt;
 };
 
 struct shadow_vcpu {

@@ -52,6 +52,8 @@ CONFIGS = [
            what="EPT with page ageing every 5 ms (EPT A/D scan; 2 MiB pages kept where cold)"),
     Config("ept-scan-4k", "ept", "scan_ms=5 scan_pages=4k",
            what="EPT with page ageing every 5 ms over 4 KiB EPT pages everywhere"),
+    Config("sh-fastpath-off", "shadow", "fastpath=off",
+           what="shadow, fault fast path off: every level of the path derived again"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).
@@ -92,6 +94,10 @@ FIGURES = [
      "unshadowed tables shadowed again within 64 faults (likely live)"),
     ("mmu_ticks", "shadow", "mmu_ticks", "hypervisor ticks inside the shadow MMU"),
     ("pf_ticks", "ticks", "exception_or_nmi", "average hypervisor ticks per #PF exit"),
+    ("fix_ticks", "shadow", "pf_fixed_ticks",
+     "average hypervisor ticks per #PF exit fixed in the shadow (no emulation)"),
+    ("emu_ticks", "shadow", "pf_emulated_ticks",
+     "average hypervisor ticks per #PF exit that emulated a guest page-table write"),
     ("scans", "ageing", "scans", "page-ageing scans (scan_ms=5)"),
     ("scan_ticks", "ageing", "ticks_per_scan", "hypervisor ticks per ageing scan"),
     ("scan_visited", "ageing", "visited_per_scan", "EPT entries or sptes read per ageing scan"),

@@ -39,6 +39,9 @@ struct guest_shadow {
 	u64 unprotects;       /* instructions we could not emulate: shadows dropped */
 	u64 last_unprotect_rip, last_unprotect_gva;
 	u32 no_memory_retries;
+	/* #PF exits by outcome, and their hypervisor ticks from the exit to the
+	 * handler's end: a fault fixed in the shadow, a guest table write emulated. */
+	u64 pf_fixed, pf_fixed_ticks, pf_emulated, pf_emulated_ticks;
 };
 
 /* Time a call into the MMU core: the statistics report where ticks go. */
@@ -64,7 +67,7 @@ static bool pool_ready;
 #define NO_MEMORY_RETRIES 1000
 #define BELOW_4G (4ull << 30)
 
-static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g)
+static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
 	u64 pa = frame_alloc(&host_frames);
 
@@ -75,7 +78,8 @@ static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g)
 		frame_free_run(&host_frames, pa, 1);
 		return NULL;
 	}
-	memset((void *)pa, 0, PAGE_SIZE);
+	if (zero)
+		memset((void *)pa, 0, PAGE_SIZE);
 	if (++shadow_of(h)->pages_allocated > shadow_of(h)->pages_peak)
 		shadow_of(h)->pages_peak = shadow_of(h)->pages_allocated;
 	*hpa = pa;
@@ -144,6 +148,7 @@ static bool shadow_guest_init(struct guest *g)
 		return false;
 	}
 	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
+	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
 	g->mmu_data = s;
 	return true;
 }
@@ -422,7 +427,27 @@ static void shadow_pool_report(void)
  * A #PF while the guest ran on the shadow tables. Every outcome but "no
  * shadow page" is progress: the run of retries waiting for pages restarts.
  */
+static enum exit_action handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec,
+					  enum shadow_fault_kind *kindp);
+
 static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
+{
+	struct guest_shadow *s = shadow_of_guest(g);
+	enum shadow_fault_kind kind = SHADOW_NO_MEMORY;
+	enum exit_action action = handle_page_fault(g, e, pfec, &kind);
+
+	if (kind == SHADOW_FIXED) {
+		s->pf_fixed++;
+		s->pf_fixed_ticks += rdtsc() - e->tsc;
+	} else if (kind == SHADOW_EMULATE_WRITE) {
+		s->pf_emulated++;
+		s->pf_emulated_ticks += rdtsc() - e->tsc;
+	}
+	return action;
+}
+
+static enum exit_action handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec,
+					  enum shadow_fault_kind *kindp)
 {
 	struct guest_shadow *s = shadow_of_guest(g);
 	struct shadow_fault f;
@@ -431,6 +456,7 @@ static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit 
 	enum shadow_fault_kind kind = TIMED(s, shadow_page_fault(&s->vcpu, gva,
 					shadow_access_from_pfec(pfec, (int)guest_cpl()), ac, &f));
 
+	*kindp = kind;
 	if (kind != SHADOW_NO_MEMORY)
 		s->no_memory_retries = 0;
 	switch (kind) {
@@ -536,6 +562,8 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "unshadow_false_positive", st->unshadow_false_positive);
 	add(ctx, "unprotects", s->unprotects);
 	add(ctx, "mmu_ticks", s->mmu_tsc);
+	add(ctx, "pf_fixed_ticks", s->pf_fixed ? s->pf_fixed_ticks / s->pf_fixed : 0);
+	add(ctx, "pf_emulated_ticks", s->pf_emulated ? s->pf_emulated_ticks / s->pf_emulated : 0);
 }
 
 static void shadow_summary(struct guest *g)

@@ -316,6 +316,7 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 			.qualification = vmcs_readn(EXIT_QUALIFICATION),
 			.instruction_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
 			.guest_rip = vmcs_readn(GUEST_RIP),
+			.tsc = t_exit,
 		};
 		event_exit(g, &e);
 		vmx_record_exit(g, &e);

@@ -72,6 +72,7 @@ struct vmexit {
 	u64 qualification;
 	u32 instruction_len;
 	u64 guest_rip;
+	u64 tsc;             /* host TSC at the exit (handlers split their ticks by outcome) */
 };
 
 /* What the run loop does after a handler. */

@@ -29,7 +29,7 @@ void fsim_set_cpu_caches(u32 tlb, u32 pde)
 	pde_entries = pde;
 }
 
-static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
+static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
 	(void)h;
 	(void)below_4g;
@@ -37,7 +37,8 @@ static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 		if (frame_used[i])
 			continue;
 		frame_used[i] = true;
-		memset(frames[i], 0, 4096);
+		/* Garbage where the MMU did not ask for zeros: it must not read it. */
+		memset(frames[i], zero ? 0 : 0xa5, 4096);
 		*hpa = FRAMES_HPA + (u64)i * 4096;
 		return frames[i];
 	}

@@ -34,7 +34,7 @@ static struct sim_guest *guest_of(struct shadow_host *h)
 	return (struct sim_guest *)h;	/* host is the first member */
 }
 
-static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
+static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
 	(void)below_4g;		/* the whole pool is below 4 GiB */
 	for (int i = 0; i < SIM_HOST_FRAMES; i++) {
@@ -44,7 +44,8 @@ static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 		sim_host_frames_used++;
 		guest_of(h)->frames++;
 		last_use[i] = ++use_clock;	/* created: in use */
-		memset(frames[i], 0, 4096);
+		/* Garbage where the MMU did not ask for zeros: it must not read it. */
+		memset(frames[i], zero ? 0 : 0xa5, 4096);
 		*hpa = FRAMES_HPA + (u64)i * 4096;
 		return frames[i];
 	}

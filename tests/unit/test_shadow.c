@@ -37,7 +37,7 @@ struct test_host {
 
 static struct test_host th;
 
-static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
+static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
 	struct test_host *t = (struct test_host *)h;
 
@@ -49,7 +49,8 @@ static void *host_alloc(struct shadow_host *h, u64 *hpa, bool below_4g)
 			continue;
 		pool_used[i] = true;
 		t->in_use++;
-		memset(pool[i], 0, 4096);
+		/* Garbage where the MMU did not ask for zeros: it must not read it. */
+		memset(pool[i], zero ? 0 : 0xa5, 4096);
 		*hpa = POOL_HPA + (u64)i * 4096;
 		return pool[i];
 	}
@@ -362,6 +363,44 @@ TEST(ad_emulation_long_mode)
 	CHECK_EQ(fx.mmu.stats.pages_in_use[1], 1);
 	CHECK_EQ(fx.mmu.stats.pages_in_use[4], 1);
 	teardown();
+}
+
+/* Guest memory as the MMU sees it, counting the guest frames it looks up. */
+static unsigned guest_lookups;
+
+static void *counting_gfn_to_hva(struct guest_mem *mem, u64 gfn)
+{
+	(void)mem;
+	guest_lookups++;
+	return th.guest.mem.gfn_to_hva(&th.guest.mem, gfn);
+}
+
+static struct guest_mem counting_mem = { counting_gfn_to_hva };
+
+/*
+ * A fault under tables already shadowed reads each guest entry once (the
+ * walk: four levels) and derives only the missing leaf; without the fast
+ * path every level is derived again from guest memory.
+ */
+TEST(fast_path_reads_each_guest_entry_once)
+{
+	for (int fast = 1; fast >= 0; fast--) {
+		long_mode_setup(64);
+		fx.mmu.opt.fastpath = fast;
+		store64(&fx.mmu, 0x4000 + 24, 0xb000 | PTE_P | PTE_W | PTE_U);
+		CHECK(compare_access(&fx.v, 0x1234, GACC_USER, false));
+		th.host.mem = &counting_mem;
+		guest_lookups = 0;
+		CHECK(compare_access(&fx.v, 0x3010, GACC_USER, false));
+		th.host.mem = &th.guest.mem;
+		CHECK_EQ(fx.mmu.stats.faults, 2);
+		if (fast)
+			CHECK_EQ(guest_lookups, 4);
+		else
+			CHECK(guest_lookups >= 8);
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
 }
 
 TEST(write_protect_and_in_place_update)
@@ -717,7 +756,16 @@ static void random_cr3(struct shadow_vcpu *v, u64 *rng)
 	shadow_set_cr3(v, cr3);
 }
 
-static void run_differential(u64 seed, unsigned budget, int steps)
+/* Optimisation switches for a differential run: every combination must be exact. */
+#define OPT_FASTPATH 1u
+#define OPT_ALL OPT_FASTPATH
+
+static void set_options(struct shadow_mmu *mmu, unsigned opts)
+{
+	mmu->opt.fastpath = opts & OPT_FASTPATH;
+}
+
+static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts)
 {
 	u64 rng = seed;
 	int checked = 0, faults_seen = 0;
@@ -725,6 +773,7 @@ static void run_differential(u64 seed, unsigned budget, int steps)
 	host_setup(budget);
 	random_ram(&rng);
 	shadow_init(&fx.mmu, &th.host, (ref_rand(&rng) & 1) ? 36 : 40);
+	set_options(&fx.mmu, opts);
 	CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
 	for (int step = 0; step < steps; step++) {
 		u64 r = ref_rand(&rng);
@@ -778,13 +827,16 @@ out:
 TEST(random_differential_roomy)
 {
 	for (u64 seed = 1; seed <= 16; seed++)
-		run_differential(seed * 0x9e3779b97f4a7c15ull, 900, 3000);
+		run_differential(seed * 0x9e3779b97f4a7c15ull, 900, 3000, OPT_ALL);
+	/* Each switch off alone, and all off. */
+	for (unsigned off = 0; off <= OPT_ALL; off++)
+		run_differential((off + 17) * 0x9e3779b97f4a7c15ull, 900, 3000, OPT_ALL & ~off);
 }
 
 TEST(random_differential_tight_memory)
 {
 	for (u64 seed = 1; seed <= 8; seed++)
-		run_differential(seed * 0xc2b2ae3d27d4eb4full, 40, 2000);
+		run_differential(seed * 0xc2b2ae3d27d4eb4full, 40, 2000, seed & 1 ? OPT_ALL : 0);
 	CHECK(fx.mmu.stats.zap_all > 0);
 }
 
