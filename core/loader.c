@@ -58,6 +58,9 @@ static const struct option_desc guest_options[] = {
 	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
 	{ "fastpath", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastpath), 0, 0, flood_choices,
 	  "mmu=shadow: on: a fault derives only the shadow levels it misses (default); off" },
+	{ "fastemul", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastemul), 0, 0, flood_choices,
+	  "mmu=shadow: on: the emulator translates through the shadow tables where they tell "
+	  "(default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
 	  "page-ageing scan every N ms of guest time (0: off)" },
 	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,

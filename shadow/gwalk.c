@@ -195,8 +195,8 @@ bool gwalk_load_pdptes(struct gwalk_ctx *ctx, struct guest_mem *mem)
  * data accesses to user pages unless RFLAGS.AC=1 on an explicit access;
  * CR0.WP=1 makes read-only pages read-only for the supervisor too.
  */
-static bool access_permitted(const struct gwalk_ctx *ctx, u32 access, bool writable, bool user,
-			     bool nx)
+bool gwalk_access_permitted(const struct gwalk_ctx *ctx, u32 access, bool writable, bool user,
+			    bool nx)
 {
 	bool implicit = access & GACC_IMPLICIT;
 	bool user_mode = (access & GACC_USER) && !implicit;
@@ -361,7 +361,7 @@ restart:
 	res->gpa = entry_addr(fmt, level, pte, large) | (gva & (res->page_size - 1));
 	res->global = (pte & PTE_G) && (ctx->cr4 & CR4_PGE);
 	res->pat_index = ((pte >> 3) & 3) | (!!(pte & (large ? PTE_PAT_LARGE : PTE_PAT4K)) << 2);
-	if (!access_permitted(ctx, access, writable, user, nx))
+	if (!gwalk_access_permitted(ctx, access, writable, user, nx))
 		return walk_fault(ctx, access, PFEC_P, res);
 	leaf_bits = (PTE_A | ((access & GACC_WRITE) ? PTE_D : 0)) & ~pte;
 	if (leaf_bits) {

@@ -130,6 +130,9 @@ bool gwalk_load_pdptes(struct gwalk_ctx *ctx, struct guest_mem *mem);
 bool gwalk_entry_is_large(const struct gwalk_ctx *ctx, int level, u64 pte);
 u64 gwalk_entry_rsvd_mask(const struct gwalk_ctx *ctx, int level, bool large);
 u64 gwalk_entry_addr(const struct gwalk_ctx *ctx, int level, u64 pte, bool large);
+/* Whether ctx's paging permits access given the rights combined over a walk (SDM 4.6). */
+bool gwalk_access_permitted(const struct gwalk_ctx *ctx, u32 access, bool writable, bool user,
+			    bool nx);
 int gwalk_top_level(enum gwalk_mode mode);
 int gwalk_entry_size(enum gwalk_mode mode);
 /* log2 of the bytes one entry at this level maps. */

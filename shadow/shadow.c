@@ -395,6 +395,54 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 	}
 }
 
+/*
+ * The invariant makes the shadow a cache of the guest walk: an spte is
+ * present only where the guest entry has A set (at every level), a leaf
+ * spte carries the rights combined over the guest walk, and it may be
+ * written (W, or SPTE_SW_WRITABLE where we write-protected a guest table)
+ * only where the guest leaf has D set. So an access the CPU would permit on
+ * the shadow, write protection aside, the guest walk permits and leaves
+ * unchanged. The control registers are the real ones the guest runs with.
+ */
+static bool translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rflags_ac,
+			     bool use, u64 *gpa)
+{
+	struct gwalk_ctx hw = { .rflags_ac = rflags_ac };
+	struct shadow_page *sp = v->root;
+	u64 spte;
+	int i;
+
+	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
+		gva &= 0xffffffffull;
+	else if ((u64)((s64)(gva << 16) >> 16) != gva)
+		return false;
+	for (;;) {
+		i = spte_index(sp, gva);
+		spte = __atomic_load_n(&sp->spt[i], __ATOMIC_RELAXED);
+		if (!spte_present(spte))
+			return false;
+		if (use) {	/* as install() marks the pages a fault walks */
+			sp->accessed = true;
+			sp->write_flood = 0;
+		}
+		if (sp_is_leaf_table(sp))
+			break;
+		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
+	}
+	shadow_hw_control_regs(v, &hw.cr0, &hw.cr4, &hw.efer);
+	if (!gwalk_access_permitted(&hw, access, spte & (PTE_W | SPTE_SW_WRITABLE), spte & PTE_U,
+				    spte & PTE_NX))
+		return false;
+	*gpa = sp->aux[i] << PAGE_SHIFT | (gva & (PAGE_SIZE - 1));
+	return true;
+}
+
+bool shadow_translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rflags_ac,
+			     u64 *gpa)
+{
+	return translate_cached(v, gva, access, rflags_ac, false, gpa);
+}
+
 static enum shadow_fault_kind fault_done(struct shadow_mmu *mmu, struct shadow_fault *out,
 					 enum shadow_fault_kind kind)
 {
@@ -432,6 +480,14 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	mmu->stats.faults++;
 	mmu->stats.faults_user += !!(access & GACC_USER);
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A write to a guest table through an spte that would allow it but for
+	 * our write protection: nothing to walk or build, emulate it at once.
+	 */
+	if ((access & GACC_WRITE) && mmu->opt.fastemul &&
+	    translate_cached(v, gva, access, rflags_ac, true, &out->gpa) &&
+	    sp_first_indirect(mmu, out->gpa >> PAGE_SHIFT))
+		return fault_done(mmu, out, SHADOW_EMULATE_WRITE);
 	ctx.rflags_ac = rflags_ac;
 	switch (gwalk(&ctx, mmu->host->mem, gva, access, &walk)) {
 	case GWALK_OK:
@@ -482,7 +538,14 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 
 static bool all_zero(const u8 *p, u32 len)
 {
-	for (u32 i = 0; i < len; i++)
+	u32 i = 0;
+
+	for (u64 w; i + 8 <= len; i += 8) {	/* a word at a time: whole pages come here */
+		memcpy(&w, p + i, 8);
+		if (w)
+			return false;
+	}
+	for (; i < len; i++)
 		if (p[i])
 			return false;
 	return true;
@@ -787,6 +850,7 @@ void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr
 {
 	memset(mmu, 0, sizeof(*mmu));
 	mmu->opt.fastpath = true;
+	mmu->opt.fastemul = true;
 	mmu->host = host;
 	mmu->maxphyaddr = maxphyaddr;
 	sp_init_pools(mmu);

@@ -79,6 +79,16 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 					 bool rflags_ac, struct shadow_fault *out);
 
 /*
+ * Translate gva for access (GACC_* bits) from the shadow tables alone,
+ * without a guest walk, where they suffice: a present shadow leaf whose
+ * rights permit the access (write protection of a guest table frame not
+ * counted). The guest walk would then permit it too and find nothing to
+ * set. false: they do not tell; walk the guest tables.
+ */
+bool shadow_translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rflags_ac,
+			     u64 *gpa);
+
+/*
  * GACC_* bits from a hardware #PF error code: the same W/U/I bits, and a
  * supervisor access at CPL 3 must be implicit (SDM 4.6).
  */

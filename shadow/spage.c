@@ -471,6 +471,12 @@ void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte
 
 	if (sp->spt[i] == spte)
 		return;
+	/* Same frame or child, other bits (rights, A/D): the lists stay as they are. */
+	if (spte_present(spte) && spte_present(sp->spt[i]) &&
+	    sp->aux[i] == (sp_is_leaf_table(sp) ? leaf_gfn : (u64)(uintptr_t)child)) {
+		__atomic_store_n(&sp->spt[i], spte, __ATOMIC_RELAXED);
+		return;
+	}
 	drop_spte(mmu, sp, i);
 	if (spte_present(spte)) {
 		if (sp_is_leaf_table(sp)) {

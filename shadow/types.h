@@ -228,6 +228,8 @@ struct shadow_flood {
 struct shadow_options {
 	bool fastpath;	/* faults descend the sptes already present and derive the rest
 			 * from the entries the guest walk read */
+	bool fastemul;	/* emulated table writes: the fault and the emulator translate
+			 * through the shadow tables where they tell, no guest walk */
 };
 
 struct pool_page;

@@ -54,6 +54,9 @@ CONFIGS = [
            what="EPT with page ageing every 5 ms over 4 KiB EPT pages everywhere"),
     Config("sh-fastpath-off", "shadow", "fastpath=off",
            what="shadow, fault fast path off: every level of the path derived again"),
+    Config("sh-fastemul-off", "shadow", "fastemul=off",
+           what="shadow, emulated table writes with guest walks (fault and emulator)"),
+    Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).

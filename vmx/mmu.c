@@ -21,8 +21,12 @@ enum gwalk_status mmu_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u
 	struct gwalk_result r;
 	enum gwalk_status st;
 
+	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
+
+	if (g->mmu->translate_cached && g->mmu->translate_cached(g, la, access, ac, gpa))
+		return GWALK_OK;
 	g->mmu->walk_context(g, &ctx);
-	ctx.rflags_ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
+	ctx.rflags_ac = ac;
 	st = gwalk(&ctx, &g->mem.walker, la, access, &r);
 	if (st == GWALK_OK)
 		*gpa = r.gpa;

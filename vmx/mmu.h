@@ -60,6 +60,10 @@ struct mmu_ops {
 
 	/* How the guest's linear addresses translate now (its paging mode). */
 	void (*walk_context)(struct guest *g, struct gwalk_ctx *ctx);
+	/* Optional: translate la for access without a guest walk where the MMU's
+	 * own tables already tell (exactly what the walk would give, and no A/D
+	 * bit left to set); false: walk the guest tables. */
+	bool (*translate_cached)(struct guest *g, u64 la, u32 access, bool rflags_ac, u64 *gpa);
 	/* A store into guest RAM at gpa (one page) as the guest would make it. */
 	void (*store)(struct guest *g, u64 gpa, const void *data, u32 len);
 	/* The instruction at rip (touching gva) could not be emulated: make the

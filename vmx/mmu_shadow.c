@@ -149,6 +149,7 @@ static bool shadow_guest_init(struct guest *g)
 	}
 	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
 	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
+	s->mmu.opt.fastemul = g->cfg.fastemul == 0;
 	g->mmu_data = s;
 	return true;
 }
@@ -208,6 +209,14 @@ static u64 shadow_guest_efer(struct guest *g)
 static void shadow_walk_context(struct guest *g, struct gwalk_ctx *ctx)
 {
 	*ctx = shadow_of_guest(g)->vcpu.ctx;
+}
+
+/* fastemul=on: the shadow tables translate for the emulator where they can. */
+static bool shadow_translate(struct guest *g, u64 la, u32 access, bool rflags_ac, u64 *gpa)
+{
+	struct guest_shadow *s = shadow_of_guest(g);
+
+	return s->mmu.opt.fastemul && shadow_translate_cached(&s->vcpu, la, access, rflags_ac, gpa);
 }
 
 static void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
@@ -604,6 +613,7 @@ const struct mmu_ops shadow_mmu_ops = {
 	.set_cr3 = shadow_guest_set_cr3,
 	.set_mode = shadow_guest_set_mode,
 	.walk_context = shadow_walk_context,
+	.translate_cached = shadow_translate,
 	.store = shadow_guest_store,
 	.unprotect_and_retry = shadow_guest_unprotect_and_retry,
 	.unemulatable_note = ", even after dropping its shadows",

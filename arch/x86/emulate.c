@@ -133,10 +133,22 @@ static u64 sign_extend(u64 val, unsigned int size)
 	return (val ^ sign_bit(size)) - sign_bit(size);
 }
 
+/* x86 is little-endian: the usual sizes are plain loads and stores. */
 static u64 load_le(const u8 *p, unsigned int size)
 {
 	u64 v = 0;
 
+	switch (size) {
+	case 8:
+		memcpy(&v, p, 8);
+		return v;
+	case 4:
+		memcpy(&v, p, 4);
+		return v;
+	case 2:
+		memcpy(&v, p, 2);
+		return v;
+	}
 	for (unsigned int i = size; i-- > 0;)
 		v = (v << 8) | p[i];
 	return v;
@@ -144,6 +156,17 @@ static u64 load_le(const u8 *p, unsigned int size)
 
 static void store_le(u8 *p, u64 v, unsigned int size)
 {
+	switch (size) {
+	case 8:
+		memcpy(p, &v, 8);
+		return;
+	case 4:
+		memcpy(p, &v, 4);
+		return;
+	case 2:
+		memcpy(p, &v, 2);
+		return;
+	}
 	for (unsigned int i = 0; i < size; i++, v >>= 8)
 		p[i] = (u8)v;
 }
@@ -1375,8 +1398,10 @@ static enum x86_emu_status exec_string(struct emu *e)
 	if (reads)
 		TRY(mem_read(e, src_low, buf, (unsigned int)bytes));
 	if (e->kind == X86_INSN_STOS) {
-		for (u64 i = 0; i < n; i++)
-			store_le(buf + i * size, e->regs.gpr[X86_RAX], size);
+		/* One element, then copies doubling in size: a page in log2(n) steps. */
+		store_le(buf, e->regs.gpr[X86_RAX], size);
+		for (u64 done = size; done < bytes; done *= 2)
+			memcpy(buf + done, buf, done < bytes - done ? done : bytes - done);
 	}
 	if (writes)
 		TRY(mem_write(e, dst_low, buf, (unsigned int)bytes));

@@ -251,12 +251,32 @@ static bool same_outcome(struct outcome a, struct outcome b)
 	return true;
 }
 
-/* One access both ways; both RAM copies (A/D bits) must stay equal. */
+static u8 ram_before[RAM_MAX_PAGES * 4096];
+static unsigned cached_translations;
+
+/*
+ * One access both ways; both RAM copies (A/D bits) must stay equal. Where
+ * the shadow tables alone translate it (shadow_translate_cached()), the
+ * reference walk must agree and find nothing to set.
+ */
 static bool compare_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
 {
-	struct outcome s = shadow_access(v, gva, access, ac);
-	struct outcome r = ref_access(v, gva, access, ac);
-	bool ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, ram_pages * 4096);
+	u64 cached_gpa = 0;
+	bool cached = shadow_translate_cached(v, gva, access, ac, &cached_gpa);
+	struct outcome s, r;
+	bool ok;
+
+	if (cached)
+		memcpy(ram_before, ram_ref, ram_pages * 4096);
+	r = ref_access(v, gva, access, ac);
+	if (cached) {
+		cached_translations++;
+		CHECK_EQ(r.kind, OUT_OK);
+		CHECK_EQ(r.gpa, cached_gpa);
+		CHECK(!memcmp(ram_before, ram_ref, ram_pages * 4096));
+	}
+	s = shadow_access(v, gva, access, ac);
+	ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, ram_pages * 4096);
 
 	if (!ok)
 		fprintf(stderr, "  mode %d cr0 %#llx cr4 %#llx gva %#llx access %#x ac %d: shadow "
@@ -398,6 +418,38 @@ TEST(fast_path_reads_each_guest_entry_once)
 			CHECK_EQ(guest_lookups, 4);
 		else
 			CHECK(guest_lookups >= 8);
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
+}
+
+/*
+ * A write to a guest table through an spte that would allow it but for the
+ * write protection is sent to emulation without a guest walk, and the
+ * emulator's translation of it comes from the shadow too (fastemul).
+ */
+TEST(table_write_emulated_without_guest_walk)
+{
+	for (int fast = 1; fast >= 0; fast--) {
+		u64 gpa = 0;
+
+		long_mode_setup(64);
+		fx.mmu.opt.fastemul = fast;
+		/* gva 0x2000 maps the page table itself (frame 4), writable and dirty. */
+		store64(&fx.mmu, 0x4000 + 16, 0x4000 | PTE_P | PTE_W | PTE_A | PTE_D);
+		CHECK(compare_access(&fx.v, 0x2008, GACC_WRITE, false));	/* builds the path */
+		CHECK_EQ(fx.mmu.stats.faults_emulate, 1);
+		th.host.mem = &counting_mem;
+		guest_lookups = 0;
+		CHECK(compare_access(&fx.v, 0x2010, GACC_WRITE, false));
+		CHECK_EQ(fx.mmu.stats.faults_emulate, 2);
+		CHECK_EQ(guest_lookups, fast ? 0 : 4);
+		CHECK_EQ(shadow_translate_cached(&fx.v, 0x2010, GACC_WRITE, false, &gpa), true);
+		CHECK_EQ(gpa, 0x4010);
+		th.host.mem = &th.guest.mem;
+		/* A user write is refused by the guest (supervisor page): no shortcut. */
+		CHECK(!shadow_translate_cached(&fx.v, 0x2010, GACC_WRITE | GACC_USER, false, &gpa));
+		CHECK(compare_access(&fx.v, 0x2010, GACC_WRITE | GACC_USER, false));
 		CHECK_EQ(shadow_audit(&fx.mmu), 0);
 		teardown();
 	}
@@ -758,11 +810,13 @@ static void random_cr3(struct shadow_vcpu *v, u64 *rng)
 
 /* Optimisation switches for a differential run: every combination must be exact. */
 #define OPT_FASTPATH 1u
-#define OPT_ALL OPT_FASTPATH
+#define OPT_FASTEMUL 2u
+#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL)
 
 static void set_options(struct shadow_mmu *mmu, unsigned opts)
 {
 	mmu->opt.fastpath = opts & OPT_FASTPATH;
+	mmu->opt.fastemul = opts & OPT_FASTEMUL;
 }
 
 static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts)
@@ -820,6 +874,7 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 	CHECK(faults_seen > steps / 8);
 	CHECK(fx.mmu.stats.faults_fixed > 0 && fx.mmu.stats.faults_injected > 0);
 	CHECK(fx.mmu.stats.sptes_updated > 0);
+	CHECK(cached_translations > 0);
 out:
 	teardown();
 }
