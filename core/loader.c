@@ -61,6 +61,8 @@ static const struct option_desc guest_options[] = {
 	{ "fastemul", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastemul), 0, 0, flood_choices,
 	  "mmu=shadow: on: the emulator translates through the shadow tables where they tell "
 	  "(default); off" },
+	{ "prefetch", OPT_CHOICE, OPTION_FIELD(struct guest_config, prefetch), 0, 0, flood_choices,
+	  "mmu=shadow: on: a fault also maps its neighbours already accessed (default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
 	  "page-ageing scan every N ms of guest time (0: off)" },
 	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,

@@ -44,6 +44,7 @@ struct guest_config {
 	unsigned flood;       /* mmu=shadow: write-flood detector, 0 on, 1 off */
 	unsigned fastpath;    /* mmu=shadow: fault fast path (struct shadow_options), 0 on, 1 off */
 	unsigned fastemul;    /* mmu=shadow: emulator translations from the shadow, 0 on, 1 off */
+	unsigned prefetch;    /* mmu=shadow: prefetch of accessed neighbours, 0 on, 1 off */
 	u64 timeout_ms;       /* end it after this much time (0: the hypervisor's guest_timeout_ms) */
 };
 

@@ -119,16 +119,30 @@ static bool guest_entry_split(union shadow_role role)
 	return role.guest_mode == GWALK_MODE_32BIT && role.level == 2;
 }
 
-static u64 read_guest_entry(struct shadow_mmu *mmu, u64 gfn, u64 idx, int size, bool *ok)
-{
-	u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
+/* A guest table as the entries behind one shadow page's sptes. */
+struct table_view {
+	const u8 *page;		/* host mapping of the guest frame, NULL: not RAM */
+	u64 base;		/* guest entry of spte 0, times 2 when split */
+	bool split, small;	/* two sptes per guest entry; 4-byte entries */
+};
 
-	*ok = page != NULL;
-	if (!page)
-		return 0;
-	if (size == 4)
-		return __atomic_load_n((u32 *)page + idx, __ATOMIC_RELAXED);
-	return __atomic_load_n((u64 *)page + idx, __ATOMIC_RELAXED);
+static void table_view(struct shadow_mmu *mmu, const struct shadow_page *sp,
+		       struct table_view *t)
+{
+	t->page = mmu->host->mem->gfn_to_hva(mmu->host->mem, sp->gfn);
+	t->base = (u64)sp->role.quadrant * PT_ENTRIES;
+	t->split = guest_entry_split(sp->role);
+	t->small = sp->role.guest_mode == GWALK_MODE_32BIT;
+}
+
+/* The guest entry behind spte i. */
+static inline u64 view_entry(const struct table_view *t, int i)
+{
+	u64 idx = (t->base + (u64)i) >> t->split;
+
+	if (t->small)
+		return __atomic_load_n((const u32 *)t->page + idx, __ATOMIC_RELAXED);
+	return __atomic_load_n((const u64 *)t->page + idx, __ATOMIC_RELAXED);
 }
 
 static void derive_pae_root(const struct shadow_page *sp, int i, struct derived *d)
@@ -180,10 +194,11 @@ static void derive_direct(const struct shadow_page *sp, int i, struct derived *d
 /* Guest entry i of sp's table as it is in guest memory now. */
 static u64 guest_entry(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool *ok)
 {
-	bool split = guest_entry_split(sp->role);
+	struct table_view t;
 
-	return read_guest_entry(mmu, sp->gfn, ((u64)sp->role.quadrant * PT_ENTRIES + i) >> split,
-				gwalk_entry_size(sp->role.guest_mode), ok);
+	table_view(mmu, sp, &t);
+	*ok = t.page != NULL;
+	return t.page ? view_entry(&t, i) : 0;
 }
 
 /* Spte i of an indirect page from pte, the guest entry behind it. */
@@ -191,13 +206,14 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 			 u64 pte, struct derived *d)
 {
 	union shadow_role role = sp->role;
-	struct gwalk_ctx ctx = role_ctx(mmu, role);
+	struct gwalk_ctx ctx;
 	int level = role.level;
 	bool split = guest_entry_split(role), large;
 	u8 acc;
 
 	if (!(pte & PTE_P) || !(pte & PTE_A))
 		return;
+	ctx = role_ctx(mmu, role);
 	large = gwalk_entry_is_large(&ctx, level, pte);
 	if (pte & gwalk_entry_rsvd_mask(&ctx, level, large))
 		return;
@@ -329,6 +345,49 @@ static int spte_index(const struct shadow_page *sp, u64 gva)
 }
 
 /*
+ * Prefetch (opt.prefetch): after a fault filled a leaf spte, fill empty
+ * sptes [first, first + count) of the same table whose guest entries are
+ * present with A set already (KVM's rule; a splinter of a guest large page
+ * has only such entries): derive() decides each one as a fault would, and
+ * the guest sees nothing, since prefetching sets no guest A or D bit. A
+ * prefetched spte has A clear: ageing and reclaim see it unused until the
+ * CPU uses it.
+ */
+static void prefetch(struct shadow_mmu *mmu, struct shadow_page *sp, int first, int count)
+{
+	struct table_view t = { 0 };
+
+	if (!sp->role.direct) {
+		table_view(mmu, sp, &t);	/* the table's frame is looked up once */
+		if (!t.page)
+			return;
+	}
+	for (int j = first; j < first + count; j++) {
+		struct derived d;
+		u64 spte, pte;
+
+		if (spte_present(sp->spt[j]))
+			continue;
+		if (t.page) {
+			pte = view_entry(&t, j);
+			if ((pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+				continue;	/* the common case, checked before derive() */
+			memset(&d, 0, sizeof(d));
+			derive_guest(mmu, sp, j, false, pte, &d);
+		} else {
+			derive(mmu, sp, j, false, &d);
+		}
+		if (d.kind != DERIVED_LEAF)
+			continue;
+		spte = make_leaf(mmu, &d);
+		if (!spte)
+			continue;
+		sp_set_spte(mmu, sp, j, spte & ~PTE_A, d.gfn, NULL);
+		mmu->stats.prefetched += spte_present(sp->spt[j]);
+	}
+}
+
+/*
  * Build the shadow path for gva from the guest tables, which the walk just
  * found valid with A (and D) set. ABSENT means the guest tables changed
  * meanwhile: the guest will simply fault again.
@@ -349,7 +408,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 {
 	struct shadow_mmu *mmu = v->mmu;
 	struct shadow_page *sp = v->root;
-	bool fast = mmu->opt.fastpath, fresh = !fast;
+	bool fast = mmu->opt.fastpath, fresh = !fast, leaf_created = false;
 
 	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
 		gva &= 0xffffffffull;
@@ -376,8 +435,21 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 			derive_guest(mmu, sp, i, alias, walk->pte[sp->role.level], &d);
 		}
 		r = apply(mmu, sp, i, &d, true, &child, &created);
+		if (r == APPLIED && d.kind == DERIVED_LEAF && mmu->opt.prefetch) {
+			/*
+			 * Which neighbours, from measurements (BENCHMARKS.md): the
+			 * aligned group, in a splinter (all valid) and in a guest table
+			 * this fault shadowed (again, after reclaim, or a fork's copied
+			 * entries: many accessed). Looking elsewhere cost randwalk's
+			 * faults more than its few hits saved; looking at a whole new
+			 * table cost fork and hotcold more than it saved.
+			 */
+			if (sp->role.direct || leaf_created)
+				prefetch(mmu, sp, i & ~(SHADOW_PREFETCH - 1), SHADOW_PREFETCH);
+		}
 		if (r != APPLIED || d.kind == DERIVED_LEAF)
 			return r;
+		leaf_created = created && child->role.level == 1;
 		if (fast && !created) {
 			sp = child;
 			continue;
@@ -429,6 +501,8 @@ static bool translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 			break;
 		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
 	}
+	if ((access & GACC_WRITE) && !(spte & (PTE_W | SPTE_SW_WRITABLE)))
+		return false;	/* most write faults: D clear, or read-only for the guest */
 	shadow_hw_control_regs(v, &hw.cr0, &hw.cr4, &hw.efer);
 	if (!gwalk_access_permitted(&hw, access, spte & (PTE_W | SPTE_SW_WRITABLE), spte & PTE_U,
 				    spte & PTE_NX))
@@ -851,6 +925,7 @@ void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr
 	memset(mmu, 0, sizeof(*mmu));
 	mmu->opt.fastpath = true;
 	mmu->opt.fastemul = true;
+	mmu->opt.prefetch = true;
 	mmu->host = host;
 	mmu->maxphyaddr = maxphyaddr;
 	sp_init_pools(mmu);

@@ -15,6 +15,7 @@
 #define SHADOW_ROOT_CACHE 8	/* roots kept pinned per guest, most recently used */
 #define SHADOW_PAGE_HASH 512	/* buckets of the (gfn, role) -> shadow page hash */
 #define SHADOW_RMAP_HASH 1024	/* buckets of the gfn -> sptes reverse map */
+#define SHADOW_PREFETCH 8	/* splinters: sptes a fault fills together (aligned group) */
 
 enum shadow_flush {
 	SHADOW_FLUSH_GVA,	/* current vCPU: one linear address, global or not (INVLPG) */
@@ -54,6 +55,7 @@ struct shadow_stats {
 				 * more than the kernel loop writing a table) */
 	u64 guest_writes;	/* shadow_guest_write() calls */
 	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
+	u64 prefetched;		/* sptes filled by prefetch, not by their own fault */
 	u64 pages_created;
 	u64 pages_zapped;
 	u64 roots_reused;	/* CR3 loads that found their root already built */
@@ -230,6 +232,8 @@ struct shadow_options {
 			 * from the entries the guest walk read */
 	bool fastemul;	/* emulated table writes: the fault and the emulator translate
 			 * through the shadow tables where they tell, no guest walk */
+	bool prefetch;	/* a fault also fills neighbours whose guest entries are
+			 * accessed already (shadow.c says which) */
 };
 
 struct pool_page;

@@ -56,6 +56,8 @@ CONFIGS = [
            what="shadow, fault fast path off: every level of the path derived again"),
     Config("sh-fastemul-off", "shadow", "fastemul=off",
            what="shadow, emulated table writes with guest walks (fault and emulator)"),
+    Config("sh-prefetch-off", "shadow", "prefetch=off",
+           what="shadow, no prefetch: each spte filled by its own fault"),
     Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
@@ -86,6 +88,7 @@ FIGURES = [
     ("io_exits", "exits", "i_o_instruction", "I/O instruction exits"),
     ("shadow_faults", "shadow", "faults", "shadow page faults handled"),
     ("emulated_writes", "shadow", "guest_writes", "emulated writes to guest page tables"),
+    ("prefetched", "shadow", "prefetched", "sptes filled by prefetch (not by their own fault)"),
     ("sp_created", "shadow", "pages_created", "shadow pages created"),
     ("sp_zapped", "shadow", "pages_zapped", "shadow pages zapped"),
     ("evictions", "shadow", "evictions", "shadow pages evicted by reclaim"),

@@ -102,6 +102,8 @@ void sim_reset(void)
 	hostmem.gfn_to_hva = hostmem_to_hva;
 }
 
+bool sim_prefetch;
+
 bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 		    enum shadow_reclaim_policy policy)
 {
@@ -117,6 +119,9 @@ bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 	ref_ram_init(&g->ram, ram[idx], SIM_RAM_PAGES);
 	g->host.mem = &g->ram.mem;
 	shadow_init(&g->mmu, &g->host, 40);
+	/* The reclaim study counts one fault per spte a policy made re-fault:
+	 * prefetch off unless sim_prefetch (test_reclaim measures both). */
+	g->mmu.opt.prefetch = sim_prefetch;
 	if (pool && !shadow_pool_attach(pool, &g->mmu, limit, policy))
 		return false;
 	if (policy == SHADOW_RECLAIM_CALLER)

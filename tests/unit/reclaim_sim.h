@@ -70,6 +70,8 @@ void sim_reset(void);
 void sim_set_cpu_caches(u32 tlb_entries, u32 pde_entries);
 /* Guest idx: shadow_init(), attach to pool (if not NULL) with limit and policy,
  * vCPU with paging off. */
+/* Guests made by sim_guest_init() prefetch (struct shadow_options): off by default. */
+extern bool sim_prefetch;
 bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 		    enum shadow_reclaim_policy policy);
 void sim_guest_destroy(int idx);

@@ -112,6 +112,30 @@ TEST(clock_faults_clearly_less_than_fifo)
 	}
 }
 
+/*
+ * With prefetch on, a re-shadowed table brings back its accessed
+ * neighbours: both policies re-fault less (measured: CLOCK 11,993 ->
+ * 5,631, FIFO 27,682 -> 8,664 at 160 frames) and CLOCK still wins.
+ */
+TEST(prefetch_cuts_refaults_under_both_policies)
+{
+	static const u64 limit = 160;
+	struct sim_result off[2], on[2];
+
+	for (int p = 0; p < 2; p++) {
+		enum shadow_reclaim_policy policy = p ? SHADOW_RECLAIM_FIFO : SHADOW_RECLAIM_CLOCK;
+
+		sim_prefetch = false;
+		sim_workload(&sim_bench_workload, limit, policy, &off[p]);
+		sim_prefetch = true;
+		sim_workload(&sim_bench_workload, limit, policy, &on[p]);
+		sim_prefetch = false;
+		CHECK_EQ(on[p].errors, 0);
+		CHECK(on[p].faults * 100 <= off[p].faults * 70);
+	}
+	CHECK(on[0].faults < on[1].faults);
+}
+
 TEST(accounting_is_exact_and_lock_free_readable)
 {
 	struct sim_workload w = small_workload(300, 7);

@@ -407,6 +407,7 @@ TEST(fast_path_reads_each_guest_entry_once)
 	for (int fast = 1; fast >= 0; fast--) {
 		long_mode_setup(64);
 		fx.mmu.opt.fastpath = fast;
+		fx.mmu.opt.prefetch = false;	/* its reads are counted elsewhere */
 		store64(&fx.mmu, 0x4000 + 24, 0xb000 | PTE_P | PTE_W | PTE_U);
 		CHECK(compare_access(&fx.v, 0x1234, GACC_USER, false));
 		th.host.mem = &counting_mem;
@@ -435,6 +436,7 @@ TEST(table_write_emulated_without_guest_walk)
 
 		long_mode_setup(64);
 		fx.mmu.opt.fastemul = fast;
+		fx.mmu.opt.prefetch = false;
 		/* gva 0x2000 maps the page table itself (frame 4), writable and dirty. */
 		store64(&fx.mmu, 0x4000 + 16, 0x4000 | PTE_P | PTE_W | PTE_A | PTE_D);
 		CHECK(compare_access(&fx.v, 0x2008, GACC_WRITE, false));	/* builds the path */
@@ -450,6 +452,51 @@ TEST(table_write_emulated_without_guest_walk)
 		/* A user write is refused by the guest (supervisor page): no shortcut. */
 		CHECK(!shadow_translate_cached(&fx.v, 0x2010, GACC_WRITE | GACC_USER, false, &gpa));
 		CHECK(compare_access(&fx.v, 0x2010, GACC_WRITE | GACC_USER, false));
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
+}
+
+/*
+ * Prefetch: the fault that shadows a guest leaf table also fills the sptes
+ * of the accessed entries in its aligned group of SHADOW_PREFETCH, with the
+ * rights a fault would give (read-only before D), and sets no guest bit;
+ * not-accessed or invalid entries still fault, and so do entries of other
+ * groups and of a table shadowed before.
+ */
+TEST(prefetch_fills_accessed_entries_only)
+{
+	for (int on = 1; on >= 0; on--) {
+		long_mode_setup(64);
+		fx.mmu.opt.prefetch = on;
+		store64(&fx.mmu, 0x4000 + 8 * 8, 0x10000 | PTE_P | PTE_W | PTE_U);
+		store64(&fx.mmu, 0x4000 + 8 * 9, 0x11000 | PTE_P | PTE_W | PTE_U | PTE_A);
+		store64(&fx.mmu, 0x4000 + 8 * 10, 0x12000 | PTE_P | PTE_W | PTE_U | PTE_A | PTE_D);
+		store64(&fx.mmu, 0x4000 + 8 * 11, 0x13000 | PTE_P | PTE_U);	/* A clear */
+		store64(&fx.mmu, 0x4000 + 8 * 12, 0x14000 | PTE_P | PTE_A | BIT(45));	/* reserved */
+		store64(&fx.mmu, 0x4000 + 8 * 16, 0x15000 | PTE_P | PTE_A);	/* next group */
+		CHECK(compare_access(&fx.v, 0x8000, GACC_USER, false));
+		CHECK_EQ(fx.mmu.stats.faults, 1);
+		CHECK_EQ(fx.mmu.stats.prefetched, on ? 2 : 0);
+		CHECK(compare_access(&fx.v, 0x9000, GACC_USER, false));
+		CHECK(compare_access(&fx.v, 0xa000, GACC_USER | GACC_WRITE, false));
+		CHECK_EQ(fx.mmu.stats.faults, on ? 1 : 3);
+		/* Read-only until D: the write faults and sets D. */
+		CHECK(compare_access(&fx.v, 0x9000, GACC_USER | GACC_WRITE, false));
+		CHECK(load64(0x4000 + 8 * 9) & PTE_D);
+		CHECK_EQ(fx.mmu.stats.faults, on ? 2 : 4);
+		CHECK(compare_access(&fx.v, 0xb000, GACC_USER, false));
+		CHECK(compare_access(&fx.v, 0xc000, 0, false));
+		CHECK(compare_access(&fx.v, 0x10000, 0, false));
+		CHECK_EQ(fx.mmu.stats.faults, on ? 5 : 7);
+		/* Entries written while the table is shadowed are built by the write
+		 * when accessed (no fault), else by their own fault. */
+		store64(&fx.mmu, 0x4000 + 8 * 20, 0x16000 | PTE_P | PTE_A);
+		store64(&fx.mmu, 0x4000 + 8 * 21, 0x17000 | PTE_P);
+		CHECK(compare_access(&fx.v, 0x15000, 0, false));
+		CHECK(compare_access(&fx.v, 0x14000, 0, false));
+		CHECK_EQ(fx.mmu.stats.faults, on ? 6 : 8);
+		CHECK_EQ(fx.mmu.stats.prefetched, on ? 2 : 0);
 		CHECK_EQ(shadow_audit(&fx.mmu), 0);
 		teardown();
 	}
@@ -811,12 +858,14 @@ static void random_cr3(struct shadow_vcpu *v, u64 *rng)
 /* Optimisation switches for a differential run: every combination must be exact. */
 #define OPT_FASTPATH 1u
 #define OPT_FASTEMUL 2u
-#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL)
+#define OPT_PREFETCH 4u
+#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL | OPT_PREFETCH)
 
 static void set_options(struct shadow_mmu *mmu, unsigned opts)
 {
 	mmu->opt.fastpath = opts & OPT_FASTPATH;
 	mmu->opt.fastemul = opts & OPT_FASTEMUL;
+	mmu->opt.prefetch = opts & OPT_PREFETCH;
 }
 
 static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts)
@@ -875,6 +924,7 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 	CHECK(fx.mmu.stats.faults_fixed > 0 && fx.mmu.stats.faults_injected > 0);
 	CHECK(fx.mmu.stats.sptes_updated > 0);
 	CHECK(cached_translations > 0);
+	CHECK(!(opts & OPT_PREFETCH) || fx.mmu.stats.prefetched > 0);
 out:
 	teardown();
 }
