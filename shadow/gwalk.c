@@ -350,6 +350,7 @@ restart:
 				goto restart;
 			pte |= PTE_A;
 			res->pte[level] = pte;
+			res->set_ad = true;
 		}
 		table = entry_addr(fmt, level, pte, false);
 	}
@@ -368,6 +369,7 @@ restart:
 		if (!set_entry_bits(leaf_p, fmt->entry_size, pte, leaf_bits))
 			goto restart;
 		res->pte[level] = pte | leaf_bits;
+		res->set_ad = true;
 	}
 	res->status = GWALK_OK;
 	return GWALK_OK;

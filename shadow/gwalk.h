@@ -98,6 +98,7 @@ struct gwalk_result {
 	bool writable, user, nx; /* rights combined over all levels (SDM 4.6) */
 	bool global;		/* leaf G bit, and CR4.PGE=1 */
 	u8 pat_index;		/* leaf PAT:PCD:PWT, index into IA32_PAT */
+	bool set_ad;		/* the walk set an A or D bit in a guest entry */
 	/* Per level (index = level, 1 = PTE): the entry read, including any
 	 * A/D bit this walk set, and its guest-physical address. */
 	u64 pte[GWALK_MAX_LEVELS + 1];

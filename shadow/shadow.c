@@ -528,13 +528,16 @@ static enum shadow_fault_kind fault_done(struct shadow_mmu *mmu, struct shadow_f
 	case SHADOW_INJECT_PF:
 	case SHADOW_INJECT_GP:
 		mmu->stats.faults_injected++;
+		mmu->stats.faults_needed++;
 		break;
 	case SHADOW_EMULATE_WRITE:
 	case SHADOW_EMULATE_ACCESS:
 		mmu->stats.faults_emulate++;
+		mmu->stats.faults_needed++;
 		break;
 	case SHADOW_NOT_RAM:
 		mmu->stats.faults_not_ram++;
+		mmu->stats.faults_needed++;	/* MMIO is emulated whatever the shadow */
 		break;
 	case SHADOW_NO_MEMORY:
 		break;
@@ -605,6 +608,9 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	if (r == NO_MEMORY)
 		return fault_done(mmu, out, SHADOW_NO_MEMORY);
 	sp_commit_zap(mmu);
+	/* Only a fault can set a guest A/D bit when the guest accesses: this one had to be. */
+	if (!is_table && walk.set_ad)
+		mmu->stats.faults_needed++;
 	return fault_done(mmu, out, is_table ? SHADOW_EMULATE_WRITE : SHADOW_FIXED);
 }
 

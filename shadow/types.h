@@ -51,6 +51,9 @@ struct shadow_stats {
 	u64 faults_injected;	/* ...that were guest #PF (or #GP) */
 	u64 faults_emulate;	/* ...that need an emulated access (see below) */
 	u64 faults_not_ram;	/* ...that reached MMIO or a hole */
+	u64 faults_needed;	/* ...that no shadow could have avoided: the guest walk set
+				 * an A or D bit, the fault was the guest's (injected), or
+				 * it wrote a write-protected guest table (emulated) */
 	u64 faults_user;	/* ...taken by user-mode accesses (flood.c: the guest ran
 				 * more than the kernel loop writing a table) */
 	u64 guest_writes;	/* shadow_guest_write() calls */

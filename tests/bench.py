@@ -87,6 +87,8 @@ FIGURES = [
     ("pf_exits", "exits", "exception_or_nmi", "exception exits (shadow: #PF)"),
     ("io_exits", "exits", "i_o_instruction", "I/O instruction exits"),
     ("shadow_faults", "shadow", "faults", "shadow page faults handled"),
+    ("pf_floor", "shadow", "faults_needed",
+     "shadow faults no shadow could avoid: set a guest A/D bit, injected, emulated"),
     ("emulated_writes", "shadow", "guest_writes", "emulated writes to guest page tables"),
     ("prefetched", "shadow", "prefetched", "sptes filled by prefetch (not by their own fault)"),
     ("sp_created", "shadow", "pages_created", "shadow pages created"),

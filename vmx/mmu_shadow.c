@@ -552,6 +552,7 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "faults_fixed", st->faults_fixed);
 	add(ctx, "faults_injected", st->faults_injected);
 	add(ctx, "faults_emulate", st->faults_emulate);
+	add(ctx, "faults_needed", st->faults_needed);
 	add(ctx, "guest_writes", st->guest_writes);
 	add(ctx, "sptes_updated", st->sptes_updated);
 	add(ctx, "prefetched", st->prefetched);

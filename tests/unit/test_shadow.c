@@ -497,6 +497,8 @@ TEST(prefetch_fills_accessed_entries_only)
 		CHECK(compare_access(&fx.v, 0x14000, 0, false));
 		CHECK_EQ(fx.mmu.stats.faults, on ? 6 : 8);
 		CHECK_EQ(fx.mmu.stats.prefetched, on ? 2 : 0);
+		/* The floor does not move: 4 A/D settings and one injected #PF. */
+		CHECK_EQ(fx.mmu.stats.faults_needed, 5);
 		CHECK_EQ(shadow_audit(&fx.mmu), 0);
 		teardown();
 	}
