@@ -58,7 +58,6 @@ CONFIGS = [
            what="shadow, emulated table writes with guest walks (fault and emulator)"),
     Config("sh-prefetch-off", "shadow", "prefetch=off",
            what="shadow, no prefetch: each spte filled by its own fault"),
-    Config("ept-scan", "ept", "scan_ms=5", what="EPT with page ageing every 5 ms (EPT A/D scan)"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).
