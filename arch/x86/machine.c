@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "arch/x86/machine.h"
+#include "arch/x86/acpi.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
 
@@ -63,69 +64,18 @@ const char *machine_platform_name(void)
 
 /* ACPI tables are read through the boot-time identity map of the low 4 GiB. */
 #define ACPI_REACHABLE (4ull << 30)
-#define ACPI_MAX_TABLE (1u << 20)
 #define PM_TIMER_HZ 3579545u       /* ACPI spec 4.8.3.3 */
 #define CALIBRATION_MS 10
 #define SPIN_LIMIT 100000000u
 
 static const char *tsc_source = "none";
 
-/* An ACPI table header (ACPI spec 5.2.6) with 'sig', or NULL. */
-static const u8 *acpi_table(u64 phys, const char *sig)
+/* ACPI tables are read where they are: the boot-time identity map covers the
+ * low 4 GiB, and paging_init() keeps it. */
+const u8 *machine_acpi_map(u64 phys, u64 len, void *ctx)
 {
-	const u8 *t = (const u8 *)phys;
-	u32 len;
-
-	if (!phys || phys + 36 > ACPI_REACHABLE || memcmp(t, sig, 4))
-		return NULL;
-	memcpy(&len, t + 4, 4);
-	if (len < 36 || len > ACPI_MAX_TABLE || phys + len > ACPI_REACHABLE)
-		return NULL;
-	return t;
-}
-
-static u32 acpi_len(const u8 *t)
-{
-	u32 len;
-
-	memcpy(&len, t + 4, 4);
-	return len;
-}
-
-/*
- * The FADT, found through the XSDT of an ACPI 2.0 RSDP if there is one,
- * else the RSDT (ACPI spec 5.2.5-5.2.8). 'rsdp' and 'rsdp_v2' are the
- * loader's copies of the RSDP (multiboot2 tags 14 and 15).
- */
-static const u8 *acpi_find_fadt(u64 rsdp, u64 rsdp_v2)
-{
-	const u8 *sdt;
-	u32 entry_size;
-	u64 addr = 0;
-
-	if (rsdp_v2 && ((const u8 *)rsdp_v2)[15] >= 2)
-		memcpy(&addr, (const u8 *)rsdp_v2 + 24, 8);
-	if ((sdt = acpi_table(addr, "XSDT"))) {
-		entry_size = 8;
-	} else {
-		u32 rsdt = 0;
-
-		if (!rsdp && !rsdp_v2)
-			return NULL;
-		memcpy(&rsdt, (const u8 *)(rsdp ? rsdp : rsdp_v2) + 16, 4);
-		if (!(sdt = acpi_table(rsdt, "RSDT")))
-			return NULL;
-		entry_size = 4;
-	}
-	for (u32 off = 36; off + entry_size <= acpi_len(sdt); off += entry_size) {
-		u64 entry = 0;
-		const u8 *t;
-
-		memcpy(&entry, sdt + off, entry_size);
-		if ((t = acpi_table(entry, "FACP")))
-			return t;
-	}
-	return NULL;
+	(void)ctx;
+	return phys && phys + len <= ACPI_REACHABLE && phys + len > phys ? (const u8 *)phys : NULL;
 }
 
 /*
@@ -138,11 +88,11 @@ static u16 acpi_pm_timer_port(const u8 *fadt, u32 *mask)
 	u32 port = 0, flags = 0;
 	u64 xport = 0;
 
-	if (acpi_len(fadt) >= 116) {
+	if (acpi_table_length(fadt) >= 116) {
 		memcpy(&port, fadt + 76, 4);
 		memcpy(&flags, fadt + 112, 4);
 	}
-	if (!port && acpi_len(fadt) >= 220 && fadt[208] == 1) {
+	if (!port && acpi_table_length(fadt) >= 220 && fadt[208] == 1) {
 		memcpy(&xport, fadt + 212, 8);
 		port = xport <= 0xffff ? (u32)xport : 0;
 	}
@@ -203,7 +153,9 @@ static u64 tsc_khz_from_pit(void)
 
 void machine_calibrate_tsc(u64 acpi_rsdp, u64 acpi_rsdp_v2)
 {
-	const u8 *fadt = acpi_find_fadt(acpi_rsdp, acpi_rsdp_v2);
+	char err[128];
+	const u8 *fadt = acpi_find_table(acpi_rsdp, acpi_rsdp_v2, "FACP", machine_acpi_map, NULL,
+					 err, sizeof(err));
 	u32 mask;
 	u16 port = fadt ? acpi_pm_timer_port(fadt, &mask) : 0;
 

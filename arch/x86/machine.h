@@ -37,6 +37,8 @@ u64 machine_timing_khz(void);
  * loader's RSDP copies (physical addresses, 0 if none), else PIT channel 2.
  */
 void machine_calibrate_tsc(u64 acpi_rsdp, u64 acpi_rsdp_v2);
+/* An acpi_map_fn (arch/x86/acpi.h) for the tables in the identity-mapped low 4 GiB. */
+const u8 *machine_acpi_map(u64 phys, u64 len, void *ctx);
 /* Which timer machine_calibrate_tsc() used, for the log. */
 const char *machine_tsc_source(void);
 
