@@ -16,6 +16,8 @@
 #include "mm/paging.h"
 #include "arch/x86/log.h"
 #include "core/run.h"
+#include "boot/smp.h"
+#include "arch/x86/smp.h"
 #include "arch/x86/panic.h"
 
 static struct boot_info boot_info;
@@ -111,9 +113,10 @@ void boot_main(u32 magic, u32 info_phys)
 	char err[512];
 	enum run_status status;
 
+	percpu_init(0, 0);  /* first: the console's lock asks which CPU this is */
 	serial_init();
 	machine_detect();
-	gdt_init();
+	gdt_init(0);
 	idt_init();
 
 	if (!multiboot2_parse(magic, (const void *)(u64)info_phys, info_phys, &boot_info, err,
@@ -147,6 +150,7 @@ void boot_main(u32 magic, u32 info_phys)
 	    (hv_config.screen == SCREEN_AUTO && machine_platform() != PLATFORM_BOCHS))
 		start_fbcon(&boot_info.fb, true);
 	mm_print_summary();
+	smp_start(&boot_info);
 
 	run_selftest(hv_config.selftest);
 	status = guests_run(&boot_info);

@@ -1,8 +1,15 @@
 /*
  * Guests from start to finish: create one per module, run them round-robin
- * on this CPU (a guest that halts yields; when all wait, the CPU waits for
- * the earliest timer), and print a per-guest report when all have ended.
- * A guest that misbehaves ends alone; the others keep running.
+ * on every CPU that could turn VMX on (a guest that halts yields; when all
+ * wait, the CPUs wait for the earliest timer), and print a per-guest report
+ * on the boot CPU when all have ended. A guest that misbehaves ends alone;
+ * the others keep running.
+ *
+ * Several CPUs share one run queue (the guests[] array under run_lock, taken
+ * round-robin from next_guest); a guest runs on one CPU at a time, holding
+ * its own lock for the whole slice. After each slice it leaves that CPU
+ * completely (its register state saved, its VMCS cleared), so any CPU may
+ * take it next. With one CPU nothing moves and state stays loaded lazily.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +18,7 @@
 #include "core/stats.h"
 #include "vmx/ageing.h"
 #include "vmx/exit.h"
+#include "vmx/features.h"
 #include "vmx/mmu_ept.h"
 #include "vmx/mmu_shadow.h"
 #include "vmx/msr.h"
@@ -24,11 +32,19 @@
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/log.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/smp.h"
+#include "arch/x86/spinlock.h"
 #include "lib/config.h"
 
 static struct guest guests[MAX_GUESTS];
 static int guest_count;
 static int failed_to_load;
+/* The run queue: guest states, running_on and next_guest (round-robin). */
+static spinlock_t run_lock;
+static int next_guest;
+static bool several_cpus;   /* guests move between CPUs: no lazy state */
+static u32 aps_done;        /* APs that left the run (or never joined it) */
 
 /* Memory virtualization by the guest's mmu= option (enum guest_mmu). */
 static const struct mmu_ops *const mmu_sides[] = {
@@ -141,6 +157,7 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 		return false;
 	}
 	g->state = GUEST_RUNNABLE;
+	g->running_on = -1;
 	g->waiting_since = rdtsc();  /* its clock starts when it first runs */
 	guest_count++;
 	return true;
@@ -167,12 +184,11 @@ static bool wake_if_pending(struct guest *g)
 	return g->state == GUEST_RUNNABLE;
 }
 
-/* All live guests are halted: wait for the earliest timer, or end guests
- * that can never wake. */
-static void wait_for_event(void)
+/* All live guests are halted (none runs): end those that can never wake, and
+ * return the host time of the earliest timer (0: none). Under run_lock. */
+static u64 earliest_event(void)
 {
 	u64 earliest = 0;
-	bool any = false;
 
 	for (int i = 0; i < guest_count; i++) {
 		struct guest *g = &guests[i];
@@ -186,18 +202,17 @@ static void wait_for_event(void)
 			continue;
 		}
 		next -= g->tsc_offset;  /* to host time */
-		any = true;
 		if (!earliest || next < earliest)
 			earliest = next;
 	}
-	while (any && rdtsc() < earliest)
-		pause();
+	return earliest;
 }
 
 /*
  * Registers the hypervisor never uses stay loaded with the running guest's
  * values and are exchanged only when another guest gets the CPU: FPU/SSE/AVX,
  * the syscall MSRs, and DR0-3/DR6 (VM exits save only DR7, SDM 28.3.1).
+ * to NULL: only save from's (it leaves this CPU).
  */
 static void switch_guest_state(struct guest *from, struct guest *to)
 {
@@ -210,6 +225,8 @@ static void switch_guest_state(struct guest *from, struct guest *to)
 		from->dr[3] = read_dr3();
 		from->dr6 = read_dr6();
 	}
+	if (!to)
+		return;
 	write_dr0(to->dr[0]);
 	write_dr1(to->dr[1]);
 	write_dr2(to->dr[2]);
@@ -217,39 +234,85 @@ static void switch_guest_state(struct guest *from, struct guest *to)
 	write_dr6(to->dr6);
 }
 
-static void run_all(void)
+/*
+ * Under run_lock: the next guest for this CPU, round-robin, claimed (its lock
+ * taken, running_on set); NULL if none can run now. *live: a guest has not
+ * ended; *busy: a guest is on another CPU or locked by a reclaim.
+ */
+static struct guest *pick_guest(bool *live, bool *busy)
+{
+	for (int n = 0; n < guest_count; n++) {
+		struct guest *c = &guests[(next_guest + n) % guest_count];
+
+		if (c->state == GUEST_DONE)
+			continue;
+		*live = true;
+		if (c->running_on >= 0 || !spin_trylock(&c->lock)) {
+			*busy = true;
+			continue;
+		}
+		if (c->state == GUEST_RUNNABLE || wake_if_pending(c)) {
+			c->running_on = (int)this_cpu_index();
+			next_guest = (int)(c - guests + 1) % guest_count;
+			return c;
+		}
+		spin_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+/* One CPU's share of the run: until every guest has ended. */
+static void run_cpu(void)
 {
 	u64 slice = hv_config.slice_ms * machine_timing_khz();
-	struct guest *last = NULL;
-	int next = 0;
+	struct cpu_local *me = this_cpu();
 
 	for (;;) {
-		struct guest *g = NULL;
-		bool live = false;
+		bool live = false, busy = false;
+		u64 earliest = 0;
+		struct guest *g;
 
-		for (int n = 0; n < guest_count && !g; n++) {
-			struct guest *c = &guests[(next + n) % guest_count];
-
-			if (c->state == GUEST_DONE)
-				continue;
-			live = true;
-			if (c->state == GUEST_RUNNABLE || wake_if_pending(c)) {
-				g = c;
-				next = (int)(c - guests + 1) % guest_count;
-			}
-		}
+		spin_lock(&run_lock);
+		g = pick_guest(&live, &busy);
+		if (!g && live && !busy)
+			earliest = earliest_event();
+		spin_unlock(&run_lock);
 		if (!live)
 			return;
 		if (!g) {
-			wait_for_event();
+			/* Another CPU may hand a guest back any moment: look again soon. */
+			for (int i = 0; busy && i < 256; i++)
+				pause();
+			while (!busy && earliest && rdtsc() < earliest)
+				pause();
 			continue;
 		}
-		if (g != last) {
-			switch_guest_state(last, g);
-			last = g;
+		if (g != me->loaded_guest) {
+			switch_guest_state(me->loaded_guest, g);
+			me->loaded_guest = g;
 		}
+		g->slices_on[me->index]++;
 		vcpu_run_slice(g, slice);
+		if (several_cpus) {
+			switch_guest_state(g, NULL);
+			me->loaded_guest = NULL;
+			vcpu_put(g);
+		}
+		spin_lock(&run_lock);
+		g->running_on = -1;
+		spin_unlock(&g->lock);
+		spin_unlock(&run_lock);
 	}
+}
+
+/* What each AP does once the guests exist: the host FPU set-up the first CPU
+ * made (guests_run), VMX on, then its share of the run. */
+static void ap_run(void)
+{
+	fpu_init_cpu();
+	if (vmx_init_cpu())
+		run_cpu();
+	__atomic_add_fetch(&aps_done, 1, __ATOMIC_RELEASE);
 }
 
 static void print_emulated(struct guest *g)
@@ -264,6 +327,19 @@ static void print_emulated(struct guest *g)
 					 (unsigned long long)g->emulated[k]);
 	if (used)
 		log_printf("hv", "summary %s: emulated:%s", g->cfg.name, line);
+}
+
+/* With several CPUs: where the guest ran (one CPU prints nothing, as before). */
+static void print_cpus(struct guest *g)
+{
+	char line[200];
+	size_t used = 0;
+
+	for (u32 c = 0; several_cpus && c < smp_cpu_count() && used < sizeof(line); c++)
+		used += snprintf(line + used, sizeof(line) - used, " %u:%llu", c,
+				 (unsigned long long)g->slices_on[c]);
+	if (used)
+		log_printf("hv", "summary %s: slices per CPU:%s", g->cfg.name, line);
 }
 
 static void print_summary(void)
@@ -282,6 +358,7 @@ static void print_summary(void)
 			   (unsigned long long)g->injected_irqs, (unsigned long long)g->unhandled_io);
 		stats_print(g);
 		ageing_report(g);
+		print_cpus(g);
 		if (!hv_config.summary)
 			continue;
 		if (g->mmu->summary)
@@ -322,7 +399,14 @@ enum run_status guests_run(const struct boot_info *bi)
 		       bi->modules_refused);
 		failed_to_load += bi->modules_refused;
 	}
-	run_all();
+	several_cpus = smp_cpu_count() > 1;
+	features_init();
+	for (int i = 0; several_cpus && i < guest_count; i++)
+		vcpu_put(&guests[i]);  /* created here; any CPU may run them */
+	smp_release_aps(ap_run);
+	run_cpu();
+	while (__atomic_load_n(&aps_done, __ATOMIC_ACQUIRE) < smp_cpu_count() - 1)
+		pause();
 	print_summary();
 	for (size_t i = 0; i < ARRAY_SIZE(mmu_sides); i++)
 		if (mmu_sides[i]->run_report)

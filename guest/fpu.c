@@ -21,19 +21,22 @@ static void xsetbv0(u64 v)
 
 void fpu_init_host(void)
 {
-	u64 cr4 = read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
-
 	use_xsave = cpuid(1, 0).ecx & (1u << 26);
 	if (use_xsave) {
 		struct cpuid_regs xs = cpuid(0xd, 0);
 
-		write_cr4(cr4 | CR4_OSXSAVE);
 		host_xcr0_all = ((u64)xs.edx << 32) | xs.eax;
 		if (xs.ecx > PAGE_SIZE)
 			panic("XSAVE area of %u bytes does not fit a page", xs.ecx);
-	} else {
-		write_cr4(cr4);
 	}
+	fpu_init_cpu();
+}
+
+void fpu_init_cpu(void)
+{
+	u64 cr4 = read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
+
+	write_cr4(use_xsave ? cr4 | CR4_OSXSAVE : cr4);
 }
 
 void fpu_init_guest(struct guest *g)
@@ -83,7 +86,8 @@ void fpu_switch(struct guest *from, struct guest *to)
 		return;
 	if (from)
 		save(from);
-	restore(to);
+	if (to)  /* NULL: only save (the guest leaves this CPU) */
+		restore(to);
 }
 
 /* The running guest's state is in the CPU: FXSAVE/FXRSTOR reach it without

@@ -10,9 +10,12 @@
 
 /* Enable FXSR/XSAVE for the host once (CR4), before any guest. */
 void fpu_init_host(void);
+/* The per-CPU part (CR4 bits) on another CPU, after fpu_init_host() on the first. */
+void fpu_init_cpu(void);
 /* A guest's FPU area with the reset state (FCW, MXCSR, XCR0 = x87). */
 void fpu_init_guest(struct guest *g);
 void fpu_free_guest(struct guest *g);
+/* Save from's registers (if any) and load to's; to NULL: only save. */
 void fpu_switch(struct guest *from, struct guest *to);
 /*
  * The running guest's x87/MMX/SSE registers as a 512-byte FXSAVE image

@@ -10,6 +10,8 @@
 
 #include "arch/x86/multiboot2.h"
 #include "arch/x86/machine.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/spinlock.h"
 #include "shadow/gwalk.h"
 
 #define GUEST_NAME_MAX 24
@@ -87,8 +89,23 @@ struct guest {
 	void (*on_end)(struct guest *g);
 
 	u8 *vmcs;
-	bool launched;
+	bool launched;        /* VMRESUME next; VMCLEAR (vcpu_put) clears it */
+	bool entered;         /* it has run at least once */
 	u16 vpid;
+
+	/*
+	 * Several CPUs. lock: held by whoever works on the guest, the CPU that
+	 * runs it (for its whole slice) or another guest's shadow reclaim taking
+	 * pages from it (shadow_pool's trylock); so a guest runs on one CPU at a
+	 * time and is never reclaimed from while it runs. running_on: that CPU,
+	 * -1 when none (core/run.c, under its run-queue lock). host_cpu: whose
+	 * host state its VMCS holds; last_cpu: where its TLB tags may live;
+	 * tlb_stale: pages were taken from it while it waited (vmx/vcpu.c).
+	 */
+	spinlock_t lock;
+	int running_on;
+	int host_cpu, last_cpu;
+	bool tlb_stale;
 	struct guest_regs regs;
 	struct guest_memory mem;
 	/* Memory virtualization: EPT (vmx/mmu_ept.c) or shadow paging
@@ -146,6 +163,7 @@ struct guest {
 	u64 emulated[GUEST_INSN_KINDS];  /* emulated instructions by kind */
 	u64 unhandled_io;
 	u64 refused_msrs;
+	u64 slices_on[SMP_MAX_CPUS];  /* time slices it got on each CPU (core/run.c) */
 	u64 injected_irqs;
 };
 

@@ -18,10 +18,10 @@ static u64 table_pages(u64 pages)
 /* Fill page_hpa for one 2 MiB block: one aligned run, or single frames. */
 static bool alloc_block(struct guest_memory *m, u64 first_page)
 {
-	u64 run = frame_alloc_run(&host_frames, PAGES_PER_2M, LARGE_PAGE_SIZE);
+	u64 run = host_frame_alloc(PAGES_PER_2M, LARGE_PAGE_SIZE);
 
 	for (u64 i = 0; i < PAGES_PER_2M; i++) {
-		u64 pa = run ? run + i * PAGE_SIZE : frame_alloc(&host_frames);
+		u64 pa = run ? run + i * PAGE_SIZE : host_frame_alloc(1, PAGE_SIZE);
 
 		if (!pa)
 			return false;
@@ -64,7 +64,7 @@ void guest_memory_free(struct guest *g)
 		return;
 	for (u64 p = 0; p < pages; p++)
 		if (m->page_hpa[p])
-			frame_free_run(&host_frames, m->page_hpa[p], 1);
+			host_frame_free(m->page_hpa[p], 1);
 	free_pages(m->page_hpa, table_pages(pages));
 	m->page_hpa = NULL;
 }

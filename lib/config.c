@@ -33,6 +33,8 @@ static const struct option_desc hv_options[] = {
 	  "log on the framebuffer/VGA too: auto (not under Bochs: its display is slow)|on|off" },
 	{ "shadow_pool", OPT_UINT, OPTION_FIELD(struct hv_config, shadow_pool), 64, 1u << 24, NULL,
 	  "host frames all shadow guests' shadow MMUs may hold together (default 16384)" },
+	{ "cpus", OPT_UINT, OPTION_FIELD(struct hv_config, cpus), 0, 64, NULL,
+	  "CPUs to use, the boot CPU included (default 0: every CPU the ACPI MADT lists)" },
 	{ "selftest", OPT_CHOICE, OPTION_FIELD(struct hv_config, selftest), 0, 0, selftest_choices,
 	  "fail on purpose after boot: page-fault|write-text|nested-panic (tests)" },
 };

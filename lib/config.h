@@ -19,6 +19,7 @@ struct hv_config {
 	u64 shadow_pool;        /* host frames all guests' shadow MMUs may hold together */
 	unsigned screen;        /* enum screen_console */
 	unsigned selftest;      /* enum hv_selftest */
+	u64 cpus;               /* CPUs to run guests on, 0 = all */
 };
 
 extern struct hv_config hv_config;

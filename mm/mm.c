@@ -8,6 +8,7 @@
 #include "mm/mm.h"
 #include "mm/frame.h"
 #include "arch/x86/log.h"
+#include "arch/x86/spinlock.h"
 #include "arch/x86/panic.h"
 
 #define LOW_MEMORY_END 0x100000ull
@@ -20,8 +21,12 @@ struct range {
 };
 
 struct frame_pool host_frames;
+/* The pool's bitmap and counters are one structure all CPUs allocate from:
+ * one lock, held only for the bitmap search or update (zeroing is outside). */
+static spinlock_t frames_lock;
 static u64 ram_top;
 static u8 *heap_start, *heap_end, *heap_brk;
+static u64 low_page;
 
 u64 mm_ram_top(void)
 {
@@ -97,11 +102,21 @@ void mm_init(const struct boot_info *bi)
 		frame_pool_reserve(&host_frames, res[i].start, res[i].end - res[i].start);
 	frame_pool_reserve(&host_frames, bitmap_at, bitmap_bytes);
 
+	/* A page below 1 MiB for the APs' real-mode start (boot/smp.c): RAM the
+	 * boot information does not use, never page 0. */
+	res[0] = (struct range){ 0, PAGE_SIZE };
+	low_page = find_free_range(bi, res, nres, PAGE_SIZE, LOW_MEMORY_END);
+
 	heap_at = frame_alloc_run(&host_frames, HEAP_SIZE / PAGE_SIZE, PAGE_SIZE);
 	if (!heap_at || heap_at + HEAP_SIZE > BOOT_MAPPED_END)
 		panic("cannot allocate the %llu MiB heap", (unsigned long long)(HEAP_SIZE >> 20));
 	heap_start = heap_brk = (u8 *)heap_at;
 	heap_end = heap_start + HEAP_SIZE;
+}
+
+u64 mm_low_page(void)
+{
+	return low_page;
 }
 
 void mm_print_summary(void)
@@ -113,9 +128,26 @@ void mm_print_summary(void)
 		(unsigned long long)((heap_brk - heap_start) >> 10));
 }
 
+u64 host_frame_alloc(u64 count, u64 align)
+{
+	u64 pa;
+
+	spin_lock(&frames_lock);
+	pa = frame_alloc_run(&host_frames, count, align);
+	spin_unlock(&frames_lock);
+	return pa;
+}
+
+void host_frame_free(u64 pa, u64 count)
+{
+	spin_lock(&frames_lock);
+	frame_free_run(&host_frames, pa, count);
+	spin_unlock(&frames_lock);
+}
+
 void *alloc_zeroed_pages(u64 count)
 {
-	u64 pa = frame_alloc_run(&host_frames, count, PAGE_SIZE);
+	u64 pa = host_frame_alloc(count, PAGE_SIZE);
 
 	if (!pa)
 		return NULL;
@@ -125,7 +157,7 @@ void *alloc_zeroed_pages(u64 count)
 
 void free_pages(void *p, u64 count)
 {
-	frame_free_run(&host_frames, (u64)p, count);
+	host_frame_free((u64)p, count);
 }
 
 /* newlib's malloc grows the heap through sbrk (mm/newlib_glue.c). */

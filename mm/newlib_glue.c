@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include "arch/x86/log.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/spinlock.h"
 #include "mm/mm.h"
 #include "arch/x86/panic.h"
 
@@ -13,6 +15,9 @@
 extern int errno;
 
 /* newlib is built with MISSING_SYSCALL_NAMES: it calls these plain names. */
+struct _reent;
+void __malloc_lock(struct _reent *r);
+void __malloc_unlock(struct _reent *r);
 void *sbrk(long incr);
 int write(int fd, const void *buf, size_t len);
 int read(int fd, void *buf, size_t len);
@@ -23,6 +28,36 @@ long lseek(int fd, long off, int whence);
 int getpid(void);
 int kill(int pid, int sig);
 void _exit(int status);
+
+/*
+ * newlib is built without thread support, so its own __malloc_lock is empty;
+ * these replace it (the linker takes ours before libc.a's) so CPUs can
+ * allocate at once. Recursive by owner: newlib may take it again inside
+ * (realloc calling malloc).
+ */
+static spinlock_t malloc_lock;
+static u32 malloc_owner = ~0u, malloc_depth;
+
+void __malloc_lock(struct _reent *r)
+{
+	u32 me = this_cpu_index();
+
+	(void)r;
+	if (__atomic_load_n(&malloc_owner, __ATOMIC_RELAXED) != me) {
+		spin_lock(&malloc_lock);
+		malloc_owner = me;
+	}
+	malloc_depth++;
+}
+
+void __malloc_unlock(struct _reent *r)
+{
+	(void)r;
+	if (--malloc_depth == 0) {
+		malloc_owner = ~0u;
+		spin_unlock(&malloc_lock);
+	}
+}
 
 void *sbrk(long incr)
 {

@@ -29,7 +29,7 @@ class Guest:
 class Test:
     def __init__(self, name, guests=(), hv_args="", run="PASS", log_must=(), log_must_not=(),
                  platform="bochs", cpu="corei7_skylake_x", megs=512, timeout=240,
-                 expect_panic=False, same_digests=(), screen_must=()):
+                 expect_panic=False, same_digests=(), screen_must=(), cpus=1):
         self.name, self.guests, self.hv_args, self.run = name, list(guests), hv_args, run
         self.screen_must = list(screen_must)
         if self.screen_must and "exit=halt" not in hv_args:
@@ -37,6 +37,7 @@ class Test:
         self.log_must, self.platform, self.cpu = list(log_must), platform, cpu
         self.log_must_not = ([] if expect_panic else ["PANIC", "EXCEPTION"]) + list(log_must_not)
         self.megs, self.timeout = megs, timeout
+        self.cpus = cpus  # Bochs `cpu: count=N`: CPUs of the emulated machine
         # Pairs of guests whose "DIGEST: ..." lines must be identical (same kernel run
         # under two memory virtualizations must observe the same results).
         self.same_digests = list(same_digests)
@@ -426,4 +427,37 @@ TESTS = LINUX_TESTS + [
     Test("round-robin-four", guests=[ept("hlt_timer.elf", "t1"), ept("memtest.elf", "m1"),
                                      ept("cpuid.elf", "c1"), ept("vmcall64.elf", "v1")],
          hv_args="slice_ms=2"),
+]
+
+# --- several CPUs (Bochs `cpu: count=N`): the ACPI MADT lists them, umbra starts them
+# (INIT-SIPI-SIPI) and runs the guests across them, each on one CPU at a time; the
+# summaries still come once and in order ("slices per CPU" says where each guest ran).
+# cpus=1 keeps the run on the boot CPU, as on a one-CPU machine.
+def smp(name, cpus, like, hv_args=None, log_must=(), **kw):
+    """The test called like, on cpus CPUs: the same guests, hypervisor options and checks."""
+    base = next(t for t in TESTS if t.name == like)
+    return Test(name, cpus=cpus, guests=base.guests, run=base.run, timeout=base.timeout * 2,
+                hv_args=base.hv_args if hv_args is None else hv_args,
+                same_digests=base.same_digests, log_must=base.log_must + list(log_must), **kw)
+
+
+def spread(*names):
+    """Each named guest ran on two CPUs or more."""
+    return [rf"summary {n}: slices per CPU:.* \d+:[1-9]\d*.* \d+:[1-9]" for n in names]
+
+
+TESTS += [
+    smp("smp2-mixed-ept-and-shadow", 2, "mixed-ept-and-shadow",
+        log_must=[r"smp: 2 CPU\(s\) of the 2 the ACPI MADT lists"] + spread("e-mem", "s-mem")
+        + [r"(?s)summary e-timer: PASS.*summary s-timer: PASS.*summary e-mem: PASS"
+           r".*summary s-mem: PASS.*run ended: PASS"]),
+    smp("smp4-paging-ept-equals-shadow", 4, "paging-ept-equals-shadow",
+        log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("p64-ept", "p64-shadow")),
+    # Global reclaim across guests that run at once: the donor's lock is only tried.
+    smp("smp4-tiny-shadow-pool", 4, "hostile-tiny-shadow-pool",
+        log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("pool-a")),
+    smp("smp2-shadow-isolation", 2, "shadow-isolation", log_must=[r"smp: 2 CPU\(s\) of the 2"]),
+    smp("smp4-cpus1-stays-on-the-boot-cpu", 4, "mixed-ept-and-shadow", hv_args="slice_ms=3 cpus=1",
+        log_must=[r"smp: 1 CPU\(s\) of the 4 the ACPI MADT lists, as cpus= asks"],
+        log_must_not=[r"slices per CPU"]),
 ]

@@ -1,17 +1,17 @@
 #!/bin/sh
 # Boot an ISO in Bochs (VMX + EPT emulation), headless, serial to a file.
-#   tools/bochs.sh ISO SERIAL_LOG [TIMEOUT_S] [CPU_MODEL] [MEGS]
+#   tools/bochs.sh ISO SERIAL_LOG [TIMEOUT_S] [CPU_MODEL] [MEGS] [CPUS]
 # Exit status: Bochs' own (0 = hypervisor reported PASS via the magic
 # breakpoint, 1 = failure/shutdown), 137 if killed by the timeout.
 set -u
-iso=$1 serial=$2 timeout=${3:-300} model=${4:-corei7_skylake_x} megs=${5:-512}
+iso=$1 serial=$2 timeout=${3:-300} model=${4:-corei7_skylake_x} megs=${5:-512} cpus=${6:-1}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/umbra-bochs.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/bochsrc" <<RC
 config_interface: textconfig
 display_library: term
 megs: $megs
-cpu: model=$model, count=1, ips=50000000, reset_on_triple_fault=0, ignore_bad_msrs=1
+cpu: model=$model, count=$cpus, ips=50000000, reset_on_triple_fault=0, ignore_bad_msrs=1
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14

@@ -139,7 +139,7 @@ def run_integration(test):
             cmd[1:1] = ["-bios", OVMF]
     else:
         cmd = [os.path.join(ROOT, "tools", "bochs.sh"), iso, serial, str(test.timeout),
-               test.cpu, str(test.megs)]
+               test.cpu, str(test.megs), str(test.cpus)]
     if os.path.exists(serial):
         os.unlink(serial)
     if test.screen_must:

@@ -208,8 +208,8 @@ enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
 		break;
 	}
 	}
-	if (!alive)
-		return EXIT_ENDED;
+	if (!alive)  /* still alive: retry (the MMU waits for memory) */
+		return g->state == GUEST_DONE ? EXIT_ENDED : EXIT_YIELD;
 	if (gp) {
 		inject_gp0(g);
 		return EXIT_RESUME;

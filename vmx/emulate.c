@@ -16,14 +16,23 @@
 #include "guest/memory.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/log.h"
 
 _Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too small");
 
-static struct x86_emu_ctxt emu;  /* one CPU: one context (it holds a 4 KiB buffer) */
-static u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
-static bool loaded_ss;           /* the instruction loaded SS: MOV-SS blocking follows */
-static u8 fx_area[512] __attribute__((aligned(16)));  /* FXSAVE image (vreg callbacks) */
+/* Per CPU: the emulator's context (it holds a 4 KiB buffer) and what the
+ * callbacks note about the instruction being emulated. */
+static struct emu_cpu {
+	struct x86_emu_ctxt ctxt;
+	u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
+	bool loaded_ss;           /* the instruction loaded SS: MOV-SS blocking follows */
+} emu_cpus[SMP_MAX_CPUS];
+
+static struct emu_cpu *this_emu(void)
+{
+	return &emu_cpus[this_cpu_index()];
+}
 
 static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,
 				    struct x86_fault *fault)
@@ -71,7 +80,7 @@ static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsign
 		p = guest_gpa_ptr(g, gpa, chunk);
 		if (!p) {
 			if (!devices_mmio(g, gpa, b, chunk, to_guest)) {
-				unassigned_gpa = gpa;
+				this_emu()->unassigned_gpa = gpa;
 				return X86_CB_UNHANDLED;
 			}
 		} else if (to_guest) {
@@ -141,7 +150,7 @@ static enum x86_cb_status cb_load_seg(void *opaque, enum x86_seg seg, const stru
 	vmcs_write_checked((enum vmcs_field)(GUEST_ES_LIMIT + 2 * n), s->limit, __func__);
 	vmcs_write_checked((enum vmcs_field)(GUEST_ES_AR_BYTES + 2 * n), s->ar, __func__);
 	if (seg == X86_SEG_SS)
-		loaded_ss = true;
+		this_emu()->loaded_ss = true;
 	return X86_CB_OK;
 }
 
@@ -153,6 +162,8 @@ static enum x86_cb_status cb_load_seg(void *opaque, enum x86_seg seg, const stru
 
 static enum x86_cb_status cb_vreg_read(void *opaque, enum x86_vreg kind, unsigned n, u8 *val)
 {
+	u8 fx_area[512] __attribute__((aligned(16)));  /* FXSAVE image */
+
 	(void)opaque;
 	fpu_live_save(fx_area);
 	if (kind == X86_VREG_MM)
@@ -165,6 +176,8 @@ static enum x86_cb_status cb_vreg_read(void *opaque, enum x86_vreg kind, unsigne
 static enum x86_cb_status cb_vreg_write(void *opaque, enum x86_vreg kind, unsigned n,
 					const u8 *val)
 {
+	u8 fx_area[512] __attribute__((aligned(16)));  /* FXSAVE image */
+
 	(void)opaque;
 	fpu_live_save(fx_area);
 	if (kind == X86_VREG_MM) {
@@ -208,51 +221,53 @@ static void load_context(struct guest *g)
 		GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
 		GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE,
 	};
+	struct x86_emu_ctxt *emu = &this_emu()->ctxt;
 	u32 cs = vmcs_read32(GUEST_CS_AR_BYTES);
 
-	memcpy(emu.regs.gpr, &g->regs.rax, sizeof(emu.regs.gpr));
-	emu.regs.rip = vmcs_readn(GUEST_RIP);
-	emu.regs.rflags = vmcs_readn(GUEST_RFLAGS);
-	emu.mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs & BIT(13), cs & BIT(14));
+	memcpy(emu->regs.gpr, &g->regs.rax, sizeof(emu->regs.gpr));
+	emu->regs.rip = vmcs_readn(GUEST_RIP);
+	emu->regs.rflags = vmcs_readn(GUEST_RFLAGS);
+	emu->mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs & BIT(13), cs & BIT(14));
 	for (int s = 0; s < X86_NR_SEGS; s++) {
-		emu.seg_base[s] = vmcs_read_checked(bases[s], __func__);
-		emu.sys.sel[s] = (u16)vmcs_read_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * s),
+		emu->seg_base[s] = vmcs_read_checked(bases[s], __func__);
+		emu->sys.sel[s] = (u16)vmcs_read_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * s),
 							 __func__);
 	}
-	emu.sys.cr0 = guest_cr0();
-	emu.sys.cpl = (u8)guest_cpl();
-	emu.sys.efer_lma = guest_efer(g) & EFER_LMA;
-	emu.sys.ss_big = vmcs_read32(GUEST_SS_AR_BYTES) & BIT(14);
-	emu.sys.gdt_base = vmcs_readn(GUEST_GDTR_BASE);
-	emu.sys.gdt_limit = vmcs_read32(GUEST_GDTR_LIMIT);
+	emu->sys.cr0 = guest_cr0();
+	emu->sys.cpl = (u8)guest_cpl();
+	emu->sys.efer_lma = guest_efer(g) & EFER_LMA;
+	emu->sys.ss_big = vmcs_read32(GUEST_SS_AR_BYTES) & BIT(14);
+	emu->sys.gdt_base = vmcs_readn(GUEST_GDTR_BASE);
+	emu->sys.gdt_limit = vmcs_read32(GUEST_GDTR_LIMIT);
 	/* An unusable LDTR: no LDT (selectors with TI=1 then #GP). */
-	emu.sys.ldt_base = 0;
-	emu.sys.ldt_limit = 0;
+	emu->sys.ldt_base = 0;
+	emu->sys.ldt_limit = 0;
 	if (!(vmcs_read32(GUEST_LDTR_AR_BYTES) & X86_AR_UNUSABLE)) {
-		emu.sys.ldt_base = vmcs_readn(GUEST_LDTR_BASE);
-		emu.sys.ldt_limit = vmcs_read32(GUEST_LDTR_LIMIT);
+		emu->sys.ldt_base = vmcs_readn(GUEST_LDTR_BASE);
+		emu->sys.ldt_limit = vmcs_read32(GUEST_LDTR_LIMIT);
 	}
-	emu.ops = &guest_ops;
-	emu.opaque = g;
+	emu->ops = &guest_ops;
+	emu->opaque = g;
 }
 
 enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why)
 {
 	struct x86_emu_result res;
+	struct emu_cpu *ec = this_emu();
 
 	load_context(g);
-	unassigned_gpa = ~0ull;
-	loaded_ss = false;
-	switch (x86_emulate(&emu, &res)) {
+	ec->unassigned_gpa = ~0ull;
+	ec->loaded_ss = false;
+	switch (x86_emulate(&ec->ctxt, &res)) {
 	case X86_EMU_DONE: {
 		/* Finishing an instruction ends STI/MOV-SS blocking; loading SS
 		 * starts MOV-SS blocking (SDM Vol. 3C 25.4.2, table 25-3). */
 		u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~3u;
 
-		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
-		vmcs_writen(GUEST_RIP, emu.regs.rip);
-		vmcs_writen(GUEST_RFLAGS, emu.regs.rflags);
-		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr | (loaded_ss ? 2u : 0));
+		memcpy(&g->regs.rax, ec->ctxt.regs.gpr, sizeof(ec->ctxt.regs.gpr));
+		vmcs_writen(GUEST_RIP, ec->ctxt.regs.rip);
+		vmcs_writen(GUEST_RFLAGS, ec->ctxt.regs.rflags);
+		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr | (ec->loaded_ss ? 2u : 0));
 		if (res.kind < X86_NR_INSN_KINDS)
 			g->emulated[res.kind]++;
 		return EXIT_RESUME;
@@ -271,9 +286,9 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 			return EXIT_RESUME;
 		break;
 	}
-	if (unassigned_gpa != ~0ull)
+	if (ec->unassigned_gpa != ~0ull)
 		guest_end(g, 0, "access to guest-physical %#llx, which is neither RAM nor a device, "
-			  "at RIP %#llx", (unsigned long long)unassigned_gpa,
+			  "at RIP %#llx", (unsigned long long)ec->unassigned_gpa,
 			  (unsigned long long)e->guest_rip);
 	else
 		guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",

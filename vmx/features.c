@@ -255,6 +255,17 @@ struct cpuid_regs features_cpuid(const struct guest *g, u32 leaf, u32 subleaf)
  * LASS, LAM_SUP, FRED and every undefined bit are never allowed. Also limited
  * to what the CPU can hold in VMX operation (IA32_VMX_CR4_FIXED1).
  */
+/*
+ * The lazily computed host values above (in_range(), features_cr4_allowed())
+ * are built in several steps: compute them on the first CPU before others run
+ * guests, so the others only ever read them whole.
+ */
+void features_init(void)
+{
+	(void)in_range(0);
+	(void)features_cr4_allowed();
+}
+
 u64 features_cr4_allowed(void)
 {
 	static u64 allowed;

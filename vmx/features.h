@@ -15,6 +15,8 @@
 struct cpuid_regs features_cpuid(const struct guest *g, u32 leaf, u32 subleaf);
 /* CR4 bits a guest may set: the rest are reserved to it (#GP). */
 u64 features_cr4_allowed(void);
+/* Compute the host values the functions here cache, before other CPUs run guests. */
+void features_init(void);
 /* XCR0 bits a guest may enable with XSETBV. */
 u64 features_xcr0_allowed(void);
 /* EFER bits guest g may set with WRMSR. */

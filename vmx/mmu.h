@@ -52,8 +52,9 @@ struct mmu_ops {
 	u64 (*guest_cr3)(struct guest *g);
 	u64 (*guest_efer)(struct guest *g);
 	/* MOV to CR3; and CR0/CR4/EFER after the architectural checks, with
-	 * real set to what the CPU must run with. false: the guest was ended;
-	 * *gp: inject #GP(0) instead. */
+	 * real set to what the CPU must run with. false: the guest was ended,
+	 * or (set_cr3 only, the guest still alive) it must take the instruction
+	 * again after other guests ran; *gp: inject #GP(0) instead. */
 	bool (*set_cr3)(struct guest *g, u64 cr3, bool *gp);
 	bool (*set_mode)(struct guest *g, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
 			 bool *gp);

@@ -24,6 +24,7 @@
 #include "shadow/shadow.h"
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/smp.h"
 #include "arch/x86/log.h"
 #include "lib/config.h"
 
@@ -57,10 +58,33 @@ struct guest_shadow {
 
 /* The host frames of all guests' shadow MMUs (tables and bookkeeping) come from
  * one pool with a global limit (shadow_pool=N); each guest also has its own
- * (shadow_pages=N), both in frames. One CPU runs
- * one guest at a time, so reclaim needs no cross-guest locking (trylock NULL). */
+ * (shadow_pages=N), both in frames. On one CPU, one guest runs at a time, so
+ * reclaim needs no cross-guest locking (trylock NULL). With several, the
+ * donor's guest lock (struct guest) is tried: a guest running on another CPU
+ * is busy (its hardware walks those tables), and is never waited for. */
 static struct shadow_pool pool;
 static bool pool_ready;
+
+#define mmu_shadow_of(m) ((struct guest_shadow *)((u8 *)(m) - offsetof(struct guest_shadow, mmu)))
+
+/* A donor waits (it is not on any CPU) but may have its tags in the TLB of the
+ * CPU it last ran on: it flushes wherever it runs next (vmx/vcpu.c). */
+static bool pool_trylock(struct shadow_pool *p, struct shadow_mmu *mmu)
+{
+	struct guest *g = mmu_shadow_of(mmu)->g;
+
+	(void)p;
+	if (!spin_trylock(&g->lock))
+		return false;
+	g->tlb_stale = true;
+	return true;
+}
+
+static void pool_unlock(struct shadow_pool *p, struct shadow_mmu *mmu)
+{
+	(void)p;
+	spin_unlock(&mmu_shadow_of(mmu)->g->lock);
+}
 
 /* A fault that found no shadow page even after reclaim waits for other guests to
  * free some; this many retries in a row without progress end it. */
@@ -69,13 +93,13 @@ static bool pool_ready;
 
 static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
-	u64 pa = frame_alloc(&host_frames);
+	u64 pa = host_frame_alloc(1, PAGE_SIZE);
 
 	if (!pa)
 		return NULL;
 	if (below_4g && pa >= BELOW_4G) {
 		/* PAE roots live in a 32-bit CR3; the pool hands out low frames first. */
-		frame_free_run(&host_frames, pa, 1);
+		host_frame_free(pa, 1);
 		return NULL;
 	}
 	if (zero)
@@ -90,7 +114,7 @@ static void host_free_page(struct shadow_host *h, void *page, u64 hpa)
 {
 	(void)page;
 	shadow_of(h)->pages_allocated--;
-	frame_free_run(&host_frames, hpa, 1);
+	host_frame_free(hpa, 1);
 }
 
 static struct guest_shadow *shadow_of_guest(struct guest *g)
@@ -136,6 +160,10 @@ static bool shadow_guest_init(struct guest *g)
 	shadow_init(&s->mmu, &s->host, (u8)cpuid(0x80000008, 0).eax);
 	if (!pool_ready) {
 		shadow_pool_init(&pool, hv_config.shadow_pool);
+		if (smp_cpu_count() > 1) {
+			pool.trylock = pool_trylock;
+			pool.unlock = pool_unlock;
+		}
 		pool_ready = true;
 	}
 	if (!shadow_pool_attach(&pool, &s->mmu, g->cfg.shadow_pages ? g->cfg.shadow_pages :
@@ -258,6 +286,13 @@ static void load_root(struct guest *g)
 	vmcs_writen(GUEST_CR3, shadow_root_hpa(&shadow_of_guest(g)->vcpu));
 }
 
+/*
+ * With several CPUs a reclaim only tries the other guests' locks, and a guest
+ * running elsewhere holds its pages for the rest of its slice: no memory may
+ * be only for now. The running guest then takes the MOV to CR3 again after
+ * a yield, as a fault waits for pages (wait_for_shadow_pages); on one CPU
+ * every other guest could be reclaimed from, so it is final.
+ */
 static bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 {
 	struct guest_shadow *s = shadow_of_guest(g);
@@ -265,6 +300,9 @@ static bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
+		if (smp_cpu_count() > 1 && g->entered &&
+		    ++s->no_memory_retries < NO_MEMORY_RETRIES)
+			return false;  /* alive: retried after a yield */
 		guest_end(g, 0, "out of memory for shadow page tables (CR3 load)");
 		return false;
 	}

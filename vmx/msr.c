@@ -258,6 +258,8 @@ void msr_switch(struct guest *from, struct guest *to)
 
 	if (from)
 		from->msr.kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	if (!g)  /* only save: the guest leaves this CPU */
+		return;
 	wrmsr(MSR_STAR, g->msr.star);
 	wrmsr(MSR_LSTAR, g->msr.lstar);
 	wrmsr(MSR_CSTAR, g->msr.cstar);

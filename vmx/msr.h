@@ -11,7 +11,8 @@ enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e);
 /* RDPMC: there are no performance counters. */
 enum exit_action handle_rdpmc(struct guest *g, struct vmexit *e);
 /* On a guest switch: keep what the outgoing guest may have changed without
- * an exit (SWAPGS rewrites KERNEL_GS_BASE), then load the incoming one's. */
+ * an exit (SWAPGS rewrites KERNEL_GS_BASE), then load the incoming one's
+ * (to NULL: only keep, the guest leaves this CPU). */
 void msr_switch(struct guest *from, struct guest *to);
 
 #endif

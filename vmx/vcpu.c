@@ -22,6 +22,7 @@
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/gdt.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/log.h"
 #include "lib/config.h"
 
@@ -32,11 +33,19 @@
 #define AR_TSS32_BUSY 0x008b
 #define DEFAULT_PAT 0x0007040600070406ull
 
-static void setup_host_state(void)
+/* What differs between CPUs: the GS base (per-CPU data), TR and GDTR. */
+static void setup_host_cpu_state(struct guest *g)
 {
-	struct descriptor_ptr gdtr, idtr;
+	vmcs_writen(HOST_GS_BASE, (u64)this_cpu());
+	vmcs_writen(HOST_TR_BASE, tss_base());
+	vmcs_writen(HOST_GDTR_BASE, gdt_base());
+	g->host_cpu = (int)this_cpu_index();
+}
 
-	sgdt(&gdtr);
+static void setup_host_state(struct guest *g)
+{
+	struct descriptor_ptr idtr;
+
 	sidt(&idtr);
 	vmcs_writen(HOST_CR0, read_cr0());
 	vmcs_writen(HOST_CR3, read_cr3());
@@ -49,10 +58,8 @@ static void setup_host_state(void)
 	vmcs_write16(HOST_GS_SELECTOR, 0);
 	vmcs_write16(HOST_TR_SELECTOR, SEL_TSS);
 	vmcs_writen(HOST_FS_BASE, 0);
-	vmcs_writen(HOST_GS_BASE, 0);
-	vmcs_writen(HOST_TR_BASE, tss_base());
-	vmcs_writen(HOST_GDTR_BASE, gdtr.base);
 	vmcs_writen(HOST_IDTR_BASE, idtr.base);
+	setup_host_cpu_state(g);
 	vmcs_write32(HOST_IA32_SYSENTER_CS, 0);
 	vmcs_writen(HOST_IA32_SYSENTER_ESP, 0);
 	vmcs_writen(HOST_IA32_SYSENTER_EIP, 0);
@@ -156,14 +163,17 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	return true;
 }
 
-static struct guest *current_vmcs_guest;
-
+/* Each CPU has its own current VMCS (SDM 25.1). */
 static void make_current(struct guest *g)
 {
-	if (current_vmcs_guest == g)
+	struct cpu_local *c = this_cpu();
+
+	if (c->current_vmcs == g)
 		return;
 	vmx_vmptrld((u64)g->vmcs, __func__);
-	current_vmcs_guest = g;
+	c->current_vmcs = g;
+	if (g->host_cpu != (int)c->index)
+		setup_host_cpu_state(g);
 }
 
 bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
@@ -173,10 +183,11 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 		return false;
 	memcpy(g->vmcs, &vmx_caps.revision_id, 4);
 	vmx_vmclear((u64)g->vmcs, __func__);
-	current_vmcs_guest = NULL;
+	this_cpu()->current_vmcs = NULL;
 	make_current(g);
 	setup_controls(g);
-	setup_host_state();
+	setup_host_state(g);
+	g->last_cpu = (int)this_cpu_index();
 	if (!setup_guest_state(g, s))
 		return false;
 	/* Nothing cached for this EPT or VPID may survive from earlier users of
@@ -189,13 +200,45 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
 	return true;
 }
 
+/*
+ * The guest leaves this CPU for good (another CPU may run it next):
+ * VMCLEAR writes its VMCS back to memory and makes it launchable again, as
+ * SDM 25.11.1 requires before another CPU loads it.
+ */
+void vcpu_put(struct guest *g)
+{
+	vmx_vmclear((u64)g->vmcs, __func__);
+	if (this_cpu()->current_vmcs == g)
+		this_cpu()->current_vmcs = NULL;
+	g->launched = false;
+}
+
+/*
+ * Translations tagged with the guest's VPID or EPTP stay in a CPU's TLBs
+ * after it left (SDM 29.4.3); flushes made while it ran elsewhere or while
+ * it waited (tlb_stale) did not reach them. So a guest arriving on a CPU
+ * other than the one it last ran on flushes its tags there first.
+ */
+static void flush_on_arrival(struct guest *g)
+{
+	int cpu = (int)this_cpu_index();
+
+	if (g->last_cpu == cpu && !g->tlb_stale)
+		return;
+	g->mmu->flush_tlb(g);
+	if (vmx_caps.vpid)
+		vmx_invvpid_single(g->vpid);
+	g->last_cpu = cpu;
+	g->tlb_stale = false;
+}
+
 void vcpu_destroy(struct guest *g)
 {
 	if (!g->vmcs)
 		return;
 	vmx_vmclear((u64)g->vmcs, __func__);
-	if (current_vmcs_guest == g)
-		current_vmcs_guest = NULL;
+	if (this_cpu()->current_vmcs == g)
+		this_cpu()->current_vmcs = NULL;
 	free_pages(g->vmcs, 1);
 	g->vmcs = NULL;
 }
@@ -267,14 +310,17 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 	u64 accounted = rdtsc(), slice_end = accounted + slice_tsc;
 
 	make_current(g);
+	flush_on_arrival(g);
 	/* Time spent waiting for the CPU is hidden from the guest's clock. */
 	if (g->waiting_since) {
 		g->tsc_offset -= rdtsc() - g->waiting_since;
 		g->waiting_since = 0;
 	}
 	vmcs_write64(TSC_OFFSET, g->tsc_offset);
-	if (!g->launched)
+	if (!g->entered) {
 		g->guest_tsc_start = guest_tsc(g);
+		g->entered = true;  /* a failed first entry ends the guest */
+	}
 	vmcs_writen(GUEST_RSP, g->regs.rsp);
 	for (;;) {
 		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit, hidden;

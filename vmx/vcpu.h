@@ -19,5 +19,7 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s);
 void vcpu_destroy(struct guest *g);
 /* Run g until its slice ends, it halts or it ends. */
 void vcpu_run_slice(struct guest *g, u64 slice_tsc);
+/* g leaves this CPU (VMCLEAR): any CPU may run it next. */
+void vcpu_put(struct guest *g);
 
 #endif

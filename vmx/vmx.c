@@ -8,6 +8,7 @@
 #include "vmx/vmx_asm.h"
 #include "vmx/vmcs.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "mm/mm.h"
 #include "arch/x86/log.h"
 #include "arch/x86/panic.h"
@@ -37,8 +38,6 @@ struct vmx_caps vmx_caps;
 #define ENTRY_REQUIRED ENTRY_LOAD_IA32_EFER
 #define ENTRY_WANTED ENTRY_LOAD_IA32_PAT
 #define ENTRY_PER_GUEST ENTRY_IA32E_MODE_GUEST
-
-static u8 *vmxon_region;
 
 enum control_word { CTL_PIN, CTL_CPU, CTL_SECONDARY, CTL_EXIT, CTL_ENTRY };
 
@@ -121,15 +120,15 @@ static bool check_feature_control(void)
 	return true;
 }
 
-static bool compute_controls(void)
+static bool compute_controls(struct vmx_caps *caps)
 {
 	u64 basic = rdmsr(MSR_IA32_VMX_BASIC);
 	bool has_true = basic & BIT(55), ok = true;
-	struct vmx_controls *c = &vmx_caps.base;
+	struct vmx_controls *c = &caps->base;
 	u64 cap;
 
-	vmx_caps.revision_id = (u32)basic & 0x7fffffff;
-	vmx_caps.ins_outs_info = basic & BIT(54);
+	caps->revision_id = (u32)basic & 0x7fffffff;
+	caps->ins_outs_info = basic & BIT(54);
 	adjust_controls(CTL_PIN, "pin-based", ctl_msr(MSR_IA32_VMX_TRUE_PINBASED_CTLS,
 					     MSR_IA32_VMX_PINBASED_CTLS, has_true),
 			PIN_REQUIRED, PIN_WANTED, &c->pin, &ok);
@@ -149,58 +148,53 @@ static bool compute_controls(void)
 
 	cap = rdmsr(ctl_msr(MSR_IA32_VMX_TRUE_PROCBASED_CTLS, MSR_IA32_VMX_PROCBASED_CTLS,
 			    has_true));
-	vmx_caps.cpu_may_set = (u32)(cap >> 32) & CPU_PER_GUEST;
-	vmx_caps.cpu_may_clear = ~(u32)cap & CPU_PER_GUEST;
+	caps->cpu_may_set = (u32)(cap >> 32) & CPU_PER_GUEST;
+	caps->cpu_may_clear = ~(u32)cap & CPU_PER_GUEST;
 	cap = rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2);
-	vmx_caps.sec_may_set = (u32)(cap >> 32) & SEC_PER_GUEST;
-	vmx_caps.sec_may_clear = ~(u32)cap & SEC_PER_GUEST;
+	caps->sec_may_set = (u32)(cap >> 32) & SEC_PER_GUEST;
+	caps->sec_may_clear = ~(u32)cap & SEC_PER_GUEST;
 	cap = rdmsr(ctl_msr(MSR_IA32_VMX_TRUE_ENTRY_CTLS, MSR_IA32_VMX_ENTRY_CTLS, has_true));
-	vmx_caps.entry_may_set = (u32)(cap >> 32) & ENTRY_PER_GUEST;
-	vmx_caps.entry_may_clear = ~(u32)cap & ENTRY_PER_GUEST;
-	if (!(vmx_caps.cpu_may_set & CPU_INTR_WINDOW_EXITING) ||
-	    !(vmx_caps.entry_may_set & ENTRY_IA32E_MODE_GUEST)) {
+	caps->entry_may_set = (u32)(cap >> 32) & ENTRY_PER_GUEST;
+	caps->entry_may_clear = ~(u32)cap & ENTRY_PER_GUEST;
+	if (!(caps->cpu_may_set & CPU_INTR_WINDOW_EXITING) ||
+	    !(caps->entry_may_set & ENTRY_IA32E_MODE_GUEST)) {
 		pr_err("VMX: the CPU lacks interrupt-window exiting or 64-bit guests");
 		return false;
 	}
 
 	/* Guest NMIs need virtual-NMI blocking and NMI-window exits (SDM 25.6.1, 26.7.6). */
-	vmx_caps.virtual_nmis = (c->pin & PIN_VIRTUAL_NMIS) &&
-				(vmx_caps.cpu_may_set & CPU_NMI_WINDOW_EXITING);
-	if (!vmx_caps.virtual_nmis)
+	caps->virtual_nmis = (c->pin & PIN_VIRTUAL_NMIS) &&
+				(caps->cpu_may_set & CPU_NMI_WINDOW_EXITING);
+	if (!caps->virtual_nmis)
 		c->pin &= ~PIN_VIRTUAL_NMIS;
 
-	vmx_caps.ept_vpid_cap = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
-	vmx_caps.ept = (vmx_caps.sec_may_set & SEC_ENABLE_EPT) &&
-		       (vmx_caps.ept_vpid_cap & EPT_CAP_WALK_LENGTH_4) &&
-		       (vmx_caps.ept_vpid_cap & EPT_CAP_WB) &&
-		       (vmx_caps.ept_vpid_cap & EPT_CAP_INVEPT_SINGLE);
-	vmx_caps.ept_ad = vmx_caps.ept && (vmx_caps.ept_vpid_cap & EPT_CAP_AD_BITS);
-	vmx_caps.unrestricted = vmx_caps.ept && (vmx_caps.sec_may_set & SEC_UNRESTRICTED_GUEST);
-	vmx_caps.vpid = (c->secondary & SEC_ENABLE_VPID) &&
-			(vmx_caps.ept_vpid_cap & VPID_CAP_INVVPID_SINGLE);
-	if (!vmx_caps.vpid)
+	caps->ept_vpid_cap = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
+	caps->ept = (caps->sec_may_set & SEC_ENABLE_EPT) &&
+		       (caps->ept_vpid_cap & EPT_CAP_WALK_LENGTH_4) &&
+		       (caps->ept_vpid_cap & EPT_CAP_WB) &&
+		       (caps->ept_vpid_cap & EPT_CAP_INVEPT_SINGLE);
+	caps->ept_ad = caps->ept && (caps->ept_vpid_cap & EPT_CAP_AD_BITS);
+	caps->unrestricted = caps->ept && (caps->sec_may_set & SEC_UNRESTRICTED_GUEST);
+	caps->vpid = (c->secondary & SEC_ENABLE_VPID) &&
+			(caps->ept_vpid_cap & VPID_CAP_INVVPID_SINGLE);
+	if (!caps->vpid)
 		c->secondary &= ~SEC_ENABLE_VPID;
-	vmx_caps.invpcid = c->secondary & SEC_ENABLE_INVPCID;
-	vmx_caps.rdtscp = c->secondary & SEC_ENABLE_RDTSCP;
-	vmx_caps.preemption_timer_shift = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;
-	vmx_caps.cr0_fixed0 = rdmsr(MSR_IA32_VMX_CR0_FIXED0);
-	vmx_caps.cr0_fixed1 = rdmsr(MSR_IA32_VMX_CR0_FIXED1);
-	vmx_caps.cr4_fixed0 = rdmsr(MSR_IA32_VMX_CR4_FIXED0);
-	vmx_caps.cr4_fixed1 = rdmsr(MSR_IA32_VMX_CR4_FIXED1);
+	caps->invpcid = c->secondary & SEC_ENABLE_INVPCID;
+	caps->rdtscp = c->secondary & SEC_ENABLE_RDTSCP;
+	caps->preemption_timer_shift = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;
+	caps->cr0_fixed0 = rdmsr(MSR_IA32_VMX_CR0_FIXED0);
+	caps->cr0_fixed1 = rdmsr(MSR_IA32_VMX_CR0_FIXED1);
+	caps->cr4_fixed0 = rdmsr(MSR_IA32_VMX_CR4_FIXED0);
+	caps->cr4_fixed1 = rdmsr(MSR_IA32_VMX_CR4_FIXED1);
 	return true;
 }
 
-bool vmx_init(void)
+/* VMX operation on this CPU: CR0/CR4 fixed bits and VMXON (SDM 24.7-24.8). */
+static bool vmxon_this_cpu(void)
 {
 	u64 cr0, cr4;
+	u8 *region;
 	enum vmx_status st;
-
-	if (!(cpuid(1, 0).ecx & (1u << 5))) {
-		pr_err("this CPU has no VMX (Intel VT-x): CPUID.1:ECX[5] is 0; cannot run guests");
-		return false;
-	}
-	if (!check_feature_control() || !compute_controls())
-		return false;
 
 	/* CR0/CR4 must satisfy the fixed bits in VMX operation (SDM 24.8, A.7-A.8).
 	 * Caches on: a firmware may leave CD and NW set (Bochs' BIOS does), and
@@ -210,17 +204,55 @@ bool vmx_init(void)
 	write_cr0(cr0);
 	write_cr4(cr4);
 
-	vmxon_region = alloc_zeroed_pages(1);
-	if (!vmxon_region)
-		panic("no memory for the VMXON region");
-	memcpy(vmxon_region, &vmx_caps.revision_id, 4);
-	st = vmxon_raw((u64)vmxon_region);
-	if (st != VMX_OK) {
-		pr_err("VMXON failed (status %d); CR0=%#llx CR4=%#llx", st,
-		       (unsigned long long)cr0, (unsigned long long)cr4);
+	region = alloc_zeroed_pages(1);  /* one VMXON region per CPU (SDM 24.11.5) */
+	if (!region) {
+		pr_err("CPU %u: no memory for the VMXON region", this_cpu_index());
 		return false;
 	}
+	memcpy(region, &vmx_caps.revision_id, 4);
+	st = vmxon_raw((u64)region);
+	if (st != VMX_OK) {
+		pr_err("CPU %u: VMXON failed (status %d); CR0=%#llx CR4=%#llx", this_cpu_index(), st,
+		       (unsigned long long)cr0, (unsigned long long)cr4);
+		free_pages(region, 1);
+		return false;
+	}
+	this_cpu()->vmxon_region = region;
 	return true;
+}
+
+bool vmx_init(void)
+{
+	if (!(cpuid(1, 0).ecx & (1u << 5))) {
+		pr_err("this CPU has no VMX (Intel VT-x): CPUID.1:ECX[5] is 0; cannot run guests");
+		return false;
+	}
+	if (!check_feature_control() || !compute_controls(&vmx_caps))
+		return false;
+	return vmxon_this_cpu();
+}
+
+/*
+ * Another CPU: the same checks, and the same capabilities as the first, as
+ * every guest's VMCS was built from those and may run on any CPU.
+ */
+bool vmx_init_cpu(void)
+{
+	static struct vmx_caps caps_of[SMP_MAX_CPUS];  /* not on the stack: it is large */
+	struct vmx_caps *caps = &caps_of[this_cpu_index()];
+
+	if (!(cpuid(1, 0).ecx & (1u << 5))) {
+		pr_err("CPU %u has no VMX; it runs no guests", this_cpu_index());
+		return false;
+	}
+	if (!check_feature_control() || !compute_controls(caps))
+		return false;
+	if (memcmp(caps, &vmx_caps, sizeof(*caps))) {
+		pr_err("CPU %u: its VMX capabilities differ from CPU 0's; it runs no guests",
+		       this_cpu_index());
+		return false;
+	}
+	return vmxon_this_cpu();
 }
 
 void vmx_print_capabilities(void)

@@ -99,6 +99,9 @@ extern struct vmx_caps vmx_caps;
 
 /* Check, enable and enter VMX operation. false + message if impossible. */
 bool vmx_init(void);
+/* VMX on another CPU after vmx_init() on the first: false (and why, logged) if
+ * it lacks VMX or its capabilities differ. */
+bool vmx_init_cpu(void);
 void vmx_print_capabilities(void);
 
 /* TLB invalidation with checked results. */

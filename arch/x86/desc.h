@@ -1,4 +1,4 @@
-/* GDT, TSS and IDT of the hypervisor (one CPU). */
+/* GDT, TSS and IDT of the hypervisor (a GDT and TSS per CPU, one IDT). */
 #ifndef ARCH_X86_DESC_H
 #define ARCH_X86_DESC_H
 

@@ -5,6 +5,7 @@
  */
 #include "arch/x86/gdt.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 
 struct tss64 {
 	u32 reserved0;
@@ -17,24 +18,33 @@ struct tss64 {
 } PACKED;
 
 #define IST_STACK_SIZE 8192
-static u8 ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
-static struct tss64 tss;
-static u64 gdt[5] __attribute__((aligned(16)));
+/* One of each per CPU: a TSS is busy once loaded (LTR), and each CPU needs
+ * its own IST stacks. */
+static u8 ist_stacks[SMP_MAX_CPUS][3][IST_STACK_SIZE] __attribute__((aligned(16)));
+static struct tss64 tss_of[SMP_MAX_CPUS];
+static u64 gdt_of[SMP_MAX_CPUS][5] __attribute__((aligned(16)));
 
 u64 tss_base(void)
 {
-	return (u64)&tss;
+	return (u64)&tss_of[this_cpu_index()];
 }
 
-void gdt_init(void)
+u64 gdt_base(void)
 {
-	u64 base = (u64)&tss;
-	u64 limit = sizeof(tss) - 1;
-	struct descriptor_ptr ptr = { sizeof(gdt) - 1, (u64)gdt };
+	return (u64)gdt_of[this_cpu_index()];
+}
+
+void gdt_init(u32 cpu)
+{
+	struct tss64 *tss = &tss_of[cpu];
+	u64 *gdt = gdt_of[cpu];
+	u64 base = (u64)tss;
+	u64 limit = sizeof(*tss) - 1;
+	struct descriptor_ptr ptr = { sizeof(gdt_of[cpu]) - 1, (u64)gdt };
 
 	for (int i = 0; i < 3; i++)
-		tss.ist[i] = (u64)&ist_stacks[i][IST_STACK_SIZE];
-	tss.iomap_base = sizeof(tss);  /* no I/O bitmap */
+		tss->ist[i] = (u64)&ist_stacks[cpu][i][IST_STACK_SIZE];
+	tss->iomap_base = sizeof(*tss);  /* no I/O bitmap */
 
 	gdt[0] = 0;
 	gdt[1] = 0x00af9a000000ffffull;  /* 64-bit code, DPL 0 */

@@ -4,8 +4,10 @@
 
 #include "arch/x86/desc.h"
 
-void gdt_init(void);
-/* Base of the TSS, for the VMCS host-state area. */
+/* Build and load CPU cpu's GDT and TSS (index as in percpu.h). */
+void gdt_init(u32 cpu);
+/* This CPU's TSS and GDT bases, for the VMCS host-state area. */
 u64 tss_base(void);
+u64 gdt_base(void);
 
 #endif

@@ -52,14 +52,20 @@ static void set_gate(int vec, const void *handler, int ist)
 
 void idt_init(void)
 {
-	struct descriptor_ptr ptr = { sizeof(idt) - 1, (u64)idt };
-
 	for (int v = 0; v < 256; v++) {
 		int stub = v < 32 ? v : SPURIOUS_STUB;
 		int ist = v == 8 ? IST_DOUBLE_FAULT : v == 2 ? IST_NMI : v == 18 ? IST_MACHINE_CHECK : 0;
 
 		set_gate(v, isr_stub_table + stub * STUB_SIZE, ist);
 	}
+	idt_load();
+}
+
+/* All CPUs share the IDT; each TSS has its own IST stacks. */
+void idt_load(void)
+{
+	struct descriptor_ptr ptr = { sizeof(idt) - 1, (u64)idt };
+
 	lidt(&ptr);
 }
 

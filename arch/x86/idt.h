@@ -5,5 +5,7 @@
 #include "arch/x86/desc.h"
 
 void idt_init(void);
+/* Load the IDT built by idt_init() on this CPU. */
+void idt_load(void);
 
 #endif

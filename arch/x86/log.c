@@ -9,6 +9,8 @@
 #include "arch/x86/serial.h"
 #include "arch/x86/fbcon.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/spinlock.h"
 
 static u64 tsc_khz;
 static u64 tsc_at_boot;
@@ -18,10 +20,24 @@ void log_set_tsc_khz(u64 khz)
 	tsc_khz = khz;
 }
 
+/*
+ * One writer at a time, so lines from several CPUs never interleave. A CPU
+ * that faults while it writes comes back here with its panic message: it
+ * owns the lock already and writes on (the panic ends the run anyway).
+ */
+static spinlock_t console_lock;
+static u32 console_owner = ~0u;
+
 void console_write(const char *s, size_t n)
 {
 	static bool in_fbcon;
+	u32 me = this_cpu_index();
+	bool nested = __atomic_load_n(&console_owner, __ATOMIC_RELAXED) == me;
 
+	if (!nested) {
+		spin_lock(&console_lock);
+		console_owner = me;
+	}
 	serial_write(s, n);
 	/*
 	 * A fault while drawing (say, a framebuffer the page tables lost) panics,
@@ -31,6 +47,10 @@ void console_write(const char *s, size_t n)
 		in_fbcon = true;
 		fbcon_write(s, n);
 		in_fbcon = false;
+	}
+	if (!nested) {
+		console_owner = ~0u;
+		spin_unlock(&console_lock);
 	}
 }
 

@@ -8,7 +8,7 @@
 #include "arch/x86/machine.h"
 #include "arch/x86/panic.h"
 
-static volatile int panic_depth;
+static int panic_depth;
 
 static void print_backtrace(void)
 {
@@ -26,9 +26,11 @@ void NORETURN panic(const char *fmt, ...)
 {
 	va_list ap;
 
+	int depth;
+
 	cli();
-	panic_depth++;
-	if (panic_depth == 1) {
+	depth = __atomic_add_fetch(&panic_depth, 1, __ATOMIC_SEQ_CST);  /* CPUs may panic at once */
+	if (depth == 1) {
 		char msg[256];
 
 		va_start(ap, fmt);
@@ -37,7 +39,7 @@ void NORETURN panic(const char *fmt, ...)
 		log_printf("hv", "PANIC: %s", msg);
 		print_backtrace();
 		log_printf("hv", "run ended: HV-ERROR (panic)");
-	} else if (panic_depth == 2) {
+	} else if (depth == 2) {
 		static const char nested[] =
 			"\nPANIC while panicking; stopping\nhv: run ended: HV-ERROR (nested panic)\n";
 
