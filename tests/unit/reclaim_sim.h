@@ -15,7 +15,9 @@
 #include "refmmu.h"
 #include "sim_cpu.h"
 
+#ifndef SIM_MAX_GUESTS  /* the SMP reclaim benchmark builds with more */
 #define SIM_MAX_GUESTS 3
+#endif
 #define SIM_RAM_PAGES 2048	/* per guest */
 #define SIM_HOST_FRAMES 8192	/* shared by all guests' shadow and bookkeeping pages */
 
