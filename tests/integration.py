@@ -451,12 +451,25 @@ TESTS += [
         log_must=[r"smp: 2 CPU\(s\) of the 2 the ACPI MADT lists"] + spread("e-mem", "s-mem")
         + [r"(?s)summary e-timer: PASS.*summary s-timer: PASS.*summary e-mem: PASS"
            r".*summary s-mem: PASS.*run ended: PASS"]),
+    smp("smp4-mixed-ept-and-shadow", 4, "mixed-ept-and-shadow",
+        log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("e-mem", "s-mem")),
     smp("smp4-paging-ept-equals-shadow", 4, "paging-ept-equals-shadow",
         log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("p64-ept", "p64-shadow")),
     # Global reclaim across guests that run at once: the donor's lock is only tried.
     smp("smp4-tiny-shadow-pool", 4, "hostile-tiny-shadow-pool",
         log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("pool-a")),
     smp("smp2-shadow-isolation", 2, "shadow-isolation", log_must=[r"smp: 2 CPU\(s\) of the 2"]),
+    # Guests killed for storms, spins and triple faults on whichever CPU they run.
+    smp("smp4-storm-and-spin-end-alone", 4, "storm-and-spin-end-alone",
+        log_must=[r"smp: 4 CPU\(s\) of the 4"]),
+    smp("smp4-events-hostile-end-alone", 4, "events-hostile-end-alone",
+        log_must=[r"smp: 4 CPU\(s\) of the 4"]),
+    # Other firmware (QEMU's SeaBIOS and OVMF tables, its CPUs' start-up): no VMX there,
+    # so the started CPUs stay parked and the run ends NO-VMX as on one CPU.
+    smp("smp2-no-vmx-qemu-tcg", 2, "no-vmx-qemu-tcg", platform="qemu",
+        log_must=[r"smp: 2 CPU\(s\) of the 2 the ACPI MADT lists"]),
+    smp("smp4-uefi-no-vmx", 4, "uefi-no-vmx", platform="qemu-ovmf",
+        log_must=[r"smp: 4 CPU\(s\) of the 4 the ACPI MADT lists"]),
     smp("smp4-cpus1-stays-on-the-boot-cpu", 4, "mixed-ept-and-shadow", hv_args="slice_ms=3 cpus=1",
         log_must=[r"smp: 1 CPU\(s\) of the 4 the ACPI MADT lists, as cpus= asks"],
         log_must_not=[r"slices per CPU"]),

@@ -137,6 +137,8 @@ def run_integration(test):
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
         if test.platform == "qemu-ovmf":
             cmd[1:1] = ["-bios", OVMF]
+        if test.cpus > 1:
+            cmd += ["-smp", str(test.cpus)]
     else:
         cmd = [os.path.join(ROOT, "tools", "bochs.sh"), iso, serial, str(test.timeout),
                test.cpu, str(test.megs), str(test.cpus)]
