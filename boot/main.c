@@ -116,7 +116,7 @@ void boot_main(u32 magic, u32 info_phys)
 	percpu_init(0, 0);  /* first: the console's lock asks which CPU this is */
 	serial_init();
 	machine_detect();
-	gdt_init(0);
+	gdt_init(0, NULL);
 	idt_init();
 
 	if (!multiboot2_parse(magic, (const void *)(u64)info_phys, info_phys, &boot_info, err,

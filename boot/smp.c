@@ -20,10 +20,12 @@
 #include "lib/config.h"
 
 #define AP_STACK_PAGES 4
+#define AP_PAGES (AP_STACK_PAGES + IST_STACKS_BYTES / PAGE_SIZE)
 #define AP_START_TIMEOUT_MS 100
 
 extern const u8 ap_trampoline[], ap_trampoline_end[], ap_tr_cr3[], ap_tr_efer[];
 extern u64 ap_boot_cr3, ap_boot_stack, ap_boot_index;
+static u64 ap_boot_ist;  /* its IST stacks, above its stack */
 extern u8 boot_pml4[];
 
 static u32 ap_alive;
@@ -31,7 +33,7 @@ static u32 ap_alive;
 void ap_main(u32 index)
 {
 	percpu_init(index, host_apic_id());
-	gdt_init(index);
+	gdt_init(index, (u8 (*)[IST_STACK_SIZE])ap_boot_ist);
 	idt_load();
 	__atomic_store_n(&ap_alive, 1, __ATOMIC_RELEASE);
 	smp_park();
@@ -54,14 +56,15 @@ static void prepare_trampoline(u64 page)
 /* Start the AP with apic_id as CPU index; false if it did not answer. */
 static bool start_ap(u32 apic_id, u32 index, u64 page)
 {
-	u8 *stack = alloc_zeroed_pages(AP_STACK_PAGES);
+	u8 *stack = alloc_zeroed_pages(AP_PAGES);
 	u64 deadline;
 
 	if (!stack) {
-		pr_err("smp: no memory for the stack of CPU %u", index);
+		pr_err("smp: no memory for the stacks of CPU %u", index);
 		return false;
 	}
 	ap_boot_stack = (u64)stack + AP_STACK_PAGES * PAGE_SIZE;
+	ap_boot_ist = ap_boot_stack;
 	ap_boot_index = index;
 	__atomic_store_n(&ap_alive, 0, __ATOMIC_RELEASE);
 	if (!host_apic_start_cpu(apic_id, page)) {

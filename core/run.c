@@ -17,6 +17,7 @@
 #include "core/loader.h"
 #include "core/stats.h"
 #include "vmx/ageing.h"
+#include "vmx/emulate.h"
 #include "vmx/exit.h"
 #include "vmx/features.h"
 #include "vmx/mmu_ept.h"
@@ -310,7 +311,10 @@ static void run_cpu(void)
 static void ap_run(void)
 {
 	fpu_init_cpu();
-	if (vmx_init_cpu())
+	if (!emulate_init_cpu())
+		pr_err("CPU %u: no memory for its emulator context; it runs no guests",
+		       this_cpu_index());
+	else if (vmx_init_cpu())
 		run_cpu();
 	__atomic_add_fetch(&aps_done, 1, __ATOMIC_RELEASE);
 }

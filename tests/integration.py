@@ -2,7 +2,8 @@
 
 A test names its guests (kernel file in build/guests/ + module command line), the
 hypervisor command line, where it runs (Bochs CPU model, QEMU TCG by BIOS, or QEMU TCG
-by UEFI with OVMF: "qemu-ovmf"), and what must happen: the run's end ("run ended:
+by UEFI with OVMF: "qemu-ovmf"; cpus=N: the machine's CPUs, Bochs `cpu: count=N` or QEMU
+-smp N), and what must happen: the run's end ("run ended:
 PASS|FAIL|HV-ERROR|NO-VMX" plus the matching exit status), how each guest ends, lines
 the serial log must or must not contain, and (screen_must) lines the framebuffer console
 must show. A screen test boots with exit=halt: the runner waits for the end of the run,

@@ -14,6 +14,7 @@
 #include "devices/devices.h"
 #include "guest/fpu.h"
 #include "guest/memory.h"
+#include "mm/mm.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
@@ -22,16 +23,28 @@
 _Static_assert(X86_NR_INSN_KINDS <= GUEST_INSN_KINDS, "guest.emulated[] too small");
 
 /* Per CPU: the emulator's context (it holds a 4 KiB buffer) and what the
- * callbacks note about the instruction being emulated. */
-static struct emu_cpu {
+ * callbacks note about the instruction being emulated. The boot CPU's is
+ * here, the others' come from emulate_init_cpu(). */
+struct emu_cpu {
 	struct x86_emu_ctxt ctxt;
 	u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
 	bool loaded_ss;           /* the instruction loaded SS: MOV-SS blocking follows */
-} emu_cpus[SMP_MAX_CPUS];
+};
+static struct emu_cpu boot_emu;
+static struct emu_cpu *emu_of[SMP_MAX_CPUS] = { &boot_emu };
 
 static struct emu_cpu *this_emu(void)
 {
-	return &emu_cpus[this_cpu_index()];
+	return emu_of[this_cpu_index()];
+}
+
+bool emulate_init_cpu(void)
+{
+	u64 pages = ALIGN_UP(sizeof(struct emu_cpu), PAGE_SIZE) / PAGE_SIZE;
+
+	if (!emu_of[this_cpu_index()])
+		emu_of[this_cpu_index()] = alloc_zeroed_pages(pages);
+	return emu_of[this_cpu_index()] != NULL;
 }
 
 static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,

@@ -9,6 +9,8 @@
  * through mmu_translate/mmu_store and the devices' MMIO); 'why' names the
  * reason in logs. */
 enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why);
+/* This CPU's emulation context, before it runs guests (the boot CPU has one). */
+bool emulate_init_cpu(void);
 
 /*
  * Copy len bytes between buf and the guest's linear address la as the

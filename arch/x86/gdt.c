@@ -17,10 +17,9 @@ struct tss64 {
 	u16 iomap_base;
 } PACKED;
 
-#define IST_STACK_SIZE 8192
 /* One of each per CPU: a TSS is busy once loaded (LTR), and each CPU needs
- * its own IST stacks. */
-static u8 ist_stacks[SMP_MAX_CPUS][3][IST_STACK_SIZE] __attribute__((aligned(16)));
+ * its own IST stacks (the boot CPU's here, the others' from their caller). */
+static u8 boot_ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
 static struct tss64 tss_of[SMP_MAX_CPUS];
 static u64 gdt_of[SMP_MAX_CPUS][5] __attribute__((aligned(16)));
 
@@ -34,7 +33,7 @@ u64 gdt_base(void)
 	return (u64)gdt_of[this_cpu_index()];
 }
 
-void gdt_init(u32 cpu)
+void gdt_init(u32 cpu, u8 (*ist_stacks)[IST_STACK_SIZE])
 {
 	struct tss64 *tss = &tss_of[cpu];
 	u64 *gdt = gdt_of[cpu];
@@ -42,8 +41,10 @@ void gdt_init(u32 cpu)
 	u64 limit = sizeof(*tss) - 1;
 	struct descriptor_ptr ptr = { sizeof(gdt_of[cpu]) - 1, (u64)gdt };
 
+	if (!ist_stacks)
+		ist_stacks = boot_ist_stacks;
 	for (int i = 0; i < 3; i++)
-		tss->ist[i] = (u64)&ist_stacks[cpu][i][IST_STACK_SIZE];
+		tss->ist[i] = (u64)&ist_stacks[i][IST_STACK_SIZE];
 	tss->iomap_base = sizeof(*tss);  /* no I/O bitmap */
 
 	gdt[0] = 0;
