@@ -1,0 +1,2 @@
+FUZZ_TARGETS += acpi
+acpi_FUZZ_SRCS := arch/x86/acpi.c
