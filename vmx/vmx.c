@@ -204,7 +204,7 @@ static bool vmxon_this_cpu(void)
 	write_cr0(cr0);
 	write_cr4(cr4);
 
-	region = alloc_zeroed_pages(1);  /* one VMXON region per CPU (SDM 24.11.5) */
+	region = alloc_zeroed_pages(1);  /* one VMXON region per CPU (SDM 25.11.5) */
 	if (!region) {
 		pr_err("CPU %u: no memory for the VMXON region", this_cpu_index());
 		return false;

@@ -3,8 +3,9 @@
  * the run queue and each guest (its run lock). Test-and-test-and-set with
  * PAUSE: the hypervisor runs with interrupts off and holds every lock for a
  * short, bounded section, so no fairness, sleeping or IRQ-saving is needed.
- * XCHG is a full barrier (SDM Vol. 3A 9.2.3), the releasing store a plain
- * release: x86 keeps stores in order (SDM 9.2.2).
+ * XCHG with memory is always locked (SDM Vol. 3A 9.1.2.1) and a full
+ * barrier; the releasing store is a plain store: x86 does not reorder it
+ * with the stores before it (SDM 9.2.2).
  */
 #ifndef ARCH_X86_SPINLOCK_H
 #define ARCH_X86_SPINLOCK_H
