@@ -148,22 +148,11 @@ static enum use used_since_run(struct shadow_mmu *mmu, struct shadow_page *sp)
 	return TABLE_UNUSED;
 }
 
-static void restore_write(struct shadow_mmu *mmu, u64 *spte, void *arg)
-{
-	u64 old = __atomic_load_n(spte, __ATOMIC_RELAXED);
-
-	(void)mmu;
-	(void)arg;
-	/* D with W, as make_leaf() does: SPTE_SW_WRITABLE implies the guest D bit. */
-	if ((old & SPTE_SW_WRITABLE) && !(old & PTE_W))
-		__atomic_fetch_or(spte, PTE_W | PTE_D, __ATOMIC_RELAXED);
-}
-
 /* gfn is no longer a shadowed table: sptes that may write it get W back. */
 static void unprotect(struct shadow_mmu *mmu, u64 gfn)
 {
 	if (!sp_first_indirect(mmu, gfn))
-		rmap_for_each(mmu, gfn, restore_write, NULL);
+		sp_restore_write(mmu, gfn);
 }
 
 static void remember(struct shadow_mmu *mmu, u64 gfn)

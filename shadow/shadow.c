@@ -191,6 +191,24 @@ static void derive_direct(const struct shadow_page *sp, int i, struct derived *d
 	d->gfn = sp->gfn + ((u64)i << (9 * (level - 1)));
 }
 
+/* Spte i of an out-of-sync sp was just derived afresh: its snapshot entry follows. */
+static void snap_follow(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
+{
+	struct table_view t;
+	u64 idx;
+	u8 *snap;
+
+	table_view(mmu, sp, &t);
+	if (!t.page)
+		return;
+	idx = (t.base + (u64)i) >> t.split;
+	snap = (u8 *)sp_unsync_snap(mmu, sp);
+	if (t.small)
+		memcpy(snap + idx * 4, t.page + idx * 4, 4);
+	else
+		memcpy(snap + idx * 8, t.page + idx * 8, 8);
+}
+
 /* Guest entry i of sp's table as it is in guest memory now. */
 static u64 guest_entry(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool *ok)
 {
@@ -273,7 +291,7 @@ static u64 make_leaf(struct shadow_mmu *mmu, const struct derived *d)
 		spte |= PTE_NX;
 	if (d->access & SHADOW_ACC_W)
 		spte |= SPTE_SW_WRITABLE;	/* W comes back when the frame is unshadowed */
-	if ((d->access & SHADOW_ACC_W) && !sp_first_indirect(mmu, d->gfn))
+	if ((d->access & SHADOW_ACC_W) && !sp_gfn_protected(mmu, d->gfn))
 		spte |= PTE_W | PTE_D;
 	return spte;
 }
@@ -283,7 +301,24 @@ static u64 table_spte(const struct shadow_page *sp, const struct shadow_page *ch
 	return child->hpa | (sp->role.pae_root ? SPTE_PDPTE_BITS : SPTE_TABLE_BITS);
 }
 
+static bool all_zero(const u8 *p, u32 len)
+{
+	u32 i = 0;
+
+	for (u64 w; i + 8 <= len; i += 8) {	/* a word at a time: whole pages come here */
+		memcpy(&w, p + i, 8);
+		if (w)
+			return false;
+	}
+	for (; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 enum apply_result { APPLIED, ABSENT, NO_MEMORY };
+
+static void resync_gfn(struct shadow_mmu *mmu, u64 gfn);	/* out-of-sync tables, below */
 
 /*
  * Make spte i of sp what d says. With create, a missing child page is
@@ -313,6 +348,7 @@ static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, i
 	}
 	child = sp_find(mmu, d->gfn, d->role);
 	if (!child && create) {
+		resync_gfn(mmu, d->gfn);	/* a frame shadowed twice is write-protected */
 		child = sp_create(mmu, d->gfn, d->role);
 		if (!child)
 			return NO_MEMORY;
@@ -435,6 +471,8 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 			derive_guest(mmu, sp, i, alias, walk->pte[sp->role.level], &d);
 		}
 		r = apply(mmu, sp, i, &d, true, &child, &created);
+		if (sp->unsync)
+			snap_follow(mmu, sp, i);
 		if (r == APPLIED && d.kind == DERIVED_LEAF && mmu->opt.prefetch) {
 			/*
 			 * Which neighbours, from measurements (BENCHMARKS.md): the
@@ -501,6 +539,8 @@ static bool translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 			break;
 		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
 	}
+	if (sp->unsync)
+		return false;	/* its sptes may be stale */
 	if ((access & GACC_WRITE) && !(spte & (PTE_W | SPTE_SW_WRITABLE)))
 		return false;	/* most write faults: D clear, or read-only for the guest */
 	shadow_hw_control_regs(v, &hw.cr0, &hw.cr4, &hw.efer);
@@ -515,6 +555,161 @@ bool shadow_translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 			     u64 *gpa)
 {
 	return translate_cached(v, gva, access, rflags_ac, false, gpa);
+}
+
+/* ---- out-of-sync leaf tables ------------------------------------------- */
+
+/*
+ * Bring gfn's shadows back in sync (opt.unsync): write-protect the frame
+ * first, then re-derive every spte from the entries as they are now.
+ */
+static void resync_gfn(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_page *first = sp_first_indirect(mmu, gfn), *sp, *next;
+	struct shadow_page *pages[SHADOW_UNSYNC_MAX];
+	struct shadow_snap snaps[SHADOW_UNSYNC_MAX];
+	const u8 *page;
+	u32 n = 0;
+
+	/* The ones out of sync (all of the frame's, but after a failed unsync). */
+	for (sp = first; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		if (sp->unsync) {
+			pages[n] = sp;
+			sp_unsync_del(mmu, sp, &snaps[n++]);
+		}
+	}
+	if (!n)
+		return;
+	mmu->stats.resyncs++;
+	page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
+	if (page && all_zero(page, PAGE_SIZE)) {
+		/* Cleared while out of sync (a torn-down table): drop its shadows,
+		 * as an emulated clear of the whole page would. */
+		for (sp = first; sp; sp = next) {
+			next = sp_next_indirect(sp->hash_next, gfn);
+			sp_zap(mmu, sp);
+		}
+		sp_commit_zap(mmu);
+	} else {
+		sp_write_protect_gfn(mmu, gfn);
+		for (u32 k = 0; k < n; k++) {
+			struct table_view now, then;
+
+			sp = pages[k];
+			table_view(mmu, sp, &now);
+			then = now;
+			then.page = snaps[k].page;
+			/* Only the entries that differ from what the sptes reflect. */
+			for (int i = 0; now.page && i < PT_ENTRIES; i++) {
+				struct derived d;
+				struct shadow_page *child;
+				bool created;
+
+				if (view_entry(&now, i) == view_entry(&then, i))
+					continue;
+				derive(mmu, sp, i, false, &d);
+				apply(mmu, sp, i, &d, false, &child, &created);
+			}
+		}
+	}
+	while (n)
+		sp_snap_free(mmu, &snaps[--n]);
+}
+
+/*
+ * The guest invalidates translations wholesale (MOV CR3, INVPCID of a
+ * context or all, a paging mode change): what it wrote to out-of-sync
+ * tables may take effect only now (SDM 4.10.4), so every one is brought
+ * back in sync.
+ */
+static void resync_all(struct shadow_mmu *mmu)
+{
+	while (mmu->unsync_count)
+		resync_gfn(mmu, mmu->unsync[0]->gfn);
+}
+
+/*
+ * INVLPG (or INVPCID of one address): only gva's translation must follow
+ * the guest tables now; other entries of out-of-sync tables may stay stale
+ * as TLB entries for other addresses may (SDM 4.10.4.1). Upper levels are
+ * never out of sync.
+ */
+static void sync_gva(struct shadow_vcpu *v, u64 gva)
+{
+	struct shadow_page *sp = v->root;
+	int i;
+
+	if (!v->mmu->unsync_count)
+		return;
+	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
+		gva &= 0xffffffffull;
+	for (;;) {
+		i = spte_index(sp, gva);
+		if (sp_is_leaf_table(sp))
+			break;
+		if (!spte_present(sp->spt[i]))
+			return;
+		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
+	}
+	if (sp->unsync) {
+		struct derived d;
+		struct shadow_page *child;
+		bool created;
+
+		derive(v->mmu, sp, i, false, &d);
+		apply(v->mmu, sp, i, &d, false, &child, &created);
+		snap_follow(v->mmu, sp, i);
+	}
+}
+
+/*
+ * A write to a shadowed guest leaf table (opt.unsync): leave it writable
+ * instead of emulating this and the writes that follow, as KVM does for 4K
+ * tables. Only leaf tables, never a root, at most SHADOW_UNSYNC_MAX pages
+ * (the oldest is resynced to make room). Its sptes may then be stale: a
+ * CPU may also use stale translations until the guest invalidates them,
+ * and a fault walks the guest tables anyway.
+ */
+static bool try_unsync(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_page *sp;
+	const u8 *page;
+	u32 n = 0;
+
+	if (!mmu->opt.unsync)
+		return false;
+	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		if (!sp_is_leaf_table(sp) || sp->root_count)
+			return false;
+		n++;
+	}
+	if (!n || n > SHADOW_UNSYNC_MAX)
+		return false;
+	while (mmu->unsync_count + n > SHADOW_UNSYNC_MAX)
+		resync_gfn(mmu, mmu->unsync[0]->gfn);
+	page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
+	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
+		if (!page || !sp_unsync_add(mmu, sp, page)) {
+			resync_gfn(mmu, gfn);	/* no memory for a snapshot: emulate */
+			return false;
+		}
+	}
+	sp_restore_write(mmu, gfn);
+	mmu->stats.unsynced++;
+	return true;
+}
+
+static enum shadow_fault_kind fault_done(struct shadow_mmu *mmu, struct shadow_fault *out,
+					 enum shadow_fault_kind kind);
+
+/* A write to a write-protected guest table at out->gpa: unsync it, or emulate. */
+static enum shadow_fault_kind table_write(struct shadow_mmu *mmu, struct shadow_fault *out)
+{
+	if (try_unsync(mmu, out->gpa >> PAGE_SHIFT)) {
+		mmu->stats.faults_needed++;	/* the frame had to be unprotected */
+		return fault_done(mmu, out, SHADOW_FIXED);	/* the guest writes it itself */
+	}
+	return fault_done(mmu, out, SHADOW_EMULATE_WRITE);
 }
 
 static enum shadow_fault_kind fault_done(struct shadow_mmu *mmu, struct shadow_fault *out,
@@ -563,8 +758,8 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	 */
 	if ((access & GACC_WRITE) && mmu->opt.fastemul &&
 	    translate_cached(v, gva, access, rflags_ac, true, &out->gpa) &&
-	    sp_first_indirect(mmu, out->gpa >> PAGE_SHIFT))
-		return fault_done(mmu, out, SHADOW_EMULATE_WRITE);
+	    sp_gfn_protected(mmu, out->gpa >> PAGE_SHIFT))
+		return table_write(mmu, out);
 	ctx.rflags_ac = rflags_ac;
 	switch (gwalk(&ctx, mmu->host->mem, gva, access, &walk)) {
 	case GWALK_OK:
@@ -582,7 +777,7 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	out->gpa = walk.gpa;
 	if (mmu->host->gfn_to_hpa(mmu->host, walk.gpa >> PAGE_SHIFT) == SHADOW_NO_RAM)
 		return fault_done(mmu, out, SHADOW_NOT_RAM);
-	is_table = is_write && sp_first_indirect(mmu, walk.gpa >> PAGE_SHIFT);
+	is_table = is_write && sp_gfn_protected(mmu, walk.gpa >> PAGE_SHIFT);
 	if (is_write && !is_table && !walk.writable) {
 		/*
 		 * Permitted although read-only: a supervisor write with CR0.WP=0.
@@ -611,25 +806,11 @@ enum shadow_fault_kind shadow_page_fault(struct shadow_vcpu *v, u64 gva, u32 acc
 	/* Only a fault can set a guest A/D bit when the guest accesses: this one had to be. */
 	if (!is_table && walk.set_ad)
 		mmu->stats.faults_needed++;
-	return fault_done(mmu, out, is_table ? SHADOW_EMULATE_WRITE : SHADOW_FIXED);
+	return is_table ? table_write(mmu, out) : fault_done(mmu, out, SHADOW_FIXED);
 }
 
 /* ---- emulated guest writes --------------------------------------------- */
 
-static bool all_zero(const u8 *p, u32 len)
-{
-	u32 i = 0;
-
-	for (u64 w; i + 8 <= len; i += 8) {	/* a word at a time: whole pages come here */
-		memcpy(&w, p + i, 8);
-		if (w)
-			return false;
-	}
-	for (; i < len; i++)
-		if (p[i])
-			return false;
-	return true;
-}
 
 /* Store as the guest instruction would: naturally aligned stores stay atomic. */
 static void store_guest(u8 *dst, const u8 *src, u32 len)
@@ -686,8 +867,8 @@ static void guest_write_page(struct shadow_mmu *mmu, u64 gpa, const u8 *data, u3
 	if (sp && mmu->flood.written && len <= sizeof(old))
 		memcpy(old, dst, len);
 	store_guest(dst, data, len);
-	if (!sp)
-		return;
+	if (!sp || sp->unsync)
+		return;	/* not a table, or out of sync: resynced at the next invalidation */
 	if (len == PAGE_SIZE && all_zero(data, len)) {
 		/* The guest cleared the whole table: drop its shadows at once. */
 		for (; sp; sp = next) {
@@ -723,7 +904,7 @@ void shadow_guest_write(struct shadow_mmu *mmu, u64 gpa, const void *data, u32 l
 
 bool shadow_gfn_is_write_protected(struct shadow_mmu *mmu, u64 gfn)
 {
-	return sp_first_indirect(mmu, gfn) != NULL;
+	return sp_gfn_protected(mmu, gfn);
 }
 
 /* ---- roots, control registers, flushes --------------------------------- */
@@ -813,6 +994,7 @@ static bool load_root(struct shadow_vcpu *v)
 	} else {
 		if (!shadow_reserve(mmu, 1))	/* may evict: before anything changes */
 			return false;
+		resync_gfn(mmu, gfn);
 		sp = sp_create(mmu, gfn, role);
 		if (!sp) {
 			shadow_zap_all(mmu);
@@ -846,6 +1028,7 @@ enum shadow_cr_result shadow_set_cr3(struct shadow_vcpu *v, u64 cr3)
 {
 	struct gwalk_ctx old = v->ctx;
 
+	resync_all(v->mmu);
 	v->ctx.cr3 = cr3 & ~BIT(63);
 	if (gwalk_mode(&v->ctx) == GWALK_MODE_PAE &&
 	    !gwalk_load_pdptes(&v->ctx, v->mmu->host->mem)) {
@@ -867,6 +1050,7 @@ enum shadow_cr_result shadow_set_mode(struct shadow_vcpu *v, u64 cr0, u64 cr4, u
 	struct gwalk_ctx old = v->ctx;
 	enum gwalk_mode mode;
 
+	resync_all(v->mmu);
 	v->ctx.cr0 = cr0;
 	v->ctx.cr4 = cr4;
 	v->ctx.efer = efer;
@@ -903,7 +1087,8 @@ void shadow_hw_control_regs(const struct shadow_vcpu *v, u64 *cr0, u64 *cr4, u64
 
 void shadow_invlpg(struct shadow_vcpu *v, u64 gva)
 {
-	/* Shadow tables are never stale: only the real TLB needs the flush. */
+	/* Only out-of-sync tables may be stale; then the real TLB needs the flush. */
+	sync_gva(v, gva);
 	v->mmu->host->flush_tlb(v->mmu->host, SHADOW_FLUSH_GVA, gva);
 }
 
@@ -911,6 +1096,10 @@ void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva)
 {
 	struct shadow_host *host = v->mmu->host;
 
+	if (type == 0)
+		sync_gva(v, gva);
+	else
+		resync_all(v->mmu);
 	switch (type) {
 	case 0:		/* one address */
 		host->flush_tlb(host, SHADOW_FLUSH_GVA, gva);
@@ -932,6 +1121,7 @@ void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr
 	mmu->opt.fastpath = true;
 	mmu->opt.fastemul = true;
 	mmu->opt.prefetch = true;
+	mmu->opt.unsync = true;
 	mmu->host = host;
 	mmu->maxphyaddr = maxphyaddr;
 	sp_init_pools(mmu);
@@ -1055,9 +1245,9 @@ unsigned shadow_audit(struct shadow_mmu *mmu)
 				continue;
 			}
 			leaves++;
-			problems += !leaf_ok(mmu, sp, i, spte);
+			problems += !sp->unsync && !leaf_ok(mmu, sp, i, spte);	/* stale allowed */
 			problems += rmap_count(mmu, sp->aux[i], &sp->spt[i]) != 1;
-			problems += (spte & PTE_W) && sp_first_indirect(mmu, sp->aux[i]);
+			problems += (spte & PTE_W) && sp_gfn_protected(mmu, sp->aux[i]);
 		}
 		parents += parents_count(sp, NULL);
 	}

@@ -390,13 +390,87 @@ static void remove_write_access(struct shadow_mmu *mmu, u64 *spte, void *changed
 }
 
 /* gfn now holds a shadowed guest table: no spte may let the guest write it. */
-static void write_protect_gfn(struct shadow_mmu *mmu, u64 gfn)
+void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn)
 {
 	bool changed = false;
 
 	rmap_for_each(mmu, gfn, remove_write_access, &changed);
 	if (changed)
 		mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+}
+
+static void restore_write(struct shadow_mmu *mmu, u64 *spte, void *arg)
+{
+	u64 old = __atomic_load_n(spte, __ATOMIC_RELAXED);
+
+	(void)mmu;
+	(void)arg;
+	/* D with W, as make_leaf() does: SPTE_SW_WRITABLE implies the guest D bit. */
+	if ((old & SPTE_SW_WRITABLE) && !(old & PTE_W))
+		__atomic_fetch_or(spte, PTE_W | PTE_D, __ATOMIC_RELAXED);
+}
+
+void sp_restore_write(struct shadow_mmu *mmu, u64 gfn)
+{
+	rmap_for_each(mmu, gfn, restore_write, NULL);
+}
+
+bool sp_unsync_add(struct shadow_mmu *mmu, struct shadow_page *sp, const void *page)
+{
+	struct shadow_snap *snap = &mmu->unsync_snap[mmu->unsync_count];
+
+	if (!account_charge_frames(mmu, 1))
+		return false;
+	snap->page = mmu->host->alloc_page(mmu->host, &snap->hpa, false, false);
+	if (!snap->page) {
+		account_uncharge_frames(mmu, 1);
+		return false;
+	}
+	memcpy(snap->page, page, PAGE_SIZE);
+	sp->unsync = true;
+	mmu->unsync[mmu->unsync_count++] = sp;
+	return true;
+}
+
+static u32 unsync_index(const struct shadow_mmu *mmu, const struct shadow_page *sp)
+{
+	u32 i = 0;
+
+	while (mmu->unsync[i] != sp)
+		i++;
+	return i;
+}
+
+const u8 *sp_unsync_snap(struct shadow_mmu *mmu, const struct shadow_page *sp)
+{
+	return mmu->unsync_snap[unsync_index(mmu, sp)].page;
+}
+
+void sp_snap_free(struct shadow_mmu *mmu, struct shadow_snap *snap)
+{
+	mmu->host->free_page(mmu->host, snap->page, snap->hpa);
+	account_uncharge_frames(mmu, 1);
+	snap->page = NULL;
+}
+
+void sp_unsync_del(struct shadow_mmu *mmu, struct shadow_page *sp, struct shadow_snap *snap)
+{
+	u32 i, rest;
+	struct shadow_snap mine;
+
+	if (!sp->unsync)
+		return;
+	sp->unsync = false;
+	i = unsync_index(mmu, sp);
+	mine = mmu->unsync_snap[i];
+	rest = mmu->unsync_count - i - 1;
+	memmove(&mmu->unsync[i], &mmu->unsync[i + 1], rest * sizeof(mmu->unsync[0]));
+	memmove(&mmu->unsync_snap[i], &mmu->unsync_snap[i + 1], rest * sizeof(mine));
+	mmu->unsync_count--;
+	if (snap)
+		*snap = mine;
+	else
+		sp_snap_free(mmu, &mine);
 }
 
 struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role role)
@@ -440,7 +514,7 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	sp_rc_move(mmu, sp, role.level == 1 ? SHADOW_RC_PROB_LEAF : SHADOW_RC_PROB_DIR);
 	mmu->stats.pages_created++;
 	if (first_indirect) {
-		write_protect_gfn(mmu, gfn);
+		sp_write_protect_gfn(mmu, gfn);
 		if (mmu->flood.shadowed)	/* flood.c: was unshadowing it a mistake? */
 			mmu->flood.shadowed(mmu, gfn);
 	}
@@ -552,6 +626,7 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 
 	if (sp->zapped)
 		return;
+	sp_unsync_del(mmu, sp, NULL);	/* its frame keeps whatever W its mappings have */
 	/* The owners of parent sptes keep a stale aux entry, ignored while not present. */
 	sp_for_each_parent(sp, unlink_parent, mmu);
 	sp->parents.single = NULL;

@@ -64,6 +64,32 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 struct shadow_page *sp_first_indirect(struct shadow_mmu *mmu, u64 gfn);
 struct shadow_page *sp_next_indirect(struct shadow_page *sp, u64 gfn);
 
+/*
+ * Is gfn a guest table the guest may not write directly: shadowed, and not
+ * out of sync? (All shadows of a frame go out of sync together.)
+ */
+static inline bool sp_gfn_protected(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct shadow_page *sp = sp_first_indirect(mmu, gfn);
+
+	return sp && !sp->unsync;
+}
+
+/* gfn holds a shadowed table again: remove write access to it (flushes if any). */
+void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn);
+/* gfn may be written directly: sptes that may write it get W back. */
+void sp_restore_write(struct shadow_mmu *mmu, u64 gfn);
+/*
+ * The out-of-sync list (mmu->unsync): add sp at the tail with a snapshot
+ * (a charged frame, a copy of guest table page; false: no memory), find
+ * its snapshot, or take it off (flag and list), the snapshot handed back
+ * in *snap for sp_snap_free() (NULL: free it at once).
+ */
+bool sp_unsync_add(struct shadow_mmu *mmu, struct shadow_page *sp, const void *page);
+const u8 *sp_unsync_snap(struct shadow_mmu *mmu, const struct shadow_page *sp);
+void sp_unsync_del(struct shadow_mmu *mmu, struct shadow_page *sp, struct shadow_snap *snap);
+void sp_snap_free(struct shadow_mmu *mmu, struct shadow_snap *snap);
+
 /* Replace spte i of sp, keeping the reverse map and parent lists exact. */
 void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte,
 		 u64 leaf_gfn, struct shadow_page *child);

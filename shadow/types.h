@@ -16,6 +16,7 @@
 #define SHADOW_PAGE_HASH 512	/* buckets of the (gfn, role) -> shadow page hash */
 #define SHADOW_RMAP_HASH 1024	/* buckets of the gfn -> sptes reverse map */
 #define SHADOW_PREFETCH 8	/* splinters: sptes a fault fills together (aligned group) */
+#define SHADOW_UNSYNC_MAX 8	/* shadow pages out of sync at once (oldest resynced first) */
 
 enum shadow_flush {
 	SHADOW_FLUSH_GVA,	/* current vCPU: one linear address, global or not (INVLPG) */
@@ -59,6 +60,8 @@ struct shadow_stats {
 	u64 guest_writes;	/* shadow_guest_write() calls */
 	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
 	u64 prefetched;		/* sptes filled by prefetch, not by their own fault */
+	u64 unsynced;		/* guest leaf tables left writable (out of sync) */
+	u64 resyncs;		/* ...brought back in sync (write-protected, re-derived) */
 	u64 pages_created;
 	u64 pages_zapped;
 	u64 roots_reused;	/* CR3 loads that found their root already built */
@@ -154,6 +157,8 @@ struct shadow_page {
 	bool age_used, flood_used;
 	u64 present[PT_ENTRIES / 64];	/* which sptes are present (spage.c) */
 	bool zapped;
+	bool unsync;		/* leaf table the guest writes directly: its sptes may be
+				 * stale until resync (shadow.c), on mmu->unsync[] */
 	u64 created;		/* creation sequence number */
 	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */
 };
@@ -237,6 +242,8 @@ struct shadow_options {
 			 * through the shadow tables where they tell, no guest walk */
 	bool prefetch;	/* a fault also fills neighbours whose guest entries are
 			 * accessed already (shadow.c says which) */
+	bool unsync;	/* a written guest leaf table is left writable (out of sync)
+			 * until the guest's next TLB invalidation */
 };
 
 struct pool_page;
@@ -264,6 +271,12 @@ struct shadow_mmu {
 	struct shadow_mmu_reclaim rc;
 	struct shadow_flood flood;
 	struct shadow_options opt;
+	struct shadow_page *unsync[SHADOW_UNSYNC_MAX];	/* out of sync, oldest first */
+	struct shadow_snap {	/* ...and its snapshot: the guest table as its sptes reflect it */
+		u8 *page;
+		u64 hpa;
+	} unsync_snap[SHADOW_UNSYNC_MAX];
+	u32 unsync_count;
 };
 
 struct shadow_vcpu {

@@ -58,6 +58,8 @@ CONFIGS = [
            what="shadow, emulated table writes with guest walks (fault and emulator)"),
     Config("sh-prefetch-off", "shadow", "prefetch=off",
            what="shadow, no prefetch: each spte filled by its own fault"),
+    Config("sh-unsync-off", "shadow", "unsync=off",
+           what="shadow, every write to a shadowed guest table emulated (no out-of-sync tables)"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).
@@ -90,6 +92,8 @@ FIGURES = [
      "shadow faults no shadow could avoid: set a guest A/D bit, injected, emulated"),
     ("emulated_writes", "shadow", "guest_writes", "emulated writes to guest page tables"),
     ("prefetched", "shadow", "prefetched", "sptes filled by prefetch (not by their own fault)"),
+    ("unsynced", "shadow", "unsynced", "guest leaf tables left writable (out of sync)"),
+    ("resyncs", "shadow", "resyncs", "out-of-sync tables brought back in sync"),
     ("sp_created", "shadow", "pages_created", "shadow pages created"),
     ("sp_zapped", "shadow", "pages_zapped", "shadow pages zapped"),
     ("evictions", "shadow", "evictions", "shadow pages evicted by reclaim"),

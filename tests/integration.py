@@ -295,11 +295,15 @@ TESTS = LINUX_TESTS + [
          log_must=[r"stats age-shadow ageing scans=\d+"]),
     # A page table that becomes data: the detector gives the frame back (a few exits for
     # two million writes); with flood=off every write is emulated. Data right in all cases.
+    # Flood detection judges emulated writes: unsync=off keeps the table write-protected.
+    # With unsync (the default) the guest writes the out-of-sync table itself.
     Test("flood-table-becomes-data",
          guests=[ept("table_to_data.elf", "td-ept", "-- writes=2000000 expect_flood"),
-                 shadow("table_to_data.elf", "td-flood", "-- writes=2000000 expect_flood"),
-                 shadow("table_to_data.elf", "td-noflood", "flood=off -- expect_no_flood")],
-         log_must=[r"stats td-flood shadow .*unshadowed_flood=1"]),
+                 shadow("table_to_data.elf", "td-flood", "unsync=off -- writes=2000000 expect_flood"),
+                 shadow("table_to_data.elf", "td-noflood", "flood=off unsync=off -- expect_no_flood"),
+                 shadow("table_to_data.elf", "td-unsync", "flood=off -- writes=2000000 expect_flood")],
+         log_must=[r"stats td-flood shadow .*unshadowed_flood=1",
+                   r"stats td-unsync shadow .*unsynced=[1-9]"]),
     # Shadow reclaim and flood detection under pressure: still exact.
     Test("shadow-limit-128-clock-and-fifo", timeout=400,
          guests=[shadow("paging64.elf", "lim-clock", "shadow_pages=128"),

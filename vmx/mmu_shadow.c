@@ -179,6 +179,7 @@ static bool shadow_guest_init(struct guest *g)
 	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
 	s->mmu.opt.fastemul = g->cfg.fastemul == 0;
 	s->mmu.opt.prefetch = g->cfg.prefetch == 0;
+	s->mmu.opt.unsync = g->cfg.unsync == 0;
 	g->mmu_data = s;
 	return true;
 }
@@ -594,6 +595,8 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "guest_writes", st->guest_writes);
 	add(ctx, "sptes_updated", st->sptes_updated);
 	add(ctx, "prefetched", st->prefetched);
+	add(ctx, "unsynced", st->unsynced);
+	add(ctx, "resyncs", st->resyncs);
 	add(ctx, "pages_created", st->pages_created);
 	add(ctx, "pages_zapped", st->pages_zapped);
 	add(ctx, "roots_created", st->roots_created);

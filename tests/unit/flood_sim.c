@@ -140,6 +140,9 @@ void fsim_init(bool flood)
 	ref_ram_init(&fsim.ram, ram, FSIM_RAM_PAGES);
 	fsim.host.mem = &fsim.ram.mem;
 	shadow_init(&fsim.mmu, &fsim.host, 40);
+	/* Flood detection judges emulated table writes: keep every table
+	 * write-protected (no out-of-sync tables, which the guest writes itself). */
+	fsim.mmu.opt.unsync = false;
 	shadow_flood_set(&fsim.mmu, flood);
 	/* Kernel part: all RAM at linear 0, two 2 MiB pages, supervisor only. */
 	put(KERNEL_PDPT * 4096, KERNEL_PD * 4096 | PTE_P | PTE_W);

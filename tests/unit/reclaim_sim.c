@@ -122,6 +122,7 @@ bool sim_guest_init(int idx, struct shadow_pool *pool, u64 limit,
 	/* The reclaim study counts one fault per spte a policy made re-fault:
 	 * prefetch off unless sim_prefetch (test_reclaim measures both). */
 	g->mmu.opt.prefetch = sim_prefetch;
+	g->mmu.opt.unsync = false;	/* table writes are emulated, as the study assumes */
 	if (pool && !shadow_pool_attach(pool, &g->mmu, limit, policy))
 		return false;
 	if (policy == SHADOW_RECLAIM_CALLER)

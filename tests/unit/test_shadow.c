@@ -437,6 +437,7 @@ TEST(table_write_emulated_without_guest_walk)
 		long_mode_setup(64);
 		fx.mmu.opt.fastemul = fast;
 		fx.mmu.opt.prefetch = false;
+		fx.mmu.opt.unsync = false;	/* emulated, not left writable */
 		/* gva 0x2000 maps the page table itself (frame 4), writable and dirty. */
 		store64(&fx.mmu, 0x4000 + 16, 0x4000 | PTE_P | PTE_W | PTE_A | PTE_D);
 		CHECK(compare_access(&fx.v, 0x2008, GACC_WRITE, false));	/* builds the path */
@@ -504,9 +505,91 @@ TEST(prefetch_fills_accessed_entries_only)
 	}
 }
 
+/*
+ * Out-of-sync leaf tables: a write to a shadowed leaf table leaves it
+ * writable (the guest writes it without exits), its shadow may be stale
+ * until the guest invalidates: INVLPG brings the address in step, a CR3
+ * load the whole table, write-protected again; at most SHADOW_UNSYNC_MAX
+ * pages at once.
+ */
+TEST(unsync_leaf_table_resynced_at_invalidation)
+{
+	struct shadow_fault f;
+	struct ref_result r;
+
+	for (int on = 1; on >= 0; on--) {
+		long_mode_setup(64);
+		fx.mmu.opt.unsync = on;
+		fx.mmu.opt.prefetch = false;
+		/* gva 0x2000 maps the page table itself (frame 4), writable and dirty. */
+		store64(&fx.mmu, 0x4000 + 16, 0x4000 | PTE_P | PTE_W | PTE_A | PTE_D);
+		CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));
+		CHECK(compare_access(&fx.v, 0x2000, 0, false));
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x2008, GACC_WRITE, false, &f),
+			 on ? SHADOW_FIXED : SHADOW_EMULATE_WRITE);
+		CHECK_EQ(shadow_gfn_is_write_protected(&fx.mmu, 4), !on);
+		if (!on) {
+			teardown();
+			continue;
+		}
+		CHECK_EQ(fx.mmu.stats.unsynced, 1);
+		CHECK(compare_access(&fx.v, 0x2008, GACC_WRITE, false));	/* no exit now */
+		CHECK_EQ(fx.mmu.stats.faults, 3);
+		/* The guest remaps 0x1000 to frame 11 with plain stores; until it
+		 * invalidates, the shadow may still give frame 10. */
+		store64(&fx.mmu, 0x4008, 0xb000 | PTE_P | PTE_W | PTE_U | PTE_A);
+		CHECK_EQ(cpu_walk(&fx.v, 0x1000, GACC_USER, false, &r), GWALK_OK);
+		CHECK_EQ(r.gpa, RAM_HPA + 0xa000);
+		CHECK(!shadow_translate_cached(&fx.v, 0x1000, GACC_USER, false, &r.gpa));
+		/* INVLPG brings that address's spte in step, the table stays writable. */
+		shadow_invlpg(&fx.v, 0x1000);
+		CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));
+		CHECK_EQ(load64(0x4008) & ~0xfffull, 0xb000);
+		CHECK_EQ(fx.mmu.stats.resyncs, 0);
+		CHECK(!shadow_gfn_is_write_protected(&fx.mmu, 4));
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+
+		/* An entry made present, used (its spte built from it) and made
+		 * not-present again while out of sync: back to its snapshot value,
+		 * yet the resync must drop the spte. */
+		store64(&fx.mmu, 0x4000 + 8 * 5, 0xc000 | PTE_P | PTE_W | PTE_A | PTE_D);
+		CHECK(compare_access(&fx.v, 0x5000, GACC_WRITE, false));
+		store64(&fx.mmu, 0x4000 + 8 * 5, 0);
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+		CHECK(compare_access(&fx.v, 0x5000, 0, false));	/* #PF, as the guest says */
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x2010, GACC_WRITE, false, &f), SHADOW_FIXED);
+
+		/* Nine more leaf tables (frames 12-20, PD entries 1-9), each mapped
+		 * writable at 0x20000 + 0x1000 * k, each written: eight stay out
+		 * of sync, the oldest is resynced to make room. */
+		for (u64 k = 0; k < 9; k++) {
+			store64(&fx.mmu, 0x3000 + 8 * (k + 1), (12 + k) << 12 | PTE_P | PTE_W | PTE_U);
+			store64(&fx.mmu, (12 + k) << 12, 0xa000 | PTE_P | PTE_A);
+			store64(&fx.mmu, 0x4000 + 8 * (32 + k), (12 + k) << 12 | PTE_P | PTE_W |
+				PTE_A | PTE_D);
+			CHECK(compare_access(&fx.v, (k + 1) << 21, 0, false));	/* shadowed */
+			CHECK(compare_access(&fx.v, (32 + k) << 12, GACC_WRITE, false));
+		}
+		CHECK_EQ(fx.mmu.unsync_count, SHADOW_UNSYNC_MAX);
+		CHECK_EQ(fx.mmu.stats.unsynced, 11);
+		CHECK_EQ(fx.mmu.stats.resyncs, 3);
+		CHECK(shadow_gfn_is_write_protected(&fx.mmu, 4));	/* the oldest went first */
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		/* A CR3 load resyncs them all. */
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+		CHECK_EQ(fx.mmu.unsync_count, 0);
+		for (u64 k = 0; k < 9; k++)
+			CHECK(shadow_gfn_is_write_protected(&fx.mmu, 12 + k));
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
+}
+
 TEST(write_protect_and_in_place_update)
 {
 	long_mode_setup(64);
+	fx.mmu.opt.unsync = false;	/* writes to tables are emulated */
 	CHECK(compare_access(&fx.v, 0x1000, GACC_USER | GACC_WRITE, false));
 	/* The page table maps itself at 0x2000: the mapping must be read-only. */
 	CHECK(shadow_gfn_is_write_protected(&fx.mmu, 4));
@@ -861,13 +944,15 @@ static void random_cr3(struct shadow_vcpu *v, u64 *rng)
 #define OPT_FASTPATH 1u
 #define OPT_FASTEMUL 2u
 #define OPT_PREFETCH 4u
-#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL | OPT_PREFETCH)
+#define OPT_UNSYNC 8u
+#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL | OPT_PREFETCH | OPT_UNSYNC)
 
 static void set_options(struct shadow_mmu *mmu, unsigned opts)
 {
 	mmu->opt.fastpath = opts & OPT_FASTPATH;
 	mmu->opt.fastemul = opts & OPT_FASTEMUL;
 	mmu->opt.prefetch = opts & OPT_PREFETCH;
+	mmu->opt.unsync = opts & OPT_UNSYNC;
 }
 
 static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts)
@@ -896,6 +981,14 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 			break;
 		default:
 			random_store(&fx.mmu, &rng);
+			/*
+			 * Out-of-sync tables follow the guest's writes at its next
+			 * invalidation (until then a CPU may use stale translations
+			 * too): this guest invalidates after every store, or not
+			 * at all, and then no table may go out of sync.
+			 */
+			if (opts & OPT_UNSYNC)
+				shadow_invpcid(&fx.v, 2, 0);
 			break;
 		}
 		for (int k = 0; k < 6; k++) {
@@ -927,6 +1020,8 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 	CHECK(fx.mmu.stats.sptes_updated > 0);
 	CHECK(cached_translations > 0);
 	CHECK(!(opts & OPT_PREFETCH) || fx.mmu.stats.prefetched > 0);
+	CHECK(!(opts & OPT_UNSYNC) || fx.mmu.stats.resyncs > 0);
+	CHECK((opts & OPT_UNSYNC) || fx.mmu.stats.unsynced == 0);
 out:
 	teardown();
 }
