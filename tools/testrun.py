@@ -172,7 +172,8 @@ def run_layers():
 # with its reason: tests/kut/expected.txt.
 KUT_MAKE_TEST = ["cmpxchg8b", "msr", "pmu", "pcid-enabled", "pcid-disabled",
                  "pcid-asymmetric", "xsave", "la57", "smap", "lam", "umip", "tsc_adjust",
-                 "tsc", "idt_test", "eventinj", "emulator", "setjmp"]
+                 "tsc", "idt_test", "eventinj", "emulator", "setjmp", "taskswitch",
+                 "taskswitch2"]
 
 
 def run_kut():

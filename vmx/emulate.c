@@ -155,7 +155,7 @@ static enum x86_cb_status cb_sys_copy(void *opaque, u64 la, void *buf, unsigned 
 /* VMCS fields of segment register n (ES..GS = 0..5, LDTR 6, TR 7): SDM Vol. 3D B.1.2. */
 static enum x86_cb_status cb_load_seg(void *opaque, enum x86_seg seg, const struct x86_segment *s)
 {
-	unsigned n = seg == X86_SEG_TR ? 7 : (unsigned)seg;
+	unsigned n = (unsigned)seg;
 
 	(void)opaque;
 	vmcs_write_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * n), s->selector, __func__);
@@ -210,6 +210,25 @@ static enum x86_cb_status cb_vreg_write(void *opaque, enum x86_vreg kind, unsign
 	return X86_CB_OK;
 }
 
+/* CR3 from a 32-bit TSS: as MOV to CR3 (the MMU takes the new root). */
+static bool cr3_ended;
+
+static enum x86_cb_status cb_load_cr3(void *opaque, u64 cr3, struct x86_fault *fault)
+{
+	struct guest *g = opaque;
+	bool gp = false;
+
+	if (!g->mmu->set_cr3(g, cr3, &gp)) {
+		cr3_ended = true;
+		return X86_CB_UNHANDLED;
+	}
+	if (gp) {
+		*fault = (struct x86_fault){ .vector = 13, .has_error_code = true };
+		return X86_CB_FAULT;
+	}
+	return X86_CB_OK;
+}
+
 static const struct x86_emu_ops guest_ops = {
 	.fetch = cb_fetch,
 	.read = cb_read,
@@ -219,6 +238,7 @@ static const struct x86_emu_ops guest_ops = {
 	.load_seg = cb_load_seg,
 	.vreg_read = cb_vreg_read,
 	.vreg_write = cb_vreg_write,
+	.load_cr3 = cb_load_cr3,
 };
 
 enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
@@ -307,5 +327,61 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 		guest_end(g, 0, "cannot emulate the instruction at RIP %#llx (%s) to %s%s",
 			  (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason), why,
 			  g->mmu->unemulatable_note);
+	return EXIT_ENDED;
+}
+
+#define DR7_LOCAL_ENABLES 0x155ull  /* L0-L3 and LE: cleared by a task switch (SDM 18.2.4) */
+
+enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
+{
+	struct x86_task_switch t = {
+		.selector = (u16)e->qualification,
+		.source = (enum x86_task_source)((e->qualification >> 30) & 3),
+	};
+	struct x86_emu_result res;
+	u32 skip = e->instruction_len;
+	bool gp = false;
+
+	load_context(g);
+	if (t.source == X86_TASK_GATE && !event_task_gate(g, &skip, &t.has_error, &t.error_code))
+		skip = 0;
+	/* The old task resumes after the instruction (call, jmp, iret, INT n), or at the
+	 * interrupted or faulting one. */
+	emu.regs.rip = e->guest_rip + skip;
+	if (emu.mode != X86_MODE_32)
+		emu.regs.rip &= 0xffff;
+	t.tr = (struct x86_segment){
+		.selector = vmcs_read16(GUEST_TR_SELECTOR), .base = vmcs_readn(GUEST_TR_BASE),
+		.limit = vmcs_read32(GUEST_TR_LIMIT), .ar = vmcs_read32(GUEST_TR_AR_BYTES),
+	};
+	cr3_ended = false;
+	x86_task_switch(&emu, &t, &res);
+	if (cr3_ended)
+		return EXIT_ENDED;
+	if (t.committed) {
+		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
+		vmcs_writen(GUEST_RIP, emu.regs.rip);
+		vmcs_writen(GUEST_RFLAGS, emu.regs.rflags);
+		vmcs_writen(GUEST_DR7, vmcs_readn(GUEST_DR7) & ~DR7_LOCAL_ENABLES);
+		event_task_switched(g, t.source == X86_TASK_IRET);
+		/* CR0.TS = 1 after every task switch (SDM 2.5). */
+		if (!guest_set_control_regs(g, guest_cr0() | CR0_TS, guest_cr4(), guest_efer(g), &gp))
+			return EXIT_ENDED;
+	}
+	switch (res.status) {
+	case X86_EMU_DONE:
+		return EXIT_RESUME;
+	case X86_EMU_EXCEPTION:
+		if (res.fault.vector == 14)
+			g->regs.cr2 = res.fault.address;
+		inject_exception(g, res.fault.vector, res.fault.has_error_code,
+				 res.fault.error_code);
+		return EXIT_RESUME;
+	default:
+		break;
+	}
+	guest_end(g, 0, "task switch to TSS %#x at RIP %#llx cannot be emulated (%s)%s",
+		  t.selector, (unsigned long long)e->guest_rip, x86_emu_reason_name(res.reason),
+		  res.reason == X86_REASON_MODE ? ": task switches in IA-32e mode" : "");
 	return EXIT_ENDED;
 }

@@ -22,4 +22,8 @@ bool emulate_init_cpu(void);
 enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
 				      bool to_guest, struct x86_fault *fault);
 
+/* Task-switch exit (every task switch exits, SDM Vol. 3C 26.2): the switch of SDM Vol. 3A
+ * 8.3 done by arch/x86/emulate.c on the guest. */
+enum exit_action handle_task_switch(struct guest *g, struct vmexit *e);
+
 #endif

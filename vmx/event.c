@@ -173,6 +173,33 @@ void skip_instruction(struct vmexit *e)
 	single_step_trap();
 }
 
+/* ---- task switches ---------------------------------------------------------------- */
+
+bool event_task_gate(struct guest *g, u32 *skip, bool *has_error, u32 *error_code)
+{
+	if (!g->delivering || !g->event.valid)
+		return false;
+	*skip = g->event.type >= TYPE_SW_INTERRUPT ? g->event.insn_len : 0;
+	*has_error = g->event.has_error;
+	*error_code = g->event.error_code;
+	return true;
+}
+
+void event_task_switched(struct guest *g, bool iret)
+{
+	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~(BLOCKING_STI | BLOCKING_MOV_SS);
+
+	if (g->delivering && g->event.valid && g->event.type == TYPE_NMI)
+		intr |= BLOCKING_NMI;
+	else if (iret)
+		intr &= ~BLOCKING_NMI;
+	if (!vmx_caps.virtual_nmis)
+		intr &= ~BLOCKING_NMI;
+	vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr);
+	g->event.valid = false;
+	g->delivering = false;
+}
+
 /* ---- before an entry ------------------------------------------------------------ */
 
 static void set_cpu_control(u32 bit, bool on)

@@ -35,6 +35,17 @@ enum exit_action event_delivery_unemulatable(struct guest *g, struct vmexit *e, 
  * for what must wait. */
 void event_entry(struct guest *g);
 
+/*
+ * A task-switch exit through a task gate (SDM Vol. 3C 28.2.4): the event the gate was
+ * delivering. *skip: bytes of the software interrupt or exception instruction (the old
+ * task resumes after it); the error code goes on the new task's stack. false: no event
+ * (call, jmp, iret).
+ */
+bool event_task_gate(struct guest *g, u32 *skip, bool *has_error, u32 *error_code);
+/* The task switch happened: the gate's event is delivered (an NMI's blocks NMIs until
+ * the next IRET, SDM 6.7.1); an iret that switched tasks unblocks them. */
+void event_task_switched(struct guest *g, bool iret);
+
 enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e);
 enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e);
 /* HLT: the guest waits for its next interrupt (yields the CPU until then). */

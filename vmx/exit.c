@@ -6,6 +6,7 @@
 #include "vmx/exit.h"
 #include "vmx/cpuid.h"
 #include "vmx/cr.h"
+#include "vmx/emulate.h"
 #include "vmx/event.h"
 #include "vmx/hypercall.h"
 #include "vmx/io.h"
@@ -83,7 +84,7 @@ static const struct {
 	[EXIT_REASON_SIPI] = { "SIPI", NULL },
 	[EXIT_REASON_INTERRUPT_WINDOW] = { "interrupt window", handle_interrupt_window },
 	[EXIT_REASON_NMI_WINDOW] = { "NMI window", handle_interrupt_window },
-	[EXIT_REASON_TASK_SWITCH] = { "task switch", NULL },
+	[EXIT_REASON_TASK_SWITCH] = { "task switch", handle_task_switch },
 	[EXIT_REASON_CPUID] = { "CPUID", handle_cpuid },
 	[EXIT_REASON_GETSEC] = { "GETSEC", handle_vmx_instruction },
 	[EXIT_REASON_HLT] = { "HLT", handle_hlt },

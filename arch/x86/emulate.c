@@ -1961,6 +1961,250 @@ static enum x86_emu_status far_transfer(struct emu *e, u16 sel, u64 offset, bool
 	return X86_EMU_DONE;
 }
 
+/* ---- hardware task switch (SDM Vol. 3A 8.3) ------------------------------------ */
+
+#define RFLAGS_NT BIT(14)
+#define RFLAGS_VM BIT(17)
+
+/* Where the fields are in a 32-bit and a 16-bit TSS (SDM Vol. 3A 8.2.1, 8.6). */
+struct tss_layout {
+	unsigned int size;		/* bytes read and written back */
+	unsigned int min_limit;		/* a smaller TSS limit is #TS */
+	unsigned int width;		/* EIP, EFLAGS, GPRs: 4 or 2 bytes */
+	unsigned int cr3, ip, flags, gpr, seg, nsegs, ldt;
+};
+
+static const struct tss_layout tss32 = {
+	.size = 0x68, .min_limit = 0x67, .width = 4,
+	.cr3 = 0x1c, .ip = 0x20, .flags = 0x24, .gpr = 0x28, .seg = 0x48, .nsegs = 6, .ldt = 0x60,
+};
+static const struct tss_layout tss16 = {  /* no CR3, FS or GS */
+	.size = 0x2c, .min_limit = 0x2b, .width = 2,
+	.cr3 = 0, .ip = 0x0e, .flags = 0x10, .gpr = 0x12, .seg = 0x22, .nsegs = 4, .ldt = 0x2a,
+};
+
+static enum x86_emu_status sys_rw(struct emu *e, u64 lin, void *buf, unsigned int len,
+				  bool write)
+{
+	struct x86_fault fault = { 0 };
+
+	return callback_status(e, e->ctxt->ops->sys_copy(e->ctxt->opaque, lin & 0xffffffffull,
+							 buf, len, write, &fault), &fault);
+}
+
+/* A selector of the new task, checked as SDM Vol. 3A 8.3 step 13 (Table 8-2): faults are
+ * #TS with the selector, #NP or #SS when not present. */
+/* read_desc for the new task's selectors: beyond the table's limit is #TS, not #GP. */
+static enum x86_emu_status task_read_desc(struct emu *e, u16 sel, u64 *d, u64 *lin)
+{
+	enum x86_emu_status st = read_desc(e, sel, d, NULL, lin);
+
+	if (st == X86_EMU_EXCEPTION && e->res->fault.vector == X86_VEC_GP)
+		return raise_sel(e, X86_VEC_TS, sel);
+	return st;
+}
+
+static enum x86_emu_status task_load_seg(struct emu *e, enum x86_seg seg, u16 sel,
+					 unsigned int cpl)
+{
+	unsigned int rpl = sel & 3, type, dpl;
+	struct x86_segment s;
+	u64 d, lin;
+
+	if (!(sel & ~3u)) {
+		if (seg == X86_SEG_CS || seg == X86_SEG_SS)
+			return raise_sel(e, X86_VEC_TS, sel);
+		s = (struct x86_segment){ .selector = sel, .ar = X86_AR_UNUSABLE };
+		return load_seg(e, seg, &s);
+	}
+	TRY(task_read_desc(e, sel, &d, &lin));
+	type = desc_type(d);
+	dpl = desc_dpl(d);
+	if (!(d & DESC_S))
+		return raise_sel(e, X86_VEC_TS, sel);
+	if (seg == X86_SEG_CS) {
+		/* Code; nonconforming: DPL = RPL, conforming: DPL <= RPL (the new CPL). */
+		if (!(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl))
+			return raise_sel(e, X86_VEC_TS, sel);
+	} else if (seg == X86_SEG_SS) {
+		if ((type & 8) || !(type & 2) || rpl != cpl || dpl != cpl)
+			return raise_sel(e, X86_VEC_TS, sel);
+	} else if (((type & 8) && !(type & 2)) ||
+		   ((!(type & 8) || !(type & 4)) && (dpl < cpl || dpl < rpl))) {
+		return raise_sel(e, X86_VEC_TS, sel);
+	}
+	if (!(d & DESC_P))
+		return raise_sel(e, seg == X86_SEG_SS ? X86_VEC_SS : X86_VEC_NP, sel);
+	TRY(set_desc_type(e, lin, &d, 1));
+	s = desc_segment(sel, d, 0);
+	TRY(load_seg(e, seg, &s));
+	e->ctxt->seg_base[seg] = s.base;
+	if (seg == X86_SEG_CS)
+		e->ctxt->mode = x86_mode_from_cs(false, false, s.ar & BIT(14));
+	if (seg == X86_SEG_SS)
+		e->ctxt->sys.ss_big = s.ar & BIT(14);
+	return X86_EMU_DONE;
+}
+
+/* The new task's LDT: null, or an LDT descriptor in the GDT (else #TS). */
+static enum x86_emu_status task_load_ldt(struct emu *e, u16 sel)
+{
+	struct x86_emu_sys *sys = &e->ctxt->sys;
+	struct x86_segment s = { .selector = sel, .ar = X86_AR_UNUSABLE };
+	u64 d, lin;
+
+	sys->ldt_base = 0;
+	sys->ldt_limit = 0;
+	if (sel & ~3u) {
+		if (sel & 4)
+			return raise_sel(e, X86_VEC_TS, sel);
+		TRY(task_read_desc(e, sel, &d, &lin));
+		if ((d & DESC_S) || desc_type(d) != 2 || !(d & DESC_P))
+			return raise_sel(e, X86_VEC_TS, sel);
+		s = desc_segment(sel, d, 0);
+		sys->ldt_base = s.base;
+		sys->ldt_limit = s.limit;
+	}
+	return load_seg(e, X86_SEG_LDTR, &s);
+}
+
+/* Load the new task's state from its TSS image (after the commit point). */
+static enum x86_emu_status task_enter(struct emu *e, const struct tss_layout *l, const u8 *tss,
+				      struct x86_task_switch *t)
+{
+	struct x86_emu_ctxt *c = e->ctxt;
+	u16 sel[X86_NR_SEGS];
+	unsigned int cpl;
+
+	for (unsigned int i = 0; i < X86_NR_SEGS; i++)
+		sel[i] = i < l->nsegs ? (u16)load_le(tss + l->seg + l->width * i, 2) :
+					c->sys.sel[i];
+	e->regs.rip = load_le(tss + l->ip, l->width);
+	e->regs.rflags = load_le(tss + l->flags, l->width) | 2;
+	if (t->source == X86_TASK_CALL || t->source == X86_TASK_GATE)
+		e->regs.rflags |= RFLAGS_NT;
+	for (unsigned int i = 0; i < 8; i++)
+		e->regs.gpr[i] = load_le(tss + l->gpr + l->width * i, l->width);
+	if (l->cr3 && c->ops->load_cr3) {
+		struct x86_fault fault = { 0 };
+
+		TRY(callback_status(e, c->ops->load_cr3(c->opaque, load_le(tss + l->cr3, 4),
+							&fault), &fault));
+	}
+	TRY(task_load_ldt(e, (u16)load_le(tss + l->ldt, 2)));
+	if (e->regs.rflags & RFLAGS_VM) {
+		/* Virtual-8086 task: base = selector * 16, 64 KiB, CPL 3 (SDM 20.2.1). */
+		for (unsigned int i = 0; i < X86_NR_SEGS; i++) {
+			struct x86_segment s = { .selector = sel[i], .base = (u64)sel[i] << 4,
+						 .limit = 0xffff, .ar = 0xf3 };
+
+			TRY(load_seg(e, (enum x86_seg)i, &s));
+			c->seg_base[i] = s.base;
+		}
+		c->sys.ss_big = false;
+		c->mode = X86_MODE_16;
+	} else {
+		static const enum x86_seg order[X86_NR_SEGS] = {
+			X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_ES, X86_SEG_FS, X86_SEG_GS,
+		};
+
+		cpl = sel[X86_SEG_CS] & 3;
+		for (unsigned int i = 0; i < X86_NR_SEGS; i++) {
+			if (order[i] >= l->nsegs)
+				continue;	/* a 16-bit TSS leaves FS and GS alone */
+			TRY(task_load_seg(e, order[i], sel[order[i]], cpl));
+		}
+		c->sys.cpl = (u8)cpl;
+	}
+	return X86_EMU_DONE;
+}
+
+static enum x86_emu_status task_switch(struct emu *e, struct x86_task_switch *t)
+{
+	struct x86_emu_ctxt *ctxt = e->ctxt;
+	const struct tss_layout *nl, *ol;
+	u8 new_tss[0x68], old_tss[0x68], b;
+	u16 sel = t->selector;
+	unsigned int type, cpl = ctxt->sys.cpl;
+	struct x86_segment ns;
+	u64 d, lin, od, olin, flags;
+
+	if (ctxt->sys.efer_lma)		/* no task switching in IA-32e mode (SDM 8.7) */
+		return unhandled(e, X86_REASON_MODE);
+
+	/* The new TSS descriptor: in the GDT, a TSS, busy only for iret (SDM 8.3 steps 1-4). */
+	if (sel & 4)
+		return raise_sel(e, X86_VEC_GP, sel);
+	TRY(read_desc(e, sel, &d, NULL, &lin));
+	type = desc_type(d);
+	if ((d & DESC_S) || (type & 5) != 1)	/* 16/32-bit TSS, available or busy */
+		return raise_sel(e, X86_VEC_GP, sel);
+	if (t->source == X86_TASK_IRET ? !(type & 2) : (type & 2))
+		return raise_sel(e, t->source == X86_TASK_IRET ? X86_VEC_TS : X86_VEC_GP, sel);
+	if ((t->source == X86_TASK_CALL || t->source == X86_TASK_JMP) &&
+	    (desc_dpl(d) < cpl || desc_dpl(d) < (sel & 3u)))
+		return raise_sel(e, X86_VEC_GP, sel);
+	if (!(d & DESC_P))
+		return raise_sel(e, X86_VEC_NP, sel);
+	nl = (type & 8) ? &tss32 : &tss16;
+	ns = desc_segment(sel, d, 0);
+	if (ns.limit < nl->min_limit)
+		return raise_sel(e, X86_VEC_TS, sel);
+
+	/* Save the old task (step 8): EIP, EFLAGS (NT cleared by iret), GPRs, selectors. */
+	ol = (t->tr.ar & 8) ? &tss32 : &tss16;
+	TRY(sys_rw(e, t->tr.base, old_tss, ol->size, false));
+	flags = e->regs.rflags & ~(t->source == X86_TASK_IRET ? RFLAGS_NT : 0);
+	store_le(old_tss + ol->ip, e->regs.rip, ol->width);
+	store_le(old_tss + ol->flags, flags, ol->width);
+	for (unsigned int i = 0; i < 8; i++)
+		store_le(old_tss + ol->gpr + ol->width * i, e->regs.gpr[i], ol->width);
+	for (unsigned int i = 0; i < ol->nsegs; i++)
+		store_le(old_tss + ol->seg + ol->width * i, ctxt->sys.sel[i], 2);
+	TRY(sys_rw(e, t->tr.base + ol->ip, old_tss + ol->ip, ol->ldt - ol->ip, true));
+	TRY(sys_rw(e, ns.base, new_tss, nl->size, false));
+
+	/* Busy bits and the back link (steps 5, 7, 9). */
+	if (t->source == X86_TASK_JMP || t->source == X86_TASK_IRET) {
+		TRY(read_desc(e, t->tr.selector, &od, NULL, &olin));
+		b = (u8)(od >> 40) & (u8)~2;
+		TRY(sys_rw(e, olin + 5, &b, 1, true));
+	}
+	if (t->source == X86_TASK_CALL || t->source == X86_TASK_GATE) {
+		store_le(new_tss, t->tr.selector, 2);
+		TRY(sys_rw(e, ns.base, new_tss, 2, true));
+	}
+	if (t->source != X86_TASK_IRET)
+		TRY(set_desc_type(e, lin, &d, 2));
+
+	/* Commit point (step 10): TR, then the new task's state; faults from here on
+	 * are the new task's. */
+	t->committed = true;
+	ns.ar |= 2;
+	TRY(load_seg(e, X86_SEG_TR, &ns));
+	TRY(task_enter(e, nl, new_tss, t));
+	if (t->has_error)
+		TRY(push_value(e, t->error_code, nl->width));
+	return X86_EMU_DONE;
+}
+
+enum x86_emu_status x86_task_switch(struct x86_emu_ctxt *ctxt, struct x86_task_switch *t,
+				    struct x86_emu_result *res)
+{
+	struct emu e;
+
+	memset(res, 0, sizeof(*res));
+	memset(&e, 0, sizeof(e));
+	e.ctxt = ctxt;
+	e.res = res;
+	e.regs = ctxt->regs;
+	t->committed = false;
+	res->status = task_switch(&e, t);
+	if (t->committed)
+		ctxt->regs = e.regs;
+	return res->status;
+}
+
 /* ret, call/jmp near indirect, jmp far: they set RIP themselves. */
 static enum x86_emu_status exec_branch(struct emu *e)
 {

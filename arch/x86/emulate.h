@@ -108,6 +108,7 @@ struct x86_regs {
 /* Exception vectors the emulator raises itself (callbacks may report any). */
 #define X86_VEC_DE 0
 #define X86_VEC_UD 6
+#define X86_VEC_TS 10
 #define X86_VEC_NP 11
 #define X86_VEC_SS 12
 #define X86_VEC_GP 13
@@ -123,11 +124,13 @@ enum x86_cpu_mode {
 /* From EFER.LMA and the CS descriptor's L and D bits (SDM Vol. 3A 5.2.1). */
 enum x86_cpu_mode x86_mode_from_cs(bool efer_lma, bool cs_l, bool cs_d);
 
-/* Segment registers in encoding order (SDM Vol. 2A 3.1.1.3, Sreg); TR for load_seg. */
+/* Segment registers in encoding order (SDM Vol. 2A 3.1.1.3, Sreg); LDTR and TR for
+ * load_seg (the order of the VMCS guest segment fields). */
 enum x86_seg {
 	X86_SEG_ES, X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_FS, X86_SEG_GS,
 	X86_NR_SEGS,
-	X86_SEG_TR = X86_NR_SEGS,
+	X86_SEG_LDTR = X86_NR_SEGS,
+	X86_SEG_TR,
 };
 
 /* A segment register as loaded from a descriptor. */
@@ -201,6 +204,8 @@ struct x86_emu_ops {
 					u8 *val);
 	enum x86_cb_status (*vreg_write)(void *opaque, enum x86_vreg kind, unsigned int n,
 					 const u8 *val);
+	/* Optional: load CR3 (a task switch to a 32-bit TSS). */
+	enum x86_cb_status (*load_cr3)(void *opaque, u64 cr3, struct x86_fault *fault);
 };
 
 /* System state a few instructions read (smsw, mov Sreg, ltr, jmp far, stack). */
@@ -295,6 +300,38 @@ struct x86_emu_result {
  * guest resumes it natively.
  */
 enum x86_emu_status x86_emulate(struct x86_emu_ctxt *ctxt, struct x86_emu_result *res);
+
+/* What starts a task switch: VMX exit qualification bits 31:30 (SDM Vol. 3C Table 28-2). */
+enum x86_task_source {
+	X86_TASK_CALL,		/* call far to a TSS or task gate */
+	X86_TASK_IRET,		/* iret with EFLAGS.NT = 1: back to the previous task */
+	X86_TASK_JMP,		/* jmp far to a TSS or task gate */
+	X86_TASK_GATE,		/* an interrupt or exception through a task gate in the IDT */
+};
+
+struct x86_task_switch {
+	u16 selector;			/* in: the new task's TSS */
+	enum x86_task_source source;
+	bool has_error;			/* an exception with an error code through a task gate: */
+	u32 error_code;			/* pushed on the new task's stack */
+	struct x86_segment tr;		/* the current task register */
+	bool committed;			/* out: the old task was left (see x86_task_switch) */
+};
+
+/*
+ * Hardware task switch (SDM Vol. 3A 8.3) outside IA-32e mode, 32-bit and 16-bit TSSs.
+ * ctxt as for x86_emulate; ctxt->regs.rip is the EIP the old task resumes at (the next
+ * instruction for call, jmp, iret and software interrupts; the faulting one for a fault).
+ * The old task's registers are saved in its TSS, busy bits and the back link set as the
+ * source requires, then TR, CR3 (load_cr3), the registers, LDTR and the segments are loaded
+ * from the new TSS through the callbacks, and an error code is pushed.
+ * Faults found before the old task is left (the new TSS descriptor: #GP, #NP, #TS) change
+ * nothing; later ones (the new task's LDT or segments: #TS, #NP, #SS) are raised in the new
+ * task, with t->committed set and ctxt->regs already the new task's. The caller sets CR0.TS,
+ * clears DR7's local enables and, for iret, unblocks NMIs. UNHANDLED in IA-32e mode.
+ */
+enum x86_emu_status x86_task_switch(struct x86_emu_ctxt *ctxt, struct x86_task_switch *t,
+				    struct x86_emu_result *res);
 
 /* Short names for logs and statistics ("cmpxchg", "opcode"...). */
 const char *x86_insn_kind_name(enum x86_insn_kind kind);

@@ -32,7 +32,9 @@ static struct {
 	bool unhandled;		/* data accesses return X86_CB_UNHANDLED */
 	unsigned int interfere;	/* cmpxchg: change memory first, this many times */
 	unsigned int sys_reads, sys_writes, seg_loads, vreg_reads, vreg_writes, mmx_touches;
-	struct x86_segment seg[X86_NR_SEGS + 1];	/* what load_seg received */
+	struct x86_segment seg[X86_SEG_TR + 1];	/* what load_seg received */
+	u64 cr3;				/* what load_cr3 received */
+	unsigned int cr3_loads;
 	u8 xmm[16][16];
 	u8 mm[8][8];
 } fk;
@@ -185,10 +187,18 @@ static enum x86_cb_status fk_vreg_write(void *opaque, enum x86_vreg kind, unsign
 	return X86_CB_OK;
 }
 
+static enum x86_cb_status fk_load_cr3(void *opaque, u64 cr3, struct x86_fault *f)
+{
+	(void)opaque, (void)f;
+	fk.cr3_loads++;
+	fk.cr3 = cr3;
+	return X86_CB_OK;
+}
+
 static const struct x86_emu_ops fk_ops = {
 	.fetch = fk_fetch, .read = fk_read, .write = fk_write, .cmpxchg = fk_cmpxchg,
 	.sys_copy = fk_sys_copy, .load_seg = fk_load_seg,
-	.vreg_read = fk_vreg_read, .vreg_write = fk_vreg_write,
+	.vreg_read = fk_vreg_read, .vreg_write = fk_vreg_write, .load_cr3 = fk_load_cr3,
 };
 
 static void setup(enum x86_cpu_mode mode)
@@ -1884,6 +1894,195 @@ TEST(sse_mmx_moves)
 	CHECK_EQ(RUN(0xf3, 0x0f, 0x7e, 0x2b), X86_EMU_DONE);
 	CHECK_EQ(fk.xmm[5][7], 0x5a);
 	CHECK_EQ(fk.xmm[5][8], 0);
+}
+
+/* ---- hardware task switch (SDM Vol. 3A 8.3) -------------------------------------- */
+
+#define TSS_A (DATA_BASE + 3 * PAGE_SIZE)	/* the running task, TR = 0x38 */
+#define TSS_B (TSS_A + 0x100)			/* the other, selector 0x40 */
+
+/* A 32-bit TSS descriptor: base, limit 0x67, type 9 (available) or 11 (busy). */
+static u64 tss_desc(u64 base, unsigned int type)
+{
+	return 0x67 | (base & 0xffffff) << 16 | (u64)(0x80 | type) << 40 |
+	       (base >> 24) << 56;
+}
+
+static void task_setup(struct x86_task_switch *t, enum x86_task_source source)
+{
+	setup(X86_MODE_32);
+	gdt_setup();
+	ctx.sys.cpl = 0;
+	ctx.sys.ss_big = true;
+	poke(GDT + 0x38, tss_desc(TSS_A, 11), 8);
+	poke(GDT + 0x40, tss_desc(TSS_B, 9), 8);
+	poke(GDT + 0x48, 0x00cf9b000000ffffull, 8);	/* 32-bit code, DPL 0 */
+	poke(GDT + 0x50, 0x00cf93000000ffffull, 8);	/* data, DPL 0 */
+	poke(GDT + 0x58, 0x00cf9f000000ffffull, 8);	/* conforming code, DPL 0 */
+	poke(GDT + 0x60, 0x00cff3000000ffffull, 8);	/* data, DPL 3 */
+	ctx.sys.gdt_limit = 0x7f;
+	for (unsigned int i = 0; i < X86_NR_SEGS; i++)
+		ctx.sys.sel[i] = i == X86_SEG_CS ? 0x48 : 0x50;
+	for (unsigned int i = 0; i < 8; i++)
+		ctx.regs.gpr[i] = 0x1000 + i;
+	ctx.regs.rip = 0x401234;
+	ctx.regs.rflags = 0x202;
+	/* Task B: its registers, flat segments, an LDT-less task. */
+	poke(TSS_B + 0x1c, 0x7000, 4);			/* CR3 */
+	poke(TSS_B + 0x20, 0x405000, 4);		/* EIP */
+	poke(TSS_B + 0x24, 0x2, 4);			/* EFLAGS */
+	for (unsigned int i = 0; i < 8; i++)
+		poke(TSS_B + 0x28 + 4 * i, 0x2000 + i, 4);
+	poke(TSS_B + 0x38, DATA_BASE + 0x800, 4);	/* ESP */
+	for (unsigned int i = 0; i < 6; i++)
+		poke(TSS_B + 0x48 + 4 * i, i == X86_SEG_CS ? 0x48 : 0x50, 2);
+	*t = (struct x86_task_switch){
+		.selector = 0x40, .source = source,
+		.tr = { .selector = 0x38, .base = TSS_A, .limit = 0x67, .ar = 0x8b },
+	};
+	fk.sys_writes = 0;
+}
+
+TEST(task_switch_call_and_iret)
+{
+	struct x86_task_switch t;
+
+	task_setup(&t, X86_TASK_CALL);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK(t.committed);
+	/* The old task saved: EIP, EFLAGS, GPRs, selectors; still busy (call). */
+	CHECK_EQ(peek(TSS_A + 0x20, 4), 0x401234);
+	CHECK_EQ(peek(TSS_A + 0x24, 4), 0x202);
+	CHECK_EQ(peek(TSS_A + 0x28 + 4 * X86_RBX, 4), 0x1003);
+	CHECK_EQ(peek(TSS_A + 0x4c, 2), 0x48);
+	CHECK_EQ(peek(GDT + 0x38, 8), tss_desc(TSS_A, 11));
+	/* The new one: back link, busy, loaded with NT set; TR, CR3, CS, SS. */
+	CHECK_EQ(peek(TSS_B, 2), 0x38);
+	CHECK_EQ(peek(GDT + 0x40, 8), tss_desc(TSS_B, 11));
+	CHECK_EQ(ctx.regs.rip, 0x405000);
+	CHECK_EQ(ctx.regs.rflags, 0x4002);
+	CHECK_EQ(R(RCX), 0x2001);
+	CHECK_EQ(fk.seg[X86_SEG_TR].selector, 0x40);
+	CHECK_EQ(fk.seg[X86_SEG_TR].ar, 0x8b);
+	CHECK_EQ(fk.cr3, 0x7000);
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x48);
+	CHECK_EQ(fk.seg[X86_SEG_SS].ar & 0xff, 0x93);	/* accessed set on the load */
+	CHECK_EQ(fk.seg[X86_SEG_LDTR].ar, X86_AR_UNUSABLE);
+
+	/* iret from B (NT set) back to A: B available again, A's state back, NT clear in
+	 * B's saved EFLAGS. */
+	t = (struct x86_task_switch){
+		.selector = 0x38, .source = X86_TASK_IRET,
+		.tr = { .selector = 0x40, .base = TSS_B, .limit = 0x67, .ar = 0x8b },
+	};
+	ctx.regs.rip = 0x405010;
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK_EQ(peek(GDT + 0x40, 8), tss_desc(TSS_B, 9));
+	CHECK_EQ(peek(TSS_B + 0x20, 4), 0x405010);
+	CHECK_EQ(peek(TSS_B + 0x24, 4), 0x2);
+	CHECK_EQ(ctx.regs.rip, 0x401234);
+	CHECK_EQ(ctx.regs.rflags, 0x202);
+	CHECK_EQ(R(RBX), 0x1003);
+	CHECK_EQ(fk.seg[X86_SEG_TR].selector, 0x38);
+}
+
+TEST(task_switch_gate_pushes_error_code)
+{
+	struct x86_task_switch t;
+
+	task_setup(&t, X86_TASK_GATE);
+	t.has_error = true;
+	t.error_code = 0x1234;
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK_EQ(R(RSP), DATA_BASE + 0x800 - 4);
+	CHECK_EQ(peek(DATA_BASE + 0x800 - 4, 4), 0x1234);
+	CHECK_EQ(peek(TSS_B, 2), 0x38);			/* nested: back link and NT */
+	CHECK(ctx.regs.rflags & BIT(14));
+	/* jmp: no back link, no NT, the old task available again. */
+	task_setup(&t, X86_TASK_JMP);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK_EQ(peek(TSS_B, 2), 0);
+	CHECK(!(ctx.regs.rflags & BIT(14)));
+	CHECK_EQ(peek(GDT + 0x38, 8), tss_desc(TSS_A, 9));
+}
+
+TEST(task_switch_faults)
+{
+	struct x86_task_switch t;
+
+	/* Before the commit point: nothing written, nothing loaded. */
+	task_setup(&t, X86_TASK_CALL);
+	poke(GDT + 0x40, tss_desc(TSS_B, 11), 8);	/* busy: #GP(sel) */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	CHECK_EQ(res.fault.error_code, 0x40);
+	CHECK(!t.committed);
+	CHECK_EQ(fk.sys_writes, 0);
+	CHECK_EQ(fk.seg_loads, 0);
+	t.source = X86_TASK_IRET;			/* iret wants it busy: fine */
+	poke(GDT + 0x40, tss_desc(TSS_B, 9), 8);	/* and available is #TS for iret */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_TS);
+	task_setup(&t, X86_TASK_CALL);
+	poke(GDT + 0x40, tss_desc(TSS_B, 9) & ~BIT(47), 8);	/* not present: #NP */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_NP);
+	poke(GDT + 0x40, tss_desc(TSS_B, 9) - 0x10, 8);	/* limit 0x57: #TS */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_TS);
+	poke(GDT + 0x40, 0x00cf93000000ffffull, 8);	/* not a TSS: #GP */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.vector, X86_VEC_GP);
+	t.selector = 0x44;				/* TI = 1: #GP */
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x44);
+	CHECK_EQ(fk.sys_writes, 0);
+	/* After it: a data selector for CS is #TS(sel) in the new task. */
+	task_setup(&t, X86_TASK_CALL);
+	poke(TSS_B + 0x4c, 0x50, 2);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK(t.committed);
+	CHECK_EQ(res.fault.vector, X86_VEC_TS);
+	CHECK_EQ(res.fault.error_code, 0x50);
+	CHECK_EQ(ctx.regs.rip, 0x405000);
+	/* SS with RPL 3 under a CPL 0 CS: #TS. */
+	task_setup(&t, X86_TASK_CALL);
+	poke(TSS_B + 0x50, 0x63, 2);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_EXCEPTION);
+	CHECK_EQ(res.fault.error_code, 0x60);
+	/* IA-32e mode: no task switches. */
+	task_setup(&t, X86_TASK_CALL);
+	ctx.sys.efer_lma = true;
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_UNHANDLED);
+	CHECK_EQ(res.reason, X86_REASON_MODE);
+}
+
+TEST(task_switch_conforming_and_vm86)
+{
+	struct x86_task_switch t;
+
+	/* A conforming DPL 0 code segment at RPL 3: the new task runs at CPL 3. */
+	task_setup(&t, X86_TASK_CALL);
+	poke(TSS_B + 0x4c, 0x5b, 2);
+	for (unsigned int i = 0; i < 6; i++)
+		if (i != X86_SEG_CS)
+			poke(TSS_B + 0x48 + 4 * i, 0x63, 2);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK_EQ(fk.seg[X86_SEG_CS].selector, 0x5b);
+	CHECK_EQ(fk.seg[X86_SEG_SS].selector, 0x63);
+	CHECK_EQ(ctx.sys.cpl, 3);
+	/* EFLAGS.VM: real-mode style segments (base = selector * 16, AR 0xf3). */
+	task_setup(&t, X86_TASK_IRET);
+	poke(GDT + 0x40, tss_desc(TSS_B, 11), 8);
+	poke(TSS_B + 0x24, 0x20002, 4);
+	poke(TSS_B + 0x4c, 0x4200, 2);
+	poke(TSS_B + 0x54, 0x1234, 2);
+	CHECK_EQ(x86_task_switch(&ctx, &t, &res), X86_EMU_DONE);
+	CHECK_EQ(fk.seg[X86_SEG_CS].base, 0x42000);
+	CHECK_EQ(fk.seg[X86_SEG_DS].base, 0x12340);
+	CHECK_EQ(fk.seg[X86_SEG_DS].ar, 0xf3);
+	CHECK_EQ(fk.seg[X86_SEG_DS].limit, 0xffff);
+	CHECK_EQ(ctx.regs.rflags, 0x20002);
 }
 
 UNIT_MAIN()
