@@ -347,6 +347,15 @@ bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write
 {
 	u32 reg = (u32)offset & ~0xfu, shift = ((u32)offset & 3) * 8, value;
 
+	/* Globally disabled (IA32_APIC_BASE[11] = 0): the CPU acts as one without an APIC
+	 * (SDM Vol. 3A 11.4.3) and the page is open bus, reads all-ones and writes go
+	 * nowhere, as under KVM, whose APIC stops claiming the range. Never a reason to
+	 * end the guest. */
+	if (!g->dev->lapic.enabled) {
+		if (!write)
+			memset(buf, 0xff, len);
+		return true;
+	}
 	lapic_update(g, guest_tsc(g));  /* the timer as of now (its ticks are lazy) */
 	if (((u32)offset & 0xf) + len > 4) {
 		odd_access(g, offset, buf, len, write);

@@ -77,6 +77,32 @@ static void check_apic_base(void)
 	report(cpuid(1, 0).edx & BIT(9), "CPUID.1:EDX.APIC[9] set");
 }
 
+/*
+ * IA32_APIC_BASE[11] = 0 (SDM Vol. 3A 11.4.3): the CPU acts as one without an APIC.
+ * CPUID.1:EDX.APIC reads 0, the APIC page is open bus (a page-wide fill is absorbed,
+ * reads are all-ones; kvm-unit-tests' xapic accepts all-ones or 0), and the guest goes
+ * on. Set again, the APIC answers as before.
+ */
+static void check_global_disable(void)
+{
+	volatile u32 *version = (volatile u32 *)(APIC_DEFAULT_BASE + APIC_VERSION);
+	volatile u32 *tpr = (volatile u32 *)(APIC_DEFAULT_BASE + APIC_TPR);
+	u64 base = rdmsr(MSR_IA32_APIC_BASE);
+	u32 before = *version;
+	bool no_apic;
+
+	wrmsr(MSR_IA32_APIC_BASE, base & ~APIC_BASE_ENABLE);
+	no_apic = !(cpuid(1, 0).edx & BIT(9));
+	memset((void *)APIC_DEFAULT_BASE, 0xff, 4096);
+	report(no_apic && *version == ~0u && *tpr == ~0u,
+	       "APIC globally disabled: CPUID.1:EDX.APIC clear, its page reads all-ones "
+	       "after a page-wide fill (version %#x, TPR %#x)", *version, *tpr);
+	wrmsr(MSR_IA32_APIC_BASE, base);
+	report(rdmsr(MSR_IA32_APIC_BASE) == base && *version == before &&
+	       (cpuid(1, 0).edx & BIT(9)),
+	       "APIC enabled again: version %#x as before, CPUID.1:EDX.APIC set", *version);
+}
+
 static void check_registers(void)
 {
 	u32 id = apic_read(APIC_ID) >> 24, version = apic_read(APIC_VERSION);
@@ -453,6 +479,7 @@ int main(void)
 	check_self_ipi();
 	check_tpr_blocking();
 	check_cr8();
+	check_global_disable();
 	check_timer();
 
 	report(nr_pic_irqs == 0, "no 8259 IRQ arrived with all lines masked (%u)", nr_pic_irqs);
