@@ -19,17 +19,19 @@
 #include "shadow/reclaim.h"
 
 #define MB1_BOOTLOADER_MAGIC 0x2badb002u
-#define MB1_INFO_GPA 0x9000ull        /* info, cmdline and mmap: 0x9000-0x9fff */
-#define MB1_CMDLINE_GPA 0x9400ull
-#define MB1_MODS_GPA 0x9b00ull
-#define MB1_MMAP_GPA 0x9c00ull
+#define MB1_INFO_GPA 0x7000ull        /* info, cmdline and mmap: 0x7000-0x7fff */
+#define MB1_CMDLINE_GPA 0x7400ull
+#define MB1_MODS_GPA 0x7b00ull
+#define MB1_MMAP_GPA 0x7c00ull
 #define MB1_FLAG_MEM BIT(0)
 #define MB1_FLAG_CMDLINE BIT(2)
 #define MB1_FLAG_MODS BIT(3)
 #define MB1_FLAG_MMAP BIT(6)
 #define LOW_RAM_END 0x9fc00ull        /* conventional memory as a PC reports it */
 #define IDMAP_PML4_GPA 0x1000ull      /* ELF64 identity map: 0x1000-0x6fff */
-#define IMAGE_MIN_GPA 0x10000ull      /* segments must not overlap what we place */
+/* Segments must not overlap what we place below (kvm-unit-tests' realmode.flat is linked
+ * at 0x8000). */
+#define IMAGE_MIN_GPA 0x8000ull
 #define DEFAULT_MEM (32ull << 20)
 
 /* In enum guest_mmu order. */

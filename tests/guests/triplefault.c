@@ -2,7 +2,9 @@
  * Triple fault on purpose: with an empty IDT (limit 0) every exception is itself a #GP, then
  * a #DF, then a shutdown (SDM Vol. 3A 6.15, "Interrupt 8"). The hypervisor must end this
  * guest and report it; QEMU with -no-reboot just exits with status 0. Command line: "gp"
- * starts from a #GP (bad segment selector) instead of INT3.
+ * starts from a #GP (bad segment selector) instead of INT3; "realmode" clears CR0.PE
+ * instead (32-bit build, paging off), which a shadow-paging guest cannot do: the hypervisor
+ * must end it saying so.
  */
 #include "libguest.h"
 
@@ -13,6 +15,15 @@ int main(void)
 {
 	struct descriptor_ptr empty_idt = { .limit = 0, .base = 0 };
 	bool gp = cmdline_has("gp");
+
+#ifndef __x86_64__
+	if (cmdline_has("realmode")) {
+		printf("TRIPLEFAULT: clearing CR0.PE: this guest should end now\n");
+		asm volatile("mov %%cr0, %%eax; and $~1, %%eax; mov %%eax, %%cr0" ::: "eax", "memory");
+		report(false, "real mode entered under this MMU (execution went on)");
+		return report_summary();
+	}
+#endif
 
 	printf("TRIPLEFAULT: empty IDT, then %s: this guest should end now\n",
 	       gp ? "a #GP (bad selector in DS)" : "INT3");
