@@ -126,10 +126,18 @@ bench: $(KERNEL) $(GUEST_KERNELS)
 # kvm-unit-tests (x86) as umbra guests in Bochs under EPT and shadow paging, one run per
 # test and mode (docs/KUT.md); not part of `make test`. KUT_ARGS: tools/kut.py's tests
 # and options, e.g. make kut KUT_ARGS="--mode ept emulator access".
+# Then two more Bochs CPU models: KUT_CPU2 has EPT without A/D bits (access and emulator
+# under EPT), KUT_CPU3 no unrestricted guest, so umbra runs shadow guests only (emulator).
 KUT_ARGS ?=
+KUT_CPU2 ?= corei7_sandy_bridge_2600k
+KUT_CPU3 ?= corei5_lynnfield_750
 .PHONY: kut
 kut: $(KERNEL)
-	tools/kut.py $(KUT_ARGS)
+	@st=0; tools/kut.py --expect tests/kut/expected.txt $(KUT_ARGS) || st=1; \
+	tools/kut.py --expect tests/kut/expected.txt --cpu $(KUT_CPU2) --mode ept \
+		--out $(BUILD)/kut/$(KUT_CPU2) access emulator || st=1; \
+	tools/kut.py --expect tests/kut/expected.txt --cpu $(KUT_CPU3) --mode shadow \
+		--out $(BUILD)/kut/$(KUT_CPU3) emulator || st=1; exit $$st
 
 # Debian's Linux kernel and a busybox initramfs with the workload (tools/linux.sh:
 # apt-get download, kept in build/linux/debs), then the Linux integration tests.

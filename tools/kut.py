@@ -15,7 +15,7 @@ hypervisor's guest_timeout_ms), HV-PANIC (the hypervisor panicked, or the run ne
 reached a verdict). Only PASS counts as a pass.
 
 Usage: tools/kut.py [TEST|GROUP|GLOB[:ARGS]]... [--mode ept|shadow|both] [--timeout S]
-                    [--list] [--long] [--all]
+                    [--list] [--long] [--all] [--cpu MODEL]
 Exit status: 0 when every test run passed or skipped, 1 otherwise, 2 on a setup error.
 """
 import argparse
@@ -46,18 +46,29 @@ MEM = "128M"  # access writes at 32/33 MiB, smap/pku reserve 32 MiB and more
 # the wall-clock --timeout decides, the same way for every test.
 HV_ARGS = "guest_timeout_ms=3600000"
 DEFAULT_TIMEOUT = 300
+# Bochs CPU model (tools/bochs.sh). Runs on another model are keyed MODE@MODEL in results and
+# in the expected-results file. SECOND_CPU has EPT without A/D bits, NO_UG_CPU has no
+# unrestricted guest, so umbra runs only shadow guests on it (../shared/platform/bochs.md).
+DEFAULT_CPU = "corei7_skylake_x"
+SECOND_CPU = "corei7_sandy_bridge_2600k"
+NO_UG_CPU = "corei5_lynnfield_750"
 
 # Tests that take very long in Bochs (each Bochs instruction is a TSC tick; a VM exit
 # costs ~5 us of wall time). Per test: a longer time limit per mode, and whether the
 # test is left out of the default selection (named explicitly, or --long, runs it).
-#   access: 1.9 M permutations; ~110 s under EPT, ~15 min under shadow paging, where
-#           nearly every permutation faults into the shadow MMU.
+#   access: 1.9 M permutations; ~1 min under EPT (1.43 G guest TSC, 3.4 K exits), ~10 min
+#           under shadow paging (10.6 G guest TSC, 4.85 M exits), where nearly every
+#           permutation faults into the shadow MMU. Both modes run by default.
+#   sieve:  three sieves up to 100 M; 4-9 min per mode with the host's load (300 s was
+#           too short on a loaded machine).
 #   vmexit_*: each sub-test loops until 2^30 guest TSC cycles have passed, ~250 s per
 #           sub-test. vmexit_cpuid (the plainest exit) stays in the default set as the
 #           representative; the other seven measure other exits the same way.
 LONG = {
-    "access": {"timeout": {"ept": 600, "shadow": 1500}, "default": {"ept"},
-               "why": "1.9 M permutations: ~110 s under EPT, ~15 min under shadow"},
+    "access": {"timeout": {"ept": 600, "shadow": 1500}, "default": {"ept", "shadow"},
+               "why": "1.9 M permutations: ~1 min under EPT, ~10 min under shadow"},
+    "sieve": {"timeout": {"ept": 900, "shadow": 900}, "default": {"ept", "shadow"},
+              "why": "sieves up to 100 M three times: 4-9 min of Bochs per mode"},
     "vmexit_cpuid": {"timeout": {"ept": 600, "shadow": 600}, "default": {"ept", "shadow"},
                      "why": "loops for 2^30 TSC cycles (~250 s)"},
 }
@@ -209,8 +220,10 @@ def read_expected(path):
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 3)
-        if len(parts) < 4 or parts[1] not in ("ept", "shadow") or parts[2] not in STATUS_ORDER:
-            raise SystemExit(f"kut: {path}:{n}: want 'TEST ept|shadow STATUS why', got {line!r}")
+        if len(parts) < 4 or parts[1].split("@")[0] not in ("ept", "shadow") or \
+                parts[2] not in STATUS_ORDER:
+            raise SystemExit(f"kut: {path}:{n}: want 'TEST ept|shadow[@MODEL] STATUS why', "
+                             f"got {line!r}")
         out[(parts[0], parts[1])] = (parts[2], parts[3])
     return out
 
@@ -219,9 +232,9 @@ def compare_expected(results, expected):
     """Lines for every run whose status differs from the expected one (empty: all as expected)."""
     out = []
     for r in results:
-        want, why = expected.get((r.test, r.mode), ("PASS", ""))
+        want, why = expected.get((r.test, r.key), ("PASS", ""))
         if r.status != want:
-            out.append(f"{r.test} {r.mode}: {r.status}, expected {want}"
+            out.append(f"{r.test} {r.key}: {r.status}, expected {want}"
                        + (f" ({why})" if why else "") + (f": {r.cause}" if r.cause else ""))
     return out
 
@@ -278,9 +291,15 @@ def select(entries, selectors, with_long, with_all, quick=False):
 # --------------------------------------------------------------------------------------
 # One run: ISO (tools/mkiso.sh), Bochs (tools/bochs.sh), then the serial log judged
 # --------------------------------------------------------------------------------------
+def mode_key(mode, cpu):
+    """'ept' on the default CPU model, 'ept@MODEL' on another."""
+    return mode if cpu == DEFAULT_CPU else f"{mode}@{cpu}"
+
+
 class Result:
-    def __init__(self, test, mode, args):
-        self.test, self.mode, self.args = test, mode, args
+    def __init__(self, test, mode, args, cpu=DEFAULT_CPU):
+        self.test, self.mode, self.args, self.cpu = test, mode, args, cpu
+        self.key = mode_key(mode, cpu)
         self.status, self.detail, self.cause = "HV-PANIC", "", ""
         self.exit_status = None
         self.fail_count, self.fail_lines, self.hv_notes = None, [], []
@@ -291,7 +310,7 @@ class Result:
 
     def json(self):
         return {k: getattr(self, k) for k in
-                ("test", "mode", "args", "status", "exit_status", "detail", "cause",
+                ("test", "mode", "cpu", "args", "status", "exit_status", "detail", "cause",
                  "fail_count", "fail_lines", "hv_notes", "ended", "summary", "seconds",
                  "exits", "guest_tsc", "folder")}
 
@@ -448,10 +467,30 @@ def kill_tree(pid, keep_root=False):
             pass
 
 
-def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, hv_args):
+# KVM module parameters that unittests.cfg 'check' lines require and that are off by
+# default: opt-in KVM features with no counterpart in umbra. run_tests.sh skips an entry
+# whose check is not met, and so does kut.py for these. Other checks (enable_pmu=Y,
+# ignore_msrs=N: KVM's defaults) are taken as met.
+KVM_OPT_IN = ("enable_vmware_backdoor", "allow_smaller_maxphyaddr")
+
+
+def opt_in_check(entry):
+    return any(f"/{p}=" in entry.check for p in KVM_OPT_IN)
+
+
+def unmet_check(entry, tname, args, mode, cpu):
+    """A SKIP for an entry whose check names a KVM opt-in parameter (KVM_OPT_IN)."""
+    r = Result(tname, mode, args, cpu)
+    r.status = "SKIP"
+    r.detail = f"unittests.cfg check {entry.check} not met (a KVM opt-in module parameter, " \
+               "off by default; no counterpart in umbra)"
+    return r
+
+
+def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, hv_args, cpu):
     name = guest_name(entry)
-    r = Result(tname, mode, args)
-    folder = os.path.join(out, "runs", mode, re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
+    r = Result(tname, mode, args, cpu)
+    folder = os.path.join(out, "runs", r.key, re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
     r.folder = os.path.relpath(folder, ROOT)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -471,7 +510,7 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, 
     if p.returncode:
         raise RuntimeError(f"mkiso.sh failed: {p.stderr.strip()}")
     bochs = subprocess.Popen([os.path.join(ROOT, "tools", "bochs.sh"), iso, serial,
-                              str(timeout)], stdout=subprocess.DEVNULL,
+                              str(timeout), cpu], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         status = bochs.wait()
@@ -522,6 +561,11 @@ def main():
                     help="more hypervisor options, e.g. 'log=debug' or 'guest_timeout_ms="
                          "200000' (a guest-time limit: the hypervisor then names the last "
                          "exits of a guest it ends)")
+    ap.add_argument("--cpu", default=DEFAULT_CPU, metavar="MODEL",
+                    help=f"Bochs CPU model (default {DEFAULT_CPU}); results are keyed "
+                         f"MODE@MODEL on another model. make kut also runs access and "
+                         f"emulator on {SECOND_CPU} (EPT without A/D bits) and emulator on "
+                         f"{NO_UG_CPU} (no unrestricted guest: shadow only)")
     ap.add_argument("--keep-iso", action="store_true", help="keep each run's boot.iso")
     args = ap.parse_args()
     # SIGTERM ends the run like Ctrl-C: the current Bochs is killed, results so far kept.
@@ -586,7 +630,7 @@ def main():
             "umbra_commit": subprocess.run(["git", "-C", ROOT, "describe", "--always",
                                             "--dirty"], capture_output=True,
                                            text=True).stdout.strip(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "modes": modes,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "modes": modes, "cpu": args.cpu,
             "selection": args.tests or "default"}
     log(f"kut: {len(picked)} tests x {modes}, umbra {meta['umbra_commit']}, "
         f"logs in {os.path.relpath(os.path.join(args.out, 'runs'), ROOT)}/MODE/TEST/")
@@ -601,18 +645,21 @@ def main():
             if only_modes is not None and mode not in only_modes:
                 continue
             limit = max(args.timeout, LONG.get(e.name, {}).get("timeout", {}).get(mode, 0))
-            r = run_one(e, tname, targs, mode, limit, tree, args.keep_iso, args.kernel,
-                        args.out, hv_args)
+            if opt_in_check(e):
+                r = unmet_check(e, tname, targs, mode, args.cpu)
+            else:
+                r = run_one(e, tname, targs, mode, limit, tree, args.keep_iso, args.kernel,
+                            args.out, hv_args, args.cpu)
             results.append(r)
-            log(f"{r.status:8} {tname:34} {mode:6} {r.seconds:6.1f}s  {r.detail}")
+            log(f"{r.status:8} {tname:34} {r.key:6} {r.seconds:6.1f}s  {r.detail}")
             with open(out_json, "w") as f:
                 json.dump({"meta": meta, "results": [x.json() for x in results]}, f, indent=1)
 
     elapsed = time.time() - t0
     log("")
     totals = {}
-    for mode in modes:
-        rs = [r for r in results if r.mode == mode]
+    for mode in [mode_key(m, args.cpu) for m in modes]:
+        rs = [r for r in results if r.key == mode]
         counts = {s: sum(r.status == s for r in rs) for s in STATUS_ORDER}
         secs = sum(r.seconds for r in rs)
         totals[mode] = dict(counts, runs=len(rs), seconds=round(secs, 1))
@@ -621,7 +668,7 @@ def main():
     causes = {}
     for r in results:
         if r.status not in ("PASS", "SKIP"):
-            causes.setdefault(r.cause or r.status, []).append(f"{r.test}/{r.mode}")
+            causes.setdefault(r.cause or r.status, []).append(f"{r.test}/{r.key}")
     if causes:
         log("\nmost common causes (runs blocked):")
         for c, who in sorted(causes.items(), key=lambda kv: -len(kv[1]))[:15]:
