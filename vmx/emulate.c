@@ -29,6 +29,7 @@ struct emu_cpu {
 	struct x86_emu_ctxt ctxt;
 	u64 unassigned_gpa;       /* where the last unhandled access went, for the log */
 	bool loaded_ss;           /* the instruction loaded SS: MOV-SS blocking follows */
+	bool cr3_ended;           /* a task switch's CR3 load ended the guest */
 };
 static struct emu_cpu boot_emu;
 static struct emu_cpu *emu_of[SMP_MAX_CPUS] = { &boot_emu };
@@ -211,15 +212,13 @@ static enum x86_cb_status cb_vreg_write(void *opaque, enum x86_vreg kind, unsign
 }
 
 /* CR3 from a 32-bit TSS: as MOV to CR3 (the MMU takes the new root). */
-static bool cr3_ended;
-
 static enum x86_cb_status cb_load_cr3(void *opaque, u64 cr3, struct x86_fault *fault)
 {
 	struct guest *g = opaque;
 	bool gp = false;
 
 	if (!g->mmu->set_cr3(g, cr3, &gp)) {
-		cr3_ended = true;
+		this_emu()->cr3_ended = true;
 		return X86_CB_UNHANDLED;
 	}
 	if (gp) {
@@ -338,6 +337,8 @@ enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
 		.selector = (u16)e->qualification,
 		.source = (enum x86_task_source)((e->qualification >> 30) & 3),
 	};
+	struct emu_cpu *ec = this_emu();
+	struct x86_emu_ctxt *emu = &ec->ctxt;
 	struct x86_emu_result res;
 	u32 skip = e->instruction_len;
 	bool gp = false;
@@ -347,21 +348,21 @@ enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
 		skip = 0;
 	/* The old task resumes after the instruction (call, jmp, iret, INT n), or at the
 	 * interrupted or faulting one. */
-	emu.regs.rip = e->guest_rip + skip;
-	if (emu.mode != X86_MODE_32)
-		emu.regs.rip &= 0xffff;
+	emu->regs.rip = e->guest_rip + skip;
+	if (emu->mode != X86_MODE_32)
+		emu->regs.rip &= 0xffff;
 	t.tr = (struct x86_segment){
 		.selector = vmcs_read16(GUEST_TR_SELECTOR), .base = vmcs_readn(GUEST_TR_BASE),
 		.limit = vmcs_read32(GUEST_TR_LIMIT), .ar = vmcs_read32(GUEST_TR_AR_BYTES),
 	};
-	cr3_ended = false;
-	x86_task_switch(&emu, &t, &res);
-	if (cr3_ended)
+	ec->cr3_ended = false;
+	x86_task_switch(emu, &t, &res);
+	if (ec->cr3_ended)
 		return EXIT_ENDED;
 	if (t.committed) {
-		memcpy(&g->regs.rax, emu.regs.gpr, sizeof(emu.regs.gpr));
-		vmcs_writen(GUEST_RIP, emu.regs.rip);
-		vmcs_writen(GUEST_RFLAGS, emu.regs.rflags);
+		memcpy(&g->regs.rax, emu->regs.gpr, sizeof(emu->regs.gpr));
+		vmcs_writen(GUEST_RIP, emu->regs.rip);
+		vmcs_writen(GUEST_RFLAGS, emu->regs.rflags);
 		vmcs_writen(GUEST_DR7, vmcs_readn(GUEST_DR7) & ~DR7_LOCAL_ENABLES);
 		event_task_switched(g, t.source == X86_TASK_IRET);
 		/* CR0.TS = 1 after every task switch (SDM 2.5). */
