@@ -13,22 +13,6 @@
 #define MADT_X2APIC 9
 #define MADT_ENABLED BIT(0)
 
-static u32 get32(const u8 *p)
-{
-	u32 v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static u64 get64(const u8 *p)
-{
-	u64 v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static bool checksum_ok(const u8 *p, u32 len)
 {
 	u8 sum = 0;
@@ -40,7 +24,7 @@ static bool checksum_ok(const u8 *p, u32 len)
 
 u32 acpi_table_length(const u8 *table)
 {
-	return get32(table + 4);
+	return (u32)le_load(table + 4, 4);
 }
 
 /* A whole table with signature sig at phys, its checksum right, or NULL. */
@@ -86,7 +70,7 @@ static const u8 *root_table(u64 rsdp, u64 rsdp_v2, acpi_map_fn map, void *ctx, u
 			return NULL;
 		}
 		*entry_size = 8;
-		return map_table(get64(r + 24), "XSDT", map, ctx, err, err_len);
+		return map_table(le_load(r + 24, 8), "XSDT", map, ctx, err, err_len);
 	}
 	if (!rsdp)
 		rsdp = rsdp_v2;
@@ -99,7 +83,7 @@ static const u8 *root_table(u64 rsdp, u64 rsdp_v2, acpi_map_fn map, void *ctx, u
 		return NULL;
 	}
 	*entry_size = 4;
-	return map_table(get32(r + 16), "RSDT", map, ctx, err, err_len);
+	return map_table((u32)le_load(r + 16, 4), "RSDT", map, ctx, err, err_len);
 }
 
 const u8 *acpi_find_table(u64 rsdp, u64 rsdp_v2, const char *sig, acpi_map_fn map, void *ctx,
@@ -111,7 +95,7 @@ const u8 *acpi_find_table(u64 rsdp, u64 rsdp_v2, const char *sig, acpi_map_fn ma
 	if (!sdt)
 		return NULL;
 	for (u32 off = SDT_HEADER; off + entry_size <= acpi_table_length(sdt); off += entry_size) {
-		u64 addr = entry_size == 8 ? get64(sdt + off) : get32(sdt + off);
+		u64 addr = entry_size == 8 ? le_load(sdt + off, 8) : (u32)le_load(sdt + off, 4);
 		const u8 *t = addr ? map(addr, SDT_HEADER, ctx) : NULL;
 
 		if (t && !memcmp(t, sig, 4))
@@ -143,7 +127,7 @@ bool acpi_parse_madt(const u8 *madt, struct acpi_madt *out, char *err, size_t er
 		snprintf(err, err_len, "MADT of %u bytes is shorter than its fixed part", len);
 		return false;
 	}
-	out->lapic_address = get32(madt + 36);
+	out->lapic_address = (u32)le_load(madt + 36, 4);
 	for (u32 off = MADT_ENTRIES; off < len;) {
 		u8 type = madt[off], elen = off + 1 < len ? madt[off + 1] : 0;
 
@@ -153,11 +137,11 @@ bool acpi_parse_madt(const u8 *madt, struct acpi_madt *out, char *err, size_t er
 			return false;
 		}
 		if (type == MADT_LAPIC && elen >= 8)
-			add_cpu(out, madt[off + 3], get32(madt + off + 4));
+			add_cpu(out, madt[off + 3], (u32)le_load(madt + off + 4, 4));
 		else if (type == MADT_X2APIC && elen >= 16)
-			add_cpu(out, get32(madt + off + 4), get32(madt + off + 8));
+			add_cpu(out, (u32)le_load(madt + off + 4, 4), (u32)le_load(madt + off + 8, 4));
 		else if (type == MADT_LAPIC_OVERRIDE && elen >= 12)
-			out->lapic_address = get64(madt + off + 4);
+			out->lapic_address = le_load(madt + off + 4, 8);
 		off += elen;
 	}
 	if (!out->count) {

@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: random bytes as the physical memory a firmware's ACPI
  * tables live in, for acpi_find_table and acpi_parse_madt (arch/x86/acpi.c):
- * the RSDP at 0, the ACPI 2.0 copy at 64 (when byte 0 of the input is odd).
+ * the input is physical memory from IMAGE_BASE (address 0 means "no RSDP" to the
+ * parser), the RSDP at its start, the ACPI 2.0 copy 64 bytes in (when byte 0 of
+ * the input is odd).
  * The rest of the input after byte 0 is also parsed as a MADT directly (its
  * length field set to its size), as a checksum rarely comes out right.
  * The map callback hands out exactly the bytes asked for in a heap copy, so
@@ -12,6 +14,8 @@
 #include <string.h>
 
 #include "arch/x86/acpi.h"
+
+#define IMAGE_BASE 0x1000
 
 struct image {
 	const u8 *data;
@@ -25,6 +29,9 @@ static const u8 *map(u64 phys, u64 len, void *ctx)
 	struct image *im = ctx;
 	u8 *c;
 
+	if (phys < IMAGE_BASE)
+		return NULL;
+	phys -= IMAGE_BASE;
 	if (phys >= im->size || len > im->size - phys || im->n == 64)
 		return NULL;
 	c = malloc(len ? len : 1);
@@ -53,7 +60,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			abort();
 		free(madt);
 	}
-	t = acpi_find_table(0, data[0] & 1 ? 64 : 0, "APIC", map, &im, err, sizeof(err));
+	t = acpi_find_table(IMAGE_BASE, data[0] & 1 ? IMAGE_BASE + 64 : 0, "APIC", map, &im, err, sizeof(err));
 	if (t && acpi_parse_madt(t, &m, err, sizeof(err)) &&
 	    (m.count < 1 || m.count > ACPI_MAX_CPUS || m.disabled < 0 || m.beyond < 0))
 		abort();
