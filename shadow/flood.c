@@ -161,7 +161,44 @@ static void remember(struct shadow_mmu *mmu, u64 gfn)
 
 	f->recent_gfn[f->recent_next] = gfn + 1;
 	f->recent_fault[f->recent_next] = mmu->stats.faults;
+	f->recent_moved[f->recent_next] = false;
 	f->recent_next = (f->recent_next + 1) % SHADOW_FLOOD_RECENT;
+}
+
+static void moved(struct shadow_flood *f, u64 gfn)
+{
+	for (u32 i = 0; i < SHADOW_FLOOD_RECENT; i++)
+		if (f->recent_gfn[i] == gfn + 1)
+			f->recent_moved[i] = true;
+}
+
+/*
+ * A write to a directory (a table of tables) that unlinks a recently
+ * unshadowed frame from this slot or links one into it: Linux clears the
+ * PMD entry before it frees a page table (free_pte_range) and links a new
+ * one into a slot; a frame shadowed again after that is a new table in a
+ * reused frame, not a live table unshadowed by mistake. Unlinks the shadow
+ * MMU does not see (a parent not shadowed, a bulk write) stay false
+ * positives: the count of live tables is an upper bound.
+ */
+static void note_links(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old, u32 len)
+{
+	u32 off = gpa & (PAGE_SIZE - 1);
+	const u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gpa >> PAGE_SHIFT);
+
+	if (!old || !page || off % size)
+		return;
+	for (u32 e = off / size; e <= (off + len - 1) / size; e++) {
+		u64 before, after;
+
+		entry_before_after(page, e, size, off, old, len, &before, &after);
+		if ((before & PTE_P) && (!(after & PTE_P) ||
+					 entry_frame(before, size) != entry_frame(after, size)))
+			moved(&mmu->flood, entry_frame(before, size));
+		if ((after & PTE_P) && (!(before & PTE_P) ||
+					entry_frame(before, size) != entry_frame(after, size)))
+			moved(&mmu->flood, entry_frame(after, size));
+	}
 }
 
 /* Drop gfn's shadow pages (freed at the next sp_commit_zap()) and its write protection. */
@@ -201,6 +238,8 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 		unprotect(mmu, gfn);	/* a whole-page clear dropped every shadow */
 		return;
 	}
+	if (sp->role.level > 1)
+		note_links(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, len);
 	kind = classify(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, data, len);
 	if (kind == WRITE_UPKEEP) {
 		mmu->stats.flood_live_writes++;
@@ -276,7 +315,8 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	remember(mmu, gfn);
 }
 
-/* A frame shadowed again within SHADOW_FLOOD_SOON faults of its unshadow was likely live. */
+/* A frame shadowed again within SHADOW_FLOOD_SOON faults of its unshadow was likely live,
+ * unless a parent entry unlinked or relinked it meanwhile (note_links()). */
 static void flood_shadowed(struct shadow_mmu *mmu, u64 gfn)
 {
 	struct shadow_flood *f = &mmu->flood;
@@ -284,8 +324,12 @@ static void flood_shadowed(struct shadow_mmu *mmu, u64 gfn)
 	for (u32 i = 0; i < SHADOW_FLOOD_RECENT; i++) {
 		if (f->recent_gfn[i] != gfn + 1)
 			continue;
-		if (mmu->stats.faults - f->recent_fault[i] <= SHADOW_FLOOD_SOON)
-			mmu->stats.unshadow_false_positive++;
+		if (mmu->stats.faults - f->recent_fault[i] <= SHADOW_FLOOD_SOON) {
+			if (f->recent_moved[i])
+				mmu->stats.unshadow_reused++;
+			else
+				mmu->stats.unshadow_false_positive++;
+		}
 		f->recent_gfn[i] = 0;
 	}
 }

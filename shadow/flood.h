@@ -45,7 +45,8 @@
 
 #define SHADOW_FLOOD_WRITES 4	/* writes without use before a table is unshadowed */
 #define SHADOW_FLOOD_ZERO_RUN 2	/* zero writes in a row that make the check early */
-#define SHADOW_FLOOD_SOON 64	/* re-shadowed within this many faults: a false positive */
+#define SHADOW_FLOOD_SOON 64	/* re-shadowed within this many faults: a false positive,
+				 * unless a parent entry unlinked or relinked it since */
 
 /* Flood detection on or off for one guest (guest option flood=on|off). Off by default. */
 void shadow_flood_set(struct shadow_mmu *mmu, bool on);

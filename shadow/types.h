@@ -87,7 +87,10 @@ struct shadow_stats {
 				 * root and the guest has done nothing else since */
 	u64 unshadowed_flood;
 	u64 unshadowed_pattern;
-	u64 unshadow_false_positive;
+	u64 unshadow_false_positive;	/* with no parent entry changed meanwhile: live */
+	u64 unshadow_reused;	/* shadowed again soon, but after a parent entry unlinked or
+				 * newly linked it: the guest freed the table and reused the
+				 * frame as a new one, which the unshadow did not foresee */
 	u64 flood_live_writes;
 	/* Guest-wide flushes asked for because A bits the CPU had set were cleared
 	 * (reclaim, flood and ageing passes; spage.c batches them). */
@@ -226,6 +229,8 @@ struct shadow_flood {
 	u32 recent_next;
 	u64 recent_gfn[SHADOW_FLOOD_RECENT];	/* last frames unshadowed, +1 (0: empty) */
 	u64 recent_fault[SHADOW_FLOOD_RECENT];	/* stats.faults when they were */
+	bool recent_moved[SHADOW_FLOOD_RECENT];	/* a parent entry linking it was cleared or
+						 * changed, or one now links it, since */
 };
 
 #define SHADOW_FLOOD_OLD_MAX 16

@@ -301,6 +301,27 @@ TEST(reshadow_soon_after_unshadow_is_a_false_positive)
 	check_clean();
 }
 
+/* Linux frees a page table after clearing its PMD entry and hands the frame out again as a
+ * new table: shadowing it again then is reuse, not a live table unshadowed by mistake. */
+TEST(reshadow_after_unlink_and_relink_is_reuse)
+{
+	u64 pd_entry = (fsim_pml4(0) + 2) * 4096 + 8 * 1;	/* space 0's PD, slot of table 1 */
+
+	live_space(true, 8);
+	store64(pte_gpa(0, 1, 100), 0x123456789ull << 12 | 1);
+	fsim_flush();
+	for (u32 i = 1; i < SHADOW_FLOOD_WRITES; i++)
+		store64(pte_gpa(0, 1, 100 + i), 0x123456789ull << 12 | 1);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_flood, 1);
+	store64(pd_entry, 0);				/* unlinked: freed */
+	store64(pd_entry, fsim_pt(0, 1) * 4096 | FSIM_PTE_FLAGS);	/* linked again: new */
+	fsim_read(fsim_user_gva(1, 0));
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 0);
+	CHECK_EQ(fsim.mmu.stats.unshadow_reused, 1);
+	check_clean();
+}
+
 TEST(flood_checks_leave_reclaim_its_reference_bit)
 {
 	struct shadow_page *sp;
