@@ -225,6 +225,14 @@ bool shadow_unshadow_gfn(struct shadow_mmu *mmu, u64 gfn)
 	return done;
 }
 
+/* The current run of zero writes is over: the next one counts from nothing (an
+ * upkeep write between two munmaps ends the first one's run). */
+static void end_zero_run(struct shadow_flood *f)
+{
+	f->zero_run = 0;
+	f->zero_entries = 0;
+}
+
 static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const u8 *data,
 			  u32 len)
 {
@@ -243,7 +251,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	kind = classify(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, data, len);
 	if (kind == WRITE_UPKEEP) {
 		mmu->stats.flood_live_writes++;
-		f->zero_run = 0;
+		end_zero_run(f);
 		if (!f->count_upkeep)
 			return;
 	}
@@ -298,7 +306,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	}
 	if (live) {
 		mmu->stats.flood_kept++;	/* per write, whatever the number of shadows */
-		f->zero_run = 0;
+		end_zero_run(f);
 		return;
 	}
 	if (wait) {
@@ -311,7 +319,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 		mmu->stats.unshadowed_pattern++;
 	else
 		mmu->stats.unshadowed_flood++;
-	f->zero_run = 0;
+	end_zero_run(f);
 	remember(mmu, gfn);
 }
 

@@ -322,6 +322,28 @@ TEST(reshadow_after_unlink_and_relink_is_reuse)
 	check_clean();
 }
 
+/* munmap of two pages and mmap again, over and over, in a table the process keeps using:
+ * each run of two zero writes is judged alone, never by the entries earlier runs cleared. */
+TEST(zero_runs_separated_by_refills_do_not_add_up)
+{
+	live_space(true, 64);
+	for (u32 i = 0; i < 48; i++) {
+		u32 p = (i * 2) % 64;
+
+		store64(pte_gpa(0, 1, p), 0);
+		store64(pte_gpa(0, 1, p + 1), 0);
+		fsim_invlpg(fsim_user_gva(1, p));
+		fsim_invlpg(fsim_user_gva(1, p + 1));
+		store64(pte_gpa(0, 1, p), (FSIM_DATA_FRAME + 1) * 4096 | FSIM_PTE_FLAGS);
+		store64(pte_gpa(0, 1, p + 1), (FSIM_DATA_FRAME + 2) * 4096 | FSIM_PTE_FLAGS);
+		fsim_read(fsim_user_gva(1, p));
+		fsim_read(fsim_user_gva(1, p + 1));
+	}
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern + fsim.mmu.stats.unshadowed_flood, 0);
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
+	check_clean();
+}
+
 TEST(flood_checks_leave_reclaim_its_reference_bit)
 {
 	struct shadow_page *sp;
