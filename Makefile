@@ -120,7 +120,10 @@ test: $(KERNEL) $(GUEST_KERNELS) unit $(FUZZ_BINS)
 	-$(MAKE) --no-print-directory linux-guest
 	tools/testrun.py
 
+# Everything, the Linux guest too (fetched first; without it its rows stay as they are).
+# One part only: tools/bench.py --workloads linux --write (see BENCHMARKS.md).
 bench: $(KERNEL) $(GUEST_KERNELS)
+	-$(MAKE) --no-print-directory linux-guest
 	tools/bench.py
 
 # kvm-unit-tests (x86) as umbra guests in Bochs under EPT and shadow paging, one run per
