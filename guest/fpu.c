@@ -12,11 +12,47 @@
 #include "arch/x86/panic.h"
 
 static bool use_xsave;
+static bool xsavec_conforms;
 static u64 host_xcr0_all;
 
 static void xsetbv0(u64 v)
 {
 	asm volatile("xsetbv" : : "a"((u32)v), "d"((u32)(v >> 32)), "c"(0));
+}
+
+/*
+ * Does the CPU's XSAVEC write the compacted layout of SDM Vol. 1 13.4.3? With
+ * only AVX requested, its state goes right after the 576-byte legacy area and
+ * header. Bochs 2.7's XSAVEC puts it at 160, over the header (a guest using
+ * XSAVEC there loses YMM upper halves at every context switch): umbra then
+ * does not offer XSAVEC (vmx/features.c). Run once, before any guest, with
+ * the host's own XCR0: XRSTOR of a standard-format area puts all-ones in the
+ * YMM upper halves (no vector instruction in the hypervisor), XSAVEC saves
+ * them. No guest ever sees those registers: its own state is loaded first.
+ */
+static bool check_xsavec(void)
+{
+	static u8 in[1024] __attribute__((aligned(64))), out[1024] __attribute__((aligned(64)));
+
+	if (!(cpuid(0xd, 1).eax & (1u << 1)) || !(host_xcr0_all & 4))
+		return false;
+	memset(in, 0, sizeof(in));
+	memset(out, 0, sizeof(out));
+	memcpy(in + 24, &(u32){ 0x1f80 }, 4);	/* MXCSR: loaded with AVX state */
+	in[512] = 4;				/* XSTATE_BV: AVX */
+	memset(in + 576, 0xff, 256);		/* YMM0-15 upper halves */
+	xsetbv0(host_xcr0_all);
+	asm volatile("xrstor64 (%0)\n\txsavec64 (%1)"
+		     : : "r"(in), "r"(out), "a"(4u), "d"(0u) : "memory");
+	for (u32 i = 576; i < 576 + 256; i++)
+		if (out[i] != 0xff)
+			return false;
+	return true;
+}
+
+bool fpu_xsavec_conforms(void)
+{
+	return xsavec_conforms;
 }
 
 void fpu_init_host(void)
@@ -30,6 +66,13 @@ void fpu_init_host(void)
 			panic("XSAVE area of %u bytes does not fit a page", xs.ecx);
 	}
 	fpu_init_cpu();
+	/* After CR4.OSXSAVE is set: the check runs XRSTOR and XSAVEC. */
+	if (use_xsave) {
+		xsavec_conforms = check_xsavec();
+		if (!xsavec_conforms && (cpuid(0xd, 1).eax & (1u << 1)))
+			log_printf("hv", "XSAVEC writes a layout other than the SDM's compacted "
+				   "one (Bochs 2.7): not offered to guests");
+	}
 }
 
 void fpu_init_cpu(void)

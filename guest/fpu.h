@@ -12,6 +12,8 @@
 void fpu_init_host(void);
 /* The per-CPU part (CR4 bits) on another CPU, after fpu_init_host() on the first. */
 void fpu_init_cpu(void);
+/* The CPU's XSAVEC writes the SDM's compacted layout (checked by fpu_init_host()). */
+bool fpu_xsavec_conforms(void);
 /* A guest's FPU area with the reset state (FCW, MXCSR, XCR0 = x87). */
 void fpu_init_guest(struct guest *g);
 void fpu_free_guest(struct guest *g);

@@ -15,6 +15,7 @@
  */
 #include "vmx/features.h"
 #include "vmx/vmx.h"
+#include "guest/fpu.h"
 #include "devices/types.h"
 #include "arch/x86/machine.h"
 
@@ -67,6 +68,7 @@
 /* Leaf 0xD.1 EAX: XSAVEOPT, XSAVEC, XGETBV with ECX=1. Not XSAVES (needs "enable
  * XSAVES/XRSTORS" and IA32_XSS) nor XFD. */
 #define LD_1_EAX (B(0) | B(1) | B(2))
+#define LD_1_EAX_XSAVEC B(1)	/* only where the CPU's is right (guest/fpu.c) */
 /* Extended leaves: LAHF/SAHF, LZCNT, PREFETCHW; SYSCALL, NX, 1 GiB pages, LM (RDTSCP
  * added when enabled); invariant TSC; WBNOINVD. */
 #define LX1_ECX (B(0) | B(5) | B(8))
@@ -133,7 +135,7 @@ static struct cpuid_regs xsave_leaf(u32 subleaf)
 		r.edx = (u32)(allowed >> 32);
 		r.ecx = xsave_area_size(allowed, false);  /* every component offered */
 	} else if (subleaf == 1) {
-		r.eax &= LD_1_EAX;
+		r.eax &= LD_1_EAX & ~(fpu_xsavec_conforms() ? 0 : LD_1_EAX_XSAVEC);
 		r.ecx = r.edx = 0;  /* no IA32_XSS components */
 	} else if (subleaf >= 64 || !(allowed & (1ull << subleaf))) {
 		r = (struct cpuid_regs){ 0, 0, 0, 0 };

@@ -12,7 +12,7 @@
  *    DEBUGCTL): a value the CPU would refuse is #GP(0) in the guest, and the guest runs on.
  *  - XSETBV: exactly the SDM's rules (x87 on, AVX needs SSE, AVX-512 all or none and with
  *    AVX, MPX both or none, only offered bits, ECX = 0); CPUID leaf 0xD agrees with XCR0:
- *    0xD.0:EBX and 0xD.1:EBX are the XSAVE and XSAVEC sizes, and hold what they write.
+ *    0xD.0:EBX and 0xD.1:EBX are the XSAVE and XSAVEC sizes, exactly what they write.
  *  - Leaves 7, 0xB, 0xD, 0x14, 0x80000008 as umbra promises them; RDPID, RDTSCP, INVPCID,
  *    FSGSBASE run when advertised.
  * 64-bit only (canonical addresses matter).
@@ -444,11 +444,10 @@ static void check_xsave_writes(u64 supported)
 	}
 	size1 = cpuid(0xd, 1).ebx;
 	end = xsave_written(true);
-	/* A real CPU fills the area exactly; Bochs 2.7's XSAVEC starts the extended
-	 * components at offset 160 instead of 576 (fixed in later Bochs), so it ends
-	 * 160 bytes early. Either way a buffer of 0xD.1:EBX bytes holds it. */
-	report(end <= size1 && size1 == xsavec_size(supported),
-	       "XSAVEC of XCR0 %#llx writes %u bytes: within leaf 0xD.1:EBX %u, the compacted "
+	/* Exactly: umbra offers XSAVEC only where the CPU's follows the SDM (Bochs 2.7's
+	 * starts the extended components at 160 instead of 576 and ends 160 bytes early). */
+	report(end == size1 && size1 == xsavec_size(supported),
+	       "XSAVEC of XCR0 %#llx writes %u bytes: leaf 0xD.1:EBX is %u, the compacted "
 	       "layout's size %u", supported, end, size1, xsavec_size(supported));
 }
 
