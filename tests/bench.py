@@ -120,7 +120,7 @@ def configs_of(workload):
     return [c for c in CONFIGS if c.name in names]
 
 # The Linux table: (column, stats group, key, meaning); "top_exits" is the most frequent
-# exit reasons, from the exits group.
+# exit reasons, from the exits group; "digest" the guest's DIGEST line.
 LINUX_FIGURES = [
     ("guest_tsc", "run", "guest_tsc", "guest time in Bochs instructions (50 MHz TSC ticks)"),
     ("exits", "run", "exits", "VM exits"),
@@ -137,6 +137,7 @@ LINUX_FIGURES = [
     ("flood_kept", "shadow", "flood_kept", "flood checks that found the table used"),
     ("evictions", "shadow", "evictions", "shadow pages evicted by reclaim"),
     ("examined", "shadow", "evict_examined", "pages examined by reclaim"),
+    ("digest", None, None, "the workload's digest, first 12 digits (the same everywhere)"),
 ]
 
 # `make test` runs this subset as a smoke test of the harness itself.

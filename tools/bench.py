@@ -83,6 +83,7 @@ def run_config(cfg, workloads):
         for col, group, key, _ in bench.FIGURES + bench.LINUX_FIGURES:
             row[col] = s.get(group, {}).get(key, 0) if key else 0
         row["top_exits"] = top_exits(s.get("exits", {}))
+        row["digest"] = row["checksum"][:12]
         # Every exit reason, and hypervisor ticks per exit of each (JSON only).
         row["exits_by_reason"] = s.get("exits", {})
         row["ticks_by_reason"] = s.get("ticks", {})
