@@ -61,13 +61,19 @@ void fpu_init_host(void)
 	if (use_xsave) {
 		struct cpuid_regs xs = cpuid(0xd, 0);
 
-		host_xcr0_all = ((u64)xs.edx << 32) | xs.eax;
-		if (xs.ecx > PAGE_SIZE)
-			panic("XSAVE area of %u bytes does not fit a page", xs.ecx);
+		host_xcr0_all = (((u64)xs.edx << 32) | xs.eax) & FPU_XCR0_SWITCHED;
 	}
 	fpu_init_cpu();
-	/* After CR4.OSXSAVE is set: the check runs XRSTOR and XSAVEC. */
+	/* After CR4.OSXSAVE is set: CPUID 0xD.0:EBX is the area size for the XCR0 now
+	 * set (SDM Vol. 1 13.2), so a host with more components (AMX) still fits a page. */
 	if (use_xsave) {
+		u32 size;
+
+		xsetbv0(host_xcr0_all);
+		size = cpuid(0xd, 0).ebx;
+		if (size > PAGE_SIZE)
+			panic("XSAVE area of %u bytes for XCR0 %#llx does not fit a page", size,
+			      (unsigned long long)host_xcr0_all);
 		xsavec_conforms = check_xsavec();
 		if (!xsavec_conforms && (cpuid(0xd, 1).eax & (1u << 1)))
 			log_printf("hv", "XSAVEC writes a layout other than the SDM's compacted "

@@ -8,6 +8,12 @@
 
 #include "guest/guest.h"
 
+/* XSAVE components switched between guests, and so the most a guest may enable:
+ * x87, SSE, AVX, AVX-512 (opmask, ZMM_Hi256, Hi16_ZMM): 2,688 bytes at most, one
+ * page. Not MPX (IA32_BNDCFGS is not provided), PKRU (PKU hidden), AMX (XFD, and
+ * a state area of 8 KiB more). */
+#define FPU_XCR0_SWITCHED 0xe7ull
+
 /* Enable FXSR/XSAVE for the host once (CR4), before any guest. */
 void fpu_init_host(void);
 /* The per-CPU part (CR4 bits) on another CPU, after fpu_init_host() on the first. */

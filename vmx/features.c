@@ -79,10 +79,8 @@
 #define LX7_EDX B(8)
 #define LX8_EBX B(9)
 
-/* XSAVE components a guest may enable: x87, SSE, AVX, AVX-512 (opmask, ZMM_Hi256,
- * Hi16_ZMM). guest/fpu.c switches every component the host has. Not MPX (IA32_BNDCFGS
- * is not provided), PKRU (PKU hidden), AMX (XFD, and a state area beyond a page). */
-#define XCR0_GUEST 0xe7ull
+/* XSAVE components a guest may enable: those guest/fpu.c switches. */
+#define XCR0_GUEST FPU_XCR0_SWITCHED
 
 static bool has(u32 reg, u32 bit)
 {

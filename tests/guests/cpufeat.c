@@ -429,7 +429,8 @@ static void check_xsave_writes(u64 supported)
 	if (supported & BIT(7))
 		asm volatile("vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31" : : : "memory");
 	else if (supported & BIT(2))
-		asm volatile("vpcmpeqd %%ymm15, %%ymm15, %%ymm15" : : : "memory");
+		/* VCMPPS TRUE (AVX): VPCMPEQD on ymm needs AVX2, which Sandy Bridge lacks. */
+		asm volatile("vcmpps $0xf, %%ymm15, %%ymm15, %%ymm15" : : : "memory");
 	else {
 		report_skip("XSAVE writes: neither AVX nor AVX-512 offered");
 		return;
