@@ -467,8 +467,10 @@ TESTS += [
     smp("smp4-paging-ept-equals-shadow", 4, "paging-ept-equals-shadow",
         log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("p64-ept", "p64-shadow")),
     # Global reclaim across guests that run at once: the donor's lock is only tried.
+    # Four busy guests on four CPUs may each keep one CPU, so no spread is asked here;
+    # a shadow guest moving between CPUs is checked by smp2-mixed-ept-and-shadow (s-mem).
     smp("smp4-tiny-shadow-pool", 4, "hostile-tiny-shadow-pool",
-        log_must=[r"smp: 4 CPU\(s\) of the 4"] + spread("pool-a")),
+        log_must=[r"smp: 4 CPU\(s\) of the 4"]),
     smp("smp2-shadow-isolation", 2, "shadow-isolation", log_must=[r"smp: 2 CPU\(s\) of the 2"]),
     # Guests killed for storms, spins and triple faults on whichever CPU they run.
     smp("smp4-storm-and-spin-end-alone", 4, "storm-and-spin-end-alone",
