@@ -247,6 +247,14 @@ enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsign
 			   fault);
 }
 
+/* A fault the emulated instruction raised, delivered as the CPU would (#PF sets CR2). */
+static void inject_emulated_fault(struct guest *g, const struct x86_fault *f)
+{
+	if (f->vector == 14)
+		g->regs.cr2 = f->address;
+	inject_exception(g, f->vector, f->has_error_code, f->error_code);
+}
+
 static void load_context(struct guest *g)
 {
 	static const enum vmcs_field bases[X86_NR_SEGS] = {
@@ -305,10 +313,7 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 		return EXIT_RESUME;
 	}
 	case X86_EMU_EXCEPTION:
-		if (res.fault.vector == 14)
-			g->regs.cr2 = res.fault.address;
-		inject_exception(g, res.fault.vector, res.fault.has_error_code,
-				 res.fault.error_code);
+		inject_emulated_fault(g, &res.fault);
 		return EXIT_RESUME;
 	case X86_EMU_RETRY:
 		return EXIT_RESUME;
@@ -373,10 +378,7 @@ enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
 	case X86_EMU_DONE:
 		return EXIT_RESUME;
 	case X86_EMU_EXCEPTION:
-		if (res.fault.vector == 14)
-			g->regs.cr2 = res.fault.address;
-		inject_exception(g, res.fault.vector, res.fault.has_error_code,
-				 res.fault.error_code);
+		inject_emulated_fault(g, &res.fault);
 		return EXIT_RESUME;
 	default:
 		break;
