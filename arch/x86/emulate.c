@@ -2188,16 +2188,22 @@ static enum x86_emu_status task_switch(struct emu *e, struct x86_task_switch *t)
 	return X86_EMU_DONE;
 }
 
+/* An empty result and a working copy of the registers, committed only on success. */
+static void emu_start(struct emu *e, struct x86_emu_ctxt *ctxt, struct x86_emu_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	memset(e, 0, sizeof(*e));
+	e->ctxt = ctxt;
+	e->res = res;
+	e->regs = ctxt->regs;
+}
+
 enum x86_emu_status x86_task_switch(struct x86_emu_ctxt *ctxt, struct x86_task_switch *t,
 				    struct x86_emu_result *res)
 {
 	struct emu e;
 
-	memset(res, 0, sizeof(*res));
-	memset(&e, 0, sizeof(e));
-	e.ctxt = ctxt;
-	e.res = res;
-	e.regs = ctxt->regs;
+	emu_start(&e, ctxt, res);
 	t->committed = false;
 	res->status = task_switch(&e, t);
 	if (t->committed)
@@ -2386,11 +2392,7 @@ enum x86_emu_status x86_emulate(struct x86_emu_ctxt *ctxt, struct x86_emu_result
 	struct emu e;
 	enum x86_emu_status st;
 
-	memset(res, 0, sizeof(*res));
-	memset(&e, 0, sizeof(e));
-	e.ctxt = ctxt;
-	e.res = res;
-	e.regs = ctxt->regs;
+	emu_start(&e, ctxt, res);
 
 	st = decode(&e);
 	res->kind = e.kind;

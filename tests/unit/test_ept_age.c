@@ -218,6 +218,15 @@ static void touch(u64 gfn)
 	cpu_walk_track(gfn);
 }
 
+/* n touches of random pages in the first hot_blocks 2 MiB blocks (a 64-bit LCG). */
+static void touch_hot_blocks(u64 *seed, int hot_blocks, int n)
+{
+	for (int i = 0; i < n; i++) {
+		*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+		touch(((*seed >> 33) % (u64)hot_blocks) * 512 + (*seed >> 20) % 512);
+	}
+}
+
 static void touch_range(u64 gfn, u64 count)
 {
 	for (u64 p = gfn; p < gfn + count; p++)
@@ -757,10 +766,7 @@ TEST(split_random_workload_matches_model)
 	for (int pass = 0; pass < 300; pass++) {
 		int hot_blocks = pass % 50 < 25 ? 3 : 12;
 
-		for (int i = 0; i < 40; i++) {
-			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-			touch(((seed >> 33) % (u64)hot_blocks) * 512 + (seed >> 20) % 512);
-		}
+		touch_hot_blocks(&seed, hot_blocks, 40);
 		scan(&st);
 		splits += st.splits;
 		merges += st.merges;
@@ -1026,10 +1032,7 @@ TEST(track_split_random_workload_matches_model)
 	for (int pass = 0; pass < 200; pass++) {
 		int hot_blocks = pass % 40 < 20 ? 3 : 12;
 
-		for (int i = 0; i < 30; i++) {
-			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-			touch(((seed >> 33) % (u64)hot_blocks) * 512 + (seed >> 20) % 512);
-		}
+		touch_hot_blocks(&seed, hot_blocks, 30);
 		scan(&st);
 		splits += st.splits;
 		merges += st.merges;
