@@ -48,83 +48,37 @@ bool emulate_init_cpu(void)
 	return emu_of[this_cpu_index()] != NULL;
 }
 
-static enum x86_cb_status translate(struct guest *g, u64 la, u32 access, u64 *gpa,
-				    struct x86_fault *fault)
-{
-	u32 pfec = 0;
-
-	switch (mmu_translate(g, la, access, gpa, &pfec)) {
-	case GWALK_OK:
-		return X86_CB_OK;
-	case GWALK_FAULT:
-		*fault = (struct x86_fault){ .vector = 14, .has_error_code = true,
-					     .error_code = pfec, .address = la };
-		return X86_CB_FAULT;
-	case GWALK_NONCANONICAL:
-		*fault = (struct x86_fault){ .vector = 13, .has_error_code = true };
-		return X86_CB_FAULT;
-	case GWALK_NOT_RAM:
-		break;
-	}
-	return X86_CB_UNHANDLED;
-}
-
-static u32 access_kind(u32 base)
-{
-	return base | (guest_cpl() == 3 ? GACC_USER : 0);
-}
-
-/* Copy between a guest-linear range and buf, one page at a time. */
+/*
+ * Copy between a guest-linear range and buf through the MMU (vmx/mmu.c): every page is
+ * translated before any byte moves, so a fault leaves memory as it was.
+ */
 static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsigned len,
-				      u32 access, bool to_guest, struct x86_fault *fault)
+				      u32 access, struct x86_fault *fault)
 {
-	u8 *b = buf;
+	u64 unassigned;
+	enum x86_cb_status st = mmu_linear_access(g, la, buf, len, access, fault, &unassigned);
 
-	while (len) {
-		unsigned chunk = (unsigned)(PAGE_SIZE - (la & (PAGE_SIZE - 1)));
-		enum x86_cb_status st;
-		u64 gpa;
-		u8 *p;
-
-		if (chunk > len)
-			chunk = len;
-		st = translate(g, la, access, &gpa, fault);
-		if (st != X86_CB_OK)
-			return st;
-		p = guest_gpa_ptr(g, gpa, chunk);
-		if (!p) {
-			if (!devices_mmio(g, gpa, b, chunk, to_guest)) {
-				this_emu()->unassigned_gpa = gpa;
-				return X86_CB_UNHANDLED;
-			}
-		} else if (to_guest) {
-			mmu_store(g, gpa, b, chunk);
-		} else {
-			memcpy(b, p, chunk);
-		}
-		la += chunk;
-		b += chunk;
-		len -= chunk;
-	}
-	return X86_CB_OK;
+	if (st == X86_CB_UNHANDLED)
+		this_emu()->unassigned_gpa = unassigned;
+	return st;
 }
 
 static enum x86_cb_status cb_fetch(void *opaque, u64 la, void *buf, unsigned len,
 				   struct x86_fault *fault)
 {
-	return linear_copy(opaque, la, buf, len, access_kind(GACC_FETCH), false, fault);
+	return linear_copy(opaque, la, buf, len, GACC_FETCH, fault);
 }
 
 static enum x86_cb_status cb_read(void *opaque, u64 la, void *buf, unsigned len,
 				  struct x86_fault *fault)
 {
-	return linear_copy(opaque, la, buf, len, access_kind(0), false, fault);
+	return linear_copy(opaque, la, buf, len, 0, fault);
 }
 
 static enum x86_cb_status cb_write(void *opaque, u64 la, const void *buf, unsigned len,
 				   struct x86_fault *fault)
 {
-	return linear_copy(opaque, la, (void *)buf, len, access_kind(GACC_WRITE), true, fault);
+	return linear_copy(opaque, la, (void *)buf, len, GACC_WRITE, fault);
 }
 
 /* One vCPU per guest and the guest is stopped while we run, so compare and
@@ -133,7 +87,7 @@ static enum x86_cb_status cb_cmpxchg(void *opaque, u64 la, void *expected, const
 				     unsigned len, bool *swapped, struct x86_fault *fault)
 {
 	u8 current[16];
-	enum x86_cb_status st = linear_copy(opaque, la, current, len, access_kind(0), false, fault);
+	enum x86_cb_status st = linear_copy(opaque, la, current, len, 0, fault);
 
 	if (st != X86_CB_OK)
 		return st;
@@ -142,15 +96,14 @@ static enum x86_cb_status cb_cmpxchg(void *opaque, u64 la, void *expected, const
 		memcpy(expected, current, len);
 		return X86_CB_OK;
 	}
-	return linear_copy(opaque, la, (void *)desired, len, access_kind(GACC_WRITE), true, fault);
+	return linear_copy(opaque, la, (void *)desired, len, GACC_WRITE, fault);
 }
 
 /* Descriptor tables: implicit supervisor accesses whatever the CPL (SDM 4.6). */
 static enum x86_cb_status cb_sys_copy(void *opaque, u64 la, void *buf, unsigned len, bool write,
 				      struct x86_fault *fault)
 {
-	return linear_copy(opaque, la, buf, len,
-			   access_kind(GACC_IMPLICIT | (write ? GACC_WRITE : 0)), write, fault);
+	return linear_copy(opaque, la, buf, len, GACC_IMPLICIT | (write ? GACC_WRITE : 0), fault);
 }
 
 /* VMCS fields of segment register n (ES..GS = 0..5, LDTR 6, TR 7): SDM Vol. 3D B.1.2. */
@@ -239,13 +192,6 @@ static const struct x86_emu_ops guest_ops = {
 	.vreg_write = cb_vreg_write,
 	.load_cr3 = cb_load_cr3,
 };
-
-enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
-				      bool to_guest, struct x86_fault *fault)
-{
-	return linear_copy(g, la, buf, len, access_kind(to_guest ? GACC_WRITE : 0), to_guest,
-			   fault);
-}
 
 /* A fault the emulated instruction raised, delivered as the CPU would (#PF sets CR2). */
 static void inject_emulated_fault(struct guest *g, const struct x86_fault *f)

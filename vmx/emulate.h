@@ -12,16 +12,6 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 /* This CPU's emulation context, before it runs guests (the boot CPU has one). */
 bool emulate_init_cpu(void);
 
-/*
- * Copy len bytes between buf and the guest's linear address la as the
- * guest's own access would (its paging, RAM through the MMU, emulated
- * MMIO pages through the device models), e.g. for INS/OUTS whose string
- * lies in MMIO. X86_CB_FAULT fills *fault (#PF, #GP) for injection;
- * X86_CB_UNHANDLED: neither RAM nor a device.
- */
-enum x86_cb_status emulate_guest_copy(struct guest *g, u64 la, void *buf, unsigned len,
-				      bool to_guest, struct x86_fault *fault);
-
 /* Task-switch exit (every task switch exits, SDM Vol. 3C 26.2): the switch of SDM Vol. 3A
  * 8.3 done by arch/x86/emulate.c on the guest. */
 enum exit_action handle_task_switch(struct guest *g, struct vmexit *e);

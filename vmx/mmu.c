@@ -89,6 +89,9 @@ enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigne
 	unsigned n = 0, done = 0;
 	u8 *b = buf;
 
+	*unassigned = ~0ull;
+	if (len > PAGE_SIZE)  /* at most two pages: part[] */
+		return X86_CB_UNHANDLED;
 	/* Translate every page first: a fault must leave memory untouched. */
 	for (; done < len; n++) {
 		u64 at = la + done;

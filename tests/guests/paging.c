@@ -590,6 +590,36 @@ static void test_string_ops(void)
 	digest_end("repstos");
 }
 
+/*
+ * A store that starts in a live page directory and ends in an unmapped page faults on the
+ * second page and writes neither (an instruction's fault leaves its memory operand
+ * unchanged). Under shadow paging the directory is write-protected, so the hypervisor
+ * emulates the store and must translate both pages before writing the first.
+ */
+static void test_crossing_store(void)
+{
+	unsigned long cr3 = aspace_new(), va = section_va(10), window = va + large / 2;
+	unsigned long at = window + PAGE - 2, want_ec = PFEC_W;
+	u8 *dir, before[8];
+	struct probe_result r;
+
+	map_page(cr3, va, alloc_frame(), PTE_P | PTE_W, LEVEL_PTE);
+	dir = (u8 *)((unsigned long)pte_lookup(cr3, va, LEVEL_PDE) & ~(PAGE - 1));
+	map_page(cr3, window, (unsigned long)dir, PTE_P | PTE_W, LEVEL_PTE);
+	memcpy(before, dir + PAGE - sizeof(before), sizeof(before));
+	aspace_switch(cr3);
+	expect(*(volatile u32 *)va == 0, "the directory is in use", 1, 0);
+	r = probe(at, PROBE_WRITE, 0, false, ~0ul);
+	aspace_switch(aspace_kernel());
+	expect(r.faulted, "store across into an unmapped page faults", 0, 1);
+	expect(r.error_code == want_ec, "error code", r.error_code, want_ec);
+	expect(r.cr2 >= window + PAGE && r.cr2 < at + sizeof(long), "CR2 in the second page", r.cr2,
+	       window + PAGE);
+	expect(!memcmp(before, dir + PAGE - sizeof(before), sizeof(before)),
+	       "the directory's last bytes are unchanged", 0, 1);
+	report_section("store from a live directory into an unmapped page", 5);
+}
+
 /* --- LOCK'ed edits of page-table entries ------------------------------------------------- */
 
 #define LOCK_PAGES 8
@@ -1090,6 +1120,7 @@ int main(void)
 	test_cow();
 	test_load();
 	test_string_ops();
+	test_crossing_store();
 	test_lock_ops();
 	test_accessed_dirty();
 	test_large_pages();
