@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "devices/devices.h"
 #include "devices/lapic.h"
+#include "devices/pc_testdev.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "devices/platform.h"
@@ -55,6 +56,7 @@ static const struct {
 	{ 0x510, 0x511, fw_cfg_io, false },
 	{ 0x608, 0x60b, pm_timer_io, false },
 	{ 0xcf8, 0xcff, pci_config_io, false },
+	{ PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_PORT + PC_TESTDEV_IRQ_LINES - 1, pc_testdev_irq_io, BYTE_WIDE },
 	{ 0x8900, 0x8900, ignored_io, false },  /* Bochs' shutdown port, written after 0xf4 */
 };
 

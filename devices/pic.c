@@ -6,10 +6,14 @@
 
 static void chip_reset(struct pic_chip *p, u8 base)
 {
-	*p = (struct pic_chip){ .vector_base = base, .imr = 0xff };
+	*p = (struct pic_chip){ .vector_base = base };
 }
 
-/* Vector bases as a PC BIOS leaves them: 0x08 and 0x70. */
+/* Vector bases as a PC BIOS leaves them: 0x08 and 0x70. No line is masked:
+ * initialization clears the IMR (8259A data sheet, ICW1), and which lines a
+ * BIOS masks again belongs to its own drivers; umbra has no BIOS. QEMU's and
+ * KVM's 8259 reset leave IMR 0 too. Nothing raises a line until the guest
+ * programs a device (the PIT is idle, the UART's OUT2 is off). */
 void pic_reset(struct guest *g)
 {
 	chip_reset(&g->dev->pic[0], 0x08);

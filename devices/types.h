@@ -66,6 +66,7 @@ struct guest_devices {
 	u32 fw_cfg_offset;
 	u32 pci_address;       /* last value written to 0xcf8 */
 	u32 testdev_latch;     /* port 0xe0 */
+	u32 testdev_irq_lines; /* pc-testdev IRQ lines 0-23 as last driven (ports 0x2000+n) */
 	u8 *testdev_page;      /* the RAM-like MMIO page at 0xff000000 */
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "unit.h"
 #include "devices/pic.h"
+#include "devices/pc_testdev.h"
 
 static struct guest_devices devs;
 static struct guest g;
@@ -42,12 +43,40 @@ static void program(u8 master_mask, u8 slave_mask)
 	out(0xa1, slave_mask);
 }
 
-TEST(reset_masks_everything)
+TEST(reset_masks_nothing)
 {
 	reset();
+	CHECK_EQ(in(0x21), 0x00);
+	CHECK_EQ(in(0xa1), 0x00);
 	pic_raise_irq(&g, 0);
+	CHECK_EQ(pic_pending_vector(&g), 0x08);  /* the BIOS vector bases */
+}
+
+static void testdev_out(u16 port, u32 v)
+{
+	CHECK(pc_testdev_irq_io(&g, port, 1, false, &v));
+}
+
+/* realmode's sti_inhibit: IRQ 11 raised and lowered with interrupts off is
+ * still delivered (edge-triggered: the rising edge latched it). */
+TEST(testdev_irq_line_edge_latches)
+{
+	reset();
+	testdev_out(0x200b, 1);
+	testdev_out(0x200b, 0);
+	CHECK_EQ(pic_pending_vector(&g), 0x73);
+	pic_ack(&g, 0x73);
 	CHECK_EQ(pic_pending_vector(&g), (u64)-1);
-	CHECK_EQ(in(0x21), 0xff);
+	out(0xa0, 0x20), out(0x20, 0x20);        /* EOI both */
+	testdev_out(0x200b, 0);                  /* no edge: nothing */
+	CHECK_EQ(pic_pending_vector(&g), (u64)-1);
+	testdev_out(0x200b, 1);
+	testdev_out(0x200b, 2);                  /* still high: no second edge */
+	pic_ack(&g, 0x73);
+	out(0xa0, 0x20), out(0x20, 0x20);
+	CHECK_EQ(pic_pending_vector(&g), (u64)-1);
+	testdev_out(0x2010, 1);                  /* an I/O APIC-only line: no 8259 input */
+	CHECK_EQ(pic_pending_vector(&g), (u64)-1);
 }
 
 TEST(icw_sequence_sets_vector_base)
