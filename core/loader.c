@@ -11,7 +11,7 @@
 #include "core/loader.h"
 #include "core/image.h"
 #include "core/linux.h"
-#include "devices/platform.h"
+#include "devices/acpi_tables.h"
 #include "guest/memory.h"
 #include "lib/options.h"
 #include "arch/x86/log.h"
@@ -251,7 +251,7 @@ static bool load_linux(struct guest *g, const struct boot_module *m, const struc
 	}
 	if (!linux_load(g, (const u8 *)m->start, m->end - m->start, img, initrd, bs, err,
 			err_len) ||
-	    !acpi_tables_write(g) || !write_identity_map(g)) {
+	    !acpi_tables_write(g, 1) || !write_identity_map(g)) {
 		if (!err[0])
 			snprintf(err, err_len, "guest RAM too small for the boot information");
 		return false;
@@ -283,7 +283,7 @@ bool loader_load(struct guest *g, const struct boot_module *m, const struct boot
 	}
 	if (env && !load_env(g, env, &img, &env_module, err, err_len))
 		return false;
-	if (!write_multiboot_info(g, env ? &env_module : NULL) || !acpi_tables_write(g)) {
+	if (!write_multiboot_info(g, env ? &env_module : NULL) || !acpi_tables_write(g, 1)) {
 		snprintf(err, err_len, "guest RAM too small for the boot information");
 		return false;
 	}

@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include "devices/devices.h"
+#include "devices/acpi_pm.h"
+#include "devices/acpi_tables.h"
 #include "devices/lapic.h"
 #include "devices/pc_testdev.h"
 #include "devices/pic.h"
@@ -54,7 +56,8 @@ static const struct {
 	{ 0xe9, 0xe9, e9_io, BYTE_WIDE },
 	{ 0x3f8, 0x3ff, uart_io, BYTE_WIDE },
 	{ 0x510, 0x511, fw_cfg_io, false },
-	{ 0x608, 0x60b, pm_timer_io, false },
+	{ ACPI_PM1A_EVT_PORT, ACPI_PM1A_CNT_PORT + 1, acpi_pm_io, BYTE_WIDE },
+	{ ACPI_PM_TMR_PORT, ACPI_PM_TMR_PORT + 3, pm_timer_io, false },
 	{ 0xcf8, 0xcff, pci_config_io, false },
 	{ PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_PORT + PC_TESTDEV_IRQ_LINES - 1, pc_testdev_irq_io, BYTE_WIDE },
 	{ 0x8900, 0x8900, ignored_io, false },  /* Bochs' shutdown port, written after 0xf4 */
@@ -122,13 +125,40 @@ void devices_update(struct guest *g, u64 now)
 {
 	pit_update(g, now);
 	lapic_update(g, now);
+	rtc_update(g, now);
+}
+
+static u64 earlier(u64 a, u64 b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
 }
 
 u64 devices_next_event(struct guest *g)
 {
-	u64 pit = pit_next_event(g), apic = lapic_next_event(g);
+	return earlier(earlier(pit_next_event(g), lapic_next_event(g)), rtc_next_event(g));
+}
 
-	return !pit ? apic : !apic ? pit : pit < apic ? pit : apic;
+bool devices_enter_sleep(struct guest *g)
+{
+	struct acpi_pm_state *pm = &g->dev->pm;
+
+	if (!pm->sleep_requested)
+		return false;
+	pm->sleep_requested = false;
+	pm->asleep = true;
+	pm->woke = false;
+	return true;
+}
+
+bool devices_wakes_cpu(struct guest *g)
+{
+	struct acpi_pm_state *pm = &g->dev->pm;
+
+	if (pm->woke) {
+		pm->woke = false;
+		return true;
+	}
+	return devices_pending_vector(g) >= 0;
 }
 
 bool devices_nmi_pending(struct guest *g)
@@ -143,7 +173,11 @@ void devices_nmi_ack(struct guest *g)
 
 int devices_pending_vector(struct guest *g)
 {
-	int v = lapic_pending_vector(g);
+	int v;
+
+	if (g->dev->pm.asleep)  /* in S3 the CPU takes no interrupt; only a wake event */
+		return -1;
+	v = lapic_pending_vector(g);
 
 	if (v >= 0)
 		return v;

@@ -20,6 +20,12 @@ void devices_update(struct guest *g, u64 now);
 u64 devices_next_event(struct guest *g);
 int devices_pending_vector(struct guest *g);
 void devices_ack(struct guest *g, int vector);
+/* The guest wrote SLP_EN for S3 (devices/acpi_pm.c): true once, and from
+ * then on the platform sleeps, no interrupt is offered, until a wake event. */
+bool devices_enter_sleep(struct guest *g);
+/* A halted (or sleeping) vCPU resumes: an interrupt is pending, or a wake
+ * event has just ended a sleep (consumed by this call). */
+bool devices_wakes_cpu(struct guest *g);
 /* Which source raises vector, for messages ("APIC timer", "PIT", ...). */
 const char *devices_vector_source(struct guest *g, int vector);
 /* An NMI waiting for the CPU; devices_nmi_ack() when it is delivered. */

@@ -1,12 +1,13 @@
 /*
  * The rest of the PC platform QEMU-style test kernels expect
  * (tests/guests/PLATFORM.md): fw_cfg, PCI configuration ports with no
- * devices, the ACPI PM timer and minimal ACPI tables, the test device (a
+ * devices, the ACPI PM timer, the test device (a
  * port latch at 0xe0 and a RAM-like page at 0xff000000 whose every access
  * is emulated).
  */
 #include <string.h>
 #include "devices/platform.h"
+#include "devices/acpi_tables.h"
 #include "guest/memory.h"
 #include "arch/x86/machine.h"
 #include "mm/mm.h"
@@ -107,9 +108,8 @@ void testdev_free(struct guest *g)
 	g->dev->testdev_page = NULL;
 }
 
-/* ---- ACPI: PM timer and the tables that announce it --------------------------- */
+/* ---- ACPI PM timer (its tables: devices/acpi_tables.c) ------------------------- */
 
-#define PM_TIMER_PORT 0x608
 #define PM_TIMER_HZ 3579545ull
 
 bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
@@ -120,7 +120,7 @@ bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 		return true;
 	/* A 24-bit counter at 3.579545 MHz of guest time (ACPI 4.8.3.3). */
 	*value = (u32)((guest_tsc(g) * PM_TIMER_HZ / (khz * 1000)) & 0xffffff);
-	*value >>= 8 * (port - PM_TIMER_PORT);
+	*value >>= 8 * (port - ACPI_PM_TMR_PORT);
 	if (size < 4)
 		*value &= (1u << (8 * size)) - 1;
 	return true;
@@ -132,72 +132,4 @@ bool ignored_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 	if (in)
 		*value = size == 4 ? ~0u : (1u << (8 * size)) - 1;
 	return true;
-}
-
-struct acpi_header {
-	char signature[4];
-	u32 length;
-	u8 revision, checksum;
-	char oem_id[6], oem_table_id[8];
-	u32 oem_revision;
-	char creator_id[4];
-	u32 creator_revision;
-} PACKED;
-
-#define ACPI_RSDP_GPA 0xe0000ull
-#define ACPI_RSDT_GPA 0xe0040ull
-#define ACPI_FADT_GPA 0xe0080ull
-#define FADT_LENGTH 116   /* ACPI 1.0 FADT */
-#define FADT_PM_TMR_BLK 76
-#define FADT_PM_TMR_LEN 91
-
-static u8 checksum(const u8 *p, u32 len)
-{
-	u8 sum = 0;
-
-	for (u32 i = 0; i < len; i++)
-		sum += p[i];
-	return (u8)-sum;
-}
-
-static void acpi_header(struct acpi_header *h, const char *sig, u32 length)
-{
-	memcpy(h->signature, sig, 4);
-	h->length = length;
-	h->revision = 1;
-	memcpy(h->oem_id, "UMBRA ", 6);
-	memcpy(h->oem_table_id, "UMBRAHV ", 8);
-	memcpy(h->creator_id, "UMBR", 4);
-}
-
-bool acpi_tables_write(struct guest *g)
-{
-	struct {
-		char signature[8];
-		u8 checksum;
-		char oem_id[6];
-		u8 revision;
-		u32 rsdt;
-	} PACKED rsdp = { .revision = 0, .rsdt = (u32)ACPI_RSDT_GPA };
-	struct {
-		struct acpi_header h;
-		u32 entry[1];
-	} PACKED rsdt = { .entry = { (u32)ACPI_FADT_GPA } };
-	u8 fadt[FADT_LENGTH] = { 0 };
-	u32 pm_tmr = PM_TIMER_PORT;
-
-	memcpy(rsdp.signature, "RSD PTR ", 8);
-	memcpy(rsdp.oem_id, "UMBRA ", 6);
-	rsdp.checksum = checksum((const u8 *)&rsdp, sizeof(rsdp));
-	acpi_header(&rsdt.h, "RSDT", sizeof(rsdt));
-	rsdt.h.checksum = checksum((const u8 *)&rsdt, sizeof(rsdt));
-	acpi_header((struct acpi_header *)fadt, "FACP", FADT_LENGTH);
-	memcpy(fadt + FADT_PM_TMR_BLK, &pm_tmr, 4);
-	fadt[FADT_PM_TMR_LEN] = 4;
-	((struct acpi_header *)fadt)->checksum = checksum(fadt, FADT_LENGTH);
-
-	return g->mem.size > ACPI_FADT_GPA + FADT_LENGTH &&
-	       guest_copy_to(g, ACPI_RSDP_GPA, &rsdp, sizeof(rsdp)) &&
-	       guest_copy_to(g, ACPI_RSDT_GPA, &rsdt, sizeof(rsdt)) &&
-	       guest_copy_to(g, ACPI_FADT_GPA, fadt, sizeof(fadt));
 }

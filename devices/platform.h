@@ -1,4 +1,4 @@
-/* Firmware-facing pieces of the PC platform: fw_cfg, PCI configuration ports, the test device, the ACPI PM timer and tables (devices/platform.c). */
+/* Firmware-facing pieces of the PC platform: fw_cfg, PCI configuration ports, the test device, the ACPI PM timer (devices/platform.c). */
 #ifndef DEVICES_PLATFORM_H
 #define DEVICES_PLATFORM_H
 
@@ -12,7 +12,5 @@ bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool wri
 void testdev_free(struct guest *g);
 bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
 bool ignored_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
-/* Write RSDP/RSDT/FADT into guest RAM below 1 MiB (false: no room). */
-bool acpi_tables_write(struct guest *g);
 
 #endif

@@ -3,18 +3,28 @@
  * data; bit 7 of the index is the NMI mask, kept but without effect).
  * Its time is a fixed epoch, RTC_EPOCH below, plus the guest's own clock
  * (guest TSC), so every run of a guest reads the same dates, and a guest
- * that sets the clock moves that offset. The time is computed when read,
- * so an update is never in progress (register A's UIP stays 0) and the
- * alarm, periodic and update-ended interrupts (IRQ 8) are not modelled:
- * register C reads 0. Registers B's DM (binary/BCD) and 24/12 bits are.
- * Other bytes are plain CMOS RAM, zero at reset.
+ * that sets the clock moves that offset. The time is computed when read;
+ * the once-a-second update happens at each whole second of the guest's
+ * clock, and register A's UIP reads 1 for the 244 us before it (MC146818
+ * data sheet: the time is stable while UIP=1 and for 244 us after UIP=0
+ * reads). The alarm (registers 1, 3, 5, 0xc0-0xff = don't care) is checked
+ * at every update: AF in register C, and with AIE set IRQF and an IRQ 8
+ * edge, which is also the ACPI RTC wake event (devices/acpi_pm.c). The
+ * periodic and update-ended interrupts are not modelled (PF, UF read 0).
+ * Registers B's DM (binary/BCD), 24/12 and SET bits are. Other bytes are
+ * plain CMOS RAM, zero at reset.
  */
 #include "devices/rtc.h"
+#include "devices/acpi_pm.h"
+#include "devices/pic.h"
 #include "arch/x86/machine.h"
 
 #define RTC_SECONDS 0x00
+#define RTC_SECONDS_ALARM 0x01
 #define RTC_MINUTES 0x02
+#define RTC_MINUTES_ALARM 0x03
 #define RTC_HOURS 0x04
+#define RTC_HOURS_ALARM 0x05
 #define RTC_WEEKDAY 0x06
 #define RTC_DAY 0x07
 #define RTC_MONTH 0x08
@@ -28,6 +38,13 @@
 #define REG_B_24H 0x02
 #define REG_B_BINARY 0x04
 #define REG_B_SET 0x80
+#define REG_B_AIE 0x20
+#define REG_A_UIP 0x80
+#define REG_C_IRQF 0x80
+#define REG_C_AF 0x20
+#define ALARM_DONT_CARE 0xc0
+#define RTC_IRQ 8
+#define UIP_US 244            /* UIP is set this long before the update */
 #define REG_D_VRT 0x80        /* RAM and time valid */
 #define HOUR_PM 0x80
 /* 2024-01-01 00:00:00 UTC as seconds since 1970-01-01. */
@@ -63,14 +80,20 @@ static void civil_from_days(s64 z, struct rtc_time *t)
 	t->year = (int)((s64)yoe + era * 400 + (t->mon <= 2));
 }
 
-static s64 guest_seconds(struct guest *g)
+static u64 tsc_hz(void)
 {
-	return (s64)(guest_tsc(g) / (machine_timing_khz() * 1000));
+	return machine_timing_khz() * 1000;
 }
 
-static void rtc_now(struct guest *g, struct rtc_time *t)
+static s64 guest_seconds(struct guest *g)
 {
-	s64 now = RTC_EPOCH + g->dev->rtc.offset_s + guest_seconds(g);
+	return (s64)(guest_tsc(g) / tsc_hz());
+}
+
+/* The calendar time at guest clock second s. */
+static void rtc_time_at(struct guest *g, s64 s, struct rtc_time *t)
+{
+	s64 now = RTC_EPOCH + g->dev->rtc.offset_s + s;
 	s64 days = now / 86400, rem = now % 86400;
 
 	civil_from_days(days, t);
@@ -78,6 +101,11 @@ static void rtc_now(struct guest *g, struct rtc_time *t)
 	t->min = (int)(rem / 60 % 60);
 	t->sec = (int)(rem % 60);
 	t->wday = (int)((days + 4) % 7) + 1;  /* 1970-01-01 was a Thursday; Sunday is 1 */
+}
+
+static void rtc_now(struct guest *g, struct rtc_time *t)
+{
+	rtc_time_at(g, guest_seconds(g), t);
 }
 
 static u8 encode(const struct rtc_state *r, int v)
@@ -108,6 +136,87 @@ static int write_hour(const struct rtc_state *r, u8 v)
 	return v & HOUR_PM ? h + 12 : h;
 }
 
+static bool alarm_field_matches(u8 alarm, u8 now)
+{
+	return (alarm & ALARM_DONT_CARE) == ALARM_DONT_CARE || alarm == now;
+}
+
+/* The first guest clock second after `after` whose update matches the
+ * alarm, -1 if none within a day (an alarm value no time has). A mismatched
+ * hour or minute skips to the next hour or minute. */
+static s64 next_alarm_second(struct guest *g, s64 after)
+{
+	const struct rtc_state *r = &g->dev->rtc;
+	s64 s = after + 1, wall;
+
+	for (int steps = 0; steps < 24 + 60 + 60 + 3; steps++) {
+		struct rtc_time t;
+
+		rtc_time_at(g, s, &t);
+		wall = RTC_EPOCH + r->offset_s + s;
+		if (!alarm_field_matches(r->ram[RTC_HOURS_ALARM], read_hour(r, t.hour)))
+			s += 3600 - wall % 3600;
+		else if (!alarm_field_matches(r->ram[RTC_MINUTES_ALARM], encode(r, t.min)))
+			s += 60 - wall % 60;
+		else if (!alarm_field_matches(r->ram[RTC_SECONDS_ALARM], encode(r, t.sec)))
+			s += 1;
+		else
+			return s;
+	}
+	return -1;
+}
+
+/* IRQF = AF & AIE (the other sources are not modelled); its rising edge is
+ * IRQ 8 and the ACPI RTC event. */
+static void update_irqf(struct guest *g)
+{
+	struct rtc_state *r = &g->dev->rtc;
+
+	if ((r->ram[RTC_REG_B] & REG_B_AIE) && (r->ram[RTC_REG_C] & REG_C_AF) &&
+	    !(r->ram[RTC_REG_C] & REG_C_IRQF)) {
+		r->ram[RTC_REG_C] |= REG_C_IRQF;
+		pic_raise_irq(g, RTC_IRQ);
+		acpi_pm_rtc_alarm(g);
+	}
+}
+
+void rtc_update(struct guest *g, u64 now)
+{
+	struct rtc_state *r = &g->dev->rtc;
+	s64 sec = (s64)(now / tsc_hz()), due;
+
+	if (sec <= r->alarm_seen_s)
+		return;
+	due = (r->ram[RTC_REG_B] & REG_B_SET) ? -1 : next_alarm_second(g, r->alarm_seen_s);
+	r->alarm_seen_s = sec;
+	if (due < 0 || due > sec)
+		return;
+	r->ram[RTC_REG_C] |= REG_C_AF;
+	update_irqf(g);
+}
+
+u64 rtc_next_event(struct guest *g)
+{
+	const struct rtc_state *r = &g->dev->rtc;
+	s64 due;
+
+	/* With IRQF up, another alarm changes nothing until register C is read. */
+	if (!(r->ram[RTC_REG_B] & REG_B_AIE) || (r->ram[RTC_REG_B] & REG_B_SET) ||
+	    (r->ram[RTC_REG_C] & REG_C_IRQF))
+		return 0;
+	due = next_alarm_second(g, r->alarm_seen_s);
+	return due < 0 ? 0 : (u64)due * tsc_hz();
+}
+
+static u8 reg_a(struct guest *g)
+{
+	const struct rtc_state *r = &g->dev->rtc;
+	u64 hz = tsc_hz(), into = guest_tsc(g) % hz;
+	bool uip = !(r->ram[RTC_REG_B] & REG_B_SET) && into >= hz - hz / 1000000 * UIP_US;
+
+	return (u8)(r->ram[RTC_REG_A] | (uip ? REG_A_UIP : 0));
+}
+
 static u8 rtc_read(struct guest *g, u8 index)
 {
 	struct rtc_state *r = &g->dev->rtc;
@@ -123,7 +232,13 @@ static u8 rtc_read(struct guest *g, u8 index)
 	case RTC_MONTH: return encode(r, t.mon);
 	case RTC_YEAR: return encode(r, t.year % 100);
 	case RTC_CENTURY: return encode(r, t.year / 100);
-	case RTC_REG_C: return 0;  /* no interrupt flags: none are raised */
+	case RTC_REG_A: return reg_a(g);
+	case RTC_REG_C: {  /* reading clears the flags (and lowers IRQ 8) */
+		u8 c = r->ram[RTC_REG_C];
+
+		r->ram[RTC_REG_C] = 0;
+		return c;
+	}
 	case RTC_REG_D: return REG_D_VRT;
 	default: return r->ram[index];
 	}
@@ -165,6 +280,10 @@ static void rtc_write(struct guest *g, u8 index, u8 v)
 		break;
 	case RTC_REG_A:
 		r->ram[index] = v & 0x7f;  /* UIP is read-only */
+		break;
+	case RTC_REG_B:
+		r->ram[index] = v;
+		update_irqf(g);
 		break;
 	case RTC_REG_C: case RTC_REG_D:
 		break;  /* read-only */

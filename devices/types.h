@@ -22,6 +22,7 @@ struct rtc_state {
 	u8 index;          /* port 0x70, bit 7 the NMI mask */
 	u8 ram[128];       /* CMOS RAM; time registers are computed when read */
 	s64 offset_s;      /* guest-set time minus the epoch-based time */
+	s64 alarm_seen_s;  /* guest clock second up to which updates were checked for the alarm */
 };
 
 struct pic_chip {
@@ -53,6 +54,14 @@ struct lapic_state {
 	u32 odd_writes;                   /* dropped writes of the wrong size (logged once) */
 };
 
+/* ACPI PM1a registers (devices/acpi_pm.c) and the S3 sleep state. */
+struct acpi_pm_state {
+	u16 sts, en, cnt;
+	bool sleep_requested;  /* SLP_EN written with the S3 type; vmx/ has not taken it yet */
+	bool asleep;           /* in S3: the vCPU does not run until a wake event */
+	bool woke;             /* a wake event ended the sleep; the vCPU not resumed yet */
+};
+
 #define TESTDEV_MMIO_SIZE 4096
 
 struct guest_devices {
@@ -62,6 +71,7 @@ struct guest_devices {
 	u8 port61;
 	struct rtc_state rtc;
 	struct lapic_state lapic;
+	struct acpi_pm_state pm;
 	u16 fw_cfg_key;
 	u32 fw_cfg_offset;
 	u32 pci_address;       /* last value written to 0xcf8 */

@@ -15,6 +15,7 @@
 #include "vmx/cr.h"
 #include "vmx/event.h"
 #include "vmx/mmu.h"
+#include "vmx/realmode.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
@@ -214,5 +215,7 @@ enum exit_action handle_io(struct guest *g, struct vmexit *e)
 	if (in)
 		g->regs.rax = size == 4 ? value : (g->regs.rax & ~mask) | (value & mask);
 	skip_instruction(e);
+	if (!in && devices_enter_sleep(g))  /* SLP_EN for S3 (devices/acpi_pm.c) */
+		return realmode_s3_sleep(g);
 	return EXIT_RESUME;
 }

@@ -199,6 +199,132 @@ static const struct acpi_header *find_fadt(void)
 	return NULL;
 }
 
+#define FADT_FIRMWARE_CTRL 36
+#define FADT_PM1A_EVT_BLK 56
+#define FADT_PM1A_CNT_BLK 64
+#define PM1_STS_RTC BIT(10)
+#define PM1_CNT_SCI_EN BIT(0)
+#define RTC_REG_A_UIP 0x80
+#define RTC_REG_B_AIE 0x20
+#define RTC_REG_C_IRQF 0x80
+#define RTC_REG_C_AF 0x20
+
+static const struct acpi_header *sdt_find(const struct acpi_header *sdt, unsigned width,
+					  const char *sig)
+{
+	for (u32 off = sizeof(*sdt); off + width <= sdt->length; off += width) {
+		u64 entry = 0;
+		const struct acpi_header *t;
+
+		memcpy(&entry, (const u8 *)sdt + off, width);
+		t = (const struct acpi_header *)(unsigned long)entry;
+		if (!memcmp(t->signature, sig, 4))
+			return t;
+	}
+	return NULL;
+}
+
+/* The ACPI 2.0 part: XSDT, FACS, MADT (one enabled local APIC, ID 0, an 8259 pair). */
+static void check_acpi_tables(const struct acpi_header *fadt)
+{
+	const u8 *rsdp = find_rsdp(), *facs, *madt;
+	const struct acpi_header *rsdt, *xsdt;
+	u32 rsdt_addr, facs_addr, facs_len, lapic_base, madt_flags;
+	u64 xsdt_addr;
+
+	memcpy(&rsdt_addr, rsdp + 16, 4);
+	memcpy(&xsdt_addr, rsdp + 24, 8);
+	rsdt = (const struct acpi_header *)(unsigned long)rsdt_addr;
+	report(rsdp[15] >= 2 && checksum(rsdp, 36) == 0, "ACPI: RSDP revision %u, extended checksum",
+	       rsdp[15]);
+	xsdt = (const struct acpi_header *)(unsigned long)xsdt_addr;
+	report(xsdt_addr && !memcmp(xsdt->signature, "XSDT", 4) && checksum(xsdt, xsdt->length) == 0 &&
+	       sdt_find(xsdt, 8, "FACP") == fadt && sdt_find(xsdt, 8, "APIC") == sdt_find(rsdt, 4, "APIC"),
+	       "ACPI: XSDT at %#llx lists the RSDT's FADT and MADT", (unsigned long long)xsdt_addr);
+
+	memcpy(&facs_addr, (const u8 *)fadt + FADT_FIRMWARE_CTRL, 4);
+	facs = (const u8 *)(unsigned long)facs_addr;
+	memcpy(&facs_len, facs + 4, 4);
+	report(facs_addr && !(facs_addr & 63) && !memcmp(facs, "FACS", 4) && facs_len >= 64,
+	       "ACPI: FACS at %#x, 64-byte aligned, %u bytes", facs_addr, facs_len);
+
+	madt = (const u8 *)sdt_find(rsdt, 4, "APIC");
+	report(madt && checksum(madt, ((const struct acpi_header *)madt)->length) == 0,
+	       "ACPI: MADT with a valid checksum");
+	if (!madt)
+		return;
+	memcpy(&lapic_base, madt + 36, 4);
+	memcpy(&madt_flags, madt + 40, 4);
+	report(lapic_base == 0xfee00000 && (madt_flags & 1), "MADT: local APIC at %#x, PCAT_COMPAT",
+	       lapic_base);
+	{
+		u32 len = ((const struct acpi_header *)madt)->length, lapics = 0, others = 0;
+		bool id0 = false;
+
+		for (u32 off = 44; off + 2 <= len && madt[off + 1] >= 2; off += madt[off + 1]) {
+			if (madt[off] == 0) {
+				lapics++;
+				id0 |= madt[off + 3] == 0 && (madt[off + 4] & 1);
+			} else {
+				others++;
+			}
+		}
+		report(lapics == 1 && id0 && !others,
+		       "MADT: one enabled local APIC (ID 0), no I/O APIC (%u local, %u other)",
+		       lapics, others);
+	}
+}
+
+static u8 rtc_in(u8 reg)
+{
+	outb(0x70, reg);
+	return inb(0x71);
+}
+
+static void rtc_out(u8 reg, u8 v)
+{
+	outb(0x70, reg);
+	outb(0x71, v);
+}
+
+/* PM1 registers and the RTC alarm that is the S3 wake event (the sleep itself:
+ * the stock kvm-unit-tests s3). */
+static void check_pm1_and_rtc_alarm(const struct acpi_header *fadt)
+{
+	u32 evt, cnt;
+	u64 spins = 0;
+	u8 c;
+
+	memcpy(&evt, (const u8 *)fadt + FADT_PM1A_EVT_BLK, 4);
+	memcpy(&cnt, (const u8 *)fadt + FADT_PM1A_CNT_BLK, 4);
+	report(evt && cnt && (inw((u16)cnt) & PM1_CNT_SCI_EN),
+	       "PM1: event block %#x, control %#x, SCI_EN reads 1 (always in ACPI mode)", evt, cnt);
+
+	/* UIP goes 1 then 0 once a second. */
+	while (!(rtc_in(0x0a) & RTC_REG_A_UIP) && ++spins < 100000000)
+		;
+	report(spins < 100000000, "RTC: register A's UIP rises before an update");
+	while (rtc_in(0x0a) & RTC_REG_A_UIP)
+		;
+	rtc_in(0x0c);
+	outw((u16)evt, PM1_STS_RTC);                 /* write 1 to clear */
+	report(!(inw((u16)evt) & PM1_STS_RTC), "PM1_STS: RTC_STS clear after writing 1");
+	rtc_out(0x01, 0xc0), rtc_out(0x03, 0xc0), rtc_out(0x05, 0xc0);  /* every second */
+	spins = 0;
+	while (!((c = rtc_in(0x0c)) & RTC_REG_C_AF) && ++spins < 100000000)
+		;
+	report((c & RTC_REG_C_AF) && !(c & RTC_REG_C_IRQF) && !(inw((u16)evt) & PM1_STS_RTC),
+	       "RTC: alarm sets AF at the next update; AIE off: no IRQF, no RTC_STS (C %#x)", c);
+	report(rtc_in(0x0c) == 0, "RTC: reading register C clears it");
+	rtc_out(0x0b, rtc_in(0x0b) | RTC_REG_B_AIE);
+	while (!((c = rtc_in(0x0c)) & RTC_REG_C_AF))
+		;
+	report((c & RTC_REG_C_IRQF) && (inw((u16)evt) & PM1_STS_RTC),
+	       "RTC: with AIE the alarm sets IRQF and PM1_STS.RTC_STS (C %#x)", c);
+	rtc_out(0x0b, rtc_in(0x0b) & ~RTC_REG_B_AIE);
+	outw((u16)evt, PM1_STS_RTC);
+}
+
 static void check_pm_timer(const struct acpi_header *fadt)
 {
 	const u8 *f = (const u8 *)fadt;
@@ -388,8 +514,11 @@ int main(void)
 	check_unassigned_ports();
 	check_pci();
 	fadt = find_fadt();
-	if (fadt)
+	if (fadt) {
 		check_pm_timer(fadt);
+		check_acpi_tables(fadt);
+		check_pm1_and_rtc_alarm(fadt);
+	}
 	check_cpuid();
 	check_vmcall();
 	check_cache_insns();
