@@ -178,7 +178,7 @@ static bool wake_if_pending(struct guest *g)
 	if (due && due - g->tsc_offset < now)
 		g->tsc_offset -= now - (due - g->tsc_offset);
 	devices_update(g, now + g->tsc_offset);
-	if (devices_pending_vector(g) >= 0) {
+	if (devices_wakes_cpu(g)) {
 		g->state = GUEST_RUNNABLE;
 		g->waiting_since = now;
 	}
