@@ -173,7 +173,7 @@ def run_layers():
 KUT_MAKE_TEST = ["cmpxchg8b", "msr", "pmu", "pcid-enabled", "pcid-disabled",
                  "pcid-asymmetric", "xsave", "la57", "smap", "lam", "umip", "tsc_adjust",
                  "tsc", "idt_test", "eventinj", "emulator", "setjmp", "taskswitch",
-                 "taskswitch2"]
+                 "taskswitch2", "realmode", "s3"]
 
 
 # The same on the other CPU models of make kut, one cheap run each: emulator under EPT
