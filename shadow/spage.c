@@ -121,6 +121,21 @@ static u32 pool_size(size_t size)
 	return (u32)ALIGN_UP(size, 16);
 }
 
+void sp_obj_pool_init(struct obj_pool *pool, size_t size)
+{
+	pool->size = pool_size(size);
+}
+
+void *sp_obj_get(struct shadow_mmu *mmu, struct obj_pool *pool)
+{
+	return pool_get(mmu, pool);
+}
+
+void sp_obj_put(struct shadow_mmu *mmu, struct obj_pool *pool, void *obj)
+{
+	pool_put(mmu, pool, obj);
+}
+
 void sp_init_pools(struct shadow_mmu *mmu)
 {
 	mmu->page_pool.size = pool_size(sizeof(struct shadow_page));

@@ -157,6 +157,14 @@ void sp_collect_parent_a(struct shadow_mmu *mmu, struct shadow_page *sp);
 void shadow_zap_page(struct shadow_mmu *mmu, struct shadow_page *sp);
 
 void sp_init_pools(struct shadow_mmu *mmu);
+/*
+ * Fixed-size objects (zeroed) from the guest's bookkeeping pages, whose
+ * frames are charged to it (flood.c keeps its records there). sp_obj_get()
+ * returns NULL when no frame can be had within the limits.
+ */
+void sp_obj_pool_init(struct obj_pool *pool, size_t size);
+void *sp_obj_get(struct shadow_mmu *mmu, struct obj_pool *pool);
+void sp_obj_put(struct shadow_mmu *mmu, struct obj_pool *pool, void *obj);
 void sp_free_all(struct shadow_mmu *mmu);
 
 #endif
