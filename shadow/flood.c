@@ -10,11 +10,21 @@
 #include "shadow/flood.h"
 #include "shadow/spage.h"
 
-enum write_kind {
-	WRITE_UPKEEP,	/* entries stay valid mappings of the same frames, or fill empty
-			 * slots: fork's write protection, clear_bit, mprotect, populate */
-	WRITE_ZERO,	/* whole entries set to zero: teardown, or a cleared data page */
-	WRITE_OTHER,
+/*
+ * Write kinds (enum shadow_flood_write): SHADOW_FLOOD_UPKEEP, entries stay
+ * valid mappings of the same frames or fill empty slots (fork's write
+ * protection, clear_bit, mprotect, populate); SHADOW_FLOOD_ZERO, whole
+ * entries set to zero (teardown, or a cleared data page); SHADOW_FLOOD_OTHER.
+ */
+
+/* A frame unshadowed in the last SHADOW_FLOOD_SOON faults (struct shadow_flood). */
+struct flood_unshadowed {
+	u64 gfn;
+	u64 fault;		/* stats.faults when it was unshadowed */
+	struct flood_unshadowed *hash_next;
+	struct flood_unshadowed *older, *newer;
+	bool moved;		/* a parent entry linking it was cleared or changed, or one
+				 * now links it, since */
 };
 
 static bool all_zero(const u8 *p, u32 len)
@@ -58,16 +68,16 @@ static void entry_before_after(const u8 *page, u32 e, u32 size, u32 off, const u
  * table almost never leaves every touched entry a present mapping of the
  * same frame, or of a RAM frame where the slot was empty.
  */
-static enum write_kind classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old,
+static enum shadow_flood_write classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old,
 				const u8 *data, u32 len)
 {
 	u32 off = gpa & (PAGE_SIZE - 1);
 	const u8 *page;
 
 	if (!(off % size) && !(len % size) && all_zero(data, len))
-		return WRITE_ZERO;
+		return SHADOW_FLOOD_ZERO;
 	if (!old)
-		return WRITE_OTHER;
+		return SHADOW_FLOOD_OTHER;
 	page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gpa >> PAGE_SHIFT);
 	for (u32 e = off / size; e <= (off + len - 1) / size; e++) {
 		u64 before, after;
@@ -75,11 +85,11 @@ static enum write_kind classify(struct shadow_mmu *mmu, u64 gpa, u32 size, const
 		entry_before_after(page, e, size, off, old, len, &before, &after);
 		if (!(after & PTE_P) ||
 		    mmu->host->gfn_to_hpa(mmu->host, entry_frame(after, size)) == SHADOW_NO_RAM)
-			return WRITE_OTHER;
+			return SHADOW_FLOOD_OTHER;
 		if ((before & PTE_P) && entry_frame(before, size) != entry_frame(after, size))
-			return WRITE_OTHER;
+			return SHADOW_FLOOD_OTHER;
 	}
-	return WRITE_UPKEEP;
+	return SHADOW_FLOOD_UPKEEP;
 }
 
 /*
@@ -119,7 +129,24 @@ static u64 guest_events(const struct shadow_mmu *mmu)
 	return st->faults_user + st->roots_created + st->roots_reused;
 }
 
-enum use { TABLE_USED, TABLE_UNUSED, NO_CHANCE_YET };
+/* Debug trace (shadow_flood_trace()): one event. */
+static void trace(struct shadow_mmu *mmu, enum shadow_flood_what what, u64 gfn, u32 detail,
+		  u32 count, u32 off, u32 len)
+{
+	struct shadow_flood_event ev;
+
+	if (!mmu->flood.trace)
+		return;
+	ev.what = (u8)what;
+	ev.detail = (u8)detail;
+	ev.off = (u16)off;
+	ev.len = (u16)len;
+	ev.count = count;
+	ev.gfn = gfn;
+	ev.faults = mmu->stats.faults;
+	ev.events = guest_events(mmu);
+	mmu->flood.trace(mmu, &ev);
+}
 
 static u32 present_sptes(const struct shadow_page *sp)
 {
@@ -137,15 +164,15 @@ static u32 present_sptes(const struct shadow_page *sp)
  * done something besides writing tables: a munmap zeroes PTEs in a row
  * and returns to the process, which only then walks the table again.
  */
-static enum use used_since_run(struct shadow_mmu *mmu, struct shadow_page *sp)
+static enum shadow_flood_use used_since_run(struct shadow_mmu *mmu, struct shadow_page *sp)
 {
 	bool accessed = parents_accessed(mmu, sp);	/* cleared whatever the answer */
 
 	if (sp->root_count || under_pae_root(sp) || accessed)
-		return TABLE_USED;
+		return SHADOW_FLOOD_USED;
 	if (guest_events(mmu) == sp->flood_since && sp_under_running_root(mmu, sp))
-		return NO_CHANCE_YET;
-	return TABLE_UNUSED;
+		return SHADOW_FLOOD_NO_CHANCE_YET;
+	return SHADOW_FLOOD_UNUSED;
 }
 
 /* gfn is no longer a shadowed table: sptes that may write it get W back. */
@@ -155,21 +182,92 @@ static void unprotect(struct shadow_mmu *mmu, u64 gfn)
 		sp_restore_write(mmu, gfn);
 }
 
-static void remember(struct shadow_mmu *mmu, u64 gfn)
+static struct flood_unshadowed **bucket(struct shadow_flood *f, u64 gfn)
+{
+	return &f->hash[gfn % SHADOW_FLOOD_HASH];
+}
+
+static struct flood_unshadowed *find(struct shadow_flood *f, u64 gfn)
+{
+	struct flood_unshadowed *u = *bucket(f, gfn);
+
+	while (u && u->gfn != gfn)
+		u = u->hash_next;
+	return u;
+}
+
+static void forget(struct shadow_mmu *mmu, struct flood_unshadowed *u)
+{
+	struct shadow_flood *f = &mmu->flood;
+	struct flood_unshadowed **p = bucket(f, u->gfn);
+
+	while (*p != u)
+		p = &(*p)->hash_next;
+	*p = u->hash_next;
+	if (u->older)
+		u->older->newer = u->newer;
+	else
+		f->oldest = u->newer;
+	if (u->newer)
+		u->newer->older = u->older;
+	else
+		f->newest = u->older;
+	f->remembered--;
+	sp_obj_put(mmu, &f->pool, u);
+}
+
+/* Records whose SHADOW_FLOOD_SOON faults have passed tell nothing more: dropped. */
+static void expire(struct shadow_mmu *mmu)
 {
 	struct shadow_flood *f = &mmu->flood;
 
-	f->recent_gfn[f->recent_next] = gfn + 1;
-	f->recent_fault[f->recent_next] = mmu->stats.faults;
-	f->recent_moved[f->recent_next] = false;
-	f->recent_next = (f->recent_next + 1) % SHADOW_FLOOD_RECENT;
+	while (f->oldest && mmu->stats.faults - f->oldest->fault > SHADOW_FLOOD_SOON)
+		forget(mmu, f->oldest);
 }
 
-static void moved(struct shadow_flood *f, u64 gfn)
+/*
+ * Remember that gfn was unshadowed, for as long as a re-shadow would count:
+ * every such frame, however many (the count of live tables unshadowed is
+ * exact). The record comes from a bookkeeping page charged to the guest;
+ * the unshadow has just freed at least one shadow page's frames, so only
+ * another guest taking them from a shared pool in between can make it fail,
+ * which stats.unshadow_untracked counts.
+ */
+static void remember(struct shadow_mmu *mmu, u64 gfn)
 {
-	for (u32 i = 0; i < SHADOW_FLOOD_RECENT; i++)
-		if (f->recent_gfn[i] == gfn + 1)
-			f->recent_moved[i] = true;
+	struct shadow_flood *f = &mmu->flood;
+	struct flood_unshadowed *u;
+
+	expire(mmu);
+	u = find(f, gfn);	/* not shadowed since: cannot be, but a record is one per frame */
+	if (u)
+		forget(mmu, u);
+	u = sp_obj_get(mmu, &f->pool);
+	if (!u) {
+		mmu->stats.unshadow_untracked++;
+		return;
+	}
+	u->gfn = gfn;
+	u->fault = mmu->stats.faults;
+	u->hash_next = *bucket(f, gfn);
+	*bucket(f, gfn) = u;
+	u->older = f->newest;
+	if (f->newest)
+		f->newest->newer = u;
+	else
+		f->oldest = u;
+	f->newest = u;
+	f->remembered++;
+}
+
+static void moved(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct flood_unshadowed *u = find(&mmu->flood, gfn);
+
+	if (u && !u->moved) {
+		u->moved = true;
+		trace(mmu, SHADOW_FLOOD_EV_LINK, gfn, 0, 0, 0, 0);
+	}
 }
 
 /*
@@ -186,7 +284,7 @@ static void note_links(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old,
 	u32 off = gpa & (PAGE_SIZE - 1);
 	const u8 *page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gpa >> PAGE_SHIFT);
 
-	if (!old || !page || off % size)
+	if (!mmu->flood.remembered || !old || !page || off % size)
 		return;
 	for (u32 e = off / size; e <= (off + len - 1) / size; e++) {
 		u64 before, after;
@@ -194,10 +292,10 @@ static void note_links(struct shadow_mmu *mmu, u64 gpa, u32 size, const u8 *old,
 		entry_before_after(page, e, size, off, old, len, &before, &after);
 		if ((before & PTE_P) && (!(after & PTE_P) ||
 					 entry_frame(before, size) != entry_frame(after, size)))
-			moved(&mmu->flood, entry_frame(before, size));
+			moved(mmu, entry_frame(before, size));
 		if ((after & PTE_P) && (!(before & PTE_P) ||
 					entry_frame(before, size) != entry_frame(after, size)))
-			moved(&mmu->flood, entry_frame(after, size));
+			moved(mmu, entry_frame(after, size));
 	}
 }
 
@@ -240,7 +338,8 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	u64 gfn = gpa >> PAGE_SHIFT;
 	struct shadow_page *sp = sp_first_indirect(mmu, gfn);
 	bool due = false, zero_due, live = false, wait = false;
-	enum write_kind kind;
+	enum shadow_flood_write kind;
+	u32 off = gpa & (PAGE_SIZE - 1);
 
 	if (!sp) {
 		unprotect(mmu, gfn);	/* a whole-page clear dropped every shadow */
@@ -249,19 +348,21 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 	if (sp->role.level > 1)
 		note_links(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, len);
 	kind = classify(mmu, gpa, gwalk_entry_size(sp->role.guest_mode), old, data, len);
-	if (kind == WRITE_UPKEEP) {
+	if (kind == SHADOW_FLOOD_UPKEEP) {
 		mmu->stats.flood_live_writes++;
 		end_zero_run(f);
-		if (!f->count_upkeep)
+		if (!f->count_upkeep) {
+			trace(mmu, SHADOW_FLOOD_EV_WRITE, gfn, kind, sp->write_flood, off, len);
 			return;
+		}
 	}
-	if (kind == WRITE_ZERO && f->zero_gfn == gfn) {
+	if (kind == SHADOW_FLOOD_ZERO && f->zero_gfn == gfn) {
 		f->zero_run++;
 		f->zero_entries += len / gwalk_entry_size(sp->role.guest_mode);
 	} else {
 		f->zero_gfn = gfn;
-		f->zero_run = kind == WRITE_ZERO;
-		f->zero_entries = kind == WRITE_ZERO ? len / gwalk_entry_size(sp->role.guest_mode) : 0;
+		f->zero_run = kind == SHADOW_FLOOD_ZERO;
+		f->zero_entries = kind == SHADOW_FLOOD_ZERO ? len / gwalk_entry_size(sp->role.guest_mode) : 0;
 	}
 	zero_due = f->zero_run >= SHADOW_FLOOD_ZERO_RUN;
 	for (; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
@@ -278,17 +379,30 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 			due = true;
 		}
 	}
+	trace(mmu, SHADOW_FLOOD_EV_WRITE, gfn, kind, sp_first_indirect(mmu, gfn)->write_flood, off,
+	      len);
 	if (!due)
 		return;
 	mmu->stats.flood_checks++;
 	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		switch (used_since_run(mmu, sp)) {
-		case TABLE_USED:
+		enum shadow_flood_use use = used_since_run(mmu, sp);
+
+		/* A zero run that has cleared as many entries as the shadow maps: see below. */
+		if (use == SHADOW_FLOOD_NO_CHANCE_YET && zero_due &&
+		    f->zero_entries >= present_sptes(sp))
+			use = SHADOW_FLOOD_EMPTIED;
+		trace(mmu, SHADOW_FLOOD_EV_CHECK, gfn, use, sp->write_flood, sp->role.level,
+		      present_sptes(sp));
+		switch (use) {
+		case SHADOW_FLOOD_USED:
 			live = true;
 			sp->write_flood = 0;
 			sp->flood_run = false;
 			break;
-		case NO_CHANCE_YET:
+		case SHADOW_FLOOD_NO_CHANCE_YET:
+			wait = true;
+			break;
+		case SHADOW_FLOOD_EMPTIED:
 			/*
 			 * A run of zero writes that has already cleared as many entries as
 			 * the shadow still maps: unshadowing now costs at most that many
@@ -296,11 +410,7 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 			 * paid; most likely the table is being emptied (munmap of its
 			 * whole range, then freed), and the rest of the run goes direct.
 			 */
-			if (zero_due && f->zero_entries >= present_sptes(sp))
-				break;
-			wait = true;
-			break;
-		case TABLE_UNUSED:
+		case SHADOW_FLOOD_UNUSED:
 			break;
 		}
 	}
@@ -319,7 +429,9 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
 		mmu->stats.unshadowed_pattern++;
 	else
 		mmu->stats.unshadowed_flood++;
+	trace(mmu, SHADOW_FLOOD_EV_UNSHADOW, gfn, zero_due, 0, 0, 0);
 	end_zero_run(f);
+	sp_commit_zap(mmu);	/* the frames freed pay for the record */
 	remember(mmu, gfn);
 }
 
@@ -327,30 +439,52 @@ static void flood_written(struct shadow_mmu *mmu, u64 gpa, const u8 *old, const 
  * unless a parent entry unlinked or relinked it meanwhile (note_links()). */
 static void flood_shadowed(struct shadow_mmu *mmu, u64 gfn)
 {
+	struct flood_unshadowed *u;
+	enum shadow_flood_reshadow verdict = SHADOW_FLOOD_LATE;
+
+	expire(mmu);
+	u = find(&mmu->flood, gfn);
+	if (u) {
+		verdict = u->moved ? SHADOW_FLOOD_REUSED : SHADOW_FLOOD_LIVE;
+		if (u->moved)
+			mmu->stats.unshadow_reused++;
+		else
+			mmu->stats.unshadow_false_positive++;
+		forget(mmu, u);
+	}
+	if (mmu->flood.trace) {
+		struct shadow_page *sp = sp_first_indirect(mmu, gfn);
+
+		trace(mmu, SHADOW_FLOOD_EV_RESHADOW, gfn, verdict, 0, 0, sp ? sp->role.level : 0);
+	}
+}
+
+static void flood_release(struct shadow_mmu *mmu)
+{
 	struct shadow_flood *f = &mmu->flood;
 
-	for (u32 i = 0; i < SHADOW_FLOOD_RECENT; i++) {
-		if (f->recent_gfn[i] != gfn + 1)
-			continue;
-		if (mmu->stats.faults - f->recent_fault[i] <= SHADOW_FLOOD_SOON) {
-			if (f->recent_moved[i])
-				mmu->stats.unshadow_reused++;
-			else
-				mmu->stats.unshadow_false_positive++;
-		}
-		f->recent_gfn[i] = 0;
-	}
+	while (f->oldest)
+		forget(mmu, f->oldest);
 }
 
 void shadow_flood_set(struct shadow_mmu *mmu, bool on)
 {
 	struct shadow_flood *f = &mmu->flood;
 
+	flood_release(mmu);
 	memset(f, 0, sizeof(*f));
+	sp_obj_pool_init(&f->pool, sizeof(struct flood_unshadowed));
 	if (on) {
 		f->written = flood_written;
 		f->shadowed = flood_shadowed;
+		f->release = flood_release;
 	}
+}
+
+void shadow_flood_trace(struct shadow_mmu *mmu,
+			void (*fn)(struct shadow_mmu *mmu, const struct shadow_flood_event *ev))
+{
+	mmu->flood.trace = fn;
 }
 
 void shadow_flood_count_upkeep(struct shadow_mmu *mmu, bool count)

@@ -46,7 +46,8 @@
 #define SHADOW_FLOOD_WRITES 4	/* writes without use before a table is unshadowed */
 #define SHADOW_FLOOD_ZERO_RUN 2	/* zero writes in a row that make the check early */
 #define SHADOW_FLOOD_SOON 64	/* re-shadowed within this many faults: a false positive,
-				 * unless a parent entry unlinked or relinked it since */
+				 * unless a parent entry unlinked or relinked it since
+				 * (every unshadowed frame is remembered that long) */
 
 /* Flood detection on or off for one guest (guest option flood=on|off). Off by default. */
 void shadow_flood_set(struct shadow_mmu *mmu, bool on);
@@ -57,6 +58,40 @@ bool shadow_flood_enabled(const struct shadow_mmu *mmu);
  * upkeep shortcut otherwise keeps from ever seeing those writes.
  */
 void shadow_flood_count_upkeep(struct shadow_mmu *mmu, bool count);
+
+/*
+ * Debug trace (guest option flood_trace=on; off by default): fn gets every
+ * event of the detector, in order, to log with the guest's RIP and CR3;
+ * NULL turns it off. Costs nothing while off.
+ */
+enum shadow_flood_what {
+	SHADOW_FLOOD_EV_WRITE,		/* detail: enum shadow_flood_write; count: the page's
+					 * writes without use after it */
+	SHADOW_FLOOD_EV_CHECK,		/* use test of one shadow page: enum shadow_flood_use */
+	SHADOW_FLOOD_EV_UNSHADOW,	/* detail: 1 after a zero run, 0 after the count */
+	SHADOW_FLOOD_EV_LINK,		/* a directory write unlinked or linked the frame while
+					 * it was remembered as unshadowed */
+	SHADOW_FLOOD_EV_RESHADOW,	/* detail: enum shadow_flood_reshadow; len: the level */
+};
+enum shadow_flood_write { SHADOW_FLOOD_UPKEEP, SHADOW_FLOOD_ZERO, SHADOW_FLOOD_OTHER };
+enum shadow_flood_use { SHADOW_FLOOD_USED, SHADOW_FLOOD_UNUSED, SHADOW_FLOOD_NO_CHANCE_YET,
+			SHADOW_FLOOD_EMPTIED };
+enum shadow_flood_reshadow {
+	SHADOW_FLOOD_LIVE,	/* within SHADOW_FLOOD_SOON faults, no link change seen */
+	SHADOW_FLOOD_REUSED,	/* within, after a link change */
+	SHADOW_FLOOD_LATE,	/* later (or never unshadowed): not counted */
+};
+struct shadow_flood_event {
+	u8 what;		/* enum shadow_flood_what */
+	u8 detail;
+	u16 off, len;		/* a write's page offset and length */
+	u32 count;
+	u64 gfn;
+	u64 faults;		/* stats.faults then */
+	u64 events;		/* the guest events flood.c counts (user faults, CR3 loads) */
+};
+void shadow_flood_trace(struct shadow_mmu *mmu,
+			void (*fn)(struct shadow_mmu *mmu, const struct shadow_flood_event *ev));
 
 /*
  * Stop shadowing frame gfn as a table: drop its shadow pages and let the

@@ -1130,6 +1130,8 @@ void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr
 void shadow_destroy(struct shadow_mmu *mmu)
 {
 	memset(mmu->root_cache, 0, sizeof(mmu->root_cache));
+	if (mmu->flood.release)	/* flood.c's records live in bookkeeping pages */
+		mmu->flood.release(mmu);
 	sp_free_all(mmu);
 	shadow_pool_detach(mmu);
 }

@@ -91,6 +91,8 @@ struct shadow_stats {
 	u64 unshadow_reused;	/* shadowed again soon, but after a parent entry unlinked or
 				 * newly linked it: the guest freed the table and reused the
 				 * frame as a new one, which the unshadow did not foresee */
+	u64 unshadow_untracked;	/* unshadows left unrecorded (no bookkeeping frame could be
+				 * had): 0 for the two counts above to be exact */
 	u64 flood_live_writes;
 	/* Guest-wide flushes asked for because A bits the CPU had set were cleared
 	 * (reclaim, flood and ageing passes; spage.c batches them). */
@@ -206,10 +208,20 @@ struct shadow_mmu_reclaim {
 
 struct shadow_mmu;
 
-#define SHADOW_FLOOD_RECENT 8	/* unshadowed frames remembered to spot false positives */
+#define SHADOW_FLOOD_HASH 64	/* buckets of flood.c's unshadowed-frame records */
+
+struct flood_unshadowed;
+struct shadow_flood_event;
+struct pool_page;
+
+/* Fixed-size objects carved from bookkeeping pages (spage.c). */
+struct obj_pool {
+	u32 size;
+	struct pool_page *partial;	/* its pages with a free object */
+};
 
 /*
- * Flood detector state (shadow/flood.c). The core calls it through these two
+ * Flood detector state (shadow/flood.c). The core calls it through these
  * hooks, NULL while detection is off (flood=off), so builds without flood.c
  * link unchanged.
  */
@@ -221,16 +233,23 @@ struct shadow_flood {
 			u32 len);
 	/* gfn has just become a shadowed table again. */
 	void (*shadowed)(struct shadow_mmu *mmu, u64 gfn);
+	/* shadow_destroy(): give back the records' bookkeeping pages. */
+	void (*release)(struct shadow_mmu *mmu);
+	/* Debug trace (shadow_flood_trace(), off by default): every event of the
+	 * detector, for the caller to log with the guest's state. */
+	void (*trace)(struct shadow_mmu *mmu, const struct shadow_flood_event *ev);
 	bool count_upkeep;	/* count upkeep writes too: the use test alone decides
 				 * (shadow_flood_count_upkeep(), for measurement) */
 	u64 zero_gfn;		/* the frame the current run of zero writes goes to */
 	u32 zero_run;		/* its length */
 	u32 zero_entries;	/* guest entries it zeroed */
-	u32 recent_next;
-	u64 recent_gfn[SHADOW_FLOOD_RECENT];	/* last frames unshadowed, +1 (0: empty) */
-	u64 recent_fault[SHADOW_FLOOD_RECENT];	/* stats.faults when they were */
-	bool recent_moved[SHADOW_FLOOD_RECENT];	/* a parent entry linking it was cleared or
-						 * changed, or one now links it, since */
+	/* Every frame unshadowed in the last SHADOW_FLOOD_SOON faults (exactly: a
+	 * record each, in charged bookkeeping pages, dropped when it is shadowed
+	 * again or when the window has passed), by gfn and oldest first. */
+	struct obj_pool pool;
+	struct flood_unshadowed *hash[SHADOW_FLOOD_HASH];
+	struct flood_unshadowed *oldest, *newest;
+	u64 remembered;		/* records held now */
 };
 
 #define SHADOW_FLOOD_OLD_MAX 16
@@ -249,14 +268,6 @@ struct shadow_options {
 			 * accessed already (shadow.c says which) */
 	bool unsync;	/* a written guest leaf table is left writable (out of sync)
 			 * until the guest's next TLB invalidation */
-};
-
-struct pool_page;
-
-/* Fixed-size objects carved from bookkeeping pages (spage.c). */
-struct obj_pool {
-	u32 size;
-	struct pool_page *partial;	/* its pages with a free object */
 };
 
 struct shadow_mmu {

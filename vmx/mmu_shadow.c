@@ -622,6 +622,7 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "unshadowed_pattern", st->unshadowed_pattern);
 	add(ctx, "unshadow_false_positive", st->unshadow_false_positive);
 	add(ctx, "unshadow_reused", st->unshadow_reused);
+	add(ctx, "unshadow_untracked", st->unshadow_untracked);
 	add(ctx, "unprotects", s->unprotects);
 	add(ctx, "mmu_ticks", s->mmu_tsc);
 	add(ctx, "pf_fixed_ticks", s->pf_fixed ? s->pf_fixed_ticks / s->pf_fixed : 0);

@@ -8,6 +8,7 @@
 
 #include "unit.h"
 #include "flood_sim.h"
+#include "shadow/account.h"
 #include "shadow/spage.h"
 
 static u64 pte_gpa(u32 s, u32 t, u32 p)
@@ -299,6 +300,74 @@ TEST(reshadow_soon_after_unshadow_is_a_false_positive)
 	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(0, 1)));
 	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 1);
 	check_clean();
+}
+
+/*
+ * Every frame unshadowed is remembered for SHADOW_FLOOD_SOON faults, not only
+ * the last few: twelve tables of three processes that are not running are
+ * torn down (two zero writes each) one after another, then the processes run
+ * again through all twelve. Each comes back within the window with no
+ * directory write: twelve live tables unshadowed (a memory of the last 8
+ * frames counted 8). The records are charged bookkeeping, given back.
+ */
+TEST(every_unshadowed_frame_is_remembered)
+{
+	const u32 spaces = 3, tables = spaces * FSIM_TABLES;
+
+	fsim_init(true);
+	for (u32 s = 1; s <= spaces; s++) {
+		fsim_populate(s, 8);
+		fsim_switch(s);
+		for (u32 t = 0; t < FSIM_TABLES; t++)
+			fsim_read(fsim_user_gva(t, 0));
+	}
+	fsim_switch(0);
+	u64 faults = fsim.mmu.stats.faults;
+	for (u32 s = 1; s <= spaces; s++)
+		for (u32 t = 0; t < FSIM_TABLES; t++)
+			for (u32 p = 0; p < SHADOW_FLOOD_ZERO_RUN; p++)
+				store64(pte_gpa(s, t, p), 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern, tables);
+	CHECK(tables > 8);
+	CHECK_EQ(fsim.mmu.flood.remembered, tables);
+	CHECK(shadow_mmu_frames(&fsim.mmu) > 0);
+	for (u32 s = 1; s <= spaces; s++) {
+		fsim_switch(s);
+		for (u32 t = 0; t < FSIM_TABLES; t++)
+			fsim_read(fsim_user_gva(t, 2));
+	}
+	CHECK(fsim.mmu.stats.faults - faults <= SHADOW_FLOOD_SOON);
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, tables);
+	CHECK_EQ(fsim.mmu.stats.unshadow_reused + fsim.mmu.stats.unshadow_untracked, 0);
+	CHECK_EQ(fsim.mmu.flood.remembered, 0);
+	check_clean();
+	CHECK_EQ(shadow_mmu_frames(&fsim.mmu), 0);	/* every bookkeeping page given back */
+}
+
+/* A frame shadowed again after the window is not counted, and its record is gone. */
+TEST(unshadowed_frames_are_forgotten_after_the_window)
+{
+	fsim_init(true);
+	fsim_populate(1, 8);
+	fsim_switch(1);
+	fsim_read(fsim_user_gva(0, 0));
+	fsim_switch(0);
+	for (u32 p = 0; p < SHADOW_FLOOD_ZERO_RUN; p++)
+		store64(pte_gpa(1, 0, p), 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern, 1);
+	CHECK_EQ(fsim.mmu.flood.remembered, 1);
+	for (u32 i = 0; i <= SHADOW_FLOOD_SOON; i++)
+		fsim_flush();		/* CR3 loads, no faults: still inside */
+	fsim_populate(0, 40);
+	for (u32 p = 0; p <= SHADOW_FLOOD_SOON; p++)	/* faults: the window passes */
+		fsim_read(fsim_user_gva(p / 32, p % 32 + 8));
+	fsim_switch(1);
+	fsim_read(fsim_user_gva(0, 2));
+	CHECK(shadow_gfn_is_write_protected(&fsim.mmu, fsim_pt(1, 0)));
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 0);
+	CHECK_EQ(fsim.mmu.flood.remembered, 0);
+	check_clean();
+	CHECK_EQ(shadow_mmu_frames(&fsim.mmu), 0);
 }
 
 /* Linux frees a page table after clearing its PMD entry and hands the frame out again as a
