@@ -42,6 +42,7 @@ static const char *const selftest_choices[] = { "none", "bad-guest-state", NULL 
 static const char *const reclaim_choices[] = { "clock", "fifo", NULL };
 /* flood= and the other shadow switches: 0 on, 1 off. */
 static const char *const flood_choices[] = { "on", "off", NULL };
+static const char *const off_on_choices[] = { "off", "on", NULL };
 static const char *const scan_pages_choices[] = { "2m", "4k", NULL };
 
 static const struct option_desc guest_options[] = {
@@ -58,6 +59,9 @@ static const struct option_desc guest_options[] = {
 	  "mmu=shadow: clock (recently used stay) or fifo (oldest go, KVM's way)" },
 	{ "flood", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood), 0, 0, flood_choices,
 	  "mmu=shadow: on: unshadow guest tables written but no longer used (default); off" },
+	{ "flood_trace", OPT_CHOICE, OPTION_FIELD(struct guest_config, flood_trace), 0, 0,
+	  off_on_choices, "mmu=shadow: on: keep every flood-detection event and log those of "
+	  "tables unshadowed while live when the guest ends (debug; default off)" },
 	{ "fastpath", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastpath), 0, 0, flood_choices,
 	  "mmu=shadow: on: a fault derives only the shadow levels it misses (default); off" },
 	{ "fastemul", OPT_CHOICE, OPTION_FIELD(struct guest_config, fastemul), 0, 0, flood_choices,

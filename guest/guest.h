@@ -44,6 +44,7 @@ struct guest_config {
 	u64 scan_ms;          /* page-ageing scan period in ms of guest time, 0 = off */
 	unsigned scan_pages;  /* mmu=ept ageing: 0 2m (split where used), 1 4k everywhere */
 	unsigned flood;       /* mmu=shadow: write-flood detector, 0 on, 1 off */
+	unsigned flood_trace; /* mmu=shadow: flood detector debug trace, 0 off, 1 on */
 	unsigned fastpath;    /* mmu=shadow: fault fast path (struct shadow_options), 0 on, 1 off */
 	unsigned fastemul;    /* mmu=shadow: emulator translations from the shadow, 0 on, 1 off */
 	unsigned prefetch;    /* mmu=shadow: prefetch of accessed neighbours, 0 on, 1 off */

@@ -13,6 +13,7 @@
 #include "vmx/mmu_shadow.h"
 #include "vmx/cr.h"
 #include "vmx/emulate.h"
+#include "vmx/flood_trace.h"
 #include "vmx/event.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -176,6 +177,8 @@ static bool shadow_guest_init(struct guest *g)
 		return false;
 	}
 	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
+	if (g->cfg.flood_trace && g->cfg.flood == 0)
+		flood_trace_start(g, &s->mmu);
 	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
 	s->mmu.opt.fastemul = g->cfg.fastemul == 0;
 	s->mmu.opt.prefetch = g->cfg.prefetch == 0;
@@ -190,6 +193,7 @@ static void shadow_guest_destroy(struct guest *g)
 
 	if (!s)
 		return;
+	flood_trace_stop(g, &s->mmu);
 	shadow_vcpu_release(&s->vcpu);
 	shadow_destroy(&s->mmu);
 	free_pages(s, ALIGN_UP(sizeof(*s), PAGE_SIZE) / PAGE_SIZE);
