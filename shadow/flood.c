@@ -159,7 +159,12 @@ static u32 present_sptes(const struct shadow_page *sp)
 
 /*
  * Used since its write run began (its A bits cleared and flushed then)?
- * Pinned roots and PAE directories always count as used. A table the CPU
+ * Pinned roots and PAE directories always count as used, and so does a page
+ * whose run began at this very write: it was walked (a fault or the emulator
+ * went through it: its count restarted), created, or found used since the
+ * previous write to it, and the A bits cleared just now cannot say otherwise
+ * (Linux's cleanup_highmap() zeroes entries of level2_kernel_pgt through the
+ * mapping that very table provides: each write's fault walks it). A table the CPU
  * can walk now (under a running root) is not judged before the guest has
  * done something besides writing tables: a munmap zeroes PTEs in a row
  * and returns to the process, which only then walks the table again.
@@ -168,7 +173,7 @@ static enum shadow_flood_use used_since_run(struct shadow_mmu *mmu, struct shado
 {
 	bool accessed = parents_accessed(mmu, sp);	/* cleared whatever the answer */
 
-	if (sp->root_count || under_pae_root(sp) || accessed)
+	if (sp->write_flood <= 1 || sp->root_count || under_pae_root(sp) || accessed)
 		return SHADOW_FLOOD_USED;
 	if (guest_events(mmu) == sp->flood_since && sp_under_running_root(mmu, sp))
 		return SHADOW_FLOOD_NO_CHANCE_YET;

@@ -303,6 +303,39 @@ TEST(reshadow_soon_after_unshadow_is_a_false_positive)
 }
 
 /*
+ * A table the write itself is translated through is in use: Linux's
+ * cleanup_highmap() zeroes entries of level2_kernel_pgt through the kernel
+ * mapping that very table provides. Here the kernel page directory (which
+ * maps all RAM, itself included) has a second shadow from a CR0.WP=0 episode
+ * that is not running and counts the writes; the running one is walked by
+ * each write's fault. The zero run used to judge the running one "not
+ * walked yet" and, having cleared as many entries as it maps, unshadow the
+ * frame: shadowed again at the next access, a live table (as on the Linux
+ * guest at boot, the one live re-shadow of the run).
+ */
+TEST(table_walked_by_its_own_writes_is_used)
+{
+	u64 pdpt, pd, data = FSIM_DATA_FRAME * 4096ull, one = 1;
+
+	fsim_init(true);
+	pdpt = (fsim_load64(fsim_pml4(0) * 4096) & ~0xfffull) >> 12;
+	pd = (fsim_load64(pdpt * 4096) & ~0xfffull) >> 12;
+	CHECK_EQ(shadow_set_mode(&fsim.v, CR0_PG, CR4_PAE, EFER_LMA | EFER_NXE), SHADOW_CR_OK);
+	fsim_store(fsim_kva(data), &one, 8, false);	/* a shadow of pd with CR0.WP=0 */
+	CHECK_EQ(shadow_set_mode(&fsim.v, CR0_PG | CR0_WP, CR4_PAE, EFER_LMA | EFER_NXE),
+		 SHADOW_CR_OK);
+	fsim_store(fsim_kva(data), &one, 8, false);
+	CHECK(table_sp(pd) && sp_next_indirect(table_sp(pd)->hash_next, pd));	/* two shadows */
+	for (u32 e = 10; e < 20; e++)
+		store64(pd * 4096 + 8 * e, 0);
+	CHECK(fsim.mmu.stats.flood_checks > 0);
+	CHECK_EQ(fsim.mmu.stats.unshadowed_pattern + fsim.mmu.stats.unshadowed_flood, 0);
+	fsim_store(fsim_kva(data), &one, 8, false);
+	CHECK_EQ(fsim.mmu.stats.unshadow_false_positive, 0);
+	check_clean();
+}
+
+/*
  * Every frame unshadowed is remembered for SHADOW_FLOOD_SOON faults, not only
  * the last few: twelve tables of three processes that are not running are
  * torn down (two zero writes each) one after another, then the processes run
