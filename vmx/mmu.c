@@ -9,6 +9,54 @@
 #include "devices/devices.h"
 #include "guest/memory.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/log.h"
+
+/* The host's MTRRs, read once: guest RAM gets the type its host frames have. */
+static struct mtrr_state host_mtrrs;
+static bool host_mtrrs_read;
+
+static void read_host_mtrrs(void)
+{
+	static const u32 fixed_msrs[11] = { 0x250, 0x258, 0x259, 0x268, 0x269, 0x26a, 0x26b,
+					    0x26c, 0x26d, 0x26e, 0x26f };
+	u64 cap, def;
+
+	host_mtrrs_read = true;
+	host_mtrrs.maxphyaddr = (u8)cpuid(0x80000008, 0).eax;
+	if (!(cpuid(1, 0).edx & (1u << 12))) {  /* no MTRRs: treat everything as WB */
+		host_mtrrs.enabled = true;
+		host_mtrrs.default_type = MT_WB;
+		return;
+	}
+	cap = rdmsr(MSR_IA32_MTRRCAP);
+	def = rdmsr(MSR_IA32_MTRR_DEF_TYPE);
+	host_mtrrs.enabled = def & BIT(11);
+	host_mtrrs.fixed_enabled = (def & BIT(10)) && (cap & BIT(8));
+	host_mtrrs.default_type = (u8)def;
+	host_mtrrs.variable_count = (int)(cap & 0xff) < MTRR_MAX_VARIABLE ? (int)(cap & 0xff) :
+									   MTRR_MAX_VARIABLE;
+	for (int i = 0; i < host_mtrrs.variable_count; i++) {
+		host_mtrrs.variable[i].base = rdmsr(0x200 + 2 * i);
+		host_mtrrs.variable[i].mask = rdmsr(0x201 + 2 * i);
+	}
+	for (int m = 0; host_mtrrs.fixed_enabled && m < 11; m++) {
+		u64 v = rdmsr(fixed_msrs[m]);
+
+		for (int b = 0; b < 8; b++)
+			host_mtrrs.fixed[m * 8 + b] = (u8)(v >> (8 * b));
+	}
+	pr_info("MTRRs %s: default type %u, %d variable ranges, fixed ranges %s; guest RAM "
+		"gets its host frames' types", host_mtrrs.enabled ? "on" : "off",
+		host_mtrrs.default_type, host_mtrrs.variable_count,
+		host_mtrrs.fixed_enabled ? "on" : "off");
+}
+
+const struct mtrr_state *mmu_host_mtrrs(void)
+{
+	if (!host_mtrrs_read)
+		read_host_mtrrs();
+	return &host_mtrrs;
+}
 
 u32 guest_cpl(void)
 {

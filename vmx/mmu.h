@@ -12,6 +12,7 @@
 #include "vmx/vmexit.h"
 #include "shadow/gwalk.h"
 #include "arch/x86/emulate.h"
+#include "mm/mtrr.h"
 
 /* The control registers as the CPU runs them (what the guest set may differ). */
 struct cr_values {
@@ -116,6 +117,8 @@ bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
  * NULL: translate only. */
 enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigned len, u32 access,
 				     struct x86_fault *fault, u64 *unassigned);
+/* The host's MTRRs (read once): the memory type of each host frame (SDM 13.11). */
+const struct mtrr_state *mmu_host_mtrrs(void);
 /* The guest's CPL (from SS.DPL, SDM 5.5). */
 u32 guest_cpl(void);
 
