@@ -72,6 +72,9 @@ static const struct option_desc guest_options[] = {
 	{ "unsync", OPT_CHOICE, OPTION_FIELD(struct guest_config, unsync), 0, 0, flood_choices,
 	  "mmu=shadow: on: written guest leaf tables stay writable until the guest's next TLB "
 	  "invalidation (default); off" },
+	{ "largepages", OPT_CHOICE, OPTION_FIELD(struct guest_config, largepages), 0, 0,
+	  flood_choices, "mmu=shadow: on: a guest 2 MiB page whose host run allows is one 2 MiB "
+	  "spte (default); off" },
 	{ "scan_ms", OPT_UINT, OPTION_FIELD(struct guest_config, scan_ms), 0, 60000, NULL,
 	  "page-ageing scan every N ms of guest time (0: off)" },
 	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,

@@ -49,6 +49,7 @@ struct guest_config {
 	unsigned fastemul;    /* mmu=shadow: emulator translations from the shadow, 0 on, 1 off */
 	unsigned prefetch;    /* mmu=shadow: prefetch of accessed neighbours, 0 on, 1 off */
 	unsigned unsync;      /* mmu=shadow: out-of-sync leaf tables, 0 on, 1 off */
+	unsigned largepages;  /* mmu=shadow: 2 MiB sptes for guest large pages, 0 on, 1 off */
 	u64 timeout_ms;       /* end it after this much time (0: the hypervisor's guest_timeout_ms) */
 };
 

@@ -69,6 +69,19 @@ void guest_memory_free(struct guest *g)
 	m->page_hpa = NULL;
 }
 
+u64 guest_memory_run_2m(struct guest *g, u64 gfn)
+{
+	const u64 *hpa = g->mem.page_hpa + gfn;
+
+	if (gfn % PAGES_PER_2M || gfn + PAGES_PER_2M > g->mem.size / PAGE_SIZE ||
+	    hpa[0] % LARGE_PAGE_SIZE)
+		return 0;
+	for (u64 i = 1; i < PAGES_PER_2M; i++)
+		if (hpa[i] != hpa[0] + i * PAGE_SIZE)
+			return 0;	/* single frames: the host had no free run then */
+	return hpa[0];
+}
+
 void *guest_gpa_ptr(struct guest *g, u64 gpa, u64 len)
 {
 	if (gpa >= g->mem.size || len > PAGE_SIZE - (gpa & (PAGE_SIZE - 1)))

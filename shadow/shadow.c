@@ -38,7 +38,12 @@ struct derived {
 	union shadow_role role;
 	u8 access;	/* SHADOW_ACC_* of a leaf */
 	u64 attr;	/* PWT, PCD, PAT, G of a leaf */
+	bool large;	/* a 2 MiB leaf at level 2 (opt.largepages), gfn its first frame */
 };
+
+/* How derive() decides. */
+#define DERIVE_ALIAS 1u	/* a CR0.WP=0 supervisor write alias (leaf_access()) */
+#define DERIVE_SPLIT 2u	/* 4 KiB splinters for a guest large page, never a 2 MiB leaf */
 
 /* The walker context equivalent to the mode bits a role records. */
 static struct gwalk_ctx role_ctx(const struct shadow_mmu *mmu, union shadow_role role)
@@ -70,10 +75,33 @@ static union shadow_role direct_role(int level, u8 access, u8 pat, bool global)
 	return role;
 }
 
-static u64 pat_attr(u8 pat_index)
+static u64 pat_attr(u8 pat_index, bool large)
 {
 	return (pat_index & 1 ? PTE_PWT : 0) | (pat_index & 2 ? PTE_PCD : 0) |
-	       (pat_index & 4 ? PTE_PAT4K : 0);
+	       (pat_index & 4 ? (large ? PTE_PAT_LARGE : PTE_PAT4K) : 0);
+}
+
+/*
+ * May the guest frames [gfn, gfn + 512) be one 2 MiB spte: the switch is
+ * on, the host backs them with one aligned run of one memory type, and no
+ * frame among them is a shadowed table (it must stay write-protected; one
+ * that becomes one later splits the spte, spage.c).
+ */
+static bool large_ok(struct shadow_mmu *mmu, u64 gfn, unsigned flags)
+{
+	return mmu->opt.largepages && !(flags & DERIVE_SPLIT) && mmu->host->gfn_to_hpa_large &&
+	       !(gfn & (LARGE_FRAMES - 1)) && sp_large_allowed(mmu, gfn) &&
+	       mmu->host->gfn_to_hpa_large(mmu->host, gfn) != SHADOW_NO_RAM;
+}
+
+/* A 2 MiB leaf: rights and attributes as the 4 KiB leaves of its splinter would have. */
+static void derive_large(struct derived *d, u64 gfn, u8 access, u8 pat, bool global)
+{
+	d->kind = DERIVED_LEAF;
+	d->large = true;
+	d->gfn = gfn;
+	d->access = access;
+	d->attr = pat_attr(pat, true) | (global ? PTE_G : 0);
 }
 
 static u8 entry_pat_index(u64 pte, bool large)
@@ -174,7 +202,8 @@ static void derive_pae_root(const struct shadow_page *sp, int i, struct derived 
 	d->kind = DERIVED_CHILD;
 }
 
-static void derive_direct(const struct shadow_page *sp, int i, struct derived *d)
+static void derive_direct(struct shadow_mmu *mmu, const struct shadow_page *sp, int i,
+			  unsigned flags, struct derived *d)
 {
 	int level = sp->role.level;
 
@@ -182,13 +211,16 @@ static void derive_direct(const struct shadow_page *sp, int i, struct derived *d
 		d->kind = DERIVED_LEAF;
 		d->gfn = sp->gfn + i;
 		d->access = sp->role.access;
-		d->attr = pat_attr(sp->role.pat) | (sp->role.global ? PTE_G : 0);
+		d->attr = pat_attr(sp->role.pat, false) | (sp->role.global ? PTE_G : 0);
 		return;
 	}
 	d->kind = DERIVED_CHILD;
 	d->role = sp->role;
 	d->role.level = level - 1;
 	d->gfn = sp->gfn + ((u64)i << (9 * (level - 1)));
+	/* 2 MiB of a guest 1 GiB page, or of the paging-off identity map. */
+	if (level == 2 && large_ok(mmu, d->gfn, flags))
+		derive_large(d, d->gfn, sp->role.access, sp->role.pat, sp->role.global);
 }
 
 /* Spte i of an out-of-sync sp was just derived afresh: its snapshot entry follows. */
@@ -220,9 +252,10 @@ static u64 guest_entry(struct shadow_mmu *mmu, const struct shadow_page *sp, int
 }
 
 /* Spte i of an indirect page from pte, the guest entry behind it. */
-static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool alias,
-			 u64 pte, struct derived *d)
+static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, int i,
+			 unsigned flags, u64 pte, struct derived *d)
 {
+	bool alias = flags & DERIVE_ALIAS;
 	union shadow_role role = sp->role;
 	struct gwalk_ctx ctx;
 	int level = role.level;
@@ -240,16 +273,21 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 		d->kind = DERIVED_LEAF;
 		d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
 		d->access = leaf_access(role, acc, pte & PTE_D, alias);
-		d->attr = pat_attr(entry_pat_index(pte, false)) | (pte & PTE_G);
+		d->attr = pat_attr(entry_pat_index(pte, false), false) | (pte & PTE_G);
 		return;
 	}
 	d->kind = DERIVED_CHILD;
 	if (large) {
-		/* Splinter the guest page: this spte maps part (i & 1) of a 4 MiB page. */
+		/* This spte maps part (i & 1) of a 4 MiB page: one 2 MiB leaf, or a splinter. */
+		u8 leaf_acc = leaf_access(role, acc, pte & PTE_D, alias);
+
 		d->gfn = (gwalk_entry_addr(&ctx, level, pte, true) >> PAGE_SHIFT) +
 			 (split ? (u64)(i & 1) * PT_ENTRIES : 0);
-		d->role = direct_role(level - 1, leaf_access(role, acc, pte & PTE_D, alias),
-				      entry_pat_index(pte, true), pte & PTE_G);
+		if (level == 2 && large_ok(mmu, d->gfn, flags)) {
+			derive_large(d, d->gfn, leaf_acc, entry_pat_index(pte, true), pte & PTE_G);
+			return;
+		}
+		d->role = direct_role(level - 1, leaf_acc, entry_pat_index(pte, true), pte & PTE_G);
 		return;
 	}
 	d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
@@ -259,40 +297,48 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 	d->role.quadrant = split ? (i & 1) : 0;	/* half of a 4 MiB guest page table */
 }
 
-static void derive(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, bool alias,
+static void derive(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, unsigned flags,
 		   struct derived *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (sp->role.pae_root)
 		derive_pae_root(sp, i, d);
 	else if (sp->role.direct)
-		derive_direct(sp, i, d);
+		derive_direct(mmu, sp, i, flags, d);
 	else {
 		bool ok;
 		u64 pte = guest_entry(mmu, sp, i, &ok);
 
 		if (ok)
-			derive_guest(mmu, sp, i, alias, pte, d);
+			derive_guest(mmu, sp, i, flags, pte, d);
 	}
 }
 
 /* The leaf spte for d, or 0 when the frame is not RAM. */
 static u64 make_leaf(struct shadow_mmu *mmu, const struct derived *d)
 {
-	u64 hpa = mmu->host->gfn_to_hpa(mmu->host, d->gfn);
+	u64 hpa = d->large ? mmu->host->gfn_to_hpa_large(mmu->host, d->gfn) :
+			     mmu->host->gfn_to_hpa(mmu->host, d->gfn);
 	u64 spte;
 
 	if (hpa == SHADOW_NO_RAM)
 		return 0;
-	spte = hpa | PTE_P | PTE_A | d->attr;
+	if (d->large) {
+		/* No frame inside is a shadowed table (large_ok()): W as the rights say. */
+		spte = hpa | PTE_P | PTE_A | PTE_PS | d->attr;
+		if (d->access & SHADOW_ACC_W)
+			spte |= PTE_W | PTE_D | SPTE_SW_WRITABLE;
+	} else {
+		spte = hpa | PTE_P | PTE_A | d->attr;
+		if (d->access & SHADOW_ACC_W)
+			spte |= SPTE_SW_WRITABLE;	/* W comes back when the frame is unshadowed */
+		if ((d->access & SHADOW_ACC_W) && !sp_gfn_protected(mmu, d->gfn))
+			spte |= PTE_W | PTE_D;
+	}
 	if (d->access & SHADOW_ACC_U)
 		spte |= PTE_U;
 	if (!(d->access & SHADOW_ACC_X))
 		spte |= PTE_NX;
-	if (d->access & SHADOW_ACC_W)
-		spte |= SPTE_SW_WRITABLE;	/* W comes back when the frame is unshadowed */
-	if ((d->access & SHADOW_ACC_W) && !sp_gfn_protected(mmu, d->gfn))
-		spte |= PTE_W | PTE_D;
 	return spte;
 }
 
@@ -368,7 +414,7 @@ static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, i
 static bool same_derived(const struct derived *a, const struct derived *b)
 {
 	return a->kind == b->kind && a->gfn == b->gfn && a->role.word == b->role.word &&
-	       a->access == b->access && a->attr == b->attr;
+	       a->access == b->access && a->attr == b->attr && a->large == b->large;
 }
 
 /* ---- the fault path ---------------------------------------------------- */
@@ -409,9 +455,9 @@ static void prefetch(struct shadow_mmu *mmu, struct shadow_page *sp, int first, 
 			if ((pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
 				continue;	/* the common case, checked before derive() */
 			memset(&d, 0, sizeof(d));
-			derive_guest(mmu, sp, j, false, pte, &d);
+			derive_guest(mmu, sp, j, 0, pte, &d);
 		} else {
-			derive(mmu, sp, j, false, &d);
+			derive(mmu, sp, j, 0, &d);
 		}
 		if (d.kind != DERIVED_LEAF)
 			continue;
@@ -445,6 +491,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 	struct shadow_mmu *mmu = v->mmu;
 	struct shadow_page *sp = v->root;
 	bool fast = mmu->opt.fastpath, fresh = !fast, leaf_created = false;
+	unsigned flags = alias ? DERIVE_ALIAS : 0;
 
 	if (gwalk_mode(&v->ctx) != GWALK_MODE_LONG)
 		gva &= 0xffffffffull;
@@ -457,7 +504,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 
 		sp->accessed = true;
 		sp->write_flood = 0;	/* flood.c: a walk is a use, the write count restarts */
-		if (fast && !sp_is_leaf_table(sp) && spte_present(sp->spt[i])) {
+		if (fast && !spte_is_leaf(sp, sp->spt[i]) && spte_present(sp->spt[i])) {
 			child = (struct shadow_page *)(uintptr_t)sp->aux[i];
 			if (sp->role.direct || !child->role.direct) {
 				sp = child;
@@ -465,10 +512,10 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 			}
 		}
 		if (fresh || sp->role.direct) {
-			derive(mmu, sp, i, alias, &d);
+			derive(mmu, sp, i, flags, &d);
 		} else {
 			memset(&d, 0, sizeof(d));
-			derive_guest(mmu, sp, i, alias, walk->pte[sp->role.level], &d);
+			derive_guest(mmu, sp, i, flags, walk->pte[sp->role.level], &d);
 		}
 		r = apply(mmu, sp, i, &d, true, &child, &created);
 		if (sp->unsync)
@@ -496,7 +543,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 		 * A new child write-protected its guest table just now; an entry
 		 * read before that may have been changed by another vCPU.
 		 */
-		derive(mmu, sp, i, alias, &again);
+		derive(mmu, sp, i, flags, &again);
 		if (!same_derived(&d, &again))
 			return apply(mmu, sp, i, &again, false, &child, &created) == NO_MEMORY ?
 			       NO_MEMORY : ABSENT;
@@ -535,7 +582,7 @@ static bool translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 			sp->accessed = true;
 			sp->write_flood = 0;
 		}
-		if (sp_is_leaf_table(sp))
+		if (spte_is_leaf(sp, spte))
 			break;
 		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
 	}
@@ -547,7 +594,8 @@ static bool translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 	if (!gwalk_access_permitted(&hw, access, spte & (PTE_W | SPTE_SW_WRITABLE), spte & PTE_U,
 				    spte & PTE_NX))
 		return false;
-	*gpa = sp->aux[i] << PAGE_SHIFT | (gva & (PAGE_SIZE - 1));
+	*gpa = (sp->aux[i] << PAGE_SHIFT) +
+	       (gva & ((spte_is_large(sp, spte) ? LARGE_PAGE_SIZE : PAGE_SIZE) - 1));
 	return true;
 }
 
@@ -607,7 +655,7 @@ static void resync_gfn(struct shadow_mmu *mmu, u64 gfn)
 
 				if (view_entry(&now, i) == view_entry(&then, i))
 					continue;
-				derive(mmu, sp, i, false, &d);
+				derive(mmu, sp, i, 0, &d);
 				apply(mmu, sp, i, &d, false, &child, &created);
 			}
 		}
@@ -647,7 +695,7 @@ static void sync_gva(struct shadow_vcpu *v, u64 gva)
 		i = spte_index(sp, gva);
 		if (sp_is_leaf_table(sp))
 			break;
-		if (!spte_present(sp->spt[i]))
+		if (!spte_present(sp->spt[i]) || spte_is_large(sp, sp->spt[i]))
 			return;
 		sp = (struct shadow_page *)(uintptr_t)sp->aux[i];
 	}
@@ -656,7 +704,7 @@ static void sync_gva(struct shadow_vcpu *v, u64 gva)
 		struct shadow_page *child;
 		bool created;
 
-		derive(v->mmu, sp, i, false, &d);
+		derive(v->mmu, sp, i, 0, &d);
 		apply(v->mmu, sp, i, &d, false, &child, &created);
 		snap_follow(v->mmu, sp, i);
 	}
@@ -846,7 +894,7 @@ static void update_written_sptes(struct shadow_mmu *mmu, struct shadow_page *sp,
 
 			if (s < 0 || s >= PT_ENTRIES)
 				continue;
-			derive(mmu, sp, (int)s, false, &d);
+			derive(mmu, sp, (int)s, 0, &d);
 			apply(mmu, sp, (int)s, &d, false, &child, &created);
 			mmu->stats.sptes_updated++;
 		}
@@ -1122,6 +1170,7 @@ void shadow_init(struct shadow_mmu *mmu, struct shadow_host *host, u8 maxphyaddr
 	mmu->opt.fastemul = true;
 	mmu->opt.prefetch = true;
 	mmu->opt.unsync = true;
+	mmu->opt.largepages = host->gfn_to_hpa_large != NULL;	/* else nothing to count */
 	mmu->host = host;
 	mmu->maxphyaddr = maxphyaddr;
 	sp_init_pools(mmu);
@@ -1190,14 +1239,14 @@ static bool leaf_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i,
 	u64 want;
 
 	spte &= ~(PTE_A | PTE_D);
-	derive(mmu, sp, i, false, &d);
+	derive(mmu, sp, i, 0, &d);
 	if (d.kind != DERIVED_LEAF)
 		return false;
 	want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
 	if (leaf_matches(spte, want))
 		return sp->aux[i] == d.gfn;
 	if (!sp->role.cr0_wp) {
-		derive(mmu, sp, i, true, &d);
+		derive(mmu, sp, i, DERIVE_ALIAS, &d);
 		want = make_leaf(mmu, &d) & ~(PTE_A | PTE_D);
 		return leaf_matches(spte, want) && sp->aux[i] == d.gfn;
 	}
@@ -1210,8 +1259,9 @@ static bool child_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i
 	struct derived d, alias;
 	union shadow_role stricter;
 
-	derive(mmu, sp, i, false, &d);
-	derive(mmu, sp, i, true, &alias);
+	/* A guest large page may be a splinter even where a 2 MiB spte could map it. */
+	derive(mmu, sp, i, DERIVE_SPLIT, &d);
+	derive(mmu, sp, i, DERIVE_SPLIT | DERIVE_ALIAS, &alias);
 	if (d.kind != DERIVED_CHILD || !child || child->zapped ||
 	    (spte & ~PTE_A) != table_spte(sp, child) ||
 	    child->gfn != d.gfn || parents_count(child, &sp->spt[i]) != 1)
@@ -1229,9 +1279,20 @@ static void count_rmap_entry(struct shadow_mmu *mmu, u64 *spte, void *arg)
 	(*(unsigned *)arg)++;
 }
 
+/* The shadowed-table frames of the region whose reverse-map key is key, counted afresh. */
+static u32 region_tables(struct shadow_mmu *mmu, u64 key)
+{
+	u32 n = 0;
+
+	for (u64 gfn = key & ~LARGE_KEY; gfn < (key & ~LARGE_KEY) + LARGE_FRAMES; gfn++)
+		n += sp_first_indirect(mmu, gfn) != NULL;
+	return n;
+}
+
 unsigned shadow_audit(struct shadow_mmu *mmu)
 {
 	unsigned problems = 0, leaves = 0, rmapped = 0, links = 0, parents = 0;
+	u64 table_frames = 0, counted = 0;
 
 	for (struct shadow_page *sp = mmu->oldest; sp; sp = sp->newer) {
 		for (int i = 0; i < PT_ENTRIES; i++) {
@@ -1241,24 +1302,36 @@ unsigned shadow_audit(struct shadow_mmu *mmu)
 			problems += spte_present(spte) != !!(sp->present[i / 64] & (1ull << (i % 64)));
 			if (!spte_present(spte))
 				continue;
-			if (!sp_is_leaf_table(sp)) {
+			if (!spte_is_leaf(sp, spte)) {
 				problems += !child_ok(mmu, sp, i, spte);
 				links++;
 				continue;
 			}
 			leaves++;
 			problems += !sp->unsync && !leaf_ok(mmu, sp, i, spte);	/* stale allowed */
-			problems += rmap_count(mmu, sp->aux[i], &sp->spt[i]) != 1;
-			problems += (spte & PTE_W) && sp_gfn_protected(mmu, sp->aux[i]);
+			problems += rmap_count(mmu, spte_rmap_key(sp, i), &sp->spt[i]) != 1;
+			if (spte_is_large(sp, spte))	/* no table inside, write-protected or not */
+				problems += !mmu->opt.largepages || sp_large_tables(mmu, sp->aux[i]);
+			else
+				problems += (spte & PTE_W) && sp_gfn_protected(mmu, sp->aux[i]);
 		}
 		parents += parents_count(sp, NULL);
+		table_frames += sp_is_indirect(sp) && sp == sp_first_indirect(mmu, sp->gfn);
 	}
 	/* Parent lists hold exactly the present upper sptes checked above. */
 	problems += parents != links;
 	/* The reverse map holds nothing but the present leaves counted above. */
-	for (int b = 0; b < SHADOW_RMAP_HASH; b++)
-		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next)
+	for (int b = 0; b < SHADOW_RMAP_HASH; b++) {
+		for (struct rmap_head *h = mmu->rmap_hash[b]; h; h = h->next) {
 			rmap_for_each(mmu, h->gfn, count_rmap_entry, &rmapped);
+			if (h->gfn & LARGE_KEY) {
+				problems += h->tables != region_tables(mmu, h->gfn);
+				counted += h->tables;
+			}
+		}
+	}
 	problems += rmapped != leaves;
+	/* With 2 MiB sptes, every region counts its table frames exactly. */
+	problems += mmu->opt.largepages ? counted != table_frames : counted != 0;
 	return problems;
 }

@@ -6,8 +6,10 @@
  *
  * Shadow format: 4-level for long-mode guests; PAE for 32-bit, PAE and
  * paging-off guests (a 32-bit guest table is shadowed by 2 or 4 PAE tables,
- * a "quadrant" each; paging-off runs on a direct identity map). Guest large
- * pages are mapped with shadow 4 KiB tables ("direct" pages).
+ * a "quadrant" each; paging-off runs on a direct identity map). A guest large
+ * page (and the identity map) is mapped by 2 MiB sptes where the host run
+ * allows and no frame inside is a shadowed table (opt.largepages), else by
+ * shadow 4 KiB tables ("direct" pages, splinters).
  *
  * Invariants (what makes it exact):
  *  - Shadow tables are always in sync with guest tables: every guest frame
@@ -16,7 +18,7 @@
  *    shadow_guest_write(), which rewrites the affected sptes in place.
  *    So INVLPG, MOV CR3 and INVPCID only need the real TLB flushed.
  *  - A/D emulation: an spte is present only if the guest entry has A=1, and
- *    a leaf spte is writable only if the guest leaf has D=1. The guest A/D
+ *    a leaf spte (4 KiB or 2 MiB) is writable only if the guest leaf has D=1. The guest A/D
  *    bits are set by the fault path with the walker's rules (gwalk.c).
  *  - Rights: upper sptes allow everything; each leaf spte carries the rights
  *    combined over the guest walk, so a shadow page's role includes the

@@ -247,7 +247,7 @@ static bool rmap_add(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
 	}
 	if (list_add(mmu, &(*slot)->list, spte))
 		return true;
-	if (list_empty(&(*slot)->list)) {
+	if (list_empty(&(*slot)->list) && !(*slot)->tables) {
 		struct rmap_head *empty = *slot;
 
 		*slot = empty->next;
@@ -264,10 +264,76 @@ static void rmap_remove(struct shadow_mmu *mmu, u64 gfn, u64 *spte)
 	if (!head)
 		return;
 	list_remove(mmu, &head->list, spte);
-	if (list_empty(&head->list)) {
+	if (list_empty(&head->list) && !head->tables) {
 		*slot = head->next;
 		pool_put(mmu, &mmu->rmap_pool, head);
 	}
+}
+
+/* ---- 2 MiB regions (opt.largepages) ------------------------------------ */
+
+/* gfn's frame now holds a shadowed table: count it in its region. false: no memory. */
+static bool region_add_table(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct rmap_head **slot = rmap_slot(mmu, large_key(gfn));
+
+	if (!*slot) {
+		struct rmap_head *head = pool_get(mmu, &mmu->rmap_pool);
+
+		if (!head)
+			return false;
+		head->gfn = large_key(gfn);
+		*slot = head;
+	}
+	(*slot)->tables++;
+	return true;
+}
+
+/* ...and no longer does (its last shadow page is gone). */
+static void region_del_table(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct rmap_head **slot = rmap_slot(mmu, large_key(gfn));
+	struct rmap_head *head = *slot;
+
+	if (--head->tables || !list_empty(&head->list))
+		return;
+	*slot = head->next;
+	pool_put(mmu, &mmu->rmap_pool, head);
+}
+
+/*
+ * A frame of gfn's region has just become a shadowed table: the 2 MiB
+ * sptes mapping the region would let the guest write it, so they go (the
+ * next access faults and maps 4 KiB pages, the table's write-protected),
+ * and so do translations cached from them.
+ */
+static void region_split(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct rmap_head *head = *rmap_slot(mmu, large_key(gfn));
+	bool any = false;
+
+	while (head->list.single) {
+		u64 *spte = head->list.single;
+		struct shadow_page *owner = sp_of_spte(mmu, spte);
+
+		sp_set_spte(mmu, owner, (int)(spte - owner->spt), 0, 0, NULL);
+		mmu->stats.large_split++;
+		any = true;
+	}
+	if (any)
+		mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+}
+
+bool sp_large_allowed(struct shadow_mmu *mmu, u64 gfn)
+{
+	return !sp_large_tables(mmu, gfn);
+}
+
+u32 sp_large_tables(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct rmap_head *head = *rmap_slot(mmu, large_key(gfn));
+
+	return head ? head->tables : 0;
 }
 
 void rmap_for_each(struct shadow_mmu *mmu, u64 gfn, void (*fn)(struct shadow_mmu *, u64 *, void *),
@@ -500,10 +566,12 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 		pool_put(mmu, &mmu->page_pool, sp);
 		return NULL;
 	}
+	first_indirect = !role.direct && !sp_first_indirect(mmu, gfn);
 	/* Zeroed once, by the host; aux is read only behind a present spte. */
 	sp->spt = mmu->host->alloc_page(mmu->host, &sp->hpa, role.pae_root, true);
 	sp->aux = mmu->host->alloc_page(mmu->host, &sp->aux_hpa, false, false);
-	if (!sp->spt || !sp->aux) {
+	if (!sp->spt || !sp->aux ||
+	    (first_indirect && mmu->opt.largepages && !region_add_table(mmu, gfn))) {
 		if (sp->spt)
 			mmu->host->free_page(mmu->host, sp->spt, sp->hpa);
 		if (sp->aux)
@@ -515,7 +583,6 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	sp->gfn = gfn;
 	sp->role = role;
 	sp->created = mmu->seq++;
-	first_indirect = !role.direct && !sp_first_indirect(mmu, gfn);
 	sp->hash_next = *bucket;
 	*bucket = sp;
 	sp->owner_next = *owner_bucket(mmu, sp->spt);
@@ -529,6 +596,8 @@ struct shadow_page *sp_create(struct shadow_mmu *mmu, u64 gfn, union shadow_role
 	sp_rc_move(mmu, sp, role.level == 1 ? SHADOW_RC_PROB_LEAF : SHADOW_RC_PROB_DIR);
 	mmu->stats.pages_created++;
 	if (first_indirect) {
+		if (mmu->opt.largepages)
+			region_split(mmu, gfn);
 		sp_write_protect_gfn(mmu, gfn);
 		if (mmu->flood.shadowed)	/* flood.c: was unshadowing it a mistake? */
 			mmu->flood.shadowed(mmu, gfn);
@@ -540,8 +609,8 @@ static void drop_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
 {
 	if (!spte_present(sp->spt[i]))
 		return;
-	if (sp_is_leaf_table(sp)) {
-		rmap_remove(mmu, sp->aux[i], &sp->spt[i]);
+	if (spte_is_leaf(sp, sp->spt[i])) {
+		rmap_remove(mmu, spte_rmap_key(sp, i), &sp->spt[i]);
 	} else {
 		struct shadow_page *child = (struct shadow_page *)(uintptr_t)sp->aux[i];
 
@@ -556,20 +625,22 @@ static void drop_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
 void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte,
 		 u64 leaf_gfn, struct shadow_page *child)
 {
-	bool linked = true;
+	bool linked = true, leaf = spte_is_leaf(sp, spte);
 
 	if (sp->spt[i] == spte)
 		return;
 	/* Same frame or child, other bits (rights, A/D): the lists stay as they are. */
 	if (spte_present(spte) && spte_present(sp->spt[i]) &&
-	    sp->aux[i] == (sp_is_leaf_table(sp) ? leaf_gfn : (u64)(uintptr_t)child)) {
+	    leaf == spte_is_leaf(sp, sp->spt[i]) &&
+	    sp->aux[i] == (leaf ? leaf_gfn : (u64)(uintptr_t)child)) {
 		__atomic_store_n(&sp->spt[i], spte, __ATOMIC_RELAXED);
 		return;
 	}
 	drop_spte(mmu, sp, i);
 	if (spte_present(spte)) {
-		if (sp_is_leaf_table(sp)) {
-			linked = rmap_add(mmu, leaf_gfn, &sp->spt[i]);
+		if (leaf) {
+			linked = rmap_add(mmu, spte_is_large(sp, spte) ? large_key(leaf_gfn) : leaf_gfn,
+					  &sp->spt[i]);
 			sp->aux[i] = leaf_gfn;
 		} else {
 			linked = list_add(mmu, &child->parents, &sp->spt[i]);
@@ -578,6 +649,7 @@ void sp_set_spte(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 spte
 	}
 	/* Out of bookkeeping memory: leave it not present, a fault retries. */
 	__atomic_store_n(&sp->spt[i], linked ? spte : 0, __ATOMIC_RELAXED);
+	mmu->stats.large_mapped += linked && spte_is_large(sp, spte);
 	if (linked && spte_present(spte))
 		sp->present[i / 64] |= 1ull << (i % 64);
 	else
@@ -661,6 +733,8 @@ void sp_zap(struct shadow_mmu *mmu, struct shadow_page *sp)
 	for (slot = page_bucket(mmu, sp->gfn); *slot != sp; slot = &(*slot)->hash_next)
 		;
 	*slot = sp->hash_next;
+	if (sp_is_indirect(sp) && mmu->opt.largepages && !sp_first_indirect(mmu, sp->gfn))
+		region_del_table(mmu, sp->gfn);
 	for (slot = owner_bucket(mmu, sp->spt); *slot != sp; slot = &(*slot)->owner_next)
 		;
 	*slot = sp->owner_next;

@@ -16,12 +16,27 @@ struct spte_list_node {
 	u64 *spte[LIST_NODE_SPTES];
 };
 
-/* Reverse-map hash entry: the leaf sptes that map gfn. */
+/*
+ * Reverse-map hash entry: the leaf sptes that map gfn. A 2 MiB region has
+ * its own entry (key large_key()): the 2 MiB sptes that map it, and how
+ * many of its frames hold shadowed guest tables (opt.largepages); it lives
+ * while either is not zero.
+ */
 struct rmap_head {
 	u64 gfn;
 	struct rmap_head *next;
 	struct spte_list list;
+	u32 tables;
 };
+
+#define LARGE_FRAMES 512	/* 4 KiB frames of a 2 MiB spte */
+#define LARGE_KEY BIT(63)	/* no gfn has it (MAXPHYADDR <= 52) */
+
+/* The reverse-map key of the 2 MiB region holding gfn. */
+static inline u64 large_key(u64 gfn)
+{
+	return (gfn & ~(u64)(LARGE_FRAMES - 1)) | LARGE_KEY;
+}
 
 /* Non-leaf spte: everything allowed here, rights live in the leaf. */
 #define SPTE_TABLE_BITS (PTE_P | PTE_W | PTE_U)
@@ -45,10 +60,27 @@ static inline u64 spte_addr(u64 spte)
 	return spte & PTE_ADDR_MASK52;
 }
 
-/* Sptes of a level-1 page are leaves; others point at shadow pages. */
+/* Sptes of a level-1 page are leaves; others point at shadow pages (but see below). */
 static inline bool sp_is_leaf_table(const struct shadow_page *sp)
 {
 	return sp->role.level == 1;
+}
+
+/* A 2 MiB spte: a leaf in a level-2 page (PS, SDM 4.5.4); aux holds its first gfn. */
+static inline bool spte_is_large(const struct shadow_page *sp, u64 spte)
+{
+	return sp->role.level == 2 && (spte & PTE_PS);
+}
+
+static inline bool spte_is_leaf(const struct shadow_page *sp, u64 spte)
+{
+	return sp_is_leaf_table(sp) || spte_is_large(sp, spte);
+}
+
+/* The reverse-map key of leaf spte i of sp (present). */
+static inline u64 spte_rmap_key(const struct shadow_page *sp, int i)
+{
+	return spte_is_large(sp, sp->spt[i]) ? large_key(sp->aux[i]) : sp->aux[i];
 }
 
 /* Shadow pages for guest tables (the ones that write-protect their frame). */
@@ -74,6 +106,14 @@ static inline bool sp_gfn_protected(struct shadow_mmu *mmu, u64 gfn)
 
 	return sp && !sp->unsync;
 }
+
+/*
+ * opt.largepages: may a 2 MiB spte map the region of gfn: no frame in it
+ * holds a shadowed guest table (the host's own conditions apart).
+ */
+bool sp_large_allowed(struct shadow_mmu *mmu, u64 gfn);
+/* Shadowed-table frames counted in gfn's region (the audit checks the count). */
+u32 sp_large_tables(struct shadow_mmu *mmu, u64 gfn);
 
 /* gfn holds a shadowed table again: remove write access to it (flushes if any). */
 void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn);

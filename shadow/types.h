@@ -41,6 +41,11 @@ struct shadow_host {
 	void (*free_page)(struct shadow_host *host, void *page, u64 hpa);
 	/* Host-physical address of guest frame gfn, or SHADOW_NO_RAM. */
 	u64 (*gfn_to_hpa)(struct shadow_host *host, u64 gfn);
+	/* Host-physical address of the run backing guest frames [gfn, gfn + 512)
+	 * (gfn 512-aligned) when one 2 MiB spte may map them: RAM, contiguous and
+	 * 2 MiB-aligned on the host, one memory type over it (SDM 13.11.9);
+	 * SHADOW_NO_RAM otherwise. NULL: never (no 2 MiB sptes). */
+	u64 (*gfn_to_hpa_large)(struct shadow_host *host, u64 gfn);
 	void (*flush_tlb)(struct shadow_host *host, enum shadow_flush what, u64 gva);
 	/* Guest RAM as the hypervisor sees it (for guest tables). */
 	struct guest_mem *mem;
@@ -60,6 +65,8 @@ struct shadow_stats {
 	u64 guest_writes;	/* shadow_guest_write() calls */
 	u64 sptes_updated;	/* sptes rewritten in place by guest writes */
 	u64 prefetched;		/* sptes filled by prefetch, not by their own fault */
+	u64 large_mapped;	/* 2 MiB sptes installed (opt.largepages) */
+	u64 large_split;	/* ...dropped because a frame inside became a shadowed table */
 	u64 unsynced;		/* guest leaf tables left writable (out of sync) */
 	u64 resyncs;		/* ...brought back in sync (write-protected, re-derived) */
 	u64 pages_created;
@@ -255,9 +262,9 @@ struct shadow_flood {
 #define SHADOW_FLOOD_OLD_MAX 16
 
 /*
- * Optimisation switches (guest options fastpath=, prefetch=, large=), all on
- * by default; off gives the plain algorithm each one shortcuts, for
- * measurement and as a reference. None changes what the guest can observe.
+ * Optimisation switches (guest options fastpath=, fastemul=, prefetch=, unsync=,
+ * largepages=), all on by default; off gives the plain algorithm each one
+ * shortcuts, for measurement and as a reference. None changes what the guest can observe.
  */
 struct shadow_options {
 	bool fastpath;	/* faults descend the sptes already present and derive the rest
@@ -268,6 +275,9 @@ struct shadow_options {
 			 * accessed already (shadow.c says which) */
 	bool unsync;	/* a written guest leaf table is left writable (out of sync)
 			 * until the guest's next TLB invalidation */
+	bool largepages;	/* a guest 2 MiB (or larger) page is shadowed by 2 MiB sptes
+				 * where host->gfn_to_hpa_large() allows and no frame inside
+				 * is a shadowed table; set before the first root is built */
 };
 
 struct shadow_mmu {

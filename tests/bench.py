@@ -91,6 +91,8 @@ CONFIGS = [
            what="shadow, no prefetch: each spte filled by its own fault"),
     Config("sh-unsync-off", "shadow", "unsync=off",
            what="shadow, every write to a shadowed guest table emulated (no out-of-sync tables)"),
+    Config("sh-large-off", "shadow", "largepages=off",
+           what="shadow, no 2 MiB sptes: guest large pages always splintered into 4 KiB sptes"),
     Config("sh-scan", "shadow", "scan_ms=5", what="shadow with page ageing every 5 ms (rmap scan)"),
     # Limits are host frames: 144 and 288 are 64 and 128 shadow pages' worth (two frames
     # each, and an eighth more for bookkeeping pages).
@@ -157,6 +159,9 @@ FIGURES = [
     ("prefetched", "shadow", "prefetched", "sptes filled by prefetch (not by their own fault)"),
     ("unsynced", "shadow", "unsynced", "guest leaf tables left writable (out of sync)"),
     ("resyncs", "shadow", "resyncs", "out-of-sync tables brought back in sync"),
+    ("large", "shadow", "large_mapped", "2 MiB sptes installed (largepages=on)"),
+    ("large_split", "shadow", "large_split",
+     "2 MiB sptes dropped because a frame inside became a shadowed guest table"),
     ("sp_created", "shadow", "pages_created", "shadow pages created"),
     ("sp_zapped", "shadow", "pages_zapped", "shadow pages zapped"),
     ("evictions", "shadow", "evictions", "shadow pages evicted by reclaim"),

@@ -262,7 +262,11 @@ TESTS = LINUX_TESTS + [
                  ept("paging_pae.elf", "pae-ept"), shadow("paging_pae.elf", "pae-shadow"),
                  ept("paging64.elf", "p64-ept"), shadow("paging64.elf", "p64-shadow")],
          same_digests=[("p32-ept", "p32-shadow"), ("pae-ept", "pae-shadow"),
-                       ("p64-ept", "p64-shadow")]),
+                       ("p64-ept", "p64-shadow")],
+         # Their large pages are mapped by 2 MiB sptes (largepages=on), split when needed.
+         log_must=[r"stats p32-shadow shadow .*large_mapped=[1-9]",
+                   r"stats pae-shadow shadow .*large_mapped=[1-9]",
+                   r"stats p64-shadow shadow .*large_mapped=[1-9]"]),
     Test("mixed-ept-and-shadow", hv_args="slice_ms=3",
          guests=[ept("hlt_timer.elf", "e-timer"), shadow("hlt_timer.elf", "s-timer"),
                  ept("memtest.elf", "e-mem"), shadow("memtest.elf", "s-mem")]),

@@ -35,6 +35,8 @@ struct guest_shadow {
 	struct shadow_mmu mmu;
 	struct shadow_vcpu vcpu;
 	struct shadow_age age;  /* scan_ms=N */
+	u8 *large_run;        /* per 2 MiB block of RAM: 1 if one 2 MiB spte may map it */
+	u64 large_run_pages;
 	u64 pages_allocated;
 	u64 pages_peak;       /* most host frames it held at once */
 	u64 mmu_tsc;          /* host ticks spent inside the shadow MMU core */
@@ -118,6 +120,35 @@ static void host_free_page(struct shadow_host *h, void *page, u64 hpa)
 	host_frame_free(hpa, 1);
 }
 
+/*
+ * 2 MiB sptes: a block of guest RAM that is one aligned host run (guest/memory.c
+ * allocates runs where it can) of one host memory type; a 2 MiB page over
+ * mixed types is undefined (SDM 13.11.9). Decided once per block.
+ */
+static void find_large_runs(struct guest_shadow *s)
+{
+	u64 blocks = s->g->mem.size / LARGE_PAGE_SIZE;
+
+	s->large_run_pages = ALIGN_UP(blocks, PAGE_SIZE) / PAGE_SIZE;
+	s->large_run = alloc_zeroed_pages(s->large_run_pages);
+	for (u64 b = 0; s->large_run && b < blocks; b++) {
+		u64 hpa = guest_memory_run_2m(s->g, b * (LARGE_PAGE_SIZE / PAGE_SIZE));
+
+		s->large_run[b] = hpa && mtrr_range_type(mmu_host_mtrrs(), hpa, LARGE_PAGE_SIZE) !=
+					 MT_MIXED;
+	}
+}
+
+static u64 host_gfn_to_hpa_large(struct shadow_host *h, u64 gfn)
+{
+	struct guest_shadow *s = shadow_of(h);
+	u64 block = gfn / (LARGE_PAGE_SIZE / PAGE_SIZE);
+
+	if (!s->large_run || block >= s->g->mem.size / LARGE_PAGE_SIZE || !s->large_run[block])
+		return SHADOW_NO_RAM;
+	return s->g->mem.page_hpa[gfn];
+}
+
 static struct guest_shadow *shadow_of_guest(struct guest *g)
 {
 	return g->mmu_data;
@@ -155,10 +186,20 @@ static bool shadow_guest_init(struct guest *g)
 		.alloc_page = host_alloc_page,
 		.free_page = host_free_page,
 		.gfn_to_hpa = host_gfn_to_hpa,
+		.gfn_to_hpa_large = host_gfn_to_hpa_large,
 		.flush_tlb = host_flush_tlb,
 		.mem = &g->mem.walker,
 	};
+	find_large_runs(s);
 	shadow_init(&s->mmu, &s->host, (u8)cpuid(0x80000008, 0).eax);
+	/* Switches before the first root is built (largepages counts tables from it on).
+	 * Page ageing reads the A bits of 4 KiB sptes only: no 2 MiB ones with it. */
+	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
+	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
+	s->mmu.opt.fastemul = g->cfg.fastemul == 0;
+	s->mmu.opt.prefetch = g->cfg.prefetch == 0;
+	s->mmu.opt.unsync = g->cfg.unsync == 0;
+	s->mmu.opt.largepages = g->cfg.largepages == 0 && !g->cfg.scan_ms;
 	if (!pool_ready) {
 		shadow_pool_init(&pool, hv_config.shadow_pool);
 		if (smp_cpu_count() > 1) {
@@ -172,17 +213,14 @@ static bool shadow_guest_init(struct guest *g)
 				(enum shadow_reclaim_policy)g->cfg.reclaim) ||
 	    !shadow_vcpu_init(&s->vcpu, &s->mmu)) {
 		shadow_destroy(&s->mmu);
+		if (s->large_run)
+			free_pages(s->large_run, s->large_run_pages);
 		free_pages(s, pages);
 		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
 		return false;
 	}
-	shadow_flood_set(&s->mmu, g->cfg.flood == 0);
 	if (g->cfg.flood_trace && g->cfg.flood == 0)
 		flood_trace_start(g, &s->mmu);
-	s->mmu.opt.fastpath = g->cfg.fastpath == 0;
-	s->mmu.opt.fastemul = g->cfg.fastemul == 0;
-	s->mmu.opt.prefetch = g->cfg.prefetch == 0;
-	s->mmu.opt.unsync = g->cfg.unsync == 0;
 	g->mmu_data = s;
 	return true;
 }
@@ -196,6 +234,8 @@ static void shadow_guest_destroy(struct guest *g)
 	flood_trace_stop(g, &s->mmu);
 	shadow_vcpu_release(&s->vcpu);
 	shadow_destroy(&s->mmu);
+	if (s->large_run)
+		free_pages(s->large_run, s->large_run_pages);
 	free_pages(s, ALIGN_UP(sizeof(*s), PAGE_SIZE) / PAGE_SIZE);
 	g->mmu_data = NULL;
 }
@@ -607,6 +647,8 @@ static void shadow_stats(struct guest *g, mmu_stat_fn add, void *ctx)
 	add(ctx, "guest_writes", st->guest_writes);
 	add(ctx, "sptes_updated", st->sptes_updated);
 	add(ctx, "prefetched", st->prefetched);
+	add(ctx, "large_mapped", st->large_mapped);
+	add(ctx, "large_split", st->large_split);
 	add(ctx, "unsynced", st->unsynced);
 	add(ctx, "resyncs", st->resyncs);
 	add(ctx, "pages_created", st->pages_created);

@@ -74,6 +74,17 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 	return gfn < ram_pages ? RAM_HPA + gfn * 4096 : SHADOW_NO_RAM;
 }
 
+/* Guest RAM is one aligned run; a test may deny a region (mixed MTRR types, say). */
+static u64 large_denied = ~0ull;
+
+static u64 host_gfn_to_hpa_large(struct shadow_host *h, u64 gfn)
+{
+	(void)h;
+	if (gfn + 512 > ram_pages || gfn == large_denied)
+		return SHADOW_NO_RAM;
+	return RAM_HPA + gfn * 4096;
+}
+
 static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
 {
 	struct test_host *t = (struct test_host *)h;
@@ -107,6 +118,8 @@ static void host_setup_ram(unsigned budget, u64 pages)
 	th.host.alloc_page = host_alloc;
 	th.host.free_page = host_free;
 	th.host.gfn_to_hpa = host_gfn_to_hpa;
+	th.host.gfn_to_hpa_large = host_gfn_to_hpa_large;
+	large_denied = ~0ull;
 	th.host.flush_tlb = host_flush;
 	ref_ram_init(&th.guest, ram_shadow, pages);
 	ref_ram_init(&th.ref, ram_ref, pages);
@@ -255,6 +268,33 @@ static u8 ram_before[RAM_MAX_PAGES * 4096];
 static unsigned cached_translations;
 
 /*
+ * Differential runs over 4 MiB of RAM (big_ram): guest tables live in the
+ * first RAM_PAGES frames and in BIG_TABLES frames at 2 MiB, the only frames
+ * stores and A/D bits change, so the comparisons look at those alone.
+ */
+#define BIG_TABLES 4
+#define BIG_BASE (512 * 4096)
+static bool big_ram;
+
+static bool ram_equal(const u8 *a, const u8 *b)
+{
+	if (!big_ram)
+		return !memcmp(a, b, ram_pages * 4096);
+	return !memcmp(a, b, RAM_PAGES * 4096) &&
+	       !memcmp(a + BIG_BASE, b + BIG_BASE, BIG_TABLES * 4096);
+}
+
+static void ram_copy(u8 *dst, const u8 *src)
+{
+	if (!big_ram) {
+		memcpy(dst, src, ram_pages * 4096);
+		return;
+	}
+	memcpy(dst, src, RAM_PAGES * 4096);
+	memcpy(dst + BIG_BASE, src + BIG_BASE, BIG_TABLES * 4096);
+}
+
+/*
  * One access both ways; both RAM copies (A/D bits) must stay equal. Where
  * the shadow tables alone translate it (shadow_translate_cached()), the
  * reference walk must agree and find nothing to set.
@@ -267,16 +307,16 @@ static bool compare_access(struct shadow_vcpu *v, u64 gva, u32 access, bool ac)
 	bool ok;
 
 	if (cached)
-		memcpy(ram_before, ram_ref, ram_pages * 4096);
+		ram_copy(ram_before, ram_ref);
 	r = ref_access(v, gva, access, ac);
 	if (cached) {
 		cached_translations++;
 		CHECK_EQ(r.kind, OUT_OK);
 		CHECK_EQ(r.gpa, cached_gpa);
-		CHECK(!memcmp(ram_before, ram_ref, ram_pages * 4096));
+		CHECK(ram_equal(ram_before, ram_ref));
 	}
 	s = shadow_access(v, gva, access, ac);
-	ok = same_outcome(s, r) && !memcmp(ram_shadow, ram_ref, ram_pages * 4096);
+	ok = same_outcome(s, r) && ram_equal(ram_shadow, ram_ref);
 
 	if (!ok)
 		fprintf(stderr, "  mode %d cr0 %#llx cr4 %#llx gva %#llx access %#x ac %d: shadow "
@@ -586,6 +626,94 @@ TEST(unsync_leaf_table_resynced_at_invalidation)
 	}
 }
 
+/* The level-2 shadow page under the long-mode root of long_mode_setup() (PD frame 3). */
+static struct shadow_page *shadow_pd(void)
+{
+	for (struct shadow_page *sp = fx.mmu.oldest; sp; sp = sp->newer)
+		if (sp->role.level == 2 && sp->gfn == 3 && !sp->role.direct)
+			return sp;
+	return NULL;
+}
+
+/*
+ * A guest 2 MiB page over a region of RAM that holds no guest table is one
+ * 2 MiB spte: read-only until the guest PDE's D bit is set (the write that
+ * sets it faults), one fault for the whole page. When a frame inside
+ * becomes a shadowed table, the 2 MiB spte goes and the next access maps
+ * 4 KiB pages, with the table write-protected. Without largepages (or where
+ * the host's run does not allow it) the page is splintered.
+ */
+TEST(large_pages_2m_sptes)
+{
+	for (int on = 1; on >= 0; on--) {
+		struct shadow_page *pd;
+		struct shadow_fault f;
+		u64 faults;
+
+		host_setup_ram(64, RAM_MAX_PAGES);
+		shadow_init(&fx.mmu, &th.host, 40);
+		fx.mmu.opt.largepages = on;
+		fx.mmu.opt.unsync = false;	/* a table write is emulated, not unsynced */
+		CHECK(shadow_vcpu_init(&fx.v, &fx.mmu));
+		store64(&fx.mmu, 0x1000, 0x2000 | PTE_P | PTE_W | PTE_U);
+		store64(&fx.mmu, 0x2000, 0x3000 | PTE_P | PTE_W | PTE_U);
+		/* gva 2 MiB: the guest's 2 MiB page at 2 MiB (frames 512..1023), not accessed. */
+		store64(&fx.mmu, 0x3000 + 8, 0x200000 | PTE_P | PTE_W | PTE_U | PTE_PS);
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+		CHECK_EQ(shadow_set_mode(&fx.v, CR0_PG | CR0_WP, CR4_PAE, EFER_LMA | EFER_NXE),
+			 SHADOW_CR_OK);
+		CHECK(compare_access(&fx.v, 0x212345, GACC_USER, false));
+		CHECK((load64(0x3008) & (PTE_A | PTE_D)) == PTE_A);
+		pd = shadow_pd();
+		CHECK(pd != NULL);
+		CHECK_EQ(!!(pd->spt[1] & PTE_PS), on);
+		CHECK_EQ(fx.mmu.stats.large_mapped, (u64)on);
+		if (on)	/* read-only before D */
+			CHECK_EQ(pd->spt[1] & (PTE_W | PTE_PS | PTE_ADDR_MASK52),
+				 PTE_PS | (RAM_HPA + 0x200000));
+		/* Elsewhere in the page: no fault with a 2 MiB spte (a splinter faults). */
+		faults = fx.mmu.stats.faults;
+		CHECK(compare_access(&fx.v, 0x3ff000, GACC_USER, false));
+		CHECK_EQ(fx.mmu.stats.faults - faults, (u64)!on);
+		/* A write faults once, sets D in the guest PDE, and maps it writable. */
+		CHECK(compare_access(&fx.v, 0x300010, GACC_USER | GACC_WRITE, false));
+		CHECK(load64(0x3008) & PTE_D);
+		if (on)
+			CHECK((pd->spt[1] & (PTE_W | PTE_PS)) == (PTE_W | PTE_PS));
+		faults = fx.mmu.stats.faults;
+		CHECK(compare_access(&fx.v, 0x2ff010, GACC_WRITE, false));
+		CHECK_EQ(fx.mmu.stats.faults - faults, (u64)!on);
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		/* Frame 0x300 (inside the 2 MiB page) becomes a page table: the 2 MiB spte goes. */
+		store64(&fx.mmu, 0x3000 + 16, 0x300000 | PTE_P | PTE_W | PTE_U);
+		store64(&fx.mmu, 0x300000, 0xa000 | PTE_P | PTE_W | PTE_U);
+		CHECK(compare_access(&fx.v, 0x400000, GACC_USER, false));
+		CHECK(!(pd->spt[1] & PTE_PS));
+		CHECK_EQ(fx.mmu.stats.large_split, (u64)on);
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		/* A write to it through the guest's 2 MiB page is emulated (write-protected). */
+		CHECK(compare_access(&fx.v, 0x300008, GACC_WRITE, false));
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x300008, GACC_WRITE, false, &f),
+			 SHADOW_EMULATE_WRITE);
+		CHECK_EQ(f.gpa, 0x300008);
+		CHECK(!(pd->spt[1] & PTE_PS));
+		/* Once it is no table, the next fault there maps 2 MiB again. */
+		store64(&fx.mmu, 0x3000 + 16, 0);
+		guest_store(&fx.mmu, 0x300000, (u8[4096]){ 0 }, 4096);	/* cleared: unshadowed */
+		shadow_zap_all(&fx.mmu);
+		CHECK(compare_access(&fx.v, 0x300008, GACC_WRITE, false));
+		CHECK_EQ(!!(shadow_pd()->spt[1] & PTE_PS), on);
+		/* A region the host cannot map with one 2 MiB spte is splintered. */
+		store64(&fx.mmu, 0x3000 + 24, 0x200000 | PTE_P | PTE_W | PTE_PS);
+		large_denied = 512;
+		shadow_zap_all(&fx.mmu);
+		CHECK(compare_access(&fx.v, 0x612345, 0, false));
+		CHECK(!(shadow_pd()->spt[3] & PTE_PS));
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
+}
+
 TEST(write_protect_and_in_place_update)
 {
 	long_mode_setup(64);
@@ -856,8 +984,13 @@ static u64 benign_entry(u64 *rng)
 	e |= (r >> 10) & (PTE_D | PTE_G | PTE_PWT);
 	if ((r >> 16) % 8 == 0)
 		e |= PTE_NX;
-	if ((r >> 20) % 8 == 0)
+	if (big_ram && (r >> 28) % 8 == 0)	/* a table at 2 MiB */
+		e = (e & ~PTE_ADDR_MASK52) | BIG_BASE | ((r >> 36) % BIG_TABLES) << 12;
+	if ((r >> 20) % 8 == 0) {
 		e = (e & ~0x1ff000ull) | PTE_PS;	/* a large page at frame 0 */
+		if (big_ram && (r >> 40) % 2)	/* ...or at 2 MiB, where few tables live */
+			e = (e & ~PTE_ADDR_MASK52) | BIG_BASE;
+	}
 	if ((r >> 24) % 64 == 0)
 		e |= 1ull << (12 + (r >> 32) % 52);
 	return e;
@@ -869,6 +1002,11 @@ static void random_ram(u64 *rng)
 		u64 e = (i / 512) % 2 ? ref_random_entry(rng, RAM_PAGES) : benign_entry(rng);
 
 		memcpy(ram_shadow + i * 8, &e, 8);
+	}
+	for (u64 i = 0; big_ram && i < BIG_TABLES * 512; i++) {
+		u64 e = benign_entry(rng);
+
+		memcpy(ram_shadow + BIG_BASE + i * 8, &e, 8);
 	}
 	memcpy(ram_ref, ram_shadow, sizeof(ram_ref));
 }
@@ -903,6 +1041,8 @@ static void random_store(struct shadow_mmu *mmu, u64 *rng)
 		if (gpa + len > RAM_PAGES * 4096)
 			gpa = RAM_PAGES * 4096 - len;
 	}
+	if (big_ram && (r >> 40) % 4 == 0)	/* the tables at 2 MiB */
+		gpa = BIG_BASE + gpa % (BIG_TABLES * 4096 - len + 1);
 	guest_store(mmu, gpa, buf, len);
 }
 
@@ -945,7 +1085,9 @@ static void random_cr3(struct shadow_vcpu *v, u64 *rng)
 #define OPT_FASTEMUL 2u
 #define OPT_PREFETCH 4u
 #define OPT_UNSYNC 8u
-#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL | OPT_PREFETCH | OPT_UNSYNC)
+#define OPT_LARGEPAGES 16u
+#define OPT_ALL (OPT_FASTPATH | OPT_FASTEMUL | OPT_PREFETCH | OPT_UNSYNC | OPT_LARGEPAGES)
+#define OPT_BIG_RAM 32u	/* not a switch: 4 MiB of RAM with tables at 2 MiB (big_ram) */
 
 static void set_options(struct shadow_mmu *mmu, unsigned opts)
 {
@@ -953,6 +1095,7 @@ static void set_options(struct shadow_mmu *mmu, unsigned opts)
 	mmu->opt.fastemul = opts & OPT_FASTEMUL;
 	mmu->opt.prefetch = opts & OPT_PREFETCH;
 	mmu->opt.unsync = opts & OPT_UNSYNC;
+	mmu->opt.largepages = opts & OPT_LARGEPAGES;
 }
 
 static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts)
@@ -960,7 +1103,8 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 	u64 rng = seed;
 	int checked = 0, faults_seen = 0;
 
-	host_setup(budget);
+	big_ram = opts & OPT_BIG_RAM;
+	host_setup_ram(budget, big_ram ? RAM_MAX_PAGES : RAM_PAGES);
 	random_ram(&rng);
 	shadow_init(&fx.mmu, &th.host, (ref_rand(&rng) & 1) ? 36 : 40);
 	set_options(&fx.mmu, opts);
@@ -1022,7 +1166,13 @@ static void run_differential(u64 seed, unsigned budget, int steps, unsigned opts
 	CHECK(!(opts & OPT_PREFETCH) || fx.mmu.stats.prefetched > 0);
 	CHECK(!(opts & OPT_UNSYNC) || fx.mmu.stats.resyncs > 0);
 	CHECK((opts & OPT_UNSYNC) || fx.mmu.stats.unsynced == 0);
+	/* 2 MiB sptes only with the switch on, and only where RAM has room for one. */
+	if ((opts & OPT_LARGEPAGES) && big_ram)
+		CHECK(fx.mmu.stats.large_mapped > 0);
+	else
+		CHECK_EQ(fx.mmu.stats.large_mapped, 0);
 out:
+	big_ram = false;
 	teardown();
 }
 
@@ -1033,6 +1183,19 @@ TEST(random_differential_roomy)
 	/* Each switch off alone, and all off. */
 	for (unsigned off = 0; off <= OPT_ALL; off++)
 		run_differential((off + 17) * 0x9e3779b97f4a7c15ull, 900, 3000, OPT_ALL & ~off);
+}
+
+/* 2 MiB of RAM without tables beside the tables: 2 MiB sptes made and split. */
+TEST(random_differential_large_pages)
+{
+	u64 split = 0;
+
+	for (u64 seed = 1; seed <= 12; seed++) {
+		run_differential(seed * 0xd6e8feb86659fd93ull, 900, 3000,
+				 OPT_BIG_RAM | (seed % 4 ? OPT_ALL : OPT_ALL & ~OPT_LARGEPAGES));
+		split += fx.mmu.stats.large_split;
+	}
+	CHECK(split > 0);
 }
 
 TEST(random_differential_tight_memory)
