@@ -87,12 +87,36 @@ static u64 free_run_length(const struct frame_pool *p, u64 f, u64 want)
 	return n;
 }
 
+/* One frame: the first free one from the hint, found a word at a time. */
+static u64 alloc_one(struct frame_pool *p)
+{
+	u64 words = p->frame_count / BITS_PER_WORD;
+
+	for (u64 pass = 0; pass < 2; pass++) {
+		for (u64 w = pass ? 0 : p->search_hint; w < words; w++) {
+			/* Frame 0 doubles as the failure value: never handed out. */
+			u64 free = ~p->bitmap[w] & (w ? ~0ull : ~1ull), f;
+
+			if (!free)
+				continue;
+			f = w * BITS_PER_WORD + (u64)__builtin_ctzll(free);
+			set_frame(p, f, true);
+			p->free_frames--;
+			p->search_hint = (f + 1) / BITS_PER_WORD;
+			return f * PAGE_SIZE;
+		}
+	}
+	return 0;
+}
+
 u64 frame_alloc_run(struct frame_pool *p, u64 count, u64 align)
 {
 	u64 step = align / PAGE_SIZE, start_word;
 
 	if (count == 0 || step == 0 || (step & (step - 1)) || count > p->free_frames)
 		return 0;
+	if (count == 1 && step == 1)
+		return alloc_one(p);	/* the same frame the search below would find */
 	/* Single frames start at the hint so repeated allocation is ~O(1). */
 	start_word = count == 1 ? p->search_hint : 0;
 	for (u64 pass = 0; pass < 2; pass++) {
