@@ -94,6 +94,14 @@ static void pool_unlock(struct shadow_pool *p, struct shadow_mmu *mmu)
 #define NO_MEMORY_RETRIES 1000
 #define BELOW_4G (4ull << 30)
 
+/* REP STOSQ: the CPU's own fast string store (SDM Vol. 1 7.3.9.3), one instruction. */
+static void zero_page(void *page)
+{
+	u64 count = PAGE_SIZE / 8;
+
+	__asm__ volatile("rep stosq" : "+D"(page), "+c"(count) : "a"(0ull) : "memory");
+}
+
 static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g, bool zero)
 {
 	u64 pa = host_frame_alloc(1, PAGE_SIZE);
@@ -106,7 +114,7 @@ static void *host_alloc_page(struct shadow_host *h, u64 *hpa, bool below_4g, boo
 		return NULL;
 	}
 	if (zero)
-		memset((void *)pa, 0, PAGE_SIZE);
+		zero_page((void *)pa);
 	if (++shadow_of(h)->pages_allocated > shadow_of(h)->pages_peak)
 		shadow_of(h)->pages_peak = shadow_of(h)->pages_allocated;
 	*hpa = pa;
