@@ -80,6 +80,8 @@ static const struct option_desc guest_options[] = {
 	{ "scan_pages", OPT_CHOICE, OPTION_FIELD(struct guest_config, scan_pages), 0, 0,
 	  scan_pages_choices, "mmu=ept ageing: 2m (default): keep 2 MiB EPT pages where cold, split "
 	  "used ones; 4k: 4 KiB EPT pages everywhere, exact ages from the first scan" },
+	{ "vcpus", OPT_UINT, OPTION_FIELD(struct guest_config, vcpus), 1, GUEST_MAX_VCPUS, NULL,
+	  "virtual CPUs: vCPU 0 starts, the others wait for INIT and SIPI (default 1)" },
 	{ "timeout_ms", OPT_UINT, OPTION_FIELD(struct guest_config, timeout_ms), 1, 3600000, NULL,
 	  "end it after this much time, its own and the hypervisor's for it (default "
 	  "guest_timeout_ms)" },
@@ -226,6 +228,7 @@ bool loader_configure(const struct boot_module *m, int index, struct guest_confi
 	snprintf(cfg->name, sizeof(cfg->name), "guest%d", index);
 	cfg->mem = DEFAULT_MEM;
 	cfg->mmu = MMU_EPT;
+	cfg->vcpus = 1;
 	return parse_guest_cmdline(m->cmdline, cfg, err, err_len);
 }
 

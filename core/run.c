@@ -5,9 +5,10 @@
  * on the boot CPU when all have ended. A guest that misbehaves ends alone;
  * the others keep running.
  *
- * Several CPUs share one run queue (the guests[] array under run_lock, taken
- * round-robin from next_guest); a guest runs on one CPU at a time, holding
- * its own lock for the whole slice. After each slice it leaves that CPU
+ * Several CPUs share one run queue (every guest's vCPUs, in guest order,
+ * under run_lock, taken round-robin from next_vcpu); a vCPU runs on one CPU
+ * at a time, holding its own lock for the whole slice, and two vCPUs of a
+ * guest may run at once on two CPUs. After each slice a vCPU leaves that CPU
  * completely (its register state saved, its VMCS cleared), so any CPU may
  * take it next. With one CPU nothing moves and state stays loaded lazily.
  */
@@ -41,9 +42,13 @@
 static struct guest guests[MAX_GUESTS];
 static int guest_count;
 static int failed_to_load;
-/* The run queue: guest states, running_on and next_guest (round-robin). */
+/* The run queue: every live guest's vCPUs; their states, running_on and
+ * next_vcpu (round-robin) are under run_lock. */
+static struct vcpu *runq[MAX_GUESTS * GUEST_MAX_VCPUS];
+static int runq_len;
 static spinlock_t run_lock;
-static int next_guest;
+static int next_vcpu;
+static u16 next_vpid = 1;   /* VPID 0 is the host's (SDM 26.2.1.1) */
 static bool several_cpus;   /* guests move between CPUs: no lazy state */
 static u32 aps_done;        /* APs that left the run (or never joined it) */
 
@@ -104,12 +109,30 @@ static int check_companion_modules(const struct boot_info *bi)
 static void destroy_guest(struct guest *g)
 {
 	ageing_destroy(g);
-	vcpu_destroy(g);
+	for (int i = 0; i < g->nr_vcpus; i++)
+		vcpu_destroy(&g->vcpu[i]);
 	if (g->mmu)
 		g->mmu->destroy(g);
 	devices_free(g);
-	fpu_free_guest(g);
+	for (int i = 0; i < g->nr_vcpus; i++)
+		fpu_free_guest(&g->vcpu[i]);
 	guest_memory_free(g);
+}
+
+/* Each vCPU's own state before its VMCS exists: vCPU 0 starts (the loader's
+ * state), the others wait for INIT and SIPI (SDM Vol. 3A 9.4.4). */
+static void init_vcpus(struct guest *g)
+{
+	g->nr_vcpus = (int)g->cfg.vcpus;
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		struct vcpu *v = &g->vcpu[i];
+
+		v->g = g;
+		v->index = i;
+		v->state = i ? VCPU_WAIT_SIPI : VCPU_RUNNABLE;
+		v->running_on = -1;
+		v->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
+	}
 }
 
 static bool create_guest(const struct boot_info *bi, const struct boot_module *m, int index)
@@ -125,6 +148,7 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 		pr_err("module %d ('%s'): %s", index, m->cmdline, err);
 		return false;
 	}
+	init_vcpus(g);
 	if (!guest_memory_init(g)) {
 		pr_err("%s: not enough host memory for %llu MiB of guest RAM", g->cfg.name,
 		       (unsigned long long)(g->cfg.mem >> 20));
@@ -147,75 +171,107 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 		destroy_guest(g);
 		return false;
 	}
-	g->vpid = (u16)(guest_count + 1);
-	g->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
-	fpu_init_guest(g);
-	msr_init_guest(g);
-	if (!vcpu_create(g, &bs) || !ageing_init(g)) {
-		pr_err("%s: cannot set up its vCPU (out of memory or bad initial paging state)",
-		       g->cfg.name);
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		struct vcpu *v = &g->vcpu[i];
+
+		v->vpid = next_vpid++;
+		fpu_init_guest(v);
+		msr_init_guest(v);
+		if (!vcpu_create(v, &bs)) {
+			pr_err("%s: cannot set up vCPU %d (out of memory or bad initial paging "
+			       "state)", g->cfg.name, i);
+			destroy_guest(g);
+			return false;
+		}
+	}
+	if (!ageing_init(g)) {
+		pr_err("%s: no memory for its page-ageing state", g->cfg.name);
 		destroy_guest(g);
 		return false;
 	}
-	g->state = GUEST_RUNNABLE;
-	g->running_on = -1;
+	g->state = GUEST_LIVE;
 	g->waiting_since = rdtsc();  /* its clock starts when it first runs */
+	for (int i = 0; i < g->nr_vcpus; i++)
+		runq[runq_len++] = &g->vcpu[i];
 	guest_count++;
 	return true;
 }
 
-/*
- * A halted guest becomes runnable once an interrupt is pending for it. Its
- * clock is wound back to the moment its timer was due (we may notice a
- * whole slice of another guest later), so it sees the tick on time and never
- * the scheduling latency; from then on it waits for the CPU, which its
- * clock does not see either (vcpu_run_slice).
- */
-static bool wake_if_pending(struct guest *g)
+/* Something for a sleeping vCPU to take now: an interrupt or an NMI. */
+static bool vcpu_wakes(struct vcpu *v)
 {
-	u64 now = rdtsc(), due = devices_next_event(g);
-
-	if (due && due - g->tsc_offset < now)
-		g->tsc_offset -= now - (due - g->tsc_offset);
-	devices_update(g, now + g->tsc_offset);
-	if (devices_wakes_cpu(g)) {
-		g->state = GUEST_RUNNABLE;
-		g->waiting_since = now;
-	}
-	return g->state == GUEST_RUNNABLE;
+	if (v->state == VCPU_WAIT_SIPI)
+		return false;
+	return devices_wakes_cpu(v) || devices_nmi_pending(v);
 }
 
-/* All live guests are halted (none runs): end those that can never wake, and
- * return the host time of the earliest timer (0: none). Under run_lock. */
+/*
+ * A halted vCPU becomes runnable once an interrupt is pending for it. While
+ * none of its guest's vCPUs runs, the guest's clock is wound back to the
+ * moment the timer was due (we may notice a whole slice of another guest
+ * later), so it sees the tick on time and never the scheduling latency; from
+ * then on it waits for the CPU, which its clock does not see either
+ * (vcpu_run_slice). Under run_lock, with v's lock held.
+ */
+static bool wake_if_pending(struct vcpu *v)
+{
+	struct guest *g = v->g;
+	u64 now = rdtsc(), due = devices_next_event(v);
+	bool alone = g->vcpus_running == 0;
+
+	if (v->state == VCPU_WAIT_SIPI)
+		return vcpu_wakes(v);
+	if (alone && due && due - g->tsc_offset < now)
+		g->tsc_offset -= now - (due - g->tsc_offset);
+	devices_update(v, now + g->tsc_offset);
+	if (vcpu_wakes(v)) {
+		v->state = VCPU_RUNNABLE;
+		if (alone)
+			g->waiting_since = now;
+	}
+	return v->state == VCPU_RUNNABLE;
+}
+
+/* Nothing runs and no vCPU is runnable: end the guests none of whose vCPUs
+ * can ever wake (halted with no timer armed, or waiting for a SIPI no one
+ * can send), and return the host time of the earliest timer (0: none).
+ * Under run_lock. */
 static u64 earliest_event(void)
 {
 	u64 earliest = 0;
 
 	for (int i = 0; i < guest_count; i++) {
 		struct guest *g = &guests[i];
-		u64 next;
+		bool can_wake = false;
 
-		if (g->state != GUEST_HALTED)
+		if (g->state == GUEST_DONE)
 			continue;
-		next = devices_next_event(g);
-		if (!next) {
-			guest_end(g, 0, "halted with no timer armed: it can never wake");
-			continue;
+		for (int k = 0; k < g->nr_vcpus; k++) {
+			struct vcpu *v = &g->vcpu[k];
+			u64 next = v->state == VCPU_HALTED ? devices_next_event(v) : 0;
+
+			if (!next)
+				continue;
+			can_wake = true;
+			next -= g->tsc_offset;  /* to host time */
+			if (!earliest || next < earliest)
+				earliest = next;
 		}
-		next -= g->tsc_offset;  /* to host time */
-		if (!earliest || next < earliest)
-			earliest = next;
+		if (!can_wake)
+			guest_end(g, 0, g->nr_vcpus > 1 ? "every vCPU halted with no timer armed or "
+				  "waits for a SIPI: it can never wake" :
+				  "halted with no timer armed: it can never wake");
 	}
 	return earliest;
 }
 
 /*
- * Registers the hypervisor never uses stay loaded with the running guest's
- * values and are exchanged only when another guest gets the CPU: FPU/SSE/AVX,
+ * Registers the hypervisor never uses stay loaded with the running vCPU's
+ * values and are exchanged only when another vCPU gets the CPU: FPU/SSE/AVX,
  * the syscall MSRs, and DR0-3/DR6 (VM exits save only DR7, SDM 28.3.1).
  * to NULL: only save from's (it leaves this CPU).
  */
-static void switch_guest_state(struct guest *from, struct guest *to)
+static void switch_vcpu_state(struct vcpu *from, struct vcpu *to)
 {
 	fpu_switch(from, to);
 	msr_switch(from, to);
@@ -236,25 +292,27 @@ static void switch_guest_state(struct guest *from, struct guest *to)
 }
 
 /*
- * Under run_lock: the next guest for this CPU, round-robin, claimed (its lock
+ * Under run_lock: the next vCPU for this CPU, round-robin, claimed (its lock
  * taken, running_on set); NULL if none can run now. *live: a guest has not
- * ended; *busy: a guest is on another CPU or locked by a reclaim.
+ * ended; *busy: a vCPU is on another CPU or locked by a reclaim.
  */
-static struct guest *pick_guest(bool *live, bool *busy)
+static struct vcpu *pick_vcpu(bool *live, bool *busy)
 {
-	for (int n = 0; n < guest_count; n++) {
-		struct guest *c = &guests[(next_guest + n) % guest_count];
+	for (int n = 0; n < runq_len; n++) {
+		int at = (next_vcpu + n) % runq_len;
+		struct vcpu *c = runq[at];
 
-		if (c->state == GUEST_DONE)
+		if (c->g->state == GUEST_DONE)
 			continue;
 		*live = true;
 		if (c->running_on >= 0 || !spin_trylock(&c->lock)) {
 			*busy = true;
 			continue;
 		}
-		if (c->state == GUEST_RUNNABLE || wake_if_pending(c)) {
+		if (c->state == VCPU_RUNNABLE || wake_if_pending(c)) {
 			c->running_on = (int)this_cpu_index();
-			next_guest = (int)(c - guests + 1) % guest_count;
+			c->g->vcpus_running++;
+			next_vcpu = (at + 1) % runq_len;
 			return c;
 		}
 		spin_unlock(&c->lock);
@@ -271,37 +329,38 @@ static void run_cpu(void)
 	for (;;) {
 		bool live = false, busy = false;
 		u64 earliest = 0;
-		struct guest *g;
+		struct vcpu *v;
 
 		spin_lock(&run_lock);
-		g = pick_guest(&live, &busy);
-		if (!g && live && !busy)
+		v = pick_vcpu(&live, &busy);
+		if (!v && live && !busy)
 			earliest = earliest_event();
 		spin_unlock(&run_lock);
 		if (!live)
 			return;
-		if (!g) {
-			/* Another CPU may hand a guest back any moment: look again soon. */
+		if (!v) {
+			/* Another CPU may hand a vCPU back any moment: look again soon. */
 			for (int i = 0; busy && i < 256; i++)
 				pause();
 			while (!busy && earliest && rdtsc() < earliest)
 				pause();
 			continue;
 		}
-		if (g != me->loaded_guest) {
-			switch_guest_state(me->loaded_guest, g);
-			me->loaded_guest = g;
+		if (v != me->loaded_vcpu) {
+			switch_vcpu_state(me->loaded_vcpu, v);
+			me->loaded_vcpu = v;
 		}
-		g->slices_on[me->index]++;
-		vcpu_run_slice(g, slice);
+		v->g->slices_on[me->index]++;
+		vcpu_run_slice(v, slice);
 		if (several_cpus) {
-			switch_guest_state(g, NULL);
-			me->loaded_guest = NULL;
-			vcpu_put(g);
+			switch_vcpu_state(v, NULL);
+			me->loaded_vcpu = NULL;
+			vcpu_put(v);
 		}
 		spin_lock(&run_lock);
-		g->running_on = -1;
-		spin_unlock(&g->lock);
+		v->running_on = -1;
+		v->g->vcpus_running--;
+		spin_unlock(&v->lock);
 		spin_unlock(&run_lock);
 	}
 }
@@ -405,8 +464,8 @@ enum run_status guests_run(const struct boot_info *bi)
 	}
 	several_cpus = smp_cpu_count() > 1;
 	features_init();
-	for (int i = 0; several_cpus && i < guest_count; i++)
-		vcpu_put(&guests[i]);  /* created here; any CPU may run them */
+	for (int i = 0; several_cpus && i < runq_len; i++)
+		vcpu_put(runq[i]);  /* created here; any CPU may run them */
 	smp_release_aps(ap_run);
 	run_cpu();
 	while (__atomic_load_n(&aps_done, __ATOMIC_ACQUIRE) < smp_cpu_count() - 1)

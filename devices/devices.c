@@ -22,7 +22,8 @@ bool devices_init(struct guest *g)
 	if (!g->dev)
 		return false;
 	pic_reset(g);
-	lapic_reset(g);
+	for (int i = 0; i < g->nr_vcpus; i++)
+		lapic_reset(&g->vcpu[i]);
 	rtc_reset(g);
 	return true;
 }
@@ -63,10 +64,10 @@ static const struct {
 	{ 0x8900, 0x8900, ignored_io, false },  /* Bochs' shutdown port, written after 0xf4 */
 };
 
-bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+static void update(struct vcpu *v, u64 now);
+
+static bool port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 {
-	/* Timers are lazy (devices_next_event()): bring them to now first. */
-	devices_update(g, guest_tsc(g));
 	for (size_t i = 0; i < ARRAY_SIZE(port_map); i++) {
 		if (port >= port_map[i].first && port <= port_map[i].last) {
 			u32 result = 0;
@@ -90,11 +91,23 @@ bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *val
 	return false;
 }
 
+bool devices_port_io(struct vcpu *v, u16 port, unsigned size, bool in, u32 *value)
+{
+	bool claimed;
+
+	spin_lock(&v->g->dev_lock);
+	/* Timers are lazy (devices_next_event()): bring them to now first. */
+	update(v, guest_tsc(v->g));
+	claimed = port_io(v->g, port, size, in, value);
+	spin_unlock(&v->g->dev_lock);
+	return claimed;
+}
+
 /* ---- guest-physical MMIO map ------------------------------------------------------ */
 
 static const struct {
 	u64 base, size;
-	bool (*access)(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
+	bool (*access)(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write);
 } mmio_map[] = {
 	{ 0xfee00000ull, 0x1000, lapic_mmio },
 	{ 0xff000000ull, TESTDEV_MMIO_SIZE, testdev_mmio },
@@ -108,24 +121,46 @@ bool devices_mmio_claimed(u64 gpa)
 	return false;
 }
 
-bool devices_mmio(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
+bool devices_mmio(struct vcpu *v, u64 gpa, void *buf, unsigned len, bool write)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(mmio_map); i++) {
 		u64 off = gpa - mmio_map[i].base;
+		bool done;
 
-		if (off < mmio_map[i].size && len <= mmio_map[i].size - off)
-			return mmio_map[i].access(g, off, buf, len, write);
+		if (off < mmio_map[i].size && len <= mmio_map[i].size - off) {
+			spin_lock(&v->g->dev_lock);
+			done = mmio_map[i].access(v, off, buf, len, write);
+			spin_unlock(&v->g->dev_lock);
+			return done;
+		}
 	}
 	return false;
 }
 
 /* ---- interrupt sources together ------------------------------------------------------ */
 
-void devices_update(struct guest *g, u64 now)
+/*
+ * The 8259 (and so the PIT and the RTC) reaches only the bootstrap processor, through
+ * its LINT0 in ExtINT mode as a PC's BIOS leaves it (virtual wire, MP spec
+ * 3.6.2.2); every other source is a vCPU's own APIC.
+ */
+static bool gets_pic(struct vcpu *v)
 {
-	pit_update(g, now);
-	lapic_update(g, now);
-	rtc_update(g, now);
+	return v->index == 0 && lapic_accepts_pic(v);
+}
+
+static void update(struct vcpu *v, u64 now)
+{
+	pit_update(v->g, now);
+	lapic_update(v, now);
+	rtc_update(v->g, now);
+}
+
+void devices_update(struct vcpu *v, u64 now)
+{
+	spin_lock(&v->g->dev_lock);
+	update(v, now);
+	spin_unlock(&v->g->dev_lock);
 }
 
 static u64 earlier(u64 a, u64 b)
@@ -133,70 +168,97 @@ static u64 earlier(u64 a, u64 b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-u64 devices_next_event(struct guest *g)
+u64 devices_next_event(struct vcpu *v)
 {
-	return earlier(earlier(pit_next_event(g), lapic_next_event(g)), rtc_next_event(g));
+	u64 next;
+
+	spin_lock(&v->g->dev_lock);
+	next = lapic_next_event(v);
+	if (v->index == 0)
+		next = earlier(earlier(next, pit_next_event(v->g)), rtc_next_event(v->g));
+	spin_unlock(&v->g->dev_lock);
+	return next;
 }
 
 bool devices_enter_sleep(struct guest *g)
 {
 	struct acpi_pm_state *pm = &g->dev->pm;
+	bool entered;
 
-	if (!pm->sleep_requested)
-		return false;
-	pm->sleep_requested = false;
-	pm->asleep = true;
-	pm->woke = false;
-	return true;
-}
-
-bool devices_wakes_cpu(struct guest *g)
-{
-	struct acpi_pm_state *pm = &g->dev->pm;
-
-	if (pm->woke) {
+	spin_lock(&g->dev_lock);
+	entered = pm->sleep_requested;
+	if (entered) {
+		pm->sleep_requested = false;
+		pm->asleep = true;
 		pm->woke = false;
-		return true;
 	}
-	return devices_pending_vector(g) >= 0;
+	spin_unlock(&g->dev_lock);
+	return entered;
 }
 
-bool devices_nmi_pending(struct guest *g)
+bool devices_nmi_pending(struct vcpu *v)
 {
-	return lapic_nmi_pending(g);
+	return lapic_nmi_pending(v);
 }
 
-void devices_nmi_ack(struct guest *g)
+void devices_nmi_ack(struct vcpu *v)
 {
-	lapic_nmi_ack(g);
+	spin_lock(&v->g->dev_lock);
+	lapic_nmi_ack(v);
+	spin_unlock(&v->g->dev_lock);
 }
 
-int devices_pending_vector(struct guest *g)
+static int pending_vector(struct vcpu *v)
 {
-	int v;
+	int vector;
 
-	if (g->dev->pm.asleep)  /* in S3 the CPU takes no interrupt; only a wake event */
+	if (v->g->dev->pm.asleep)  /* in S3 the CPU takes no interrupt; only a wake event */
 		return -1;
-	v = lapic_pending_vector(g);
-
-	if (v >= 0)
-		return v;
-	return lapic_accepts_pic(g) ? pic_pending_vector(g) : -1;
+	vector = lapic_pending_vector(v);
+	if (vector >= 0)
+		return vector;
+	return gets_pic(v) ? pic_pending_vector(v->g) : -1;
 }
 
-const char *devices_vector_source(struct guest *g, int vector)
+int devices_pending_vector(struct vcpu *v)
 {
-	if (lapic_timer_vector(g) == vector)
+	int vector;
+
+	spin_lock(&v->g->dev_lock);
+	vector = pending_vector(v);
+	spin_unlock(&v->g->dev_lock);
+	return vector;
+}
+
+bool devices_wakes_cpu(struct vcpu *v)
+{
+	struct acpi_pm_state *pm = &v->g->dev->pm;
+	bool wakes;
+
+	spin_lock(&v->g->dev_lock);
+	wakes = pm->woke;
+	pm->woke = false;
+	if (!wakes)
+		wakes = pending_vector(v) >= 0;
+	spin_unlock(&v->g->dev_lock);
+	return wakes;
+}
+
+const char *devices_vector_source(struct vcpu *v, int vector)
+{
+	if (lapic_timer_vector(v) == vector)
 		return "APIC timer";
-	if (lapic_accepts_pic(g) && pic_irq_of_vector(g, vector) == 0)
+	if (gets_pic(v) && pic_irq_of_vector(v->g, vector) == 0)
 		return "PIT";
 	return "device or IPI";
 }
 
-void devices_ack(struct guest *g, int vector)
+void devices_ack(struct vcpu *v, int vector)
 {
-	if (lapic_pending_vector(g) == vector)
-		lapic_ack(g, vector);
+	spin_lock(&v->g->dev_lock);
+	if (lapic_pending_vector(v) == vector)
+		lapic_ack(v, vector);
 	else
-		pic_ack(g, vector);
+		pic_ack(v->g, vector);
+	spin_unlock(&v->g->dev_lock);
 }

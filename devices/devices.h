@@ -16,27 +16,27 @@ void devices_free(struct guest *g);
 /* All pending timers and interrupt sources, as one. Timer ticks that would
  * change nothing now (masked, or coalescing with a request not yet taken)
  * are not events; port and MMIO accesses bring every timer up to date. */
-void devices_update(struct guest *g, u64 now);
-u64 devices_next_event(struct guest *g);
-int devices_pending_vector(struct guest *g);
-void devices_ack(struct guest *g, int vector);
+void devices_update(struct vcpu *v, u64 now);
+u64 devices_next_event(struct vcpu *v);
+int devices_pending_vector(struct vcpu *v);
+void devices_ack(struct vcpu *v, int vector);
 /* The guest wrote SLP_EN for S3 (devices/acpi_pm.c): true once, and from
  * then on the platform sleeps, no interrupt is offered, until a wake event. */
 bool devices_enter_sleep(struct guest *g);
 /* A halted (or sleeping) vCPU resumes: an interrupt is pending, or a wake
  * event has just ended a sleep (consumed by this call). */
-bool devices_wakes_cpu(struct guest *g);
+bool devices_wakes_cpu(struct vcpu *v);
 /* Which source raises vector, for messages ("APIC timer", "PIT", ...). */
-const char *devices_vector_source(struct guest *g, int vector);
+const char *devices_vector_source(struct vcpu *v, int vector);
 /* An NMI waiting for the CPU; devices_nmi_ack() when it is delivered. */
-bool devices_nmi_pending(struct guest *g);
-void devices_nmi_ack(struct guest *g);
+bool devices_nmi_pending(struct vcpu *val);
+void devices_nmi_ack(struct vcpu *v);
 
 /* A port access of size 1, 2 or 4 bytes; value holds the written value or
  * receives the read one. false: no device there. */
-bool devices_port_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
+bool devices_port_io(struct vcpu *v, u16 port, unsigned size, bool in, u32 *value);
 /* Guest-physical MMIO: false = nothing there. */
-bool devices_mmio(struct guest *g, u64 gpa, void *buf, unsigned len, bool write);
+bool devices_mmio(struct vcpu *v, u64 gpa, void *buf, unsigned len, bool write);
 bool devices_mmio_claimed(u64 gpa);
 
 #endif

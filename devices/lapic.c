@@ -46,16 +46,23 @@
 #define DELIVERY_EXTINT 7
 #define LVT_LINT0 3
 
+/* Each vCPU's APIC is the guest's lapic[its index]. */
+static struct lapic_state *apic(const struct vcpu *v)
+{
+	return &v->g->dev->lapic[v->index];
+}
+
 static int lvt_index(u32 reg)
 {
 	return (int)((reg - APIC_LVT_TIMER) >> 4);
 }
 
-void lapic_reset(struct guest *g)
+void lapic_reset(struct vcpu *v)
 {
-	struct lapic_state *a = &g->dev->lapic;
+	struct lapic_state *a = apic(v);
 
 	memset(a, 0, sizeof(*a));
+	a->id = (u32)v->index;
 	a->svr = 0xff;
 	a->dfr = 0xffffffff;
 	for (int i = 0; i < LVT_COUNT; i++)
@@ -100,25 +107,25 @@ static void accept(struct lapic_state *a, int vector)
 	set_bit(a->irr, vector);
 }
 
-int lapic_pending_vector(struct guest *g)
+int lapic_pending_vector(struct vcpu *v)
 {
-	struct lapic_state *a = &g->dev->lapic;
-	int v = highest_bit(a->irr);
+	struct lapic_state *a = apic(v);
+	int val = highest_bit(a->irr);
 
-	if (!software_enabled(a) || v < 0 || ((u32)v & 0xf0) <= (ppr(a) & 0xf0))
+	if (!software_enabled(a) || val < 0 || ((u32)val & 0xf0) <= (ppr(a) & 0xf0))
 		return -1;
-	return v;
+	return val;
 }
 
-void lapic_ack(struct guest *g, int vector)
+void lapic_ack(struct vcpu *v, int vector)
 {
-	clear_bit(g->dev->lapic.irr, vector);
-	set_bit(g->dev->lapic.isr, vector);
+	clear_bit(apic(v)->irr, vector);
+	set_bit(apic(v)->isr, vector);
 }
 
-bool lapic_accepts_pic(struct guest *g)
+bool lapic_accepts_pic(struct vcpu *v)
 {
-	const struct lapic_state *a = &g->dev->lapic;
+	const struct lapic_state *a = apic(v);
 	u32 lint0 = a->lvt[LVT_LINT0];
 
 	/* A disabled APIC passes the 8259 straight through (SDM 11.4.3). */
@@ -141,9 +148,9 @@ static void timer_arm(struct lapic_state *a, u64 now)
 	a->timer_deadline = a->tmict ? now + (u64)a->tmict * divisor(a) : 0;
 }
 
-void lapic_update(struct guest *g, u64 now)
+void lapic_update(struct vcpu *v, u64 now)
 {
-	struct lapic_state *a = &g->dev->lapic;
+	struct lapic_state *a = apic(v);
 	u32 lvt = a->lvt[0];
 	u64 due = LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE ? a->tsc_deadline : a->timer_deadline;
 
@@ -163,9 +170,9 @@ void lapic_update(struct guest *g, u64 now)
 	}
 }
 
-u64 lapic_next_event(struct guest *g)
+u64 lapic_next_event(struct vcpu *v)
 {
-	const struct lapic_state *a = &g->dev->lapic;
+	const struct lapic_state *a = apic(v);
 	u32 lvt = a->lvt[0];
 
 	/* A masked tick, or one whose vector is still requested, changes
@@ -175,9 +182,10 @@ u64 lapic_next_event(struct guest *g)
 	return LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE ? a->tsc_deadline : a->timer_deadline;
 }
 
-static u32 current_count(struct guest *g)
+static u32 current_count(struct vcpu *v)
 {
-	const struct lapic_state *a = &g->dev->lapic;
+	struct guest *g = v->g;
+	const struct lapic_state *a = apic(v);
 	u64 now = guest_tsc(g);
 
 	if (!a->timer_deadline || now >= a->timer_deadline)
@@ -185,39 +193,41 @@ static u32 current_count(struct guest *g)
 	return (u32)((a->timer_deadline - now) / divisor(a));
 }
 
-int lapic_timer_vector(struct guest *g)
+int lapic_timer_vector(struct vcpu *v)
 {
-	return (int)(g->dev->lapic.lvt[0] & 0xff);
+	return (int)(apic(v)->lvt[0] & 0xff);
 }
 
-u64 lapic_read_tsc_deadline(struct guest *g)
+u64 lapic_read_tsc_deadline(struct vcpu *v)
 {
-	lapic_update(g, guest_tsc(g));  /* a deadline that has passed reads 0 */
-	return g->dev->lapic.tsc_deadline;
+	struct guest *g = v->g;
+
+	lapic_update(v, guest_tsc(g));  /* a deadline that has passed reads 0 */
+	return apic(v)->tsc_deadline;
 }
 
-void lapic_write_tsc_deadline(struct guest *g, u64 v)
+void lapic_write_tsc_deadline(struct vcpu *v, u64 val)
 {
 	/* Ignored unless the timer is in TSC-deadline mode (SDM 11.5.4.1). */
-	if (LVT_TIMER_MODE(g->dev->lapic.lvt[0]) == TIMER_TSC_DEADLINE)
-		g->dev->lapic.tsc_deadline = v;
+	if (LVT_TIMER_MODE(apic(v)->lvt[0]) == TIMER_TSC_DEADLINE)
+		apic(v)->tsc_deadline = val;
 }
 
-u8 lapic_get_tpr(struct guest *g)
+u8 lapic_get_tpr(struct vcpu *v)
 {
-	return (u8)(g->dev->lapic.tpr >> 4);
+	return (u8)(apic(v)->tpr >> 4);
 }
 
-void lapic_set_tpr(struct guest *g, u8 cr8)
+void lapic_set_tpr(struct vcpu *v, u8 cr8)
 {
-	g->dev->lapic.tpr = (u32)(cr8 & 0xf) << 4;
+	apic(v)->tpr = (u32)(cr8 & 0xf) << 4;
 }
 
 /* ---- registers ---------------------------------------------------------------- */
 
-static u32 read_reg(struct guest *g, u32 reg)
+static u32 read_reg(struct vcpu *v, u32 reg)
 {
-	struct lapic_state *a = &g->dev->lapic;
+	struct lapic_state *a = apic(v);
 
 	switch (reg) {
 	case APIC_ID: return a->id << 24;
@@ -232,7 +242,7 @@ static u32 read_reg(struct guest *g, u32 reg)
 	case APIC_ICR_LOW: return a->icr_low & ~BIT(12);  /* delivery never pending */
 	case APIC_ICR_HIGH: return a->icr_high;
 	case APIC_TIMER_INITIAL: return a->tmict;
-	case APIC_TIMER_CURRENT: return current_count(g);
+	case APIC_TIMER_CURRENT: return current_count(v);
 	case APIC_TIMER_DIVIDE: return a->tdcr;
 	}
 	if (reg >= APIC_ISR && reg < APIC_ISR + 0x80)
@@ -246,9 +256,9 @@ static u32 read_reg(struct guest *g, u32 reg)
 	return 0;
 }
 
-static void send_ipi(struct guest *g)
+static void send_ipi(struct vcpu *v)
 {
-	struct lapic_state *a = &g->dev->lapic;
+	struct lapic_state *a = apic(v);
 	u32 shorthand = (a->icr_low >> 18) & 3, mode = (a->icr_low >> 8) & 7;
 	bool to_self = shorthand == 1 || shorthand == 2 ||
 		       (shorthand == 0 && (a->icr_high >> 24) == a->id);
@@ -262,23 +272,36 @@ static void send_ipi(struct guest *g)
 		a->nmi_pending = true;
 }
 
-bool lapic_nmi_pending(struct guest *g)
+bool lapic_enabled(const struct vcpu *v)
 {
-	return g->dev->lapic.nmi_pending;
+	return apic(v)->enabled;
 }
 
-void lapic_nmi_ack(struct guest *g)
+void lapic_set_enabled(struct vcpu *v, bool on)
 {
-	g->dev->lapic.nmi_pending = false;
+	spin_lock(&v->g->dev_lock);
+	apic(v)->enabled = on;
+	spin_unlock(&v->g->dev_lock);
 }
 
-static void write_reg(struct guest *g, u32 reg, u32 v)
+bool lapic_nmi_pending(struct vcpu *v)
 {
-	struct lapic_state *a = &g->dev->lapic;
+	return apic(v)->nmi_pending;
+}
+
+void lapic_nmi_ack(struct vcpu *v)
+{
+	apic(v)->nmi_pending = false;
+}
+
+static void write_reg(struct vcpu *v, u32 reg, u32 val)
+{
+	struct guest *g = v->g;
+	struct lapic_state *a = apic(v);
 
 	switch (reg) {
-	case APIC_ID: a->id = v >> 24; return;
-	case APIC_TPR: a->tpr = v & 0xff; return;
+	case APIC_ID: a->id = val >> 24; return;
+	case APIC_TPR: a->tpr = val & 0xff; return;
 	case APIC_EOI: {
 		int v_isr = highest_bit(a->isr);
 
@@ -286,34 +309,34 @@ static void write_reg(struct guest *g, u32 reg, u32 v)
 			clear_bit(a->isr, v_isr);
 		return;
 	}
-	case APIC_LDR: a->ldr = v & 0xff000000u; return;
-	case APIC_DFR: a->dfr = v | 0x0fffffffu; return;
+	case APIC_LDR: a->ldr = val & 0xff000000u; return;
+	case APIC_DFR: a->dfr = val | 0x0fffffffu; return;
 	case APIC_SVR:
-		a->svr = v & 0x3ff;
-		if (!(v & SVR_ENABLED))  /* software disable masks every LVT (SDM 11.4.7.2) */
+		a->svr = val & 0x3ff;
+		if (!(val & SVR_ENABLED))  /* software disable masks every LVT (SDM 11.4.7.2) */
 			for (int i = 0; i < LVT_COUNT; i++)
 				a->lvt[i] |= LVT_MASKED;
 		return;
 	case APIC_ESR: a->esr = 0; return;
-	case APIC_ICR_HIGH: a->icr_high = v & 0xff000000u; return;
-	case APIC_ICR_LOW: a->icr_low = v & ~BIT(12); send_ipi(g); return;
+	case APIC_ICR_HIGH: a->icr_high = val & 0xff000000u; return;
+	case APIC_ICR_LOW: a->icr_low = val & ~BIT(12); send_ipi(v); return;
 	case APIC_TIMER_INITIAL:
-		a->tmict = v;
+		a->tmict = val;
 		if (LVT_TIMER_MODE(a->lvt[0]) != TIMER_TSC_DEADLINE)
 			timer_arm(a, guest_tsc(g));
 		return;
-	case APIC_TIMER_DIVIDE: a->tdcr = v & 0xb; return;
+	case APIC_TIMER_DIVIDE: a->tdcr = val & 0xb; return;
 	}
 	if (reg >= APIC_LVT_TIMER && reg <= APIC_LVT_LAST && lvt_index(reg) < LVT_COUNT) {
 		int i = lvt_index(reg);
 
 		if (!(a->svr & SVR_ENABLED))
-			v |= LVT_MASKED;
-		if (i == 0 && LVT_TIMER_MODE(v) != LVT_TIMER_MODE(a->lvt[0])) {
+			val |= LVT_MASKED;
+		if (i == 0 && LVT_TIMER_MODE(val) != LVT_TIMER_MODE(a->lvt[0])) {
 			a->timer_deadline = 0;  /* a mode change disarms the timer */
 			a->tsc_deadline = 0;
 		}
-		a->lvt[i] = v & (i == 0 ? 0x700ffu : 0x1a7ffu);
+		a->lvt[i] = val & (i == 0 ? 0x700ffu : 0x1a7ffu);
 	}
 }
 
@@ -325,12 +348,13 @@ static void write_reg(struct guest *g, u32 reg, u32 v)
  * elsewhere, and a write not within one register's low 4 bytes is dropped: a guest's
  * odd access is its own business, never a reason to end it.
  */
-static void odd_access(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
+static void odd_access(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write)
 {
+	struct guest *g = v->g;
 	u8 *b = buf;
 
 	if (write) {
-		if (!g->dev->lapic.odd_writes++)
+		if (!apic(v)->odd_writes++)
 			log_printf("hv", "%s: %u-byte local APIC write at offset %#llx ignored "
 				   "(registers are 32-bit, 16-byte aligned)", g->cfg.name, len,
 				   (unsigned long long)offset);
@@ -339,35 +363,36 @@ static void odd_access(struct guest *g, u64 offset, void *buf, unsigned len, boo
 	for (unsigned i = 0; i < len; i++) {
 		u32 o = (u32)(offset + i);
 
-		b[i] = (o & 0xf) < 4 ? (u8)(read_reg(g, o & ~0xfu) >> (8 * (o & 3))) : 0;
+		b[i] = (o & 0xf) < 4 ? (u8)(read_reg(v, o & ~0xfu) >> (8 * (o & 3))) : 0;
 	}
 }
 
-bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
+bool lapic_mmio(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write)
 {
+	struct guest *g = v->g;
 	u32 reg = (u32)offset & ~0xfu, shift = ((u32)offset & 3) * 8, value;
 
 	/* Globally disabled (IA32_APIC_BASE[11] = 0): the CPU acts as one without an APIC
 	 * (SDM Vol. 3A 11.4.3) and the page is open bus, reads all-ones and writes go
 	 * nowhere, as under KVM, whose APIC stops claiming the range. Never a reason to
 	 * end the guest. */
-	if (!g->dev->lapic.enabled) {
+	if (!apic(v)->enabled) {
 		if (!write)
 			memset(buf, 0xff, len);
 		return true;
 	}
-	lapic_update(g, guest_tsc(g));  /* the timer as of now (its ticks are lazy) */
+	lapic_update(v, guest_tsc(g));  /* the timer as of now (its ticks are lazy) */
 	if (((u32)offset & 0xf) + len > 4) {
-		odd_access(g, offset, buf, len, write);
+		odd_access(v, offset, buf, len, write);
 		return true;
 	}
 	if (!write) {
-		value = read_reg(g, reg) >> shift;
+		value = read_reg(v, reg) >> shift;
 		memcpy(buf, &value, len);
 		return true;
 	}
 	value = 0;
 	memcpy(&value, buf, len);
-	write_reg(g, reg, value << shift);
+	write_reg(v, reg, value << shift);
 	return true;
 }

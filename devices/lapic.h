@@ -5,22 +5,25 @@
 #include "guest/guest.h"
 #include "devices/types.h"
 
-void lapic_reset(struct guest *g);
-void lapic_update(struct guest *g, u64 now);
+void lapic_reset(struct vcpu *v);
+void lapic_update(struct vcpu *v, u64 now);
 /* When the timer next changes something the guest can see (guest TSC), or 0. */
-u64 lapic_next_event(struct guest *g);
-int lapic_pending_vector(struct guest *g);
-void lapic_ack(struct guest *g, int vector);
+u64 lapic_next_event(struct vcpu *v);
+int lapic_pending_vector(struct vcpu *v);
+void lapic_ack(struct vcpu *v, int vector);
 /* An NMI sent to this CPU (ICR delivery mode NMI) and not yet delivered. */
-bool lapic_nmi_pending(struct guest *g);
-void lapic_nmi_ack(struct guest *g);
-bool lapic_accepts_pic(struct guest *g);
+bool lapic_nmi_pending(struct vcpu *v);
+void lapic_nmi_ack(struct vcpu *v);
+bool lapic_accepts_pic(struct vcpu *v);
 /* The vector the timer's LVT entry names. */
-int lapic_timer_vector(struct guest *g);
-u64 lapic_read_tsc_deadline(struct guest *g);
-void lapic_write_tsc_deadline(struct guest *g, u64 v);
-u8 lapic_get_tpr(struct guest *g);
-void lapic_set_tpr(struct guest *g, u8 cr8);
-bool lapic_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
+int lapic_timer_vector(struct vcpu *v);
+u64 lapic_read_tsc_deadline(struct vcpu *v);
+void lapic_write_tsc_deadline(struct vcpu *v, u64 val);
+u8 lapic_get_tpr(struct vcpu *v);
+void lapic_set_tpr(struct vcpu *v, u8 cr8);
+/* IA32_APIC_BASE[11], the global enable (SDM 11.4.3). */
+bool lapic_enabled(const struct vcpu *v);
+void lapic_set_enabled(struct vcpu *v, bool on);
+bool lapic_mmio(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write);
 
 #endif

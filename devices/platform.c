@@ -87,8 +87,10 @@ bool testdev_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
 	return true;
 }
 
-bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write)
+bool testdev_mmio(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write)
 {
+	struct guest *g = v->g;
+
 	if (!g->dev->testdev_page) {
 		g->dev->testdev_page = alloc_zeroed_pages(1);
 		if (!g->dev->testdev_page)

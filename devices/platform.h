@@ -8,7 +8,7 @@
 bool fw_cfg_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
 bool pci_config_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
 bool testdev_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
-bool testdev_mmio(struct guest *g, u64 offset, void *buf, unsigned len, bool write);
+bool testdev_mmio(struct vcpu *v, u64 offset, void *buf, unsigned len, bool write);
 void testdev_free(struct guest *g);
 bool pm_timer_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);
 bool ignored_io(struct guest *g, u16 port, unsigned size, bool in, u32 *value);

@@ -7,7 +7,7 @@
 #ifndef DEVICES_TYPES_H
 #define DEVICES_TYPES_H
 
-#include "lib/types.h"
+#include "guest/guest.h"
 
 struct uart_state {
 	u8 lcr, ier, mcr, scr, dll, dlm, fcr, rbr;
@@ -70,7 +70,7 @@ struct guest_devices {
 	struct pit_channel pit[3];
 	u8 port61;
 	struct rtc_state rtc;
-	struct lapic_state lapic;
+	struct lapic_state lapic[GUEST_MAX_VCPUS];  /* one per vCPU, by its index */
 	struct acpi_pm_state pm;
 	u16 fw_cfg_key;
 	u32 fw_cfg_offset;

@@ -88,48 +88,48 @@ void fpu_init_cpu(void)
 	write_cr4(use_xsave ? cr4 | CR4_OSXSAVE : cr4);
 }
 
-void fpu_init_guest(struct guest *g)
+void fpu_init_guest(struct vcpu *v)
 {
-	g->fpu_state = alloc_zeroed_pages(1);
-	if (!g->fpu_state)
+	v->fpu_state = alloc_zeroed_pages(1);
+	if (!v->fpu_state)
 		panic("no memory for guest FPU state");
 	/* FCW 0x37f and MXCSR 0x1f80 are the reset values (SDM Vol. 1 8.1.5,
 	 * 10.2.3); an all-zero XSAVE header means "init state" for the rest. */
-	g->fpu_state[0] = 0x7f;
-	g->fpu_state[1] = 0x03;
-	memcpy(g->fpu_state + 24, &(u32){ 0x1f80 }, 4);
-	g->xcr0 = 1;  /* x87 only, as after reset */
+	v->fpu_state[0] = 0x7f;
+	v->fpu_state[1] = 0x03;
+	memcpy(v->fpu_state + 24, &(u32){ 0x1f80 }, 4);
+	v->xcr0 = 1;  /* x87 only, as after reset */
 }
 
-void fpu_free_guest(struct guest *g)
+void fpu_free_guest(struct vcpu *v)
 {
-	if (g->fpu_state)
-		free_pages(g->fpu_state, 1);
-	g->fpu_state = NULL;
+	if (v->fpu_state)
+		free_pages(v->fpu_state, 1);
+	v->fpu_state = NULL;
 }
 
-static void save(struct guest *g)
-{
-	if (use_xsave) {
-		xsetbv0(host_xcr0_all);
-		asm volatile("xsave64 (%0)" : : "r"(g->fpu_state), "a"(~0u), "d"(~0u) : "memory");
-	} else {
-		asm volatile("fxsave64 (%0)" : : "r"(g->fpu_state) : "memory");
-	}
-}
-
-static void restore(struct guest *g)
+static void save(struct vcpu *v)
 {
 	if (use_xsave) {
 		xsetbv0(host_xcr0_all);
-		asm volatile("xrstor64 (%0)" : : "r"(g->fpu_state), "a"(~0u), "d"(~0u) : "memory");
-		xsetbv0(g->xcr0);
+		asm volatile("xsave64 (%0)" : : "r"(v->fpu_state), "a"(~0u), "d"(~0u) : "memory");
 	} else {
-		asm volatile("fxrstor64 (%0)" : : "r"(g->fpu_state) : "memory");
+		asm volatile("fxsave64 (%0)" : : "r"(v->fpu_state) : "memory");
 	}
 }
 
-void fpu_switch(struct guest *from, struct guest *to)
+static void restore(struct vcpu *v)
+{
+	if (use_xsave) {
+		xsetbv0(host_xcr0_all);
+		asm volatile("xrstor64 (%0)" : : "r"(v->fpu_state), "a"(~0u), "d"(~0u) : "memory");
+		xsetbv0(v->xcr0);
+	} else {
+		asm volatile("fxrstor64 (%0)" : : "r"(v->fpu_state) : "memory");
+	}
+}
+
+void fpu_switch(struct vcpu *from, struct vcpu *to)
 {
 	if (from == to)
 		return;

@@ -21,10 +21,10 @@ void fpu_init_cpu(void);
 /* The CPU's XSAVEC writes the SDM's compacted layout (checked by fpu_init_host()). */
 bool fpu_xsavec_conforms(void);
 /* A guest's FPU area with the reset state (FCW, MXCSR, XCR0 = x87). */
-void fpu_init_guest(struct guest *g);
-void fpu_free_guest(struct guest *g);
+void fpu_init_guest(struct vcpu *v);
+void fpu_free_guest(struct vcpu *v);
 /* Save from's registers (if any) and load to's; to NULL: only save. */
-void fpu_switch(struct guest *from, struct guest *to);
+void fpu_switch(struct vcpu *from, struct vcpu *to);
 /*
  * The running guest's x87/MMX/SSE registers as a 512-byte FXSAVE image
  * (16-byte aligned): read them out and put them back, for an emulated

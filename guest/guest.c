@@ -12,7 +12,8 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (g->state == GUEST_DONE)
+	/* Once, whichever of its vCPUs (or the scheduler) gets here first. */
+	if (__atomic_exchange_n(&g->ending, true, __ATOMIC_ACQ_REL))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(g->end_reason, sizeof(g->end_reason), fmt, ap);
@@ -22,6 +23,24 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	g->exit_status = exit_status;
 	if (g->on_end)
 		g->on_end(g);
+}
+
+bool guest_trylock_vcpus(struct guest *g)
+{
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		if (spin_trylock(&g->vcpu[i].lock))
+			continue;
+		while (i--)
+			spin_unlock(&g->vcpu[i].lock);
+		return false;
+	}
+	return true;
+}
+
+void guest_unlock_vcpus(struct guest *g)
+{
+	for (int i = 0; i < g->nr_vcpus; i++)
+		spin_unlock(&g->vcpu[i].lock);
 }
 
 u64 guest_tsc(const struct guest *g)

@@ -1,5 +1,5 @@
 /*
- * A guest: one vCPU, its memory, its devices and its statistics, as every
+ * A guest: its vCPUs, its memory, its devices and its statistics, as every
  * layer above sees it. Guests come from GRUB modules (core/loader.c), run
  * round-robin (core/run.c) on VMX (vmx/vcpu.c) and end with a status the
  * final report prints. Devices (devices/) and the memory virtualization
@@ -51,6 +51,7 @@ struct guest_config {
 	unsigned unsync;      /* mmu=shadow: out-of-sync leaf tables, 0 on, 1 off */
 	unsigned largepages;  /* mmu=shadow: 2 MiB sptes for guest large pages, 0 on, 1 off */
 	u64 timeout_ms;       /* end it after this much time (0: the hypervisor's guest_timeout_ms) */
+	u64 vcpus;            /* virtual CPUs, 1..GUEST_MAX_VCPUS */
 };
 
 /* Guest RAM (guest/memory.c): zeroed frames, 2 MiB runs where possible. */
@@ -74,9 +75,63 @@ struct guest_event {
 };
 
 enum guest_state {
-	GUEST_RUNNABLE,
-	GUEST_HALTED,   /* HLT with interrupts enabled: waits for the next event */
+	GUEST_LIVE,
 	GUEST_DONE,
+};
+
+#define GUEST_MAX_VCPUS 8   /* xAPIC flat logical destinations name 8 CPUs (SDM 11.6.2.2) */
+
+enum vcpu_state {
+	VCPU_RUNNABLE,
+	VCPU_HALTED,     /* HLT with interrupts enabled: waits for its next event */
+	VCPU_WAIT_SIPI,  /* an AP before its start-up IPI, or after an INIT (SDM 9.4.4) */
+};
+
+/*
+ * One virtual CPU of a guest: its VMCS and everything a real CPU keeps per
+ * logical processor (registers, FPU, MSRs, the event being delivered, its
+ * local APIC, which is g->dev's lapic[index]). index is also its APIC ID;
+ * vCPU 0 is the bootstrap processor. Each vCPU is scheduled on its own
+ * (core/run.c), so two vCPUs of a guest may run at once on two CPUs.
+ */
+struct vcpu {
+	struct guest *g;
+	int index;
+	enum vcpu_state state;   /* under core/run.c's run-queue lock */
+
+	u8 *vmcs;
+	bool launched;        /* VMRESUME next; VMCLEAR (vcpu_put) clears it */
+	u16 vpid;
+
+	/*
+	 * Several CPUs. lock: held by the CPU that runs the vCPU for its whole
+	 * slice, or by another guest's shadow reclaim taking pages from the
+	 * guest (then it holds every vCPU's lock: none runs). running_on: that
+	 * CPU, -1 when none (core/run.c, under its run-queue lock). host_cpu:
+	 * whose host state its VMCS holds; last_cpu: where its TLB tags may
+	 * live; tlb_stale: pages were taken from it while it waited (vmx/vcpu.c).
+	 */
+	spinlock_t lock;
+	int running_on;
+	int host_cpu, last_cpu;
+	bool tlb_stale;
+	struct guest_regs regs;
+	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the vCPU */
+	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
+	u64 xcr0;
+	/* MSRs the hypervisor never uses itself: loaded for whichever vCPU runs
+	 * (vmx/msr.c). Others live in VMCS guest-state fields. */
+	struct {
+		u64 star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, tsc_adjust;
+		u64 misc_enable, mtrr_def_type;  /* emulated only (msr_init_guest) */
+	} msr;
+
+	/* Events (vmx/event.c). delivering: the last exit interrupted the delivery
+	 * of an event (IDT-vectoring information valid), which is in event. */
+	struct guest_event event;
+	bool delivering;
+	u8 last_irq_vector;
+	u64 last_irq_rip;     /* where the last external interrupt was injected */
 };
 
 struct guest {
@@ -87,64 +142,41 @@ struct guest {
 	 * or 0 when killed, with the reason. */
 	u32 exit_status;
 	char end_reason[256];
+	bool ending;          /* guest_end() has begun (its vCPUs stop at their next exit) */
 	/* Called once by guest_end(), set by whoever runs the guest (core/run.c):
 	 * flushes its console, says why it ended and prints its last exits. */
 	void (*on_end)(struct guest *g);
 
-	u8 *vmcs;
-	bool launched;        /* VMRESUME next; VMCLEAR (vcpu_put) clears it */
-	bool entered;         /* it has run at least once */
-	u16 vpid;
+	int nr_vcpus;         /* vcpu[0..nr_vcpus-1] are in use (cfg.vcpus) */
+	struct vcpu vcpu[GUEST_MAX_VCPUS];
+	bool entered;         /* a vCPU has run at least once */
+	/* The device models (all but each vCPU's local APIC state, which is
+	 * also behind it) are shared: dev_lock serialises every access to them
+	 * (devices/devices.c). stat_lock: the figures below, which vCPUs
+	 * running at once add to. */
+	spinlock_t dev_lock, stat_lock;
 
-	/*
-	 * Several CPUs. lock: held by whoever works on the guest, the CPU that
-	 * runs it (for its whole slice) or another guest's shadow reclaim taking
-	 * pages from it (shadow_pool's trylock); so a guest runs on one CPU at a
-	 * time and is never reclaimed from while it runs. running_on: that CPU,
-	 * -1 when none (core/run.c, under its run-queue lock). host_cpu: whose
-	 * host state its VMCS holds; last_cpu: where its TLB tags may live;
-	 * tlb_stale: pages were taken from it while it waited (vmx/vcpu.c).
-	 */
-	spinlock_t lock;
-	int running_on;
-	int host_cpu, last_cpu;
-	bool tlb_stale;
-	struct guest_regs regs;
 	struct guest_memory mem;
 	/* Memory virtualization: EPT (vmx/mmu_ept.c) or shadow paging
 	 * (vmx/mmu_shadow.c), chosen from cfg.mmu; data is the side's own. */
 	const struct mmu_ops *mmu;
 	void *mmu_data;
 	struct guest_ageing *ageing;  /* scan_ms=N: page ageing state (vmx/ageing.c) */
-	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the guest */
-	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
-	u64 xcr0;
-	/* MSRs the hypervisor never uses itself: loaded for whichever guest runs
-	 * (vmx/msr.c). Others live in VMCS guest-state fields. */
-	struct {
-		u64 star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, tsc_adjust;
-		u64 misc_enable, mtrr_def_type;  /* emulated only (msr_init_guest) */
-	} msr;
 
 	struct guest_devices *dev;  /* device models (devices/devices.c) */
 
 	/*
 	 * Time. A guest's clock (its TSC, and the PIT that counts on it) stops
-	 * while it is runnable but another guest has the CPU, so each guest
+	 * while it is runnable but none of its vCPUs has a CPU, so each guest
 	 * sees the machine as if it had it alone; it runs on while the guest
-	 * halts. guest TSC = host TSC + tsc_offset (the VMCS TSC offset).
+	 * halts. guest TSC = host TSC + tsc_offset (the VMCS TSC offset of
+	 * every vCPU). vcpus_running: how many have a CPU now (core/run.c).
 	 */
 	u64 tsc_offset;
 	u64 waiting_since;    /* host TSC when it became runnable but not running */
+	int vcpus_running;
 	u64 run_tsc;          /* host ticks spent in the guest */
 	u64 used_tsc;         /* ... and in the hypervisor on its behalf: what its time limit counts */
-
-	/* Events (vmx/event.c). delivering: the last exit interrupted the delivery
-	 * of an event (IDT-vectoring information valid), which is in event. */
-	struct guest_event event;
-	bool delivering;
-	u8 last_irq_vector;
-	u64 last_irq_rip;     /* where the last external interrupt was injected */
 
 	/* What it did lately, to say so if its time runs out (vmx/watchdog.c): figures
 	 * at the start of the current window of used time, and the last full window. */
@@ -157,6 +189,7 @@ struct guest {
 	struct {
 		u32 reason;
 		u64 qualification, rip;
+		int vcpu;
 	} recent_exits[EXIT_HISTORY];
 	u32 recent_next;
 
@@ -166,13 +199,24 @@ struct guest {
 	u64 emulated[GUEST_INSN_KINDS];  /* emulated instructions by kind */
 	u64 unhandled_io;
 	u64 refused_msrs;
-	u64 slices_on[SMP_MAX_CPUS];  /* time slices it got on each CPU (core/run.c) */
+	u64 slices_on[SMP_MAX_CPUS];  /* time slices its vCPUs got on each CPU (core/run.c) */
 	u64 injected_irqs;
 };
+
+/* Add to one of a guest's figures: its vCPUs may count at once on two CPUs. */
+static inline u64 guest_stat_add(u64 *figure, u64 n)
+{
+	return __atomic_fetch_add(figure, n, __ATOMIC_RELAXED);
+}
 
 /* End a guest: it is not run again. exit_status 0 means killed. */
 void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Take every vCPU's run lock, or none (false: one is running or locked):
+ * then no vCPU of g runs until guest_unlock_vcpus(). */
+bool guest_trylock_vcpus(struct guest *g);
+void guest_unlock_vcpus(struct guest *g);
 
 /* The guest's TSC now: its clock (host TSC + tsc_offset). */
 u64 guest_tsc(const struct guest *g);

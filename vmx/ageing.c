@@ -74,8 +74,9 @@ u64 ageing_next_event(struct guest *g, u64 now)
 	return g->ageing->next;
 }
 
-u64 ageing_maybe_scan(struct guest *g, u64 now)
+u64 ageing_maybe_scan(struct vcpu *v, u64 now)
 {
+	struct guest *g = v->g;
 	struct guest_ageing *a = g->ageing;
 	struct mmu_age_scan scan = { 0 };
 	u64 hist[AGE_BUCKETS], t0;
@@ -85,7 +86,7 @@ u64 ageing_maybe_scan(struct guest *g, u64 now)
 	t0 = rdtsc();
 	g->mmu->age_scan(g, &scan);
 	if (scan.flush)
-		g->mmu->flush_tlb(g);  /* one flush per pass, not per page */
+		g->mmu->flush_tlb(v);  /* one flush per pass, not per page */
 	a->ticks_total += rdtsc() - t0;
 	a->visited_total += scan.visited;
 	a->faults_total += scan.faults;

@@ -19,7 +19,7 @@ void ageing_destroy(struct guest *g);
 u64 ageing_next_event(struct guest *g, u64 now);
 /* Scan if it is due; returns the host ticks spent, which the caller hides
  * from the guest's clock (the scan is the host's work). */
-u64 ageing_maybe_scan(struct guest *g, u64 now);
+u64 ageing_maybe_scan(struct vcpu *v, u64 now);
 bool ageing_stat(struct guest *g, u64 id, s64 *value);
 void ageing_report(struct guest *g);
 

@@ -30,7 +30,7 @@
 #define XCR0_TILECFG BIT(17)
 #define XCR0_TILEDATA BIT(18)
 
-static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
+static struct cpuid_regs guest_cpuid(struct vcpu *v, u32 leaf, u32 subleaf)
 {
 	struct cpuid_regs r;
 
@@ -42,20 +42,20 @@ static struct cpuid_regs guest_cpuid(struct guest *g, u32 leaf, u32 subleaf)
 			r.eax = HV_INTERFACE_VERSION;
 		return r;
 	}
-	r = features_cpuid(g, leaf, subleaf);
+	r = features_cpuid(v, leaf, subleaf);
 	if (leaf == 1 && (guest_cr4() & CR4_OSXSAVE))
 		r.ecx |= L1_ECX_OSXSAVE;
 	return r;
 }
 
-enum exit_action handle_cpuid(struct guest *g, struct vmexit *e)
+enum exit_action handle_cpuid(struct vcpu *v, struct vmexit *e)
 {
-	struct cpuid_regs r = guest_cpuid(g, (u32)g->regs.rax, (u32)g->regs.rcx);
+	struct cpuid_regs r = guest_cpuid(v, (u32)v->regs.rax, (u32)v->regs.rcx);
 
-	g->regs.rax = r.eax;
-	g->regs.rbx = r.ebx;
-	g->regs.rcx = r.ecx;
-	g->regs.rdx = r.edx;
+	v->regs.rax = r.eax;
+	v->regs.rbx = r.ebx;
+	v->regs.rcx = r.ecx;
+	v->regs.rdx = r.edx;
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -75,20 +75,20 @@ static bool xcr0_valid(u64 v, u64 allowed)
 /* XSETBV always exits. The hypervisor then runs it with the guest's value,
  * so every value the CPU would refuse is refused here first: the host's
  * XSETBV can never fault. */
-enum exit_action handle_xsetbv(struct guest *g, struct vmexit *e)
+enum exit_action handle_xsetbv(struct vcpu *v, struct vmexit *e)
 {
-	u64 value = (g->regs.rdx << 32) | (u32)g->regs.rax;
+	u64 value = (v->regs.rdx << 32) | (u32)v->regs.rax;
 
 	if (!(guest_cr4() & CR4_OSXSAVE)) {
-		inject_ud(g);
+		inject_ud(v);
 		return EXIT_RESUME;
 	}
-	if (guest_cpl() != 0 || (u32)g->regs.rcx != 0 ||
+	if (guest_cpl() != 0 || (u32)v->regs.rcx != 0 ||
 	    !xcr0_valid(value, features_xcr0_allowed())) {
-		inject_gp0(g);
+		inject_gp0(v);
 		return EXIT_RESUME;
 	}
-	g->xcr0 = value;
+	v->xcr0 = value;
 	asm volatile("xsetbv" : : "a"((u32)value), "d"((u32)(value >> 32)), "c"(0));
 	skip_instruction(e);
 	return EXIT_RESUME;

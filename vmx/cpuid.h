@@ -4,7 +4,7 @@
 
 #include "vmx/vmexit.h"
 
-enum exit_action handle_cpuid(struct guest *g, struct vmexit *e);
-enum exit_action handle_xsetbv(struct guest *g, struct vmexit *e);
+enum exit_action handle_cpuid(struct vcpu *v, struct vmexit *e);
+enum exit_action handle_xsetbv(struct vcpu *v, struct vmexit *e);
 
 #endif

@@ -48,22 +48,27 @@ u64 guest_cr4(void)
 	return visible(GUEST_CR4, CR4_READ_SHADOW, CR4_GUEST_HOST_MASK);
 }
 
-u64 guest_cr3(struct guest *g)
+u64 guest_cr3(struct vcpu *v)
 {
-	return g->mmu->guest_cr3(g);
+	struct guest *g = v->g;
+
+	return g->mmu->guest_cr3(v);
 }
 
-u64 guest_efer(struct guest *g)
+u64 guest_efer(struct vcpu *v)
 {
-	return g->mmu->guest_efer(g);
+	struct guest *g = v->g;
+
+	return g->mmu->guest_efer(v);
 }
 
-bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp)
+bool guest_set_control_regs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer, bool *gp)
 {
+	struct guest *g = v->g;
 	struct cr_values real;
 	u32 entry = vmcs_read32(VM_ENTRY_CONTROLS);
 
-	if (!g->mmu->set_mode(g, cr0, cr4, efer, &real, gp))
+	if (!g->mmu->set_mode(v, cr0, cr4, efer, &real, gp))
 		return false;
 	if (*gp)
 		return true;
@@ -90,14 +95,14 @@ static bool cs_long(void)
 	return vmcs_read32(GUEST_CS_AR_BYTES) & AR_L;
 }
 
-bool guest_in_64bit_mode(struct guest *g)
+bool guest_in_64bit_mode(struct vcpu *v)
 {
-	return (guest_efer(g) & EFER_LMA) && cs_long();
+	return (guest_efer(v) & EFER_LMA) && cs_long();
 }
 
-static u64 *gpr(struct guest *g, unsigned n)
+static u64 *gpr(struct vcpu *v, unsigned n)
 {
-	return &(&g->regs.rax)[n];  /* struct guest_regs is in encoding order */
+	return &(&v->regs.rax)[n];  /* struct guest_regs is in encoding order */
 }
 
 /*
@@ -107,22 +112,22 @@ static u64 *gpr(struct guest *g, unsigned n)
  * fixed to 1 and reserved bits 31:0 read as 0, as on the CPU. LMA follows PG
  * when LME is set.
  */
-static bool mov_to_cr0(struct guest *g, u64 v, bool *gp)
+static bool mov_to_cr0(struct vcpu *v, u64 val, bool *gp)
 {
-	u64 old = guest_cr0(), efer = guest_efer(g), cr4 = guest_cr4();
-	bool paging_on = (v & CR0_PG) && !(old & CR0_PG);
+	u64 old = guest_cr0(), efer = guest_efer(v), cr4 = guest_cr4();
+	bool paging_on = (val & CR0_PG) && !(old & CR0_PG);
 
-	*gp = (v >> 32) || ((v & CR0_PG) && !(v & CR0_PE)) || ((v & CR0_NW) && !(v & CR0_CD)) ||
+	*gp = (val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
 	      (paging_on && (efer & EFER_LME) && (!(cr4 & CR4_PAE) || cs_long())) ||
-	      (!(v & CR0_PG) && (guest_in_64bit_mode(g) || (cr4 & CR4_PCIDE)));
+	      (!(val & CR0_PG) && (guest_in_64bit_mode(v) || (cr4 & CR4_PCIDE)));
 	if (*gp)
 		return true;
-	v = (v & CR0_DEFINED) | CR0_ET;
-	if ((v & CR0_PG) && (efer & EFER_LME))
+	val = (val & CR0_DEFINED) | CR0_ET;
+	if ((val & CR0_PG) && (efer & EFER_LME))
 		efer |= EFER_LMA;
-	else if (!(v & CR0_PG))
+	else if (!(val & CR0_PG))
 		efer &= ~EFER_LMA;
-	return guest_set_control_regs(g, v, cr4, efer, gp);
+	return guest_set_control_regs(v, val, cr4, efer, gp);
 }
 
 /*
@@ -131,16 +136,16 @@ static bool mov_to_cr0(struct guest *g, u64 v, bool *gp)
  * mode, PCIDE on outside IA-32e mode or with CR3[11:0] != 0 (SDM Vol. 2B
  * MOV CR, Vol. 3A 4.10.1).
  */
-static bool mov_to_cr4(struct guest *g, u64 v, bool *gp)
+static bool mov_to_cr4(struct vcpu *v, u64 val, bool *gp)
 {
-	u64 efer = guest_efer(g), old = guest_cr4();
+	u64 efer = guest_efer(v), old = guest_cr4();
 
-	*gp = (v & ~features_cr4_allowed()) || ((efer & EFER_LMA) && !(v & CR4_PAE)) ||
-	      ((v & CR4_PCIDE) && !(old & CR4_PCIDE) &&
-	       (!(efer & EFER_LMA) || (guest_cr3(g) & CR3_PCID)));
+	*gp = (val & ~features_cr4_allowed()) || ((efer & EFER_LMA) && !(val & CR4_PAE)) ||
+	      ((val & CR4_PCIDE) && !(old & CR4_PCIDE) &&
+	       (!(efer & EFER_LMA) || (guest_cr3(v) & CR3_PCID)));
 	if (*gp)
 		return true;
-	return guest_set_control_regs(g, guest_cr0(), v, efer, gp);
+	return guest_set_control_regs(v, guest_cr0(), val, efer, gp);
 }
 
 /*
@@ -148,70 +153,73 @@ static bool mov_to_cr4(struct guest *g, u64 v, bool *gp)
  * are reserved (#GP), except bit 63 with CR4.PCIDE=1, which asks not to
  * flush and is not stored. Outside it the operand is 32 bits and has none.
  */
-static bool mov_to_cr3(struct guest *g, u64 v, bool *gp)
+static bool mov_to_cr3(struct vcpu *v, u64 val, bool *gp)
 {
-	if ((guest_efer(g) & EFER_LMA) && (guest_cr4() & CR4_PCIDE))
-		v &= ~CR3_PCID_NOFLUSH;
-	*gp = (guest_efer(g) & EFER_LMA) && (v >> features_maxphyaddr());
+	struct guest *g = v->g;
+
+	if ((guest_efer(v) & EFER_LMA) && (guest_cr4() & CR4_PCIDE))
+		val &= ~CR3_PCID_NOFLUSH;
+	*gp = (guest_efer(v) & EFER_LMA) && (val >> features_maxphyaddr());
 	if (*gp)
 		return true;
-	return g->mmu->set_cr3(g, v, gp);
+	return g->mmu->set_cr3(v, val, gp);
 }
 
 /* EFER from WRMSR: bits the guest's CPUID does not back are reserved; LME
  * may not change while paging is on. */
-bool guest_write_efer(struct guest *g, u64 v, bool *gp)
+bool guest_write_efer(struct vcpu *v, u64 val, bool *gp)
 {
-	u64 old = guest_efer(g), cr0 = guest_cr0();
+	u64 old = guest_efer(v), cr0 = guest_cr0();
 
-	*gp = (v & ~features_efer_allowed(g)) ||
-	      (((v ^ old) & EFER_LME) && (cr0 & CR0_PG));
+	*gp = (val & ~features_efer_allowed(v)) ||
+	      (((val ^ old) & EFER_LME) && (cr0 & CR0_PG));
 	if (*gp)
 		return true;
-	v = (v & ~EFER_LMA) | (old & EFER_LMA);
-	return guest_set_control_regs(g, cr0, guest_cr4(), v, gp);
+	val = (val & ~EFER_LMA) | (old & EFER_LMA);
+	return guest_set_control_regs(v, cr0, guest_cr4(), val, gp);
 }
 
-enum exit_action handle_cr_access(struct guest *g, struct vmexit *e)
+enum exit_action handle_cr_access(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	unsigned cr = e->qualification & 15, type = (e->qualification >> 4) & 3;
-	u64 *r = gpr(g, (e->qualification >> 8) & 15);
+	u64 *r = gpr(v, (e->qualification >> 8) & 15);
 	/* Outside 64-bit mode the operand is 32 bits and a MOV from CR writes 32
 	 * bits, which zero-extend into the register (SDM Vol. 1 3.4.1.1). */
-	u64 width = guest_in_64bit_mode(g) ? ~0ull : 0xffffffffull, v = *r & width;
+	u64 width = guest_in_64bit_mode(v) ? ~0ull : 0xffffffffull, val = *r & width;
 	bool alive = true, gp = false;
 
 	switch (type) {
 	case 0:  /* MOV to CR */
 		if (cr == 0)
-			alive = mov_to_cr0(g, v, &gp);
+			alive = mov_to_cr0(v, val, &gp);
 		else if (cr == 4)
-			alive = mov_to_cr4(g, v, &gp);
+			alive = mov_to_cr4(v, val, &gp);
 		else if (cr == 3)
-			alive = mov_to_cr3(g, v, &gp);
-		else if (cr == 8 && !(gp = v & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
-			lapic_set_tpr(g, (u8)v);
+			alive = mov_to_cr3(v, val, &gp);
+		else if (cr == 8 && !(gp = val & ~0xfull))  /* CR8 is the APIC TPR (SDM 10.8.6) */
+			lapic_set_tpr(v, (u8)val);
 		break;
 	case 1:  /* MOV from CR */
 		if (cr == 3)
-			*r = guest_cr3(g) & width;
+			*r = guest_cr3(v) & width;
 		else if (cr == 8)
-			*r = lapic_get_tpr(g);
+			*r = lapic_get_tpr(v);
 		break;
 	case 2:  /* CLTS */
-		alive = mov_to_cr0(g, guest_cr0() & ~CR0_TS, &gp);
+		alive = mov_to_cr0(v, guest_cr0() & ~CR0_TS, &gp);
 		break;
 	case 3: {  /* LMSW: low 4 bits, and it cannot clear PE */
 		u64 src = (e->qualification >> 16) & 0xf, old = guest_cr0();
 
-		alive = mov_to_cr0(g, (old & ~0xeull) | (src & 0xe) | ((old | src) & CR0_PE), &gp);
+		alive = mov_to_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & CR0_PE), &gp);
 		break;
 	}
 	}
 	if (!alive)  /* still alive: retry (the MMU waits for memory) */
 		return g->state == GUEST_DONE ? EXIT_ENDED : EXIT_YIELD;
 	if (gp) {
-		inject_gp0(g);
+		inject_gp0(v);
 		return EXIT_RESUME;
 	}
 	skip_instruction(e);

@@ -11,17 +11,17 @@
  * nothing (callers do), asks the guest's MMU side what the CPU really runs
  * with, keeps "IA-32e mode guest" in step. false: the guest was ended, or
  * *gp says to inject #GP. */
-bool guest_set_control_regs(struct guest *g, u64 cr0, u64 cr4, u64 efer, bool *gp);
+bool guest_set_control_regs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer, bool *gp);
 /* The guest's own values (read shadows where the host owns bits). */
 u64 guest_cr0(void);
 u64 guest_cr4(void);
-u64 guest_cr3(struct guest *g);
-u64 guest_efer(struct guest *g);
+u64 guest_cr3(struct vcpu *v);
+u64 guest_efer(struct vcpu *v);
 /* IA-32e mode with a 64-bit code segment (CS.L=1). */
-bool guest_in_64bit_mode(struct guest *g);
+bool guest_in_64bit_mode(struct vcpu *v);
 /* EFER written by the guest (WRMSR); false: the guest was ended. */
-bool guest_write_efer(struct guest *g, u64 v, bool *gp);
+bool guest_write_efer(struct vcpu *v, u64 val, bool *gp);
 
-enum exit_action handle_cr_access(struct guest *g, struct vmexit *e);
+enum exit_action handle_cr_access(struct vcpu *v, struct vmexit *e);
 
 #endif

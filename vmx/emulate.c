@@ -52,11 +52,11 @@ bool emulate_init_cpu(void)
  * Copy between a guest-linear range and buf through the MMU (vmx/mmu.c): every page is
  * translated before any byte moves, so a fault leaves memory as it was.
  */
-static enum x86_cb_status linear_copy(struct guest *g, u64 la, void *buf, unsigned len,
+static enum x86_cb_status linear_copy(struct vcpu *v, u64 la, void *buf, unsigned len,
 				      u32 access, struct x86_fault *fault)
 {
 	u64 unassigned;
-	enum x86_cb_status st = mmu_linear_access(g, la, buf, len, access, fault, &unassigned);
+	enum x86_cb_status st = mmu_linear_access(v, la, buf, len, access, fault, &unassigned);
 
 	if (st == X86_CB_UNHANDLED)
 		this_emu()->unassigned_gpa = unassigned;
@@ -167,10 +167,10 @@ static enum x86_cb_status cb_vreg_write(void *opaque, enum x86_vreg kind, unsign
 /* CR3 from a 32-bit TSS: as MOV to CR3 (the MMU takes the new root). */
 static enum x86_cb_status cb_load_cr3(void *opaque, u64 cr3, struct x86_fault *fault)
 {
-	struct guest *g = opaque;
+	struct vcpu *v = opaque;
 	bool gp = false;
 
-	if (!g->mmu->set_cr3(g, cr3, &gp)) {
+	if (!v->g->mmu->set_cr3(v, cr3, &gp)) {
 		this_emu()->cr3_ended = true;
 		return X86_CB_UNHANDLED;
 	}
@@ -194,14 +194,14 @@ static const struct x86_emu_ops guest_ops = {
 };
 
 /* A fault the emulated instruction raised, delivered as the CPU would (#PF sets CR2). */
-static void inject_emulated_fault(struct guest *g, const struct x86_fault *f)
+static void inject_emulated_fault(struct vcpu *v, const struct x86_fault *f)
 {
 	if (f->vector == 14)
-		g->regs.cr2 = f->address;
-	inject_exception(g, f->vector, f->has_error_code, f->error_code);
+		v->regs.cr2 = f->address;
+	inject_exception(v, f->vector, f->has_error_code, f->error_code);
 }
 
-static void load_context(struct guest *g)
+static void load_context(struct vcpu *v)
 {
 	static const enum vmcs_field bases[X86_NR_SEGS] = {
 		GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
@@ -210,10 +210,10 @@ static void load_context(struct guest *g)
 	struct x86_emu_ctxt *emu = &this_emu()->ctxt;
 	u32 cs = vmcs_read32(GUEST_CS_AR_BYTES);
 
-	memcpy(emu->regs.gpr, &g->regs.rax, sizeof(emu->regs.gpr));
+	memcpy(emu->regs.gpr, &v->regs.rax, sizeof(emu->regs.gpr));
 	emu->regs.rip = vmcs_readn(GUEST_RIP);
 	emu->regs.rflags = vmcs_readn(GUEST_RFLAGS);
-	emu->mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs & BIT(13), cs & BIT(14));
+	emu->mode = x86_mode_from_cs(guest_efer(v) & EFER_LMA, cs & BIT(13), cs & BIT(14));
 	for (int s = 0; s < X86_NR_SEGS; s++) {
 		emu->seg_base[s] = vmcs_read_checked(bases[s], __func__);
 		emu->sys.sel[s] = (u16)vmcs_read_checked((enum vmcs_field)(GUEST_ES_SELECTOR + 2 * s),
@@ -221,7 +221,7 @@ static void load_context(struct guest *g)
 	}
 	emu->sys.cr0 = guest_cr0();
 	emu->sys.cpl = (u8)guest_cpl();
-	emu->sys.efer_lma = guest_efer(g) & EFER_LMA;
+	emu->sys.efer_lma = guest_efer(v) & EFER_LMA;
 	emu->sys.ss_big = vmcs_read32(GUEST_SS_AR_BYTES) & BIT(14);
 	emu->sys.gdt_base = vmcs_readn(GUEST_GDTR_BASE);
 	emu->sys.gdt_limit = vmcs_read32(GUEST_GDTR_LIMIT);
@@ -233,15 +233,16 @@ static void load_context(struct guest *g)
 		emu->sys.ldt_limit = vmcs_read32(GUEST_LDTR_LIMIT);
 	}
 	emu->ops = &guest_ops;
-	emu->opaque = g;
+	emu->opaque = v;
 }
 
-enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const char *why)
+enum exit_action emulate_instruction(struct vcpu *v, struct vmexit *e, const char *why)
 {
+	struct guest *g = v->g;
 	struct x86_emu_result res;
 	struct emu_cpu *ec = this_emu();
 
-	load_context(g);
+	load_context(v);
 	ec->unassigned_gpa = ~0ull;
 	ec->loaded_ss = false;
 	switch (x86_emulate(&ec->ctxt, &res)) {
@@ -250,16 +251,16 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 		 * starts MOV-SS blocking (SDM Vol. 3C 25.4.2, table 25-3). */
 		u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~3u;
 
-		memcpy(&g->regs.rax, ec->ctxt.regs.gpr, sizeof(ec->ctxt.regs.gpr));
+		memcpy(&v->regs.rax, ec->ctxt.regs.gpr, sizeof(ec->ctxt.regs.gpr));
 		vmcs_writen(GUEST_RIP, ec->ctxt.regs.rip);
 		vmcs_writen(GUEST_RFLAGS, ec->ctxt.regs.rflags);
 		vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr | (ec->loaded_ss ? 2u : 0));
 		if (res.kind < X86_NR_INSN_KINDS)
-			g->emulated[res.kind]++;
+			guest_stat_add(&g->emulated[res.kind], 1);
 		return EXIT_RESUME;
 	}
 	case X86_EMU_EXCEPTION:
-		inject_emulated_fault(g, &res.fault);
+		inject_emulated_fault(v, &res.fault);
 		return EXIT_RESUME;
 	case X86_EMU_RETRY:
 		return EXIT_RESUME;
@@ -282,8 +283,9 @@ enum exit_action emulate_instruction(struct guest *g, struct vmexit *e, const ch
 
 #define DR7_LOCAL_ENABLES 0x155ull  /* L0-L3 and LE: cleared by a task switch (SDM 18.2.4) */
 
-enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
+enum exit_action handle_task_switch(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	struct x86_task_switch t = {
 		.selector = (u16)e->qualification,
 		.source = (enum x86_task_source)((e->qualification >> 30) & 3),
@@ -294,8 +296,8 @@ enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
 	u32 skip = e->instruction_len;
 	bool gp = false;
 
-	load_context(g);
-	if (t.source == X86_TASK_GATE && !event_task_gate(g, &skip, &t.has_error, &t.error_code))
+	load_context(v);
+	if (t.source == X86_TASK_GATE && !event_task_gate(v, &skip, &t.has_error, &t.error_code))
 		skip = 0;
 	/* The old task resumes after the instruction (call, jmp, iret, INT n), or at the
 	 * interrupted or faulting one. */
@@ -311,20 +313,20 @@ enum exit_action handle_task_switch(struct guest *g, struct vmexit *e)
 	if (ec->cr3_ended)
 		return EXIT_ENDED;
 	if (t.committed) {
-		memcpy(&g->regs.rax, emu->regs.gpr, sizeof(emu->regs.gpr));
+		memcpy(&v->regs.rax, emu->regs.gpr, sizeof(emu->regs.gpr));
 		vmcs_writen(GUEST_RIP, emu->regs.rip);
 		vmcs_writen(GUEST_RFLAGS, emu->regs.rflags);
 		vmcs_writen(GUEST_DR7, vmcs_readn(GUEST_DR7) & ~DR7_LOCAL_ENABLES);
-		event_task_switched(g, t.source == X86_TASK_IRET);
+		event_task_switched(v, t.source == X86_TASK_IRET);
 		/* CR0.TS = 1 after every task switch (SDM 2.5). */
-		if (!guest_set_control_regs(g, guest_cr0() | CR0_TS, guest_cr4(), guest_efer(g), &gp))
+		if (!guest_set_control_regs(v, guest_cr0() | CR0_TS, guest_cr4(), guest_efer(v), &gp))
 			return EXIT_ENDED;
 	}
 	switch (res.status) {
 	case X86_EMU_DONE:
 		return EXIT_RESUME;
 	case X86_EMU_EXCEPTION:
-		inject_emulated_fault(g, &res.fault);
+		inject_emulated_fault(v, &res.fault);
 		return EXIT_RESUME;
 	default:
 		break;

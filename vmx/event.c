@@ -64,13 +64,14 @@ static const char *event_name(const struct guest_event *ev)
 								 "an exception";
 }
 
-void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code)
+void inject_exception(struct vcpu *v, int vector, bool has_error, u32 error_code)
 {
+	struct guest *g = v->g;
 	struct guest_event new = {
 		.valid = true, .type = TYPE_HW_EXCEPTION, .vector = (u8)vector,
 		.has_error = has_error, .error_code = error_code,
 	};
-	struct guest_event *old = &g->event;
+	struct guest_event *old = &v->event;
 
 	/* A hardware exception while delivering an event: SDM Table 6-5. */
 	switch (!old->valid ? X86_DELIVER_SECOND :
@@ -91,24 +92,24 @@ void inject_exception(struct guest *g, int vector, bool has_error, u32 error_cod
 
 /* ---- after an exit ------------------------------------------------------------ */
 
-void event_exit(struct guest *g, const struct vmexit *e)
+void event_exit(struct vcpu *v, const struct vmexit *e)
 {
 	u32 idt = vmcs_read32(IDT_VECTORING_INFO);
 	bool iret_unblocked = false;
 
 	/* Every VM exit clears the entry interruption field's valid bit (SDM 27.2.1). */
-	g->event.valid = false;
-	g->delivering = idt & INTR_INFO_VALID;
-	if (g->delivering) {
+	v->event.valid = false;
+	v->delivering = idt & INTR_INFO_VALID;
+	if (v->delivering) {
 		/* Delivered again from the start (SDM 28.2.4, 27.6.1.1). */
-		g->event = (struct guest_event){
+		v->event = (struct guest_event){
 			.valid = true, .type = (u8)INTR_TYPE(idt), .vector = (u8)idt,
 			.has_error = idt & INTR_INFO_HAS_ERROR,
 			.error_code = idt & INTR_INFO_HAS_ERROR ?
 				      vmcs_read32(IDT_VECTORING_ERROR_CODE) : 0,
 			.insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
 		};
-		if (g->event.type == TYPE_NMI)  /* not blocked until delivered */
+		if (v->event.type == TYPE_NMI)  /* not blocked until delivered */
 			vmcs_write32(GUEST_INTERRUPTIBILITY_INFO,
 				     vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~BLOCKING_NMI);
 		return;
@@ -130,11 +131,13 @@ void event_exit(struct guest *g, const struct vmexit *e)
 			     vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) | BLOCKING_NMI);
 }
 
-enum exit_action event_delivery_unemulatable(struct guest *g, struct vmexit *e, u64 gpa,
+enum exit_action event_delivery_unemulatable(struct vcpu *v, struct vmexit *e, u64 gpa,
 					     const char *what)
 {
+	struct guest *g = v->g;
+
 	guest_end(g, 0, "delivering %s (vector %u) at RIP %#llx needs %s at guest-physical %#llx, "
-		  "which cannot be emulated", event_name(&g->event), g->event.vector,
+		  "which cannot be emulated", event_name(&v->event), v->event.vector,
 		  (unsigned long long)e->guest_rip, what, (unsigned long long)gpa);
 	return EXIT_ENDED;
 }
@@ -175,29 +178,29 @@ void skip_instruction(struct vmexit *e)
 
 /* ---- task switches ---------------------------------------------------------------- */
 
-bool event_task_gate(struct guest *g, u32 *skip, bool *has_error, u32 *error_code)
+bool event_task_gate(struct vcpu *v, u32 *skip, bool *has_error, u32 *error_code)
 {
-	if (!g->delivering || !g->event.valid)
+	if (!v->delivering || !v->event.valid)
 		return false;
-	*skip = g->event.type >= TYPE_SW_INTERRUPT ? g->event.insn_len : 0;
-	*has_error = g->event.has_error;
-	*error_code = g->event.error_code;
+	*skip = v->event.type >= TYPE_SW_INTERRUPT ? v->event.insn_len : 0;
+	*has_error = v->event.has_error;
+	*error_code = v->event.error_code;
 	return true;
 }
 
-void event_task_switched(struct guest *g, bool iret)
+void event_task_switched(struct vcpu *v, bool iret)
 {
 	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~(BLOCKING_STI | BLOCKING_MOV_SS);
 
-	if (g->delivering && g->event.valid && g->event.type == TYPE_NMI)
+	if (v->delivering && v->event.valid && v->event.type == TYPE_NMI)
 		intr |= BLOCKING_NMI;
 	else if (iret)
 		intr &= ~BLOCKING_NMI;
 	if (!vmx_caps.virtual_nmis)
 		intr &= ~BLOCKING_NMI;
 	vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, intr);
-	g->event.valid = false;
-	g->delivering = false;
+	v->event.valid = false;
+	v->delivering = false;
 }
 
 /* ---- before an entry ------------------------------------------------------------ */
@@ -225,62 +228,65 @@ static void write_entry_event(const struct guest_event *ev)
 		vmcs_writen(GUEST_RFLAGS, vmcs_readn(GUEST_RFLAGS) | RFLAGS_RF);
 }
 
-void event_entry(struct guest *g)
+void event_entry(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 	/* A pending single-step or data-breakpoint trap comes before NMIs and
 	 * interrupts, and an injected one of those would discard it (SDM 27.7.3). */
 	bool traps = debug_trap_pending();
-	bool injected = g->event.valid;
+	bool injected = v->event.valid;
 	int vector;
 
 	if (injected) {
-		write_entry_event(&g->event);
-	} else if (vmx_caps.virtual_nmis && devices_nmi_pending(g)) {
+		write_entry_event(&v->event);
+	} else if (vmx_caps.virtual_nmis && devices_nmi_pending(v)) {
 		/* Blocked by a previous NMI until its IRET, and by MOV SS; some
 		 * CPUs also block NMIs after STI (SDM 26.3.1.5, 6.8.3). */
 		if (!traps && !(intr & (BLOCKING_STI | BLOCKING_MOV_SS | BLOCKING_NMI))) {
-			devices_nmi_ack(g);
-			g->event = (struct guest_event){ .valid = true, .type = TYPE_NMI, .vector = 2 };
-			write_entry_event(&g->event);
+			devices_nmi_ack(v);
+			v->event = (struct guest_event){ .valid = true, .type = TYPE_NMI, .vector = 2 };
+			write_entry_event(&v->event);
 			injected = true;
 		}
 	}
 	if (vmx_caps.virtual_nmis)  /* an NMI still waiting: exit when it can be taken */
-		set_cpu_control(CPU_NMI_WINDOW_EXITING, devices_nmi_pending(g));
+		set_cpu_control(CPU_NMI_WINDOW_EXITING, devices_nmi_pending(v));
 
-	vector = devices_pending_vector(g);
+	vector = devices_pending_vector(v);
 	if (vector >= 0 && !injected && !traps && (vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF) &&
 	    !(intr & (BLOCKING_STI | BLOCKING_MOV_SS))) {
-		devices_ack(g, vector);
-		g->event = (struct guest_event){ .valid = true, .type = TYPE_EXTERNAL,
+		devices_ack(v, vector);
+		v->event = (struct guest_event){ .valid = true, .type = TYPE_EXTERNAL,
 						 .vector = (u8)vector };
-		write_entry_event(&g->event);
-		g->injected_irqs++;
-		g->last_irq_vector = (u8)vector;
-		g->last_irq_rip = vmcs_readn(GUEST_RIP);
-		vector = devices_pending_vector(g);
+		write_entry_event(&v->event);
+		guest_stat_add(&g->injected_irqs, 1);
+		v->last_irq_vector = (u8)vector;
+		v->last_irq_rip = vmcs_readn(GUEST_RIP);
+		vector = devices_pending_vector(v);
 	}
 	/* Still something waiting: exit as soon as the guest can take it. */
 	set_cpu_control(CPU_INTR_WINDOW_EXITING, vector >= 0);
 }
 
-static bool event_wakes_guest(struct guest *g)
+static bool event_wakes_guest(struct vcpu *v)
 {
-	return devices_pending_vector(g) >= 0 || debug_trap_pending() ||
-	       (vmx_caps.virtual_nmis && devices_nmi_pending(g));
+	return devices_pending_vector(v) >= 0 || debug_trap_pending() ||
+	       (vmx_caps.virtual_nmis && devices_nmi_pending(v));
 }
 
 /* ---- exits ------------------------------------------------------------------------ */
 
-enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e)
+enum exit_action handle_interrupt_window(struct vcpu *v, struct vmexit *e)
 {
-	(void)g, (void)e;
+	(void)v, (void)e;
 	return EXIT_RESUME;  /* delivery happens before the next entry */
 }
 
-enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e)
+enum exit_action handle_external_interrupt(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	(void)e;
 	/* The host keeps interrupts masked and programs no device, so this is
 	 * unexpected; with "acknowledge on exit" it is already consumed. */
@@ -289,18 +295,20 @@ enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e)
 	return EXIT_RESUME;
 }
 
-enum exit_action handle_hlt(struct guest *g, struct vmexit *e)
+enum exit_action handle_hlt(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	skip_instruction(e);
 	/* Something to deliver now (a pending interrupt, NMI or single-step
 	 * trap): the guest does not sleep. */
-	if (event_wakes_guest(g))
+	if (event_wakes_guest(v))
 		return EXIT_RESUME;
 	if (!(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF)) {
 		guest_end(g, 0, "HLT with interrupts disabled at RIP %#llx: the guest can never wake",
 			  (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;
 	}
-	g->state = GUEST_HALTED;
+	v->state = VCPU_HALTED;
 	return EXIT_YIELD;
 }

@@ -10,9 +10,9 @@
  * before) as the CPU would (SDM Table 6-5): #DF, or the end of the guest as
  * a triple fault. Every exception the hypervisor gives a guest goes here.
  */
-void inject_exception(struct guest *g, int vector, bool has_error, u32 error_code);
-static inline void inject_ud(struct guest *g) { inject_exception(g, 6, false, 0); }
-static inline void inject_gp0(struct guest *g) { inject_exception(g, 13, true, 0); }
+void inject_exception(struct vcpu *v, int vector, bool has_error, u32 error_code);
+static inline void inject_ud(struct vcpu *v) { inject_exception(v, 6, false, 0); }
+static inline void inject_gp0(struct vcpu *v) { inject_exception(v, 13, true, 0); }
 
 /* Advance RIP past the exiting instruction: ends STI/MOV SS blocking and
  * leaves the single-step #DB the guest's RFLAGS.TF asks for. */
@@ -25,15 +25,15 @@ void single_step_trap(void);
 /* After each exit: the event whose delivery the exit interrupted becomes
  * the pending one (g->delivering says so); virtual-NMI blocking a faulting
  * IRET had lifted is put back. */
-void event_exit(struct guest *g, const struct vmexit *e);
+void event_exit(struct vcpu *v, const struct vmexit *e);
 /* During an exit that interrupted an event's delivery, an access the
  * delivery made (what, at gpa) cannot be emulated: end the guest, saying so. */
-enum exit_action event_delivery_unemulatable(struct guest *g, struct vmexit *e, u64 gpa,
+enum exit_action event_delivery_unemulatable(struct vcpu *v, struct vmexit *e, u64 gpa,
 					     const char *what);
 /* Before each entry: the pending event, else an NMI, else the devices'
  * highest interrupt if the guest can take it now; window exits ask again
  * for what must wait. */
-void event_entry(struct guest *g);
+void event_entry(struct vcpu *v);
 
 /*
  * A task-switch exit through a task gate (SDM Vol. 3C 28.2.4): the event the gate was
@@ -41,14 +41,14 @@ void event_entry(struct guest *g);
  * task resumes after it); the error code goes on the new task's stack. false: no event
  * (call, jmp, iret).
  */
-bool event_task_gate(struct guest *g, u32 *skip, bool *has_error, u32 *error_code);
+bool event_task_gate(struct vcpu *v, u32 *skip, bool *has_error, u32 *error_code);
 /* The task switch happened: the gate's event is delivered (an NMI's blocks NMIs until
  * the next IRET, SDM 6.7.1); an iret that switched tasks unblocks them. */
-void event_task_switched(struct guest *g, bool iret);
+void event_task_switched(struct vcpu *v, bool iret);
 
-enum exit_action handle_interrupt_window(struct guest *g, struct vmexit *e);
-enum exit_action handle_external_interrupt(struct guest *g, struct vmexit *e);
+enum exit_action handle_interrupt_window(struct vcpu *v, struct vmexit *e);
+enum exit_action handle_external_interrupt(struct vcpu *v, struct vmexit *e);
 /* HLT: the guest waits for its next interrupt (yields the CPU until then). */
-enum exit_action handle_hlt(struct guest *g, struct vmexit *e);
+enum exit_action handle_hlt(struct vcpu *v, struct vmexit *e);
 
 #endif

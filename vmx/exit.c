@@ -15,20 +15,24 @@
 #include "vmx/vmcs.h"
 #include "arch/x86/log.h"
 
-static enum exit_action handle_preemption_timer(struct guest *g, struct vmexit *e)
+static enum exit_action handle_preemption_timer(struct vcpu *v, struct vmexit *e)
 {
-	(void)g, (void)e;
+	(void)v, (void)e;
 	return EXIT_RESUME;  /* the run loop decides whether the slice is over */
 }
 
-static enum exit_action handle_triple_fault(struct guest *g, struct vmexit *e)
+static enum exit_action handle_triple_fault(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	guest_end(g, 0, "triple fault at RIP %#llx", (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
 }
 
-static enum exit_action handle_init(struct guest *g, struct vmexit *e)
+static enum exit_action handle_init(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	(void)e;
 	guest_end(g, 0, "INIT signal (the guest reset itself)");
 	return EXIT_ENDED;
@@ -36,22 +40,23 @@ static enum exit_action handle_init(struct guest *g, struct vmexit *e)
 
 /* VMX is hidden from guests: its instructions raise #UD (SDM 31.3 semantics
  * when CR4.VMXE reads 0). */
-static enum exit_action handle_vmx_instruction(struct guest *g, struct vmexit *e)
+static enum exit_action handle_vmx_instruction(struct vcpu *v, struct vmexit *e)
 {
 	(void)e;
-	inject_ud(g);
+	inject_ud(v);
 	return EXIT_RESUME;
 }
 
-static enum exit_action handle_cache_instruction(struct guest *g, struct vmexit *e)
+static enum exit_action handle_cache_instruction(struct vcpu *v, struct vmexit *e)
 {
-	(void)g;
+	(void)v;
 	skip_instruction(e);  /* INVD/WBINVD: guest memory is coherent already */
 	return EXIT_RESUME;
 }
 
-static enum exit_action handle_exception_nmi(struct guest *g, struct vmexit *e)
+static enum exit_action handle_exception_nmi(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	u32 info = vmcs_read32(VM_EXIT_INTR_INFO);
 	u32 type = (info >> 8) & 7, vector = info & 0xff;
 
@@ -60,14 +65,16 @@ static enum exit_action handle_exception_nmi(struct guest *g, struct vmexit *e)
 		return EXIT_RESUME;
 	}
 	if (vector == 14)
-		return mmu_handle_page_fault(g, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+		return mmu_handle_page_fault(v, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
 	guest_end(g, 0, "unexpected exception %u exit at RIP %#llx", vector,
 		  (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
 }
 
-static enum exit_action handle_unsupported(struct guest *g, struct vmexit *e)
+static enum exit_action handle_unsupported(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	guest_end(g, 0, "unsupported VM exit %u (%s) at RIP %#llx", e->reason,
 		  vmx_exit_reason_name(e->reason), (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;
@@ -141,19 +148,21 @@ const char *vmx_exit_reason_name(u32 reason)
 	return "unknown";
 }
 
-enum exit_action vmx_handle_exit(struct guest *g, struct vmexit *e)
+enum exit_action vmx_handle_exit(struct vcpu *v, struct vmexit *e)
 {
 	if (e->reason >= EXIT_REASON_COUNT || !exit_table[e->reason].handler)
-		return handle_unsupported(g, e);
-	return exit_table[e->reason].handler(g, e);
+		return handle_unsupported(v, e);
+	return exit_table[e->reason].handler(v, e);
 }
 
-void vmx_record_exit(struct guest *g, const struct vmexit *e)
+void vmx_record_exit(struct vcpu *v, const struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	if (e->reason < EXIT_REASON_COUNT)
-		g->exit_count[e->reason]++;
-	g->recent_exits[g->recent_next++ % EXIT_HISTORY] =
-		(typeof(g->recent_exits[0])){ e->reason, e->qualification, e->guest_rip };
+		guest_stat_add(&g->exit_count[e->reason], 1);
+	g->recent_exits[__atomic_fetch_add(&g->recent_next, 1, __ATOMIC_RELAXED) % EXIT_HISTORY] =
+		(typeof(g->recent_exits[0])){ e->reason, e->qualification, e->guest_rip, v->index };
 }
 
 void vmx_print_recent_exits(struct guest *g)

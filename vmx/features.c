@@ -16,7 +16,7 @@
 #include "vmx/features.h"
 #include "vmx/vmx.h"
 #include "guest/fpu.h"
-#include "devices/types.h"
+#include "devices/lapic.h"
 #include "arch/x86/machine.h"
 
 #define B(n) (1u << (n))
@@ -151,7 +151,7 @@ static struct cpuid_regs filtered(u32 leaf, u32 subleaf)
 		r.eax = r.eax < MAX_BASIC_LEAF ? r.eax : MAX_BASIC_LEAF;
 		return r;
 	case 1:
-		r.ebx = (r.ebx & 0x0000ffffu) | (1u << 16);  /* one logical CPU, APIC ID 0 */
+		r.ebx = (r.ebx & 0x0000ffffu) | (1u << 16);  /* one logical CPU per package */
 		r.ecx = (r.ecx & L1_ECX) | L1_ECX_TSC_DEADLINE | L1_ECX_HYPERVISOR;
 		r.edx &= L1_EDX;
 		return r;
@@ -227,25 +227,31 @@ static u32 in_range(u32 leaf)
 	return leaf;
 }
 
-struct cpuid_regs features_cpuid(const struct guest *g, u32 leaf, u32 subleaf)
+struct cpuid_regs features_cpuid(const struct vcpu *v, u32 leaf, u32 subleaf)
 {
 	struct cpuid_regs r;
 
 	leaf = in_range(leaf);
 	r = filtered(leaf, subleaf);
 	/* Bits the SDM makes depend on the guest's own state. */
-	if (leaf == 0 && (g->msr.misc_enable & MISC_ENABLE_LIMIT_CPUID) && r.eax > 2)
+	if (leaf == 0 && (v->msr.misc_enable & MISC_ENABLE_LIMIT_CPUID) && r.eax > 2)
 		r.eax = 2;  /* IA32_MISC_ENABLE[22]: CPUID.0:EAX reports at most 2 */
-	if (leaf == 1 && !g->dev->lapic.enabled)
+	/* Each vCPU its own package: its initial APIC ID is its index (leaf 1
+	 * EBX[31:24], leaf 0xB/0x1F EDX, SDM Vol. 3A 9.4.3, 10.4.6). */
+	if (leaf == 1)
+		r.ebx |= (u32)v->index << 24;
+	if (leaf == 0xb || leaf == 0x1f)
+		r.edx = (u32)v->index;
+	if (leaf == 1 && !lapic_enabled(v))
 		r.edx &= ~L1_EDX_APIC;  /* IA32_APIC_BASE[11] = 0 (SDM 10.4.3) */
-	if (leaf == 0x80000001 && (g->msr.misc_enable & MISC_ENABLE_XD_DISABLE))
+	if (leaf == 0x80000001 && (v->msr.misc_enable & MISC_ENABLE_XD_DISABLE))
 		r.edx &= ~LX1_EDX_NX;   /* IA32_MISC_ENABLE[34] */
 	/* Leaf 0xD.0:EBX and 0xD.1:EBX: the XSAVE and XSAVEC area sizes for the guest's
 	 * XCR0 (IA32_XSS is always 0 here), computed rather than taken from the CPU
 	 * (Bochs reports the standard size in 0xD.1:EBX, which Linux's check of its
 	 * XSAVEC buffer against the compacted layout refuses). */
 	if (leaf == 0xd && subleaf <= 1 && features_xcr0_allowed())
-		r.ebx = xsave_area_size(g->xcr0, subleaf == 1);
+		r.ebx = xsave_area_size(v->xcr0, subleaf == 1);
 	return r;
 }
 
@@ -304,9 +310,9 @@ u64 features_xcr0_allowed(void)
 	return (((u64)xs.edx << 32) | xs.eax) & XCR0_GUEST;
 }
 
-u64 features_efer_allowed(const struct guest *g)
+u64 features_efer_allowed(const struct vcpu *v)
 {
-	struct cpuid_regs x = features_cpuid(g, 0x80000001, 0);
+	struct cpuid_regs x = features_cpuid(v, 0x80000001, 0);
 
 	return EFER_SCE | (has(x.edx, LX1_EDX_LM) ? EFER_LME | EFER_LMA : 0) |
 	       (has(x.edx, LX1_EDX_NX) ? EFER_NXE : 0);

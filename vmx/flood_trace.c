@@ -2,6 +2,7 @@
  * Debug trace of shadow flood detection (see flood_trace.h).
  */
 #include "vmx/flood_trace.h"
+#include "arch/x86/percpu.h"
 #include "vmx/mmu.h"
 #include "vmx/vmcs.h"
 #include "shadow/flood.h"
@@ -45,7 +46,7 @@ static void record(struct shadow_mmu *mmu, const struct shadow_flood_event *ev)
 	e = &t->e[t->n - 1];
 	e->ev = *ev;
 	e->rip = vmcs_readn(GUEST_RIP);
-	e->cr3 = t->g->mmu->guest_cr3(t->g);
+	e->cr3 = t->g->mmu->guest_cr3(this_cpu()->current_vmcs);  /* the vCPU exiting */
 	e->exit_reason = vmcs_read32(VM_EXIT_REASON);
 	e->qual = vmcs_readn(EXIT_QUALIFICATION);
 }

@@ -38,8 +38,10 @@ enum hypercall {
 #define HC_EINVAL 22
 #define HC_ENOSYS 38
 
-static s64 hc_puts(struct guest *g, u64 gpa, u64 len)
+static s64 hc_puts(struct vcpu *v, u64 gpa, u64 len)
 {
+	struct guest *g = v->g;
+
 	if (len > HC_PUTS_MAX)
 		return -HC_EINVAL;
 	for (u64 i = 0; i < len; i++) {
@@ -52,25 +54,26 @@ static s64 hc_puts(struct guest *g, u64 gpa, u64 len)
 	return 0;
 }
 
-enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
+enum exit_action handle_vmcall(struct vcpu *v, struct vmexit *e)
 {
-	u64 mask = guest_in_64bit_mode(g) ? ~0ull : 0xffffffffull;
-	u64 fn = g->regs.rax & mask, a = g->regs.rbx & mask, b = g->regs.rcx & mask;
+	struct guest *g = v->g;
+	u64 mask = guest_in_64bit_mode(v) ? ~0ull : 0xffffffffull;
+	u64 fn = v->regs.rax & mask, a = v->regs.rbx & mask, b = v->regs.rcx & mask;
 	u32 cpl = guest_cpl();
 	s64 ret;
 
 	skip_instruction(e);
 	if (cpl != 0) {
-		g->regs.rax = (u64)(s64)-HC_EPERM & mask;
+		v->regs.rax = (u64)(s64)-HC_EPERM & mask;
 		return EXIT_RESUME;
 	}
 	switch (fn) {
 	case HC_PING:
 		ret = HC_PING_MAGIC;
-		g->regs.rbx = HC_VERSION;
+		v->regs.rbx = HC_VERSION;
 		break;
 	case HC_PUTS:
-		ret = hc_puts(g, a, b);
+		ret = hc_puts(v, a, b);
 		break;
 	case HC_EXIT:
 		guest_end(g, (u32)((a << 1) | 1), "hypercall exit(%llu)", (unsigned long long)a);
@@ -83,11 +86,11 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 			    (vmx_caps.unrestricted ? CAPS_UNRESTRICTED : 0) |
 			    (vmx_caps.vpid ? CAPS_VPID : 0) | (vmx_caps.invpcid ? CAPS_INVPCID : 0) |
 			    CAPS_PREEMPTION_TIMER | (g->mmu->uses_ept ? CAPS_GUEST_USES_EPT : 0));
-		g->regs.rbx = (vmcs_read32(PIN_BASED_VM_EXEC_CONTROL) |
+		v->regs.rbx = (vmcs_read32(PIN_BASED_VM_EXEC_CONTROL) |
 			       (u64)vmcs_read32(CPU_BASED_VM_EXEC_CONTROL) << 32) & mask;
-		g->regs.rcx = (vmcs_read32(SECONDARY_VM_EXEC_CONTROL) |
+		v->regs.rcx = (vmcs_read32(SECONDARY_VM_EXEC_CONTROL) |
 			       (u64)vmcs_read32(VM_EXIT_CONTROLS) << 32) & mask;
-		g->regs.rdx = vmcs_read32(VM_ENTRY_CONTROLS) & mask;
+		v->regs.rdx = vmcs_read32(VM_ENTRY_CONTROLS) & mask;
 		break;
 	case HC_STAT:
 		if (a >= HC_STAT_EXIT_BASE && a < HC_STAT_EXIT_BASE + EXIT_REASON_COUNT)
@@ -99,6 +102,6 @@ enum exit_action handle_vmcall(struct guest *g, struct vmexit *e)
 		ret = -HC_ENOSYS;
 		break;
 	}
-	g->regs.rax = (u64)ret & mask;
+	v->regs.rax = (u64)ret & mask;
 	return EXIT_RESUME;
 }

@@ -4,6 +4,6 @@
 
 #include "vmx/vmexit.h"
 
-enum exit_action handle_vmcall(struct guest *g, struct vmexit *e);
+enum exit_action handle_vmcall(struct vcpu *v, struct vmexit *e);
 
 #endif

@@ -26,19 +26,23 @@
 #define DEBUG_EXIT_PORT 0xf4
 #define MAX_INSN_LEN 15
 
-static enum exit_action port_out_debug_exit(struct guest *g, u32 value)
+static enum exit_action port_out_debug_exit(struct vcpu *v, u32 value)
 {
+	struct guest *g = v->g;
+
 	guest_end(g, (value << 1) | 1, "debug-exit port written with %#x", value);
 	return EXIT_ENDED;
 }
 
 /* One element of an I/O instruction; false ends the guest. */
-static enum exit_action io_one(struct guest *g, u16 port, unsigned size, bool in, u32 *value)
+static enum exit_action io_one(struct vcpu *v, u16 port, unsigned size, bool in, u32 *value)
 {
+	struct guest *g = v->g;
+
 	if (!in && port == DEBUG_EXIT_PORT)
-		return port_out_debug_exit(g, *value & (size == 4 ? ~0u : (1u << (8 * size)) - 1));
-	if (!devices_port_io(g, port, size, in, value)) {
-		if (g->unhandled_io++ < 8)
+		return port_out_debug_exit(v, *value & (size == 4 ? ~0u : (1u << (8 * size)) - 1));
+	if (!devices_port_io(v, port, size, in, value)) {
+		if (guest_stat_add(&g->unhandled_io, 1) < 8)
 			log_printf("hv", "%s: unassigned port %#x %s (%u bytes): %s", g->cfg.name, port,
 				   in ? "read" : "written", size, in ? "reads all-ones" : "ignored");
 		if (in)
@@ -52,7 +56,7 @@ static enum exit_action io_one(struct guest *g, u16 port, unsigned size, bool in
 /* One string instruction's run in this exit. The page of the last element is
  * remembered, as a TLB would: one walk per page, not per element. */
 struct strio_ctx {
-	struct guest *g;
+	struct vcpu *v;
 	u32 access;
 	u64 page_la, page_gpa;  /* page_la ~0: nothing remembered */
 	u64 unassigned;         /* the guest-physical address no one answered */
@@ -66,15 +70,15 @@ static enum x86_cb_status strio_mem(void *opaque, u64 la, void *buf, unsigned le
 	enum x86_cb_status st;
 
 	if (off + len > PAGE_SIZE)  /* across two pages: rare, the general path */
-		return mmu_linear_access(c->g, la, buf, len, c->access, fault, &c->unassigned);
+		return mmu_linear_access(c->v, la, buf, len, c->access, fault, &c->unassigned);
 	if (page != c->page_la) {
-		st = mmu_linear_to_gpa(c->g, la, c->access, &c->page_gpa, fault, &c->unassigned);
+		st = mmu_linear_to_gpa(c->v, la, c->access, &c->page_gpa, fault, &c->unassigned);
 		if (st != X86_CB_OK)
 			return st;
 		c->page_la = page;
 		c->page_gpa &= ~(u64)(PAGE_SIZE - 1);
 	}
-	if (buf && !mmu_gpa_copy(c->g, c->page_gpa | off, buf, len, write)) {
+	if (buf && !mmu_gpa_copy(c->v, c->page_gpa | off, buf, len, write)) {
 		c->unassigned = c->page_gpa | off;
 		return X86_CB_UNHANDLED;
 	}
@@ -83,7 +87,7 @@ static enum x86_cb_status strio_mem(void *opaque, u64 la, void *buf, unsigned le
 
 static bool strio_port(void *opaque, u16 port, unsigned size, bool in, u32 *value)
 {
-	return io_one(((struct strio_ctx *)opaque)->g, port, size, in, value) == EXIT_RESUME;
+	return io_one(((struct strio_ctx *)opaque)->v, port, size, in, value) == EXIT_RESUME;
 }
 
 static const struct x86_strio_ops strio_ops = { .mem = strio_mem, .port = strio_port };
@@ -104,8 +108,9 @@ static const struct {
  * size 16/32/64, bits 17:15 the segment, OUTS only), else the prefixes.
  * false: the guest was ended or a fault injected.
  */
-static bool string_operands(struct guest *g, struct vmexit *e, struct x86_strio *s)
+static bool string_operands(struct vcpu *v, struct vmexit *e, struct x86_strio *s)
 {
+	struct guest *g = v->g;
 	u8 insn[MAX_INSN_LEN];
 	struct x86_fault fault;
 	u64 unassigned;
@@ -121,7 +126,7 @@ static bool string_operands(struct guest *g, struct vmexit *e, struct x86_strio 
 			  "(hypervisor bug)", info, (unsigned long long)e->guest_rip);
 		return false;
 	}
-	switch (mmu_linear_access(g, vmcs_readn(GUEST_CS_BASE) + e->guest_rip, insn,
+	switch (mmu_linear_access(v, vmcs_readn(GUEST_CS_BASE) + e->guest_rip, insn,
 				  e->instruction_len, GACC_FETCH, &fault, &unassigned)) {
 	case X86_CB_OK:
 		if (x86_strio_decode(insn, e->instruction_len, s->mode, &s->addr_size, &s->seg))
@@ -129,8 +134,8 @@ static bool string_operands(struct guest *g, struct vmexit *e, struct x86_strio 
 		break;
 	case X86_CB_FAULT:  /* the code changed under us: the guest sees the fault */
 		if (fault.vector == 14)
-			g->regs.cr2 = fault.address;
-		inject_exception(g, fault.vector, fault.has_error_code, fault.error_code);
+			v->regs.cr2 = fault.address;
+		inject_exception(v, fault.vector, fault.has_error_code, fault.error_code);
 		return false;
 	case X86_CB_UNHANDLED:
 		break;
@@ -140,22 +145,23 @@ static bool string_operands(struct guest *g, struct vmexit *e, struct x86_strio 
 	return false;
 }
 
-static enum exit_action string_io(struct guest *g, struct vmexit *e, u16 port, unsigned size,
+static enum exit_action string_io(struct vcpu *v, struct vmexit *e, u16 port, unsigned size,
 				  bool in, bool rep)
 {
+	struct guest *g = v->g;
 	u64 rflags = vmcs_readn(GUEST_RFLAGS), elements;
 	u32 cs_ar = vmcs_read32(GUEST_CS_AR_BYTES);
 	struct x86_strio s = {
 		.port = port, .size = (u8)size, .in = in, .rep = rep, .down = rflags & RFLAGS_DF,
-		.mode = x86_mode_from_cs(guest_efer(g) & EFER_LMA, cs_ar & BIT(13), cs_ar & BIT(14)),
+		.mode = x86_mode_from_cs(guest_efer(v) & EFER_LMA, cs_ar & BIT(13), cs_ar & BIT(14)),
 		.real_mode = !(guest_cr0() & CR0_PE) || (rflags & RFLAGS_VM),
 	};
-	struct x86_strio_regs r = { g->regs.rcx, g->regs.rsi, g->regs.rdi };
-	struct strio_ctx ctx = { .g = g, .access = in ? GACC_WRITE : 0, .page_la = ~0ull };
+	struct x86_strio_regs r = { v->regs.rcx, v->regs.rsi, v->regs.rdi };
+	struct strio_ctx ctx = { .v = v, .access = in ? GACC_WRITE : 0, .page_la = ~0ull };
 	struct x86_fault fault;
 	enum x86_strio_status st;
 
-	if (!string_operands(g, e, &s))
+	if (!string_operands(v, e, &s))
 		return g->state == GUEST_DONE ? EXIT_ENDED : EXIT_RESUME;
 	s.seg_base = vmcs_read_checked(seg_fields[s.seg].base, __func__);
 	s.seg_limit = (u32)vmcs_read_checked(seg_fields[s.seg].limit, __func__);
@@ -164,9 +170,9 @@ static enum exit_action string_io(struct guest *g, struct vmexit *e, u16 port, u
 	 * after each iteration (SDM 18.3.1.4). */
 	st = x86_strio_run(&s, &r, rflags & RFLAGS_TF ? 1 : PAGE_SIZE / size, &strio_ops, &ctx,
 			   &fault, &elements);
-	g->regs.rcx = r.rcx;
-	g->regs.rsi = r.rsi;
-	g->regs.rdi = r.rdi;
+	v->regs.rcx = r.rcx;
+	v->regs.rsi = r.rsi;
+	v->regs.rdi = r.rdi;
 	switch (st) {
 	case X86_STRIO_DONE:
 		skip_instruction(e);
@@ -177,8 +183,8 @@ static enum exit_action string_io(struct guest *g, struct vmexit *e, u16 port, u
 		return EXIT_RESUME;
 	case X86_STRIO_FAULT:
 		if (fault.vector == 14)
-			g->regs.cr2 = fault.address;
-		inject_exception(g, fault.vector, fault.has_error_code, fault.error_code);
+			v->regs.cr2 = fault.address;
+		inject_exception(v, fault.vector, fault.has_error_code, fault.error_code);
 		return EXIT_RESUME;
 	case X86_STRIO_UNHANDLED:
 		if (ctx.unassigned == ~0ull)
@@ -196,26 +202,26 @@ static enum exit_action string_io(struct guest *g, struct vmexit *e, u16 port, u
 	return EXIT_ENDED;
 }
 
-enum exit_action handle_io(struct guest *g, struct vmexit *e)
+enum exit_action handle_io(struct vcpu *v, struct vmexit *e)
 {
 	unsigned size = (unsigned)(e->qualification & 7) + 1;
 	bool in = e->qualification & BIT(3), string = e->qualification & BIT(4);
 	bool rep = e->qualification & BIT(5);
 	u16 port = (u16)(e->qualification >> 16);
 	u64 mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
-	u32 value = (u32)(g->regs.rax & mask);
+	u32 value = (u32)(v->regs.rax & mask);
 	enum exit_action a;
 
 	if (string)
-		return string_io(g, e, port, size, in, rep);
-	a = io_one(g, port, size, in, &value);
+		return string_io(v, e, port, size, in, rep);
+	a = io_one(v, port, size, in, &value);
 	if (a != EXIT_RESUME)
 		return a;
 	/* IN EAX zero-extends into RAX, like any 32-bit register write. */
 	if (in)
-		g->regs.rax = size == 4 ? value : (g->regs.rax & ~mask) | (value & mask);
+		v->regs.rax = size == 4 ? value : (v->regs.rax & ~mask) | (value & mask);
 	skip_instruction(e);
-	if (!in && devices_enter_sleep(g))  /* SLP_EN for S3 (devices/acpi_pm.c) */
-		return realmode_s3_sleep(g);
+	if (!in && devices_enter_sleep(v->g))  /* SLP_EN for S3 (devices/acpi_pm.c) */
+		return realmode_s3_sleep(v);
 	return EXIT_RESUME;
 }

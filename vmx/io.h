@@ -4,6 +4,6 @@
 
 #include "vmx/vmexit.h"
 
-enum exit_action handle_io(struct guest *g, struct vmexit *e);
+enum exit_action handle_io(struct vcpu *v, struct vmexit *e);
 
 #endif

@@ -63,17 +63,18 @@ u32 guest_cpl(void)
 	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
-enum gwalk_status mmu_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec)
+enum gwalk_status mmu_translate(struct vcpu *v, u64 la, u32 access, u64 *gpa, u32 *pfec)
 {
+	struct guest *g = v->g;
 	struct gwalk_ctx ctx;
 	struct gwalk_result r;
 	enum gwalk_status st;
 
 	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
 
-	if (g->mmu->translate_cached && g->mmu->translate_cached(g, la, access, ac, gpa))
+	if (g->mmu->translate_cached && g->mmu->translate_cached(v, la, access, ac, gpa))
 		return GWALK_OK;
-	g->mmu->walk_context(g, &ctx);
+	g->mmu->walk_context(v, &ctx);
 	ctx.rflags_ac = ac;
 	st = gwalk(&ctx, &g->mem.walker, la, access, &r);
 	if (st == GWALK_OK)
@@ -91,13 +92,14 @@ bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len)
 	return true;
 }
 
-enum x86_cb_status mmu_linear_to_gpa(struct guest *g, u64 la, u32 access, u64 *gpa,
+enum x86_cb_status mmu_linear_to_gpa(struct vcpu *v, u64 la, u32 access, u64 *gpa,
 				     struct x86_fault *fault, u64 *unassigned)
 {
+	struct guest *g = v->g;
 	u32 pfec = 0;
 
 	*unassigned = ~0ull;
-	switch (mmu_translate(g, la, access | (guest_cpl() == 3 ? GACC_USER : 0), gpa, &pfec)) {
+	switch (mmu_translate(v, la, access | (guest_cpl() == 3 ? GACC_USER : 0), gpa, &pfec)) {
 	case GWALK_OK:
 		break;
 	case GWALK_FAULT:
@@ -117,8 +119,9 @@ enum x86_cb_status mmu_linear_to_gpa(struct guest *g, u64 la, u32 access, u64 *g
 	return X86_CB_OK;
 }
 
-bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
+bool mmu_gpa_copy(struct vcpu *v, u64 gpa, void *buf, unsigned len, bool write)
 {
+	struct guest *g = v->g;
 	u8 *p = guest_gpa_ptr(g, gpa, len);
 
 	if (p && write)
@@ -127,10 +130,10 @@ bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write)
 		memcpy(buf, p, len);
 		return true;
 	}
-	return devices_mmio(g, gpa, buf, len, write);
+	return devices_mmio(v, gpa, buf, len, write);
 }
 
-enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigned len, u32 access,
+enum x86_cb_status mmu_linear_access(struct vcpu *v, u64 la, void *buf, unsigned len, u32 access,
 				     struct x86_fault *fault, u64 *unassigned)
 {
 	struct { u64 gpa; unsigned len; } part[2];
@@ -144,7 +147,7 @@ enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigne
 	for (; done < len; n++) {
 		u64 at = la + done;
 		unsigned chunk = (unsigned)(PAGE_SIZE - (at & (PAGE_SIZE - 1)));
-		enum x86_cb_status st = mmu_linear_to_gpa(g, at, access, &part[n].gpa, fault,
+		enum x86_cb_status st = mmu_linear_to_gpa(v, at, access, &part[n].gpa, fault,
 							  unassigned);
 
 		if (st != X86_CB_OK)
@@ -153,7 +156,7 @@ enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigne
 		done += part[n].len;
 	}
 	for (unsigned i = 0; b && i < n; b += part[i++].len) {
-		if (!mmu_gpa_copy(g, part[i].gpa, b, part[i].len, access & GACC_WRITE)) {
+		if (!mmu_gpa_copy(v, part[i].gpa, b, part[i].len, access & GACC_WRITE)) {
 			*unassigned = part[i].gpa;
 			return X86_CB_UNHANDLED;
 		}
@@ -162,34 +165,46 @@ enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigne
 }
 
 /* An exit the guest's MMU side never asked for. */
-static enum exit_action unexpected(struct guest *g, struct vmexit *e)
+static enum exit_action unexpected(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	guest_end(g, 0, "exit %u at RIP %#llx is not expected with %s (hypervisor bug)", e->reason,
 		  (unsigned long long)e->guest_rip, g->mmu->name);
 	return EXIT_ENDED;
 }
 
-enum exit_action mmu_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
+enum exit_action mmu_handle_page_fault(struct vcpu *v, struct vmexit *e, u32 pfec)
 {
-	return g->mmu->page_fault ? g->mmu->page_fault(g, e, pfec) : unexpected(g, e);
+	struct guest *g = v->g;
+
+	return g->mmu->page_fault ? g->mmu->page_fault(v, e, pfec) : unexpected(v, e);
 }
 
-enum exit_action mmu_handle_invlpg(struct guest *g, struct vmexit *e)
+enum exit_action mmu_handle_invlpg(struct vcpu *v, struct vmexit *e)
 {
-	return g->mmu->invlpg ? g->mmu->invlpg(g, e) : unexpected(g, e);
+	struct guest *g = v->g;
+
+	return g->mmu->invlpg ? g->mmu->invlpg(v, e) : unexpected(v, e);
 }
 
-enum exit_action mmu_handle_invpcid(struct guest *g, struct vmexit *e)
+enum exit_action mmu_handle_invpcid(struct vcpu *v, struct vmexit *e)
 {
-	return g->mmu->invpcid ? g->mmu->invpcid(g, e) : unexpected(g, e);
+	struct guest *g = v->g;
+
+	return g->mmu->invpcid ? g->mmu->invpcid(v, e) : unexpected(v, e);
 }
 
-enum exit_action mmu_handle_ept_violation(struct guest *g, struct vmexit *e)
+enum exit_action mmu_handle_ept_violation(struct vcpu *v, struct vmexit *e)
 {
-	return g->mmu->ept_violation ? g->mmu->ept_violation(g, e) : unexpected(g, e);
+	struct guest *g = v->g;
+
+	return g->mmu->ept_violation ? g->mmu->ept_violation(v, e) : unexpected(v, e);
 }
 
-enum exit_action mmu_handle_ept_misconfig(struct guest *g, struct vmexit *e)
+enum exit_action mmu_handle_ept_misconfig(struct vcpu *v, struct vmexit *e)
 {
-	return g->mmu->ept_misconfig ? g->mmu->ept_misconfig(g, e) : unexpected(g, e);
+	struct guest *g = v->g;
+
+	return g->mmu->ept_misconfig ? g->mmu->ept_misconfig(v, e) : unexpected(v, e);
 }

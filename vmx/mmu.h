@@ -41,31 +41,31 @@ struct mmu_ops {
 	bool (*init)(struct guest *g);
 	void (*destroy)(struct guest *g);
 	/* VMCS set-up: the exits this side needs, EPTP. */
-	void (*setup_vmcs)(struct guest *g, u32 *cpu_controls, u32 *secondary_controls,
+	void (*setup_vmcs)(struct vcpu *v, u32 *cpu_controls, u32 *secondary_controls,
 			   u32 *exception_bitmap);
 	/* Forget every cached translation of this guest (TLB, paging-structure caches). */
-	void (*flush_tlb)(struct guest *g);
+	void (*flush_tlb)(struct vcpu *v);
 
 	/* CR0/CR4 bits the host owns (guest/host masks, SDM 25.6.6). */
 	u64 (*cr0_host_owned)(void);
 	u64 (*cr4_host_owned)(void);
 	/* The guest's own CR3 and EFER. */
-	u64 (*guest_cr3)(struct guest *g);
-	u64 (*guest_efer)(struct guest *g);
+	u64 (*guest_cr3)(struct vcpu *v);
+	u64 (*guest_efer)(struct vcpu *v);
 	/* MOV to CR3; and CR0/CR4/EFER after the architectural checks, with
 	 * real set to what the CPU must run with. false: the guest was ended,
 	 * or (set_cr3 only, the guest still alive) it must take the instruction
 	 * again after other guests ran; *gp: inject #GP(0) instead. */
-	bool (*set_cr3)(struct guest *g, u64 cr3, bool *gp);
-	bool (*set_mode)(struct guest *g, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
+	bool (*set_cr3)(struct vcpu *v, u64 cr3, bool *gp);
+	bool (*set_mode)(struct vcpu *v, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
 			 bool *gp);
 
 	/* How the guest's linear addresses translate now (its paging mode). */
-	void (*walk_context)(struct guest *g, struct gwalk_ctx *ctx);
+	void (*walk_context)(struct vcpu *v, struct gwalk_ctx *ctx);
 	/* Optional: translate la for access without a guest walk where the MMU's
 	 * own tables already tell (exactly what the walk would give, and no A/D
 	 * bit left to set); false: walk the guest tables. */
-	bool (*translate_cached)(struct guest *g, u64 la, u32 access, bool rflags_ac, u64 *gpa);
+	bool (*translate_cached)(struct vcpu *v, u64 la, u32 access, bool rflags_ac, u64 *gpa);
 	/* A store into guest RAM at gpa (one page) as the guest would make it. */
 	void (*store)(struct guest *g, u64 gpa, const void *data, u32 len);
 	/* The instruction at rip (touching gva) could not be emulated: make the
@@ -75,7 +75,7 @@ struct mmu_ops {
 	const char *unemulatable_note;
 
 	/* Exits only this side asks for (NULL: it never does). */
-	enum exit_action (*page_fault)(struct guest *g, struct vmexit *e, u32 pfec);
+	enum exit_action (*page_fault)(struct vcpu *v, struct vmexit *e, u32 pfec);
 	exit_handler invlpg, invpcid, ept_violation, ept_misconfig;
 
 	/* Page ageing (vmx/ageing.c): bytes of per-page state, then scans. */
@@ -96,7 +96,7 @@ struct mmu_ops {
 
 /* Translate a guest-linear address with the guest's own paging; GACC_*
  * access bits. On a fault returns GWALK_FAULT with the #PF error code. */
-enum gwalk_status mmu_translate(struct guest *g, u64 la, u32 access, u64 *gpa, u32 *pfec);
+enum gwalk_status mmu_translate(struct vcpu *v, u64 la, u32 access, u64 *gpa, u32 *pfec);
 /* Store into guest RAM as the guest would: a shadowed guest page table
  * stays in step. false outside RAM. len must not cross a page. */
 bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len);
@@ -108,14 +108,14 @@ bool mmu_store(struct guest *g, u64 gpa, const void *data, u32 len);
  * raise; UNHANDLED: *unassigned is the guest-physical address that is
  * neither RAM nor a device, or ~0 if the page walk itself left RAM.
  */
-enum x86_cb_status mmu_linear_to_gpa(struct guest *g, u64 la, u32 access, u64 *gpa,
+enum x86_cb_status mmu_linear_to_gpa(struct vcpu *v, u64 la, u32 access, u64 *gpa,
 				     struct x86_fault *fault, u64 *unassigned);
 /* Copy to or from guest-physical gpa (one page at most): RAM or MMIO; false: neither. */
-bool mmu_gpa_copy(struct guest *g, u64 gpa, void *buf, unsigned len, bool write);
+bool mmu_gpa_copy(struct vcpu *v, u64 gpa, void *buf, unsigned len, bool write);
 /* len (<= PAGE_SIZE) bytes at la, split at a page boundary; every page is
  * translated before anything is copied, so a fault changes nothing. buf
  * NULL: translate only. */
-enum x86_cb_status mmu_linear_access(struct guest *g, u64 la, void *buf, unsigned len, u32 access,
+enum x86_cb_status mmu_linear_access(struct vcpu *v, u64 la, void *buf, unsigned len, u32 access,
 				     struct x86_fault *fault, u64 *unassigned);
 /* The host's MTRRs (read once): the memory type of each host frame (SDM 13.11). */
 const struct mtrr_state *mmu_host_mtrrs(void);
@@ -123,10 +123,10 @@ const struct mtrr_state *mmu_host_mtrrs(void);
 u32 guest_cpl(void);
 
 /* Exit handlers, passed on to the side that asked for the exit. */
-enum exit_action mmu_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec);
-enum exit_action mmu_handle_invlpg(struct guest *g, struct vmexit *e);
-enum exit_action mmu_handle_invpcid(struct guest *g, struct vmexit *e);
-enum exit_action mmu_handle_ept_violation(struct guest *g, struct vmexit *e);
-enum exit_action mmu_handle_ept_misconfig(struct guest *g, struct vmexit *e);
+enum exit_action mmu_handle_page_fault(struct vcpu *v, struct vmexit *e, u32 pfec);
+enum exit_action mmu_handle_invlpg(struct vcpu *v, struct vmexit *e);
+enum exit_action mmu_handle_invpcid(struct vcpu *v, struct vmexit *e);
+enum exit_action mmu_handle_ept_violation(struct vcpu *v, struct vmexit *e);
+enum exit_action mmu_handle_ept_misconfig(struct vcpu *v, struct vmexit *e);
 
 #endif

@@ -93,8 +93,10 @@ static void ept_destroy_guest(struct guest *g)
 	g->mmu_data = NULL;
 }
 
-static void ept_setup_vmcs(struct guest *g, u32 *cpu, u32 *sec, u32 *exception_bitmap)
+static void ept_setup_vmcs(struct vcpu *v, u32 *cpu, u32 *sec, u32 *exception_bitmap)
 {
+	struct guest *g = v->g;
+
 	/* EPT guests need no CR3 exits; drop them where the CPU allows it. */
 	*cpu &= ~(vmx_caps.cpu_may_clear & (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING));
 	*sec |= SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST;
@@ -102,8 +104,10 @@ static void ept_setup_vmcs(struct guest *g, u32 *cpu, u32 *sec, u32 *exception_b
 	vmcs_write64(EPT_POINTER, ept_of(g)->ept.eptp);
 }
 
-static void ept_flush_tlb(struct guest *g)
+static void ept_flush_tlb(struct vcpu *v)
 {
+	struct guest *g = v->g;
+
 	vmx_invept_single(ept_of(g)->ept.eptp);
 }
 
@@ -125,21 +129,21 @@ static u64 ept_cr4_host_owned(void)
 	return vmx_caps.cr4_fixed0 | CR4_VMXE | ~features_cr4_allowed();
 }
 
-static u64 ept_guest_cr3(struct guest *g)
+static u64 ept_guest_cr3(struct vcpu *v)
 {
-	(void)g;
+	(void)v;
 	return vmcs_readn(GUEST_CR3);
 }
 
-static u64 ept_guest_efer(struct guest *g)
+static u64 ept_guest_efer(struct vcpu *v)
 {
-	(void)g;
+	(void)v;
 	return vmcs_read64(GUEST_IA32_EFER);
 }
 
-static bool ept_set_cr3(struct guest *g, u64 cr3, bool *gp)
+static bool ept_set_cr3(struct vcpu *v, u64 cr3, bool *gp)
 {
-	(void)g;
+	(void)v;
 	*gp = false;
 	vmcs_writen(GUEST_CR3, cr3);
 	return true;
@@ -150,8 +154,9 @@ static bool ept_set_cr3(struct guest *g, u64 cr3, bool *gp)
  * load the four PDPTEs now (SDM 4.4.1); with EPT, VM entry takes them from
  * the VMCS (SDM 27.3.2.4), so load them there. false means #GP.
  */
-static bool load_pae_pdptes(struct guest *g, u64 cr0, u64 cr4, u64 efer)
+static bool load_pae_pdptes(struct vcpu *v, u64 cr0, u64 cr4, u64 efer)
 {
+	struct guest *g = v->g;
 	struct gwalk_ctx ctx = { .cr0 = cr0, .cr3 = vmcs_readn(GUEST_CR3), .cr4 = cr4,
 				 .efer = efer, .maxphyaddr = (u8)cpuid(0x80000008, 0).eax };
 	static const enum vmcs_field fields[4] = { GUEST_PDPTE0, GUEST_PDPTE1, GUEST_PDPTE2,
@@ -167,10 +172,10 @@ static bool load_pae_pdptes(struct guest *g, u64 cr0, u64 cr4, u64 efer)
 }
 
 /* The CPU runs what the guest set: its paging is its own. */
-static bool ept_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
+static bool ept_set_mode(struct vcpu *v, u64 cr0, u64 cr4, u64 efer, struct cr_values *real,
 			 bool *gp)
 {
-	*gp = !load_pae_pdptes(g, cr0, cr4, efer);
+	*gp = !load_pae_pdptes(v, cr0, cr4, efer);
 	*real = (struct cr_values){ cr0, cr4, efer };
 	return true;
 }
@@ -179,9 +184,9 @@ static bool ept_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer, struct cr_
 
 /* The guest's paging state is in the VMCS (the PDPTE fields are valid in PAE
  * mode, SDM 28.3.4). */
-static void ept_walk_context(struct guest *g, struct gwalk_ctx *ctx)
+static void ept_walk_context(struct vcpu *v, struct gwalk_ctx *ctx)
 {
-	(void)g;
+	(void)v;
 	*ctx = (struct gwalk_ctx){
 		.cr0 = guest_cr0(),
 		.cr3 = vmcs_readn(GUEST_CR3),
@@ -201,15 +206,16 @@ static void ept_store(struct guest *g, u64 gpa, const void *data, u32 len)
 /* ---- exits ---------------------------------------------------------------------- */
 
 /* Exit qualification of an EPT violation (SDM Vol. 3C Table 28-7). */
-static enum exit_action ept_violation(struct guest *g, struct vmexit *e)
+static enum exit_action ept_violation(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	u64 gpa = vmcs_read64(GUEST_PHYSICAL_ADDRESS);
 
 	if (g->ageing && ept_age_fault(&ept_of(g)->age, ept_of(g)->ept.root, gpa))
 		return EXIT_RESUME;  /* a page access tracking had taken away: back, young */
 	if (devices_mmio_claimed(gpa) && !(e->qualification & BIT(2)))
-		return g->delivering ? event_delivery_unemulatable(g, e, gpa, "an emulated MMIO access") :
-				       emulate_instruction(g, e, "access emulated MMIO");
+		return v->delivering ? event_delivery_unemulatable(v, e, gpa, "an emulated MMIO access") :
+				       emulate_instruction(v, e, "access emulated MMIO");
 
 	/* Bits 7-8: the linear address is valid, and the access was to it, not to a
 	 * paging structure of the guest's walk (SDM Table 28-7). */
@@ -224,8 +230,10 @@ static enum exit_action ept_violation(struct guest *g, struct vmexit *e)
 	return EXIT_ENDED;
 }
 
-static enum exit_action ept_misconfig(struct guest *g, struct vmexit *e)
+static enum exit_action ept_misconfig(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
+
 	(void)e;
 	guest_end(g, 0, "EPT misconfiguration at guest-physical %#llx (hypervisor bug)",
 		  (unsigned long long)vmcs_read64(GUEST_PHYSICAL_ADDRESS));

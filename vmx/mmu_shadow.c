@@ -16,6 +16,7 @@
 #include "vmx/flood_trace.h"
 #include "vmx/event.h"
 #include "vmx/vmcs.h"
+#include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
 #include "guest/memory.h"
@@ -33,7 +34,7 @@ struct guest_shadow {
 	struct shadow_host host;
 	struct guest *g;
 	struct shadow_mmu mmu;
-	struct shadow_vcpu vcpu;
+	struct shadow_vcpu vcpu[GUEST_MAX_VCPUS];  /* one per vCPU: its CR3, mode and root */
 	struct shadow_age age;  /* scan_ms=N */
 	u8 *large_run;        /* per 2 MiB block of RAM: 1 if one 2 MiB spte may map it */
 	u64 large_run_pages;
@@ -70,23 +71,25 @@ static bool pool_ready;
 
 #define mmu_shadow_of(m) ((struct guest_shadow *)((u8 *)(m) - offsetof(struct guest_shadow, mmu)))
 
-/* A donor waits (it is not on any CPU) but may have its tags in the TLB of the
- * CPU it last ran on: it flushes wherever it runs next (vmx/vcpu.c). */
+/* A donor waits (none of its vCPUs is on any CPU) but may have its tags in the
+ * TLB of the CPUs they last ran on: each flushes wherever it runs next
+ * (vmx/vcpu.c). */
 static bool pool_trylock(struct shadow_pool *p, struct shadow_mmu *mmu)
 {
 	struct guest *g = mmu_shadow_of(mmu)->g;
 
 	(void)p;
-	if (!spin_trylock(&g->lock))
+	if (!guest_trylock_vcpus(g))
 		return false;
-	g->tlb_stale = true;
+	for (int i = 0; i < g->nr_vcpus; i++)
+		g->vcpu[i].tlb_stale = true;
 	return true;
 }
 
 static void pool_unlock(struct shadow_pool *p, struct shadow_mmu *mmu)
 {
 	(void)p;
-	spin_unlock(&mmu_shadow_of(mmu)->g->lock);
+	guest_unlock_vcpus(mmu_shadow_of(mmu)->g);
 }
 
 /* A fault that found no shadow page even after reclaim waits for other guests to
@@ -162,6 +165,12 @@ static struct guest_shadow *shadow_of_guest(struct guest *g)
 	return g->mmu_data;
 }
 
+/* The MMU core's view of one vCPU: its CR3, paging mode and root. */
+static struct shadow_vcpu *svcpu(struct vcpu *v)
+{
+	return &shadow_of_guest(v->g)->vcpu[v->index];
+}
+
 static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 {
 	struct guest *g = shadow_of(h)->g;
@@ -176,8 +185,23 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
  */
 static void host_flush_tlb(struct shadow_host *h, enum shadow_flush what, u64 gva)
 {
-	if (vmx_caps.vpid)
-		vmx_invvpid_address(shadow_of(h)->g->vpid, gva, what == SHADOW_FLUSH_GVA);
+	vcpu_flush_guest_tlb(shadow_of(h)->g, what == SHADOW_FLUSH_GVA, gva);
+}
+
+static bool init_vcpus(struct guest_shadow *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!shadow_vcpu_init(&s->vcpu[i], &s->mmu))
+			return false;
+	return true;
+}
+
+/* Every vCPU the core knows (a failed init leaves the others empty). */
+static void release_vcpus(struct guest_shadow *s)
+{
+	for (int i = 0; i < GUEST_MAX_VCPUS; i++)
+		if (s->vcpu[i].mmu)
+			shadow_vcpu_release(&s->vcpu[i]);
 }
 
 static bool shadow_guest_init(struct guest *g)
@@ -216,20 +240,22 @@ static bool shadow_guest_init(struct guest *g)
 		}
 		pool_ready = true;
 	}
+	g->mmu_data = s;
 	if (!shadow_pool_attach(&pool, &s->mmu, g->cfg.shadow_pages ? g->cfg.shadow_pages :
 				shadow_default_limit(g->mem.size / PAGE_SIZE),
 				(enum shadow_reclaim_policy)g->cfg.reclaim) ||
-	    !shadow_vcpu_init(&s->vcpu, &s->mmu)) {
+	    !init_vcpus(s, g->nr_vcpus)) {
+		release_vcpus(s);
 		shadow_destroy(&s->mmu);
 		if (s->large_run)
 			free_pages(s->large_run, s->large_run_pages);
+		g->mmu_data = NULL;
 		free_pages(s, pages);
 		pr_err("%s: no memory for the shadow MMU", g->cfg.name);
 		return false;
 	}
 	if (g->cfg.flood_trace && g->cfg.flood == 0)
 		flood_trace_start(g, &s->mmu);
-	g->mmu_data = s;
 	return true;
 }
 
@@ -240,7 +266,7 @@ static void shadow_guest_destroy(struct guest *g)
 	if (!s)
 		return;
 	flood_trace_stop(g, &s->mmu);
-	shadow_vcpu_release(&s->vcpu);
+	release_vcpus(s);
 	shadow_destroy(&s->mmu);
 	if (s->large_run)
 		free_pages(s->large_run, s->large_run_pages);
@@ -254,19 +280,19 @@ static u64 shadow_guest_pages(struct guest *g)
 }
 
 /* Every paging event exits; #PF is the only exception we intercept. */
-static void shadow_setup_vmcs(struct guest *g, u32 *cpu, u32 *sec, u32 *exception_bitmap)
+static void shadow_setup_vmcs(struct vcpu *v, u32 *cpu, u32 *sec, u32 *exception_bitmap)
 {
-	(void)g, (void)sec;
+	(void)v, (void)sec;
 	/* With INVLPG exiting, INVPCID exits too when enabled (SDM 26.1.3). */
 	*cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
 	*exception_bitmap = BIT(14);
 }
 
 /* Without VPID every VM entry and exit flushes the guest's translations. */
-static void shadow_flush_tlb(struct guest *g)
+static void shadow_flush_tlb(struct vcpu *v)
 {
 	if (vmx_caps.vpid)
-		vmx_invvpid_single(g->vpid);
+		vmx_invvpid_single(v->vpid);
 }
 
 #define ALL_LOW_BITS 0xffffffffull
@@ -277,28 +303,29 @@ static u64 shadow_host_owned(void)
 	return ALL_LOW_BITS;
 }
 
-static u64 shadow_guest_cr3(struct guest *g)
+static u64 shadow_guest_cr3(struct vcpu *v)
 {
-	return shadow_of_guest(g)->vcpu.ctx.cr3;
+	return svcpu(v)->ctx.cr3;
 }
 
-static u64 shadow_guest_efer(struct guest *g)
+static u64 shadow_guest_efer(struct vcpu *v)
 {
-	return shadow_of_guest(g)->vcpu.ctx.efer;
+	return svcpu(v)->ctx.efer;
 }
 
 /* The MMU core keeps the guest's own CR0/CR3/CR4/EFER and PDPTEs. */
-static void shadow_walk_context(struct guest *g, struct gwalk_ctx *ctx)
+static void shadow_walk_context(struct vcpu *v, struct gwalk_ctx *ctx)
 {
-	*ctx = shadow_of_guest(g)->vcpu.ctx;
+	*ctx = svcpu(v)->ctx;
 }
 
 /* fastemul=on: the shadow tables translate for the emulator where they can. */
-static bool shadow_translate(struct guest *g, u64 la, u32 access, bool rflags_ac, u64 *gpa)
+static bool shadow_translate(struct vcpu *v, u64 la, u32 access, bool rflags_ac, u64 *gpa)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 
-	return s->mmu.opt.fastemul && shadow_translate_cached(&s->vcpu, la, access, rflags_ac, gpa);
+	return s->mmu.opt.fastemul && shadow_translate_cached(svcpu(v), la, access, rflags_ac, gpa);
 }
 
 static void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
@@ -334,9 +361,9 @@ static bool shadow_guest_unprotect_and_retry(struct guest *g, u64 rip, u64 gva)
 	return true;
 }
 
-static void load_root(struct guest *g)
+static void load_root(struct vcpu *v)
 {
-	vmcs_writen(GUEST_CR3, shadow_root_hpa(&shadow_of_guest(g)->vcpu));
+	vmcs_writen(GUEST_CR3, shadow_root_hpa(svcpu(v)));
 }
 
 /*
@@ -346,10 +373,11 @@ static void load_root(struct guest *g)
  * a yield, as a fault waits for pages (wait_for_shadow_pages); on one CPU
  * every other guest could be reclaimed from, so it is final.
  */
-static bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
+static bool shadow_guest_set_cr3(struct vcpu *v, u64 cr3, bool *gp)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
-	enum shadow_cr_result r = TIMED(s, shadow_set_cr3(&s->vcpu, cr3));
+	enum shadow_cr_result r = TIMED(s, shadow_set_cr3(svcpu(v), cr3));
 
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
@@ -360,13 +388,14 @@ static bool shadow_guest_set_cr3(struct guest *g, u64 cr3, bool *gp)
 		return false;
 	}
 	if (r == SHADOW_CR_OK)
-		load_root(g);
+		load_root(v);
 	return true;
 }
 
-static bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer,
+static bool shadow_guest_set_mode(struct vcpu *v, u64 cr0, u64 cr4, u64 efer,
 				  struct cr_values *real, bool *gp)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 	enum shadow_cr_result r;
 
@@ -377,7 +406,7 @@ static bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer,
 			  "shadow paging", (unsigned long long)vmcs_readn(GUEST_RIP));
 		return false;
 	}
-	r = TIMED(s, shadow_set_mode(&s->vcpu, cr0, cr4, efer));
+	r = TIMED(s, shadow_set_mode(svcpu(v), cr0, cr4, efer));
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {
 		guest_end(g, 0, "out of memory for shadow page tables (paging mode change)");
@@ -385,19 +414,20 @@ static bool shadow_guest_set_mode(struct guest *g, u64 cr0, u64 cr4, u64 efer,
 	}
 	if (r != SHADOW_CR_OK)
 		return true;
-	shadow_hw_control_regs(&s->vcpu, &real->cr0, &real->cr4, &real->efer);
+	shadow_hw_control_regs(svcpu(v), &real->cr0, &real->cr4, &real->efer);
 	/* The CPU always pages a shadow guest, so EFER.LME must already equal
 	 * LMA (SDM 27.3.1.1) while the guest's LME waits for PG. */
 	real->efer = (real->efer & ~EFER_LME) | (real->efer & EFER_LMA ? EFER_LME : 0);
-	load_root(g);
+	load_root(v);
 	return true;
 }
 
-static enum exit_action shadow_handle_invlpg(struct guest *g, struct vmexit *e)
+static enum exit_action shadow_handle_invlpg(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 
-	TIMED(s, (shadow_invlpg(&s->vcpu, e->qualification), 0));
+	TIMED(s, (shadow_invlpg(svcpu(v), e->qualification), 0));
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -408,31 +438,32 @@ static enum exit_action shadow_handle_invlpg(struct guest *g, struct vmexit *e)
  * or #SS(0) through SS, never a #PF; then the guest's paging decides. false:
  * an exception was injected, or the guest was ended (*action says which).
  */
-static bool read_invpcid_desc(struct guest *g, u64 la, bool stack, u64 desc[2],
+static bool read_invpcid_desc(struct vcpu *v, u64 la, bool stack, u64 desc[2],
 			      enum exit_action *action)
 {
+	struct guest *g = v->g;
 	u8 *out = (u8 *)desc;
 
 	*action = EXIT_RESUME;
-	if (guest_in_64bit_mode(g) && (!canonical_address(la) || !canonical_address(la + 15))) {
-		inject_exception(g, stack ? 12 : 13, true, 0);
+	if (guest_in_64bit_mode(v) && (!canonical_address(la) || !canonical_address(la + 15))) {
+		inject_exception(v, stack ? 12 : 13, true, 0);
 		return false;
 	}
 	for (u32 done = 0, chunk; done < 16; done += chunk) {
 		u64 a = la + done, gpa = 0;
 		u32 pfec = 0;
-		enum gwalk_status st = mmu_translate(g, a, 0, &gpa, &pfec);
+		enum gwalk_status st = mmu_translate(v, a, 0, &gpa, &pfec);
 		u8 *p;
 
 		chunk = (u32)(PAGE_SIZE - (a & (PAGE_SIZE - 1)));
 		chunk = chunk < 16 - done ? chunk : 16 - done;
 		if (st == GWALK_FAULT) {
-			g->regs.cr2 = a;
-			inject_exception(g, 14, true, pfec);
+			v->regs.cr2 = a;
+			inject_exception(v, 14, true, pfec);
 			return false;
 		}
 		if (st == GWALK_NONCANONICAL) {  /* IA-32e mode from a 32-bit segment */
-			inject_gp0(g);
+			inject_gp0(v);
 			return false;
 		}
 		p = st == GWALK_OK ? guest_gpa_ptr(g, gpa, chunk) : NULL;
@@ -454,15 +485,16 @@ static bool read_invpcid_desc(struct guest *g, u64 la, bool stack, u64 desc[2],
  * INVEPT/INVVPID): the type in a register, a 16-byte descriptor in memory.
  * CPL > 0 faults before the exit (SDM 26.1.1).
  */
-static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
+static enum exit_action shadow_handle_invpcid(struct vcpu *v, struct vmexit *e)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 	u32 info = vmcs_read32(VMX_INSTRUCTION_INFO);
 	static const enum vmcs_field seg_base[] = { GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE,
 						    GUEST_DS_BASE, GUEST_FS_BASE, GUEST_GS_BASE };
 	static const u64 addr_mask[] = { 0xffff, 0xffffffff, ~0ull };
-	bool long64 = guest_in_64bit_mode(g);
-	u64 *gpr = &g->regs.rax, type = gpr[(info >> 28) & 15], addr = e->qualification;
+	bool long64 = guest_in_64bit_mode(v);
+	u64 *gpr = &v->regs.rax, type = gpr[(info >> 28) & 15], addr = e->qualification;
 	unsigned addr_size = (info >> 7) & 7, seg = (info >> 15) & 7;
 	u64 desc[2];
 	enum exit_action action;
@@ -483,16 +515,16 @@ static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
 		addr &= 0xffffffffull;
 		type &= 0xffffffffull;
 	}
-	if (!read_invpcid_desc(g, addr, seg == 2, desc, &action))
+	if (!read_invpcid_desc(v, addr, seg == 2, desc, &action))
 		return action;
 	/* #GP(0): bad type, reserved descriptor bits, non-canonical address
 	 * for type 0, a PCID other than 0 while CR4.PCIDE=0 (SDM INVPCID). */
 	if (type > 3 || (desc[0] >> 12) || (type == 0 && !canonical_address(desc[1])) ||
-	    (type <= 1 && (desc[0] & 0xfff) && !(s->vcpu.ctx.cr4 & CR4_PCIDE))) {
-		inject_gp0(g);
+	    (type <= 1 && (desc[0] & 0xfff) && !(svcpu(v)->ctx.cr4 & CR4_PCIDE))) {
+		inject_gp0(v);
 		return EXIT_RESUME;
 	}
-	TIMED(s, (shadow_invpcid(&s->vcpu, (int)type, desc[1]), 0));
+	TIMED(s, (shadow_invpcid(svcpu(v), (int)type, desc[1]), 0));
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -502,8 +534,9 @@ static enum exit_action shadow_handle_invpcid(struct guest *g, struct vmexit *e)
  * full with nothing to spare elsewhere). Nothing has changed: let the other
  * guests run and take the fault again; give up only without progress.
  */
-static enum exit_action wait_for_shadow_pages(struct guest *g)
+static enum exit_action wait_for_shadow_pages(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 
 	if (++s->no_memory_retries < NO_MEMORY_RETRIES)
@@ -536,14 +569,15 @@ static void shadow_pool_report(void)
  * A #PF while the guest ran on the shadow tables. Every outcome but "no
  * shadow page" is progress: the run of retries waiting for pages restarts.
  */
-static enum exit_action handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec,
+static enum exit_action handle_page_fault(struct vcpu *v, struct vmexit *e, u32 pfec,
 					  enum shadow_fault_kind *kindp);
 
-static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec)
+static enum exit_action shadow_handle_page_fault(struct vcpu *v, struct vmexit *e, u32 pfec)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 	enum shadow_fault_kind kind = SHADOW_NO_MEMORY;
-	enum exit_action action = handle_page_fault(g, e, pfec, &kind);
+	enum exit_action action = handle_page_fault(v, e, pfec, &kind);
 
 	if (kind == SHADOW_FIXED) {
 		s->pf_fixed++;
@@ -555,14 +589,15 @@ static enum exit_action shadow_handle_page_fault(struct guest *g, struct vmexit 
 	return action;
 }
 
-static enum exit_action handle_page_fault(struct guest *g, struct vmexit *e, u32 pfec,
+static enum exit_action handle_page_fault(struct vcpu *v, struct vmexit *e, u32 pfec,
 					  enum shadow_fault_kind *kindp)
 {
+	struct guest *g = v->g;
 	struct guest_shadow *s = shadow_of_guest(g);
 	struct shadow_fault f;
 	bool ac = vmcs_readn(GUEST_RFLAGS) & RFLAGS_AC;
 	u64 gva = e->qualification;
-	enum shadow_fault_kind kind = TIMED(s, shadow_page_fault(&s->vcpu, gva,
+	enum shadow_fault_kind kind = TIMED(s, shadow_page_fault(svcpu(v), gva,
 					shadow_access_from_pfec(pfec, (int)guest_cpl()), ac, &f));
 
 	*kindp = kind;
@@ -572,39 +607,39 @@ static enum exit_action handle_page_fault(struct guest *g, struct vmexit *e, u32
 	case SHADOW_FIXED:
 		return EXIT_RESUME;
 	case SHADOW_INJECT_PF:
-		g->regs.cr2 = gva;
-		inject_exception(g, 14, true, f.pfec);
+		v->regs.cr2 = gva;
+		inject_exception(v, 14, true, f.pfec);
 		return EXIT_RESUME;
 	case SHADOW_INJECT_GP:
-		inject_gp0(g);
+		inject_gp0(v);
 		return EXIT_RESUME;
 	case SHADOW_EMULATE_WRITE:
 		/* Event delivery wrote to a guest page table (a stack that is also a
 		 * table): it cannot be emulated; stop shadowing the frame and let
 		 * the CPU deliver the event again (SDM 27.2.4). */
-		if (g->delivering && TIMED(s, shadow_unshadow_gfn(&s->mmu, f.gpa >> PAGE_SHIFT)))
+		if (v->delivering && TIMED(s, shadow_unshadow_gfn(&s->mmu, f.gpa >> PAGE_SHIFT)))
 			return EXIT_RESUME;
 		/* fall through */
 	case SHADOW_EMULATE_ACCESS:
-		if (g->delivering)
-			return event_delivery_unemulatable(g, e, f.gpa, kind == SHADOW_EMULATE_WRITE ?
+		if (v->delivering)
+			return event_delivery_unemulatable(v, e, f.gpa, kind == SHADOW_EMULATE_WRITE ?
 							   "a write to its root page table" :
 							   "an access the shadow cannot express");
-		return emulate_instruction(g, e, f.kind == SHADOW_EMULATE_WRITE ?
+		return emulate_instruction(v, e, f.kind == SHADOW_EMULATE_WRITE ?
 					   "write to a guest page table" : "access the shadow "
 					   "cannot express");
 	case SHADOW_NOT_RAM:
 		if (!f.table && devices_mmio_claimed(f.gpa) && !(pfec & PFEC_I))
-			return g->delivering ?
-			       event_delivery_unemulatable(g, e, f.gpa, "an emulated MMIO access") :
-			       emulate_instruction(g, e, "access emulated MMIO");
+			return v->delivering ?
+			       event_delivery_unemulatable(v, e, f.gpa, "an emulated MMIO access") :
+			       emulate_instruction(v, e, "access emulated MMIO");
 		guest_end(g, 0, "%s guest-physical %#llx outside its %llu MiB of RAM (address %#llx, "
 			  "RIP %#llx)", f.table ? "page-table walk through" : "access to",
 			  (unsigned long long)f.gpa, (unsigned long long)(g->mem.size >> 20),
 			  (unsigned long long)gva, (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;
 	case SHADOW_NO_MEMORY:
-		return wait_for_shadow_pages(g);
+		return wait_for_shadow_pages(v);
 	}
 	return EXIT_RESUME;
 }

@@ -58,141 +58,146 @@ static bool mtrr_def_type_valid(u64 v)
 	       (type == 0 || type == 4 || type == 5 || type == MTRR_DEF_TYPE_WB);
 }
 
-void msr_init_guest(struct guest *g)
+void msr_init_guest(struct vcpu *v)
 {
-	g->msr.misc_enable = MISC_ENABLE_FAST_STRINGS | MISC_ENABLE_RO_VALUE;
-	g->msr.mtrr_def_type = MTRR_DEF_ENABLE | MTRR_DEF_TYPE_WB;
+	v->msr.misc_enable = MISC_ENABLE_FAST_STRINGS | MISC_ENABLE_RO_VALUE;
+	v->msr.mtrr_def_type = MTRR_DEF_ENABLE | MTRR_DEF_TYPE_WB;
 }
 
-static bool read_msr(struct guest *g, u32 msr, u64 *v)
+static bool read_msr(struct vcpu *v, u32 msr, u64 *val)
 {
+	struct guest *g = v->g;
+
 	switch (msr) {
-	case MSR_EFER: *v = guest_efer(g); return true;
-	case MSR_IA32_PAT: *v = vmcs_read64(GUEST_IA32_PAT); return true;
-	case MSR_FS_BASE: *v = vmcs_readn(GUEST_FS_BASE); return true;
-	case MSR_GS_BASE: *v = vmcs_readn(GUEST_GS_BASE); return true;
-	case MSR_IA32_SYSENTER_CS: *v = vmcs_read32(GUEST_SYSENTER_CS); return true;
-	case MSR_IA32_SYSENTER_ESP: *v = vmcs_readn(GUEST_SYSENTER_ESP); return true;
-	case MSR_IA32_SYSENTER_EIP: *v = vmcs_readn(GUEST_SYSENTER_EIP); return true;
-	case MSR_STAR: *v = g->msr.star; return true;
-	case MSR_LSTAR: *v = g->msr.lstar; return true;
-	case MSR_CSTAR: *v = g->msr.cstar; return true;
-	case MSR_SFMASK: *v = g->msr.sfmask; return true;
-	case MSR_KERNEL_GS_BASE: *v = rdmsr(MSR_KERNEL_GS_BASE); return true;  /* SWAPGS moves it */
+	case MSR_EFER: *val = guest_efer(v); return true;
+	case MSR_IA32_PAT: *val = vmcs_read64(GUEST_IA32_PAT); return true;
+	case MSR_FS_BASE: *val = vmcs_readn(GUEST_FS_BASE); return true;
+	case MSR_GS_BASE: *val = vmcs_readn(GUEST_GS_BASE); return true;
+	case MSR_IA32_SYSENTER_CS: *val = vmcs_read32(GUEST_SYSENTER_CS); return true;
+	case MSR_IA32_SYSENTER_ESP: *val = vmcs_readn(GUEST_SYSENTER_ESP); return true;
+	case MSR_IA32_SYSENTER_EIP: *val = vmcs_readn(GUEST_SYSENTER_EIP); return true;
+	case MSR_STAR: *val = v->msr.star; return true;
+	case MSR_LSTAR: *val = v->msr.lstar; return true;
+	case MSR_CSTAR: *val = v->msr.cstar; return true;
+	case MSR_SFMASK: *val = v->msr.sfmask; return true;
+	case MSR_KERNEL_GS_BASE: *val = rdmsr(MSR_KERNEL_GS_BASE); return true;  /* SWAPGS moves it */
 	case MSR_TSC_AUX:  /* RDTSCP and RDPID are offered only with "enable RDTSCP" */
-		*v = g->msr.tsc_aux;
+		*val = v->msr.tsc_aux;
 		return vmx_caps.rdtscp;
-	case MSR_IA32_TSC_ADJUST: *v = g->msr.tsc_adjust; return true;
-	case MSR_IA32_TSC: *v = guest_tsc(g); return true;
-	case MSR_IA32_MISC_ENABLE: *v = g->msr.misc_enable; return true;
-	case MSR_IA32_DEBUGCTL: *v = vmcs_read64(GUEST_IA32_DEBUGCTL); return true;
-	case MSR_IA32_MCG_CAP: *v = 0; return true;     /* no banks, no MCG_CTL (SDM 15.3.1.1) */
-	case MSR_IA32_MCG_STATUS: *v = 0; return true;  /* no machine check in progress */
+	case MSR_IA32_TSC_ADJUST: *val = v->msr.tsc_adjust; return true;
+	case MSR_IA32_TSC: *val = guest_tsc(g); return true;
+	case MSR_IA32_MISC_ENABLE: *val = v->msr.misc_enable; return true;
+	case MSR_IA32_DEBUGCTL: *val = vmcs_read64(GUEST_IA32_DEBUGCTL); return true;
+	case MSR_IA32_MCG_CAP: *val = 0; return true;     /* no banks, no MCG_CTL (SDM 15.3.1.1) */
+	case MSR_IA32_MCG_STATUS: *val = 0; return true;  /* no machine check in progress */
 	case MSR_IA32_APIC_BASE:
-		*v = APIC_DEFAULT_BASE | APIC_BASE_BSP | (g->dev->lapic.enabled ? APIC_BASE_ENABLE : 0);
+		*val = APIC_DEFAULT_BASE | (v->index == 0 ? APIC_BASE_BSP : 0) |
+		       (lapic_enabled(v) ? APIC_BASE_ENABLE : 0);
 		return true;
-	case MSR_IA32_TSC_DEADLINE: *v = lapic_read_tsc_deadline(g); return true;
-	case MSR_IA32_MTRRCAP: *v = 0; return true;
-	case MSR_IA32_MTRR_DEF_TYPE: *v = g->msr.mtrr_def_type; return true;
-	case MSR_IA32_PLATFORM_ID: *v = 0; return true;
-	case MSR_IA32_UCODE_REV: *v = 0; return true;
+	case MSR_IA32_TSC_DEADLINE: *val = lapic_read_tsc_deadline(v); return true;
+	case MSR_IA32_MTRRCAP: *val = 0; return true;
+	case MSR_IA32_MTRR_DEF_TYPE: *val = v->msr.mtrr_def_type; return true;
+	case MSR_IA32_PLATFORM_ID: *val = 0; return true;
+	case MSR_IA32_UCODE_REV: *val = 0; return true;
 	}
 	return false;
 }
 
-static bool write_msr(struct guest *g, u32 msr, u64 v)
+static bool write_msr(struct vcpu *v, u32 msr, u64 val)
 {
+	struct guest *g = v->g;
+
 	switch (msr) {
 	case MSR_EFER: {
 		bool gp;
 
 		/* false (guest ended) is noticed by the run loop: it is DONE. */
-		guest_write_efer(g, v, &gp);
+		guest_write_efer(v, val, &gp);
 		return !gp;
 	}
 	case MSR_IA32_PAT:
-		if (!pat_valid(v))
+		if (!pat_valid(val))
 			return false;
-		vmcs_write64(GUEST_IA32_PAT, v);
+		vmcs_write64(GUEST_IA32_PAT, val);
 		return true;
 	case MSR_FS_BASE:
 	case MSR_GS_BASE:
 	case MSR_KERNEL_GS_BASE:
 	case MSR_LSTAR:
 	case MSR_CSTAR:
-		if (!canonical_address(v))
+		if (!canonical_address(val))
 			return false;
 		if (msr == MSR_FS_BASE)
-			vmcs_writen(GUEST_FS_BASE, v);
+			vmcs_writen(GUEST_FS_BASE, val);
 		else if (msr == MSR_GS_BASE)
-			vmcs_writen(GUEST_GS_BASE, v);
+			vmcs_writen(GUEST_GS_BASE, val);
 		else if (msr == MSR_KERNEL_GS_BASE)
-			g->msr.kernel_gs_base = v;
+			v->msr.kernel_gs_base = val;
 		else if (msr == MSR_LSTAR)
-			g->msr.lstar = v;
+			v->msr.lstar = val;
 		else
-			g->msr.cstar = v;
+			v->msr.cstar = val;
 		if (msr != MSR_FS_BASE && msr != MSR_GS_BASE)
-			wrmsr(msr, v);
+			wrmsr(msr, val);
 		return true;
-	case MSR_IA32_SYSENTER_CS: vmcs_write32(GUEST_SYSENTER_CS, v); return true;
+	case MSR_IA32_SYSENTER_CS: vmcs_write32(GUEST_SYSENTER_CS, val); return true;
 	case MSR_IA32_SYSENTER_ESP:
 	case MSR_IA32_SYSENTER_EIP:
 		/* #GP for a non-canonical address (SDM Vol. 2B WRMSR), which VM entry
 		 * would refuse (SDM 27.3.1.1). */
-		if (!canonical_address(v))
+		if (!canonical_address(val))
 			return false;
-		vmcs_writen(msr == MSR_IA32_SYSENTER_ESP ? GUEST_SYSENTER_ESP : GUEST_SYSENTER_EIP, v);
+		vmcs_writen(msr == MSR_IA32_SYSENTER_ESP ? GUEST_SYSENTER_ESP : GUEST_SYSENTER_EIP, val);
 		return true;
 	case MSR_IA32_DEBUGCTL:
 		/* Other bits are reserved here; VM entry checks it (SDM 27.3.1.1). */
-		if (v & ~DEBUGCTL_BTF)
+		if (val & ~DEBUGCTL_BTF)
 			return false;
-		vmcs_write64(GUEST_IA32_DEBUGCTL, v);
+		vmcs_write64(GUEST_IA32_DEBUGCTL, val);
 		return true;
 	case MSR_IA32_MISC_ENABLE:
 		/* Read-only bits ignore writes; reserved bits #GP. */
-		if (v & ~(MISC_ENABLE_RW | MISC_ENABLE_RO))
+		if (val & ~(MISC_ENABLE_RW | MISC_ENABLE_RO))
 			return false;
-		g->msr.misc_enable = (v & MISC_ENABLE_RW) | MISC_ENABLE_RO_VALUE;
+		v->msr.misc_enable = (val & MISC_ENABLE_RW) | MISC_ENABLE_RO_VALUE;
 		return true;
 	case MSR_IA32_MTRR_DEF_TYPE:
-		if (!mtrr_def_type_valid(v))
+		if (!mtrr_def_type_valid(val))
 			return false;
-		g->msr.mtrr_def_type = v;
+		v->msr.mtrr_def_type = val;
 		return true;
 	case MSR_IA32_MCG_STATUS:
-		return v == 0;
+		return val == 0;
 	case MSR_IA32_UCODE_REV:
 		/* Software writes 0 and runs CPUID(1) before reading the signature
 		 * (SDM Vol. 3A 9.11.7.1, "Determining the Signature"): the write is
 		 * part of that protocol and must not fault. The signature read back
 		 * stays 0 (no update loaded); KVM ignores guest writes too. */
 		return true;
-	case MSR_STAR: g->msr.star = v; wrmsr(msr, v); return true;
-	case MSR_SFMASK: g->msr.sfmask = v & 0xffffffffull; wrmsr(msr, g->msr.sfmask); return true;
+	case MSR_STAR: v->msr.star = val; wrmsr(msr, val); return true;
+	case MSR_SFMASK: v->msr.sfmask = val & 0xffffffffull; wrmsr(msr, v->msr.sfmask); return true;
 	case MSR_TSC_AUX:
-		if (!vmx_caps.rdtscp || (v >> 32))
+		if (!vmx_caps.rdtscp || (val >> 32))
 			return false;
-		g->msr.tsc_aux = v;
-		wrmsr(msr, v);
+		v->msr.tsc_aux = val;
+		wrmsr(msr, val);
 		return true;
 	case MSR_IA32_TSC:
-		guest_set_tsc_offset(g, v - rdtsc());
+		guest_set_tsc_offset(v, val - rdtsc());
 		return true;
 	case MSR_IA32_TSC_DEADLINE:
-		lapic_write_tsc_deadline(g, v);
+		lapic_write_tsc_deadline(v, val);
 		return true;
 	case MSR_IA32_APIC_BASE:
 		/* The APIC stays at its default base; x2APIC (bit 10) is not offered. */
-		if ((v & ~(APIC_BASE_ENABLE | APIC_BASE_BSP)) != APIC_DEFAULT_BASE)
+		if ((val & ~(APIC_BASE_ENABLE | APIC_BASE_BSP)) != APIC_DEFAULT_BASE)
 			return false;
-		g->dev->lapic.enabled = v & APIC_BASE_ENABLE;
+		lapic_set_enabled(v, val & APIC_BASE_ENABLE);
 		return true;
 	case MSR_IA32_TSC_ADJUST:
 		/* Writing TSC_ADJUST moves the TSC by the same delta (SDM 18.17.3). */
-		guest_set_tsc_offset(g, g->tsc_offset + (v - g->msr.tsc_adjust));
-		g->msr.tsc_adjust = v;
+		guest_set_tsc_offset(v, g->tsc_offset + (val - v->msr.tsc_adjust));
+		v->msr.tsc_adjust = val;
 		return true;
 	}
 	return false;
@@ -201,42 +206,43 @@ static bool write_msr(struct guest *g, u32 msr, u64 v)
 /* An MSR the platform does not provide, or a value the CPU would refuse:
  * #GP(0) as on hardware, and a line saying which (the first few per guest)
  * so a test kernel's author sees why. */
-static enum exit_action refuse_msr(struct guest *g, u32 msr, bool write, u64 v)
+static enum exit_action refuse_msr(struct vcpu *v, u32 msr, bool write, u64 val)
 {
+	struct guest *g = v->g;
 	u64 current;
 
-	if (g->refused_msrs++ < 8) {
-		if (write && read_msr(g, msr, &current))
+	if (guest_stat_add(&g->refused_msrs, 1) < 8) {
+		if (write && read_msr(v, msr, &current))
 			log_printf("hv", "%s: write of %#llx to MSR %#x refused with #GP(0) (reserved "
-				   "bits or an invalid value)", g->cfg.name, (unsigned long long)v, msr);
+				   "bits or an invalid value)", g->cfg.name, (unsigned long long)val, msr);
 		else
 			log_printf("hv", "%s: %s of MSR %#x refused with #GP(0) (not provided)",
 				   g->cfg.name, write ? "write" : "read", msr);
 	}
-	inject_gp0(g);
+	inject_gp0(v);
 	return EXIT_RESUME;
 }
 
-enum exit_action handle_rdmsr(struct guest *g, struct vmexit *e)
+enum exit_action handle_rdmsr(struct vcpu *v, struct vmexit *e)
 {
-	u32 msr = (u32)g->regs.rcx;
-	u64 v;
+	u32 msr = (u32)v->regs.rcx;
+	u64 val;
 
-	if (!read_msr(g, msr, &v))
-		return refuse_msr(g, msr, false, 0);
-	g->regs.rax = (u32)v;
-	g->regs.rdx = v >> 32;
+	if (!read_msr(v, msr, &val))
+		return refuse_msr(v, msr, false, 0);
+	v->regs.rax = (u32)val;
+	v->regs.rdx = val >> 32;
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
 
-enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
+enum exit_action handle_wrmsr(struct vcpu *v, struct vmexit *e)
 {
-	u32 msr = (u32)g->regs.rcx;
-	u64 v = (g->regs.rdx << 32) | (u32)g->regs.rax;
+	u32 msr = (u32)v->regs.rcx;
+	u64 val = (v->regs.rdx << 32) | (u32)v->regs.rax;
 
-	if (!write_msr(g, msr, v))
-		return refuse_msr(g, msr, true, v);
+	if (!write_msr(v, msr, val))
+		return refuse_msr(v, msr, true, val);
 	skip_instruction(e);
 	return EXIT_RESUME;
 }
@@ -245,26 +251,26 @@ enum exit_action handle_wrmsr(struct guest *g, struct vmexit *e)
  * zero), so every index in ECX is invalid: #GP(0), as on a CPU without
  * counters (SDM Vol. 2B RDPMC). CPL > 0 with CR4.PCE = 0 faults before the
  * exit (SDM 26.1.1). */
-enum exit_action handle_rdpmc(struct guest *g, struct vmexit *e)
+enum exit_action handle_rdpmc(struct vcpu *v, struct vmexit *e)
 {
 	(void)e;
-	inject_gp0(g);
+	inject_gp0(v);
 	return EXIT_RESUME;
 }
 
-void msr_switch(struct guest *from, struct guest *to)
+void msr_switch(struct vcpu *from, struct vcpu *to)
 {
-	struct guest *g = to;
+	struct vcpu *v = to;
 
 	if (from)
 		from->msr.kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-	if (!g)  /* only save: the guest leaves this CPU */
+	if (!v)  /* only save: the guest leaves this CPU */
 		return;
-	wrmsr(MSR_STAR, g->msr.star);
-	wrmsr(MSR_LSTAR, g->msr.lstar);
-	wrmsr(MSR_CSTAR, g->msr.cstar);
-	wrmsr(MSR_SFMASK, g->msr.sfmask);
-	wrmsr(MSR_KERNEL_GS_BASE, g->msr.kernel_gs_base);
+	wrmsr(MSR_STAR, v->msr.star);
+	wrmsr(MSR_LSTAR, v->msr.lstar);
+	wrmsr(MSR_CSTAR, v->msr.cstar);
+	wrmsr(MSR_SFMASK, v->msr.sfmask);
+	wrmsr(MSR_KERNEL_GS_BASE, v->msr.kernel_gs_base);
 	if (cpuid(0x80000001, 0).edx & (1u << 27))
-		wrmsr(MSR_TSC_AUX, g->msr.tsc_aux);
+		wrmsr(MSR_TSC_AUX, v->msr.tsc_aux);
 }

@@ -30,14 +30,15 @@ static void real_segment(enum vmcs_field sel, enum vmcs_field base, enum vmcs_fi
 	vmcs_write_checked(ar, access, __func__);
 }
 
-enum exit_action realmode_s3_sleep(struct guest *g)
+enum exit_action realmode_s3_sleep(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	u32 vector = acpi_waking_vector(g);
 	bool gp = false;
 
 	/* The reset values of CR0 (ET), CR4 and EFER (SDM Vol. 3A 10.1.1, Table
 	 * 10-1), without CD/NW, which firmware clears before it passes control. */
-	if (!guest_set_control_regs(g, CR0_ET, 0, 0, &gp))
+	if (!guest_set_control_regs(v, CR0_ET, 0, 0, &gp))
 		return EXIT_ENDED;
 	if (gp) {
 		guest_end(g, 0, "cannot enter the real-mode S3 wake state");
@@ -69,9 +70,9 @@ enum exit_action realmode_s3_sleep(struct guest *g)
 	vmcs_writen(GUEST_DR7, 0x400);
 	vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, 0);
 	vmcs_writen(GUEST_PENDING_DBG_EXCEPTIONS, 0);
-	memset(&g->regs, 0, sizeof(g->regs));
-	g->event.valid = false;
-	g->delivering = false;
-	g->state = GUEST_HALTED;
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->event.valid = false;
+	v->delivering = false;
+	v->state = VCPU_HALTED;
 	return EXIT_YIELD;
 }

@@ -6,6 +6,6 @@
 
 /* The guest's last port write asked for S3 (devices_enter_sleep() said so):
  * the vCPU gets the state it wakes in and sleeps until the wake event. */
-enum exit_action realmode_s3_sleep(struct guest *g);
+enum exit_action realmode_s3_sleep(struct vcpu *v);
 
 #endif

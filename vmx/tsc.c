@@ -7,8 +7,10 @@
 #include "vmx/tsc.h"
 #include "vmx/vmcs.h"
 
-void guest_set_tsc_offset(struct guest *g, u64 offset)
+void guest_set_tsc_offset(struct vcpu *v, u64 offset)
 {
+	struct guest *g = v->g;
+
 	g->tsc_offset = offset;
 	vmcs_write64(TSC_OFFSET, offset);
 }

@@ -5,6 +5,6 @@
 #include "guest/guest.h"
 
 /* guest TSC = host TSC + offset, from now on (the VMCS TSC offset, SDM 26.6.5). */
-void guest_set_tsc_offset(struct guest *g, u64 offset);
+void guest_set_tsc_offset(struct vcpu *v, u64 offset);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * One vCPU per guest: building its VMCS (SDM Vol. 3C ch. 25, checks in
+ * A guest's vCPUs: building each one's VMCS (SDM Vol. 3C ch. 25, checks in
  * ch. 27) and running it for a time slice. The VMX-preemption timer
  * (SDM 26.5.1) bounds each entry by the earliest of: the end of the slice
  * and the guest's next timer event; its time limit is checked after each
@@ -34,15 +34,15 @@
 #define DEFAULT_PAT 0x0007040600070406ull
 
 /* What differs between CPUs: the GS base (per-CPU data), TR and GDTR. */
-static void setup_host_cpu_state(struct guest *g)
+static void setup_host_cpu_state(struct vcpu *v)
 {
 	vmcs_writen(HOST_GS_BASE, (u64)this_cpu());
 	vmcs_writen(HOST_TR_BASE, tss_base());
 	vmcs_writen(HOST_GDTR_BASE, gdt_base());
-	g->host_cpu = (int)this_cpu_index();
+	v->host_cpu = (int)this_cpu_index();
 }
 
-static void setup_host_state(struct guest *g)
+static void setup_host_state(struct vcpu *v)
 {
 	struct descriptor_ptr idtr;
 
@@ -59,7 +59,7 @@ static void setup_host_state(struct guest *g)
 	vmcs_write16(HOST_TR_SELECTOR, SEL_TSS);
 	vmcs_writen(HOST_FS_BASE, 0);
 	vmcs_writen(HOST_IDTR_BASE, idtr.base);
-	setup_host_cpu_state(g);
+	setup_host_cpu_state(v);
 	vmcs_write32(HOST_IA32_SYSENTER_CS, 0);
 	vmcs_writen(HOST_IA32_SYSENTER_ESP, 0);
 	vmcs_writen(HOST_IA32_SYSENTER_EIP, 0);
@@ -69,14 +69,15 @@ static void setup_host_state(struct guest *g)
 	vmcs_writen(HOST_RIP, (u64)vmx_exit_entry);
 }
 
-static void setup_controls(struct guest *g)
+static void setup_controls(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	const struct vmx_controls *c = &vmx_caps.base;
 	u32 cpu = c->cpu | CPU_USE_TSC_OFFSETTING;
 	u32 sec = c->secondary;
 	u32 exception_bitmap = 0;
 
-	g->mmu->setup_vmcs(g, &cpu, &sec, &exception_bitmap);
+	g->mmu->setup_vmcs(v, &cpu, &sec, &exception_bitmap);
 	vmcs_write32(PIN_BASED_VM_EXEC_CONTROL, c->pin);
 	vmcs_write32(CPU_BASED_VM_EXEC_CONTROL, cpu);
 	vmcs_write32(SECONDARY_VM_EXEC_CONTROL, sec);
@@ -92,7 +93,7 @@ static void setup_controls(struct guest *g)
 	vmcs_write32(VM_ENTRY_INTR_INFO, 0);
 	vmcs_write64(TSC_OFFSET, g->tsc_offset);
 	if (vmx_caps.vpid)
-		vmcs_write16(VPID, g->vpid);
+		vmcs_write16(VPID, v->vpid);
 	vmcs_writen(CR0_GUEST_HOST_MASK, g->mmu->cr0_host_owned());
 	vmcs_writen(CR4_GUEST_HOST_MASK, g->mmu->cr4_host_owned());
 	vmcs_write64(VMCS_LINK_POINTER, ~0ull);
@@ -107,8 +108,9 @@ static void set_segment(enum vmcs_field sel, enum vmcs_field base, enum vmcs_fie
 	vmcs_write_checked(ar, a, __func__);
 }
 
-static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
+static bool setup_guest_state(struct vcpu *v, const struct guest_boot_state *s)
 {
+	struct guest *g = v->g;
 	u64 cr0 = CR0_PE | CR0_ET | (s->long_mode ? CR0_PG | CR0_WP : 0);
 	u64 cr4 = s->long_mode ? CR4_PAE : 0;
 	u64 efer = s->long_mode ? EFER_LME | EFER_LMA : 0;
@@ -116,9 +118,9 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	bool gp = false;
 
 	/* CR3 first: a shadow guest's mode switch builds the root from it. */
-	if (!g->mmu->set_cr3(g, s->cr3, &gp))
+	if (!g->mmu->set_cr3(v, s->cr3, &gp))
 		return false;
-	if (gp || !guest_set_control_regs(g, cr0, cr4, efer, &gp) || gp)
+	if (gp || !guest_set_control_regs(v, cr0, cr4, efer, &gp) || gp)
 		return false;
 	vmcs_write64(GUEST_IA32_PAT, DEFAULT_PAT);
 	vmcs_write64(GUEST_IA32_DEBUGCTL, 0);
@@ -155,46 +157,48 @@ static bool setup_guest_state(struct guest *g, const struct guest_boot_state *s)
 	vmcs_writen(GUEST_SYSENTER_ESP, 0);
 	vmcs_writen(GUEST_SYSENTER_EIP, 0);
 
-	memset(&g->regs, 0, sizeof(g->regs));
-	g->regs.rax = s->rax;
-	g->regs.rbx = s->rbx;
-	g->regs.rsi = s->rsi;
-	g->regs.rdi = s->rdi;
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->regs.rax = s->rax;
+	v->regs.rbx = s->rbx;
+	v->regs.rsi = s->rsi;
+	v->regs.rdi = s->rdi;
 	return true;
 }
 
 /* Each CPU has its own current VMCS (SDM 25.1). */
-static void make_current(struct guest *g)
+static void make_current(struct vcpu *v)
 {
 	struct cpu_local *c = this_cpu();
 
-	if (c->current_vmcs == g)
+	if (c->current_vmcs == v)
 		return;
-	vmx_vmptrld((u64)g->vmcs, __func__);
-	c->current_vmcs = g;
-	if (g->host_cpu != (int)c->index)
-		setup_host_cpu_state(g);
+	vmx_vmptrld((u64)v->vmcs, __func__);
+	c->current_vmcs = v;
+	if (v->host_cpu != (int)c->index)
+		setup_host_cpu_state(v);
 }
 
-bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
+bool vcpu_create(struct vcpu *v, const struct guest_boot_state *s)
 {
-	g->vmcs = alloc_zeroed_pages(1);
-	if (!g->vmcs)
+	struct guest *g = v->g;
+
+	v->vmcs = alloc_zeroed_pages(1);
+	if (!v->vmcs)
 		return false;
-	memcpy(g->vmcs, &vmx_caps.revision_id, 4);
-	vmx_vmclear((u64)g->vmcs, __func__);
+	memcpy(v->vmcs, &vmx_caps.revision_id, 4);
+	vmx_vmclear((u64)v->vmcs, __func__);
 	this_cpu()->current_vmcs = NULL;
-	make_current(g);
-	setup_controls(g);
-	setup_host_state(g);
-	g->last_cpu = (int)this_cpu_index();
-	if (!setup_guest_state(g, s))
+	make_current(v);
+	setup_controls(v);
+	setup_host_state(v);
+	v->last_cpu = (int)this_cpu_index();
+	if (!setup_guest_state(v, s))
 		return false;
 	/* Nothing cached for this EPT or VPID may survive from earlier users of
 	 * the same frames or tag (SDM 29.4.3). */
-	g->mmu->flush_tlb(g);
+	g->mmu->flush_tlb(v);
 	if (vmx_caps.vpid)
-		vmx_invvpid_single(g->vpid);
+		vmx_invvpid_single(v->vpid);
 	if (g->cfg.selftest)
 		vmcs_write32(GUEST_TR_AR_BYTES, AR_UNUSABLE);  /* TR may never be unusable */
 	return true;
@@ -205,49 +209,70 @@ bool vcpu_create(struct guest *g, const struct guest_boot_state *s)
  * VMCLEAR writes its VMCS back to memory and makes it launchable again, as
  * SDM 25.11.1 requires before another CPU loads it.
  */
-void vcpu_put(struct guest *g)
+void vcpu_put(struct vcpu *v)
 {
-	vmx_vmclear((u64)g->vmcs, __func__);
-	if (this_cpu()->current_vmcs == g)
+	vmx_vmclear((u64)v->vmcs, __func__);
+	if (this_cpu()->current_vmcs == v)
 		this_cpu()->current_vmcs = NULL;
-	g->launched = false;
+	v->launched = false;
 }
 
 /*
- * Translations tagged with the guest's VPID or EPTP stay in a CPU's TLBs
+ * Translations tagged with the vCPU's VPID or EPTP stay in a CPU's TLBs
  * after it left (SDM 29.4.3); flushes made while it ran elsewhere or while
- * it waited (tlb_stale) did not reach them. So a guest arriving on a CPU
+ * it waited (tlb_stale) did not reach them. So a vCPU arriving on a CPU
  * other than the one it last ran on flushes its tags there first.
  */
-static void flush_on_arrival(struct guest *g)
+static void flush_on_arrival(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	int cpu = (int)this_cpu_index();
 
-	if (g->last_cpu == cpu && !g->tlb_stale)
+	if (v->last_cpu == cpu && !v->tlb_stale)
 		return;
-	g->mmu->flush_tlb(g);
+	g->mmu->flush_tlb(v);
 	if (vmx_caps.vpid)
-		vmx_invvpid_single(g->vpid);
-	g->last_cpu = cpu;
-	g->tlb_stale = false;
+		vmx_invvpid_single(v->vpid);
+	v->last_cpu = cpu;
+	v->tlb_stale = false;
 }
 
-void vcpu_destroy(struct guest *g)
+void vcpu_flush_guest_tlb(struct guest *g, bool one_address, u64 gva)
 {
-	if (!g->vmcs)
+	struct vcpu *here = this_cpu()->current_vmcs;
+
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		struct vcpu *v = &g->vcpu[i];
+
+		/* Only this CPU's TLB can be flushed from here (INVVPID acts on
+		 * the executing processor, SDM 30.3); a vCPU whose tags may be
+		 * elsewhere flushes on its next entry. */
+		if (v == here || v->last_cpu == (int)this_cpu_index()) {
+			if (vmx_caps.vpid)
+				vmx_invvpid_address(v->vpid, gva, one_address);
+		} else {
+			v->tlb_stale = true;
+		}
+	}
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (!v->vmcs)
 		return;
-	vmx_vmclear((u64)g->vmcs, __func__);
-	if (this_cpu()->current_vmcs == g)
+	vmx_vmclear((u64)v->vmcs, __func__);
+	if (this_cpu()->current_vmcs == v)
 		this_cpu()->current_vmcs = NULL;
-	free_pages(g->vmcs, 1);
-	g->vmcs = NULL;
+	free_pages(v->vmcs, 1);
+	v->vmcs = NULL;
 }
 
 /* ---- entry failures ---------------------------------------------------- */
 
-static void report_entry_failure(struct guest *g, int vmfail, u32 reason)
+static void report_entry_failure(struct vcpu *v, int vmfail, u32 reason)
 {
-	const char *insn = g->launched ? "VMRESUME" : "VMLAUNCH";
+	struct guest *g = v->g;
+	const char *insn = v->launched ? "VMRESUME" : "VMLAUNCH";
 
 	if (vmfail) {
 		u32 err = vmfail == 2 ? vmcs_read32(VM_INSTRUCTION_ERROR) : 0;
@@ -305,23 +330,26 @@ static u64 min_nonzero(u64 a, u64 b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-void vcpu_run_slice(struct guest *g, u64 slice_tsc)
+void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 {
+	struct guest *g = v->g;
 	u64 accounted = rdtsc(), slice_end = accounted + slice_tsc;
 
-	make_current(g);
-	flush_on_arrival(g);
-	/* Time spent waiting for the CPU is hidden from the guest's clock. */
-	if (g->waiting_since) {
-		g->tsc_offset -= rdtsc() - g->waiting_since;
-		g->waiting_since = 0;
-	}
+	u64 waited;
+
+	make_current(v);
+	flush_on_arrival(v);
+	/* Time spent waiting for the CPU (no vCPU of the guest had one) is hidden
+	 * from the guest's clock; the first vCPU to run takes it off. */
+	waited = __atomic_exchange_n(&g->waiting_since, 0, __ATOMIC_ACQ_REL);
+	if (waited)
+		g->tsc_offset -= rdtsc() - waited;
 	vmcs_write64(TSC_OFFSET, g->tsc_offset);
 	if (!g->entered) {
 		g->guest_tsc_start = guest_tsc(g);
 		g->entered = true;  /* a failed first entry ends the guest */
 	}
-	vmcs_writen(GUEST_RSP, g->regs.rsp);
+	vmcs_writen(GUEST_RSP, v->regs.rsp);
 	for (;;) {
 		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit, hidden;
 		u32 reason;
@@ -329,33 +357,36 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 		struct vmexit e;
 		enum exit_action action;
 
-		devices_update(g, now + g->tsc_offset);
-		hidden = ageing_maybe_scan(g, now + g->tsc_offset);
+		if (g->state == GUEST_DONE)  /* another vCPU ended it */
+			return;
+		devices_update(v, now + g->tsc_offset);
+		/* One vCPU scans: the scan walks the tables the others run on. */
+		hidden = v->index ? 0 : ageing_maybe_scan(v, now + g->tsc_offset);
 		if (hidden)  /* the scan is the host's work: the guest's clock does not see it */
-			guest_set_tsc_offset(g, g->tsc_offset - hidden);
-		event_entry(g);
-		timer = min_nonzero(devices_next_event(g), ageing_next_event(g, now + g->tsc_offset));
+			guest_set_tsc_offset(v, g->tsc_offset - hidden);
+		event_entry(v);
+		timer = min_nonzero(devices_next_event(v), ageing_next_event(g, now + g->tsc_offset));
 		deadline = min_nonzero(slice_end, timer ? timer - g->tsc_offset : 0);
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
 		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);
 
 		t_enter = rdtsc();
-		rc = vmx_enter(&g->regs, g->launched);
+		rc = vmx_enter(&v->regs, v->launched);
 		t_exit = rdtsc();
-		g->run_tsc += t_exit - t_enter;
+		guest_stat_add(&g->run_tsc, t_exit - t_enter);
 		if (rc) {
-			report_entry_failure(g, rc, 0);
+			report_entry_failure(v, rc, 0);
 			guest_end(g, 0, "VM entry failed (VMfail)");
 			return;
 		}
 		reason = vmcs_read32(VM_EXIT_REASON);
 		if (reason & EXIT_REASON_FAILED_ENTRY) {
-			report_entry_failure(g, 0, reason);
+			report_entry_failure(v, 0, reason);
 			guest_end(g, 0, "VM entry failed: %s", vmx_exit_reason_name(reason & 0xffff));
 			return;
 		}
-		g->launched = true;
-		g->regs.rsp = vmcs_readn(GUEST_RSP);
+		v->launched = true;
+		v->regs.rsp = vmcs_readn(GUEST_RSP);
 		sync_long_mode();
 		e = (struct vmexit){
 			.reason = reason & 0xffff,
@@ -364,24 +395,26 @@ void vcpu_run_slice(struct guest *g, u64 slice_tsc)
 			.guest_rip = vmcs_readn(GUEST_RIP),
 			.tsc = t_exit,
 		};
-		event_exit(g, &e);
-		vmx_record_exit(g, &e);
+		event_exit(v, &e);
+		vmx_record_exit(v, &e);
 		if (hv_config.log_level == LOG_DEBUG)
 			log_printf(g->cfg.name, "exit %u (%s) qual %#llx rip %#llx", e.reason,
 				   vmx_exit_reason_name(e.reason), (unsigned long long)e.qualification,
 				   (unsigned long long)e.guest_rip);
-		action = vmx_handle_exit(g, &e);
+		action = vmx_handle_exit(v, &e);
 		now = rdtsc();
 		if (e.reason < EXIT_REASON_COUNT)
-			g->exit_tsc[e.reason] += now - t_exit;
+			guest_stat_add(&g->exit_tsc[e.reason], now - t_exit);
 		/* Everything since the last look was spent on this guest. */
 		watchdog_account(g, now - accounted);
 		accounted = now;
-		if (action == EXIT_ENDED || g->state == GUEST_DONE || watchdog_expired(g))
+		if (action == EXIT_ENDED || g->state == GUEST_DONE || watchdog_expired(v))
 			return;
-		vmcs_writen(GUEST_RSP, g->regs.rsp);
+		vmcs_writen(GUEST_RSP, v->regs.rsp);
 		if (action == EXIT_YIELD || now >= slice_end) {
-			if (g->state == GUEST_RUNNABLE)
+			/* Its clock stops while it waits, unless another vCPU runs. */
+			if (v->state == VCPU_RUNNABLE &&
+			    __atomic_load_n(&g->vcpus_running, __ATOMIC_ACQUIRE) == 1)
 				g->waiting_since = now;
 			return;
 		}

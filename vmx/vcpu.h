@@ -1,4 +1,4 @@
-/* One guest's vCPU on VMX: its VMCS, and running it for a time slice (vmx/vcpu.c). */
+/* A guest's vCPUs on VMX: their VMCSs, and running one for a time slice (vmx/vcpu.c). */
 #ifndef VMX_VCPU_H
 #define VMX_VCPU_H
 
@@ -15,11 +15,14 @@ struct guest_boot_state {
 };
 
 /* After the guest's memory virtualization (g->mmu) is set up. */
-bool vcpu_create(struct guest *g, const struct guest_boot_state *s);
-void vcpu_destroy(struct guest *g);
-/* Run g until its slice ends, it halts or it ends. */
-void vcpu_run_slice(struct guest *g, u64 slice_tsc);
-/* g leaves this CPU (VMCLEAR): any CPU may run it next. */
-void vcpu_put(struct guest *g);
+bool vcpu_create(struct vcpu *v, const struct guest_boot_state *s);
+void vcpu_destroy(struct vcpu *v);
+/* Run v until its slice ends, it halts or its guest ends. */
+void vcpu_run_slice(struct vcpu *v, u64 slice_tsc);
+/* Flush the translations of every vCPU of g tagged on this CPU (one
+ * address, or all); the others flush on their next entry. */
+void vcpu_flush_guest_tlb(struct guest *g, bool one_address, u64 gva);
+/* v leaves this CPU (VMCLEAR): any CPU may run it next. */
+void vcpu_put(struct vcpu *v);
 
 #endif

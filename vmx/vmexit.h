@@ -82,6 +82,6 @@ enum exit_action {
 	EXIT_ENDED,    /* the guest is done (guest_end was called) */
 };
 
-typedef enum exit_action (*exit_handler)(struct guest *g, struct vmexit *e);
+typedef enum exit_action (*exit_handler)(struct vcpu *v, struct vmexit *e);
 
 #endif

@@ -56,16 +56,22 @@ static void window_delta(const struct guest *g, struct guest_window *d)
 
 void watchdog_account(struct guest *g, u64 ticks)
 {
-	g->used_tsc += ticks;
-	if (g->used_tsc - g->window_start.used_tsc < ms_to_tsc(WINDOW_MS))
+	/* The window moves under stat_lock: vCPUs may account at once. */
+	if (guest_stat_add(&g->used_tsc, ticks) + ticks - g->window_start.used_tsc <
+	    ms_to_tsc(WINDOW_MS))
 		return;
-	window_delta(g, &g->last_window);
-	snapshot(g, &g->window_start);
+	spin_lock(&g->stat_lock);
+	if (g->used_tsc - g->window_start.used_tsc >= ms_to_tsc(WINDOW_MS)) {
+		window_delta(g, &g->last_window);
+		snapshot(g, &g->window_start);
+	}
+	spin_unlock(&g->stat_lock);
 }
 
 /* The guest's doings in the last window (a young current one is too short to say). */
-static void describe(struct guest *g, char *buf, size_t len)
+static void describe(struct vcpu *v, char *buf, size_t len)
 {
+	struct guest *g = v->g;
 	struct guest_window w;
 	u64 exits = 0, top = 0, ms, hv_pct;
 	int top_reason = 0;
@@ -88,9 +94,9 @@ static void describe(struct guest *g, char *buf, size_t len)
 	if (w.irqs >= 100 && w.irqs * 4 >= exits && hv_pct >= 50) {
 		snprintf(buf, len, "interrupt storm: %llu %s interrupts (vector %#x) in %llu ms, "
 			 "taken at RIP %#llx; %llu%% of its time went to delivering them",
-			 (unsigned long long)w.irqs, devices_vector_source(g, g->last_irq_vector),
-			 g->last_irq_vector, (unsigned long long)ms,
-			 (unsigned long long)g->last_irq_rip, (unsigned long long)hv_pct);
+			 (unsigned long long)w.irqs, devices_vector_source(v, v->last_irq_vector),
+			 v->last_irq_vector, (unsigned long long)ms,
+			 (unsigned long long)v->last_irq_rip, (unsigned long long)hv_pct);
 	} else if (top_reason == EXIT_REASON_PREEMPTION_TIMER || !exits) {
 		snprintf(buf, len, "running without exits at RIP %#llx with interrupts %s "
 			 "(%llu exits in %llu ms, all time-slice ends)", (unsigned long long)rip,
@@ -104,13 +110,14 @@ static void describe(struct guest *g, char *buf, size_t len)
 	}
 }
 
-bool watchdog_expired(struct guest *g)
+bool watchdog_expired(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	char what[160];
 
 	if (g->used_tsc <= ms_to_tsc(limit_ms(g)))
 		return false;
-	describe(g, what, sizeof(what));
+	describe(v, what, sizeof(what));
 	guest_end(g, 0, "still running after %llu ms (%s; %llu ms of it in the hypervisor on its "
 		  "behalf): %s", (unsigned long long)limit_ms(g),
 		  g->cfg.timeout_ms ? "its timeout_ms" : "guest_timeout_ms",

@@ -9,6 +9,6 @@ void watchdog_account(struct guest *g, u64 ticks);
 /* Past its limit (timeout_ms, else guest_timeout_ms)? Then it is ended with a
  * message naming what it did lately, and this returns true. g's VMCS must be
  * current. */
-bool watchdog_expired(struct guest *g);
+bool watchdog_expired(struct vcpu *v);
 
 #endif

@@ -17,8 +17,8 @@ struct cpu_local {
 	u32 index;               /* position in cpu_locals[] */
 	u32 apic_id;
 	void *vmxon_region;      /* vmx/vmx.c */
-	void *current_vmcs;      /* vmx/vcpu.c: the guest whose VMCS is current here */
-	void *loaded_guest;      /* core/run.c: whose FPU, MSR and debug registers are loaded */
+	void *current_vmcs;      /* vmx/vcpu.c: the vCPU whose VMCS is current here */
+	void *loaded_vcpu;       /* core/run.c: whose FPU, MSR and debug registers are loaded */
 };
 
 extern struct cpu_local cpu_locals[SMP_MAX_CPUS];
