@@ -637,6 +637,9 @@ static void resync_gfn(struct shadow_mmu *mmu, u64 gfn)
 			next = sp_next_indirect(sp->hash_next, gfn);
 			sp_zap(mmu, sp);
 		}
+		/* A pinned root stays, emptied: still a table, written only through us. */
+		if (sp_first_indirect(mmu, gfn))
+			sp_write_protect_gfn(mmu, gfn);
 		sp_commit_zap(mmu);
 	} else {
 		sp_write_protect_gfn(mmu, gfn);
@@ -711,9 +714,22 @@ static void sync_gva(struct shadow_vcpu *v, u64 gva)
 }
 
 /*
+ * A long-mode root that no vCPU runs on (kept by the root cache, or not
+ * pinned at all): no CPU can walk it, nor use what it cached from it, since
+ * the MOV to CR3 that left it flushed the non-global translations and the
+ * paging-structure caches (SDM 4.10.4.1), and none comes back to it but by
+ * a MOV to CR3, which resyncs every out-of-sync table first.
+ */
+static bool root_at_rest(struct shadow_mmu *mmu, const struct shadow_page *sp)
+{
+	return sp->role.level == 4 && !sp_root_running(mmu, sp);
+}
+
+/*
  * A write to a shadowed guest leaf table (opt.unsync): leave it writable
  * instead of emulating this and the writes that follow, as KVM does for 4K
- * tables. Only leaf tables, never a root, at most SHADOW_UNSYNC_MAX pages
+ * tables. Only leaf tables and roots at rest (a fork builds or clears the
+ * root of a process that is not running), at most SHADOW_UNSYNC_MAX pages
  * (the oldest is resynced to make room). Its sptes may then be stale: a
  * CPU may also use stale translations until the guest invalidates them,
  * and a fault walks the guest tables anyway.
@@ -727,7 +743,7 @@ static bool try_unsync(struct shadow_mmu *mmu, u64 gfn)
 	if (!mmu->opt.unsync)
 		return false;
 	for (sp = sp_first_indirect(mmu, gfn); sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
-		if (!sp_is_leaf_table(sp) || sp->root_count)
+		if (!(sp_is_leaf_table(sp) && !sp->root_count) && !root_at_rest(mmu, sp))
 			return false;
 		n++;
 	}
@@ -1253,18 +1269,22 @@ static bool leaf_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i,
 	return false;
 }
 
+/* A link of sp: to a live child that lists it; and, but out of sync, the one derived. */
 static bool child_ok(struct shadow_mmu *mmu, const struct shadow_page *sp, int i, u64 spte)
 {
 	struct shadow_page *child = (struct shadow_page *)(uintptr_t)sp->aux[i];
 	struct derived d, alias;
 	union shadow_role stricter;
 
+	if (!child || child->zapped || (spte & ~PTE_A) != table_spte(sp, child) ||
+	    parents_count(child, &sp->spt[i]) != 1)
+		return false;
+	if (sp->unsync)
+		return true;	/* a root at rest: stale until resynced */
 	/* A guest large page may be a splinter even where a 2 MiB spte could map it. */
 	derive(mmu, sp, i, DERIVE_SPLIT, &d);
 	derive(mmu, sp, i, DERIVE_SPLIT | DERIVE_ALIAS, &alias);
-	if (d.kind != DERIVED_CHILD || !child || child->zapped ||
-	    (spte & ~PTE_A) != table_spte(sp, child) ||
-	    child->gfn != d.gfn || parents_count(child, &sp->spt[i]) != 1)
+	if (d.kind != DERIVED_CHILD || child->gfn != d.gfn)
 		return false;
 	stricter = d.role;
 	stricter.access &= ~SHADOW_ACC_W;	/* splinter built before the guest D bit */

@@ -714,6 +714,54 @@ TEST(large_pages_2m_sptes)
 	}
 }
 
+/*
+ * A root no vCPU runs on (kept by the root cache) goes out of sync when
+ * written, as a leaf table does; the running root is still emulated. The
+ * MOV to CR3 that comes back to it resyncs it first.
+ */
+TEST(unsync_root_at_rest)
+{
+	struct shadow_fault f;
+
+	for (int on = 1; on >= 0; on--) {
+		long_mode_setup(64);
+		fx.mmu.opt.unsync = on;
+		fx.mmu.opt.prefetch = false;
+		/* gva 0x6000 maps root A (frame 1); root B (frame 5) shares its PDPT. */
+		store64(&fx.mmu, 0x4000 + 8 * 6, 0x1000 | PTE_P | PTE_W | PTE_A | PTE_D);
+		store64(&fx.mmu, 0x5000, 0x2000 | PTE_P | PTE_W | PTE_U);
+		CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));
+		CHECK(compare_access(&fx.v, 0x6000, 0, false));
+		/* Root A runs: a write to it is emulated, out of sync or not. */
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x6010, GACC_WRITE, false, &f), SHADOW_EMULATE_WRITE);
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x5000), SHADOW_CR_OK);
+		CHECK(compare_access(&fx.v, 0x6000, 0, false));
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x6008, GACC_WRITE, false, &f),
+			 on ? SHADOW_FIXED : SHADOW_EMULATE_WRITE);
+		CHECK_EQ(shadow_gfn_is_write_protected(&fx.mmu, 1), !on);
+		CHECK_EQ(fx.mmu.stats.unsynced, (u64)on);
+		/* The guest links PML4 entry 1 of root A with plain stores, then runs on it. */
+		store64(&fx.mmu, 0x1008, 0x2000 | PTE_P | PTE_W | PTE_U);
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+		CHECK(shadow_gfn_is_write_protected(&fx.mmu, 1));
+		CHECK_EQ(fx.mmu.stats.resyncs, (u64)on);
+		CHECK(compare_access(&fx.v, 0x8000001000ull, GACC_USER, false));
+		CHECK(compare_access(&fx.v, 0x8000001000ull, GACC_USER | GACC_WRITE, false));
+		/* Cleared while at rest: resynced empty, still write-protected (pinned). */
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x5000), SHADOW_CR_OK);
+		CHECK(compare_access(&fx.v, 0x6000, 0, false));
+		CHECK_EQ(shadow_page_fault(&fx.v, 0x6000, GACC_WRITE, false, &f),
+			 on ? SHADOW_FIXED : SHADOW_EMULATE_WRITE);
+		guest_store(&fx.mmu, 0x1000, (u8[4096]){ 0 }, 4096);
+		CHECK_EQ(shadow_set_cr3(&fx.v, 0x1000), SHADOW_CR_OK);
+		CHECK(shadow_gfn_is_write_protected(&fx.mmu, 1));
+		CHECK(compare_access(&fx.v, 0x1000, GACC_USER, false));	/* #PF now */
+		CHECK_EQ(shadow_audit(&fx.mmu), 0);
+		teardown();
+	}
+}
+
 TEST(write_protect_and_in_place_update)
 {
 	long_mode_setup(64);
