@@ -67,7 +67,7 @@ struct shadow_stats {
 	u64 prefetched;		/* sptes filled by prefetch, not by their own fault */
 	u64 large_mapped;	/* 2 MiB sptes installed (opt.largepages) */
 	u64 large_split;	/* ...dropped because a frame inside became a shadowed table */
-	u64 unsynced;		/* guest leaf tables left writable (out of sync) */
+	u64 unsynced;		/* guest leaf tables and roots at rest left writable (out of sync) */
 	u64 resyncs;		/* ...brought back in sync (write-protected, re-derived) */
 	u64 pages_created;
 	u64 pages_zapped;
@@ -169,8 +169,8 @@ struct shadow_page {
 	bool age_used, flood_used;
 	u64 present[PT_ENTRIES / 64];	/* which sptes are present (spage.c) */
 	bool zapped;
-	bool unsync;		/* leaf table the guest writes directly: its sptes may be
-				 * stale until resync (shadow.c), on mmu->unsync[] */
+	bool unsync;		/* leaf table or root at rest the guest writes directly: its
+				 * sptes may be stale until resync (shadow.c), on mmu->unsync[] */
 	u64 created;		/* creation sequence number */
 	u64 pdpte[4];		/* PAE guest roots: the PDPTEs the entries were built from */
 };
@@ -273,8 +273,8 @@ struct shadow_options {
 			 * through the shadow tables where they tell, no guest walk */
 	bool prefetch;	/* a fault also fills neighbours whose guest entries are
 			 * accessed already (shadow.c says which) */
-	bool unsync;	/* a written guest leaf table is left writable (out of sync)
-			 * until the guest's next TLB invalidation */
+	bool unsync;	/* a written guest leaf table (or root at rest) is left writable
+			 * (out of sync) until the guest's next TLB invalidation */
 	bool largepages;	/* a guest 2 MiB (or larger) page is shadowed by 2 MiB sptes
 				 * where host->gfn_to_hpa_large() allows and no frame inside
 				 * is a shadowed table; set before the first root is built */
