@@ -63,6 +63,26 @@ static struct gwalk_ctx role_ctx(const struct shadow_mmu *mmu, union shadow_role
 	return ctx;
 }
 
+/* The entry decoding of role's paging mode (computed the first time it is asked for). */
+static const struct shadow_decode *role_decode(struct shadow_mmu *mmu, union shadow_role role)
+{
+	struct shadow_decode *dec = &mmu->decode[role.guest_mode | role.efer_nx << 2 |
+						 role.cr4_pse << 3];
+
+	if (dec->valid)
+		return dec;
+	dec->ctx = role_ctx(mmu, role);
+	for (int level = 1; level <= gwalk_top_level(role.guest_mode); level++) {
+		dec->rsvd[level][0] = gwalk_entry_rsvd_mask(&dec->ctx, level, false);
+		if (level > 1 && gwalk_entry_is_large(&dec->ctx, level, PTE_PS)) {
+			dec->large_levels |= BIT(level);
+			dec->rsvd[level][1] = gwalk_entry_rsvd_mask(&dec->ctx, level, true);
+		}
+	}
+	dec->valid = true;
+	return dec;
+}
+
 static union shadow_role direct_role(int level, u8 access, u8 pat, bool global)
 {
 	union shadow_role role = { .word = 0 };
@@ -257,21 +277,23 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 {
 	bool alias = flags & DERIVE_ALIAS;
 	union shadow_role role = sp->role;
-	struct gwalk_ctx ctx;
+	const struct shadow_decode *dec;
+	const struct gwalk_ctx *ctx;
 	int level = role.level;
 	bool split = guest_entry_split(role), large;
 	u8 acc;
 
 	if (!(pte & PTE_P) || !(pte & PTE_A))
 		return;
-	ctx = role_ctx(mmu, role);
-	large = gwalk_entry_is_large(&ctx, level, pte);
-	if (pte & gwalk_entry_rsvd_mask(&ctx, level, large))
+	dec = role_decode(mmu, role);
+	ctx = &dec->ctx;
+	large = (pte & PTE_PS) && (dec->large_levels & BIT(level));
+	if (pte & dec->rsvd[level][large])
 		return;
-	acc = role.access & entry_access(&ctx, pte);
+	acc = role.access & entry_access(ctx, pte);
 	if (level == 1) {
 		d->kind = DERIVED_LEAF;
-		d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
+		d->gfn = gwalk_entry_addr(ctx, level, pte, false) >> PAGE_SHIFT;
 		d->access = leaf_access(role, acc, pte & PTE_D, alias);
 		d->attr = pat_attr(entry_pat_index(pte, false), false) | (pte & PTE_G);
 		return;
@@ -281,7 +303,7 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 		/* This spte maps part (i & 1) of a 4 MiB page: one 2 MiB leaf, or a splinter. */
 		u8 leaf_acc = leaf_access(role, acc, pte & PTE_D, alias);
 
-		d->gfn = (gwalk_entry_addr(&ctx, level, pte, true) >> PAGE_SHIFT) +
+		d->gfn = (gwalk_entry_addr(ctx, level, pte, true) >> PAGE_SHIFT) +
 			 (split ? (u64)(i & 1) * PT_ENTRIES : 0);
 		if (level == 2 && large_ok(mmu, d->gfn, flags)) {
 			derive_large(d, d->gfn, leaf_acc, entry_pat_index(pte, true), pte & PTE_G);
@@ -290,7 +312,7 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 		d->role = direct_role(level - 1, leaf_acc, entry_pat_index(pte, true), pte & PTE_G);
 		return;
 	}
-	d->gfn = gwalk_entry_addr(&ctx, level, pte, false) >> PAGE_SHIFT;
+	d->gfn = gwalk_entry_addr(ctx, level, pte, false) >> PAGE_SHIFT;
 	d->role = role;
 	d->role.level = level - 1;
 	d->role.access = acc;

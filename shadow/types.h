@@ -280,6 +280,20 @@ struct shadow_options {
 				 * is a shadowed table; set before the first root is built */
 };
 
+/*
+ * How guest entries decode under one paging mode as a role records it
+ * (guest_mode, efer_nx, cr4_pse): derived once per MMU (shadow.c), so
+ * deriving an spte does not rebuild a walker context and its masks.
+ */
+struct shadow_decode {
+	bool valid;
+	u8 large_levels;	/* BIT(level): PS there maps a page */
+	struct gwalk_ctx ctx;	/* the walker context of the mode */
+	u64 rsvd[SHADOW_MAX_LEVEL + 1][2];	/* reserved bits by level, [large] */
+};
+
+#define SHADOW_DECODES 16	/* guest_mode (2 bits), efer_nx, cr4_pse */
+
 struct shadow_mmu {
 	struct shadow_host *host;
 	u8 maxphyaddr;
@@ -303,6 +317,7 @@ struct shadow_mmu {
 		u64 hpa;
 	} unsync_snap[SHADOW_UNSYNC_MAX];
 	u32 unsync_count;
+	struct shadow_decode decode[SHADOW_DECODES];
 };
 
 struct shadow_vcpu {
