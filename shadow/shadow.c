@@ -1126,8 +1126,8 @@ enum shadow_cr_result shadow_set_cr3(struct shadow_vcpu *v, u64 cr3)
 		return SHADOW_CR_NO_MEMORY;
 	}
 	/* MOV CR3 drops non-global translations (SDM 4.10.4.1); PCIDs are not kept. */
-	v->mmu->host->flush_tlb(v->mmu->host, (v->ctx.cr4 & CR4_PGE) ? SHADOW_FLUSH_NONGLOBAL
-								      : SHADOW_FLUSH_VCPU, 0);
+	v->mmu->host->flush_tlb(v->mmu->host, v, (v->ctx.cr4 & CR4_PGE) ? SHADOW_FLUSH_NONGLOBAL
+									 : SHADOW_FLUSH_VCPU, 0);
 	return SHADOW_CR_OK;
 }
 
@@ -1153,7 +1153,7 @@ enum shadow_cr_result shadow_set_mode(struct shadow_vcpu *v, u64 cr0, u64 cr4, u
 		v->ctx = old;
 		return SHADOW_CR_NO_MEMORY;
 	}
-	v->mmu->host->flush_tlb(v->mmu->host, SHADOW_FLUSH_VCPU, 0);
+	v->mmu->host->flush_tlb(v->mmu->host, v, SHADOW_FLUSH_VCPU, 0);
 	return SHADOW_CR_OK;
 }
 
@@ -1175,7 +1175,7 @@ void shadow_invlpg(struct shadow_vcpu *v, u64 gva)
 {
 	/* Only out-of-sync tables may be stale; then the real TLB needs the flush. */
 	sync_gva(v, gva);
-	v->mmu->host->flush_tlb(v->mmu->host, SHADOW_FLUSH_GVA, gva);
+	v->mmu->host->flush_tlb(v->mmu->host, v, SHADOW_FLUSH_GVA, gva);
 }
 
 void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva)
@@ -1188,13 +1188,13 @@ void shadow_invpcid(struct shadow_vcpu *v, int type, u64 gva)
 		resync_all(v->mmu);
 	switch (type) {
 	case 0:		/* one address */
-		host->flush_tlb(host, SHADOW_FLUSH_GVA, gva);
+		host->flush_tlb(host, v, SHADOW_FLUSH_GVA, gva);
 		break;
 	case 2:		/* everything, globals included */
-		host->flush_tlb(host, SHADOW_FLUSH_VCPU, 0);
+		host->flush_tlb(host, v, SHADOW_FLUSH_VCPU, 0);
 		break;
 	default:	/* 1: one PCID, 3: all PCIDs; globals kept either way */
-		host->flush_tlb(host, SHADOW_FLUSH_NONGLOBAL, 0);
+		host->flush_tlb(host, v, SHADOW_FLUSH_NONGLOBAL, 0);
 		break;
 	}
 }

@@ -321,7 +321,7 @@ static void region_split(struct shadow_mmu *mmu, u64 gfn)
 		any = true;
 	}
 	if (any)
-		mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+		sp_flush_guest(mmu);
 }
 
 bool sp_large_allowed(struct shadow_mmu *mmu, u64 gfn)
@@ -470,14 +470,26 @@ static void remove_write_access(struct shadow_mmu *mmu, u64 *spte, void *changed
 	}
 }
 
-/* gfn now holds a shadowed guest table: no spte may let the guest write it. */
-void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn)
+bool sp_remove_write(struct shadow_mmu *mmu, u64 gfn)
 {
 	bool changed = false;
 
 	rmap_for_each(mmu, gfn, remove_write_access, &changed);
-	if (changed)
-		mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+	return changed;
+}
+
+/* gfn now holds a shadowed guest table: no spte may let the guest write it. */
+void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn)
+{
+	if (sp_remove_write(mmu, gfn))
+		sp_flush_guest(mmu);
+}
+
+void sp_flush_guest(struct shadow_mmu *mmu)
+{
+	mmu->flush_pending = false;	/* cleared A bits count from here on */
+	mmu->stats.guest_flushes++;
+	mmu->host->flush_tlb(mmu->host, NULL, SHADOW_FLUSH_GUEST, 0);
 }
 
 static void restore_write(struct shadow_mmu *mmu, u64 *spte, void *arg)
@@ -770,8 +782,7 @@ void sp_commit_zap(struct shadow_mmu *mmu)
 	 * a cached translation instead of setting a cleared A bit again. */
 	if (mmu->flush_pending && !mmu->zap_pending)
 		mmu->stats.accessed_flushes++;
-	mmu->flush_pending = false;
-	mmu->host->flush_tlb(mmu->host, SHADOW_FLUSH_GUEST, 0);
+	sp_flush_guest(mmu);
 	while (mmu->zap_pending) {
 		struct shadow_page *sp = mmu->zap_pending;
 

@@ -117,6 +117,12 @@ u32 sp_large_tables(struct shadow_mmu *mmu, u64 gfn);
 
 /* gfn holds a shadowed table again: remove write access to it (flushes if any). */
 void sp_write_protect_gfn(struct shadow_mmu *mmu, u64 gfn);
+/* The same without the flush: true if an spte lost W (sp_flush_guest() owed
+ * before the protection may be relied on). Lets a caller protect several
+ * frames under one flush. */
+bool sp_remove_write(struct shadow_mmu *mmu, u64 gfn);
+/* One guest-wide flush (every vCPU, synchronous: shadow_host.flush_tlb). */
+void sp_flush_guest(struct shadow_mmu *mmu);
 /* gfn may be written directly: sptes that may write it get W back. */
 void sp_restore_write(struct shadow_mmu *mmu, u64 gfn);
 /*

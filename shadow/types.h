@@ -18,13 +18,19 @@
 #define SHADOW_PREFETCH 8	/* splinters: sptes a fault fills together (aligned group) */
 #define SHADOW_UNSYNC_MAX 8	/* shadow pages out of sync at once (oldest resynced first) */
 
+struct shadow_vcpu;
+
 enum shadow_flush {
-	SHADOW_FLUSH_GVA,	/* current vCPU: one linear address, global or not (INVLPG) */
-	SHADOW_FLUSH_NONGLOBAL,	/* current vCPU: all but global translations */
-	SHADOW_FLUSH_VCPU,	/* current vCPU: everything */
-	SHADOW_FLUSH_GUEST,	/* every vCPU of the guest, TLBs and paging-structure
-				 * caches; sent before shadow tables are freed and after
-				 * sptes lose write access */
+	SHADOW_FLUSH_GVA,	/* vCPU v only: one linear address, global or not (INVLPG) */
+	SHADOW_FLUSH_NONGLOBAL,	/* vCPU v only: all but global translations */
+	SHADOW_FLUSH_VCPU,	/* vCPU v only: everything */
+	SHADOW_FLUSH_GUEST,	/* every vCPU of the guest (v NULL), TLBs and paging-
+				 * structure caches, synchronous: on return no vCPU runs
+				 * on translations from before the call (each in guest
+				 * mode was kicked out and waited for; each flushes before
+				 * it enters again). Sent before shadow tables are freed,
+				 * after sptes lose write access (then guest entries are
+				 * read) and after A bits are cleared */
 };
 
 /*
@@ -46,7 +52,10 @@ struct shadow_host {
 	 * 2 MiB-aligned on the host, one memory type over it (SDM 13.11.9);
 	 * SHADOW_NO_RAM otherwise. NULL: never (no 2 MiB sptes). */
 	u64 (*gfn_to_hpa_large)(struct shadow_host *host, u64 gfn);
-	void (*flush_tlb)(struct shadow_host *host, enum shadow_flush what, u64 gva);
+	/* v: the vCPU whose instruction asks (it runs this call on its own
+	 * CPU), NULL with SHADOW_FLUSH_GUEST. */
+	void (*flush_tlb)(struct shadow_host *host, struct shadow_vcpu *v, enum shadow_flush what,
+			  u64 gva);
 	/* Guest RAM as the hypervisor sees it (for guest tables). */
 	struct guest_mem *mem;
 };
@@ -104,6 +113,7 @@ struct shadow_stats {
 	/* Guest-wide flushes asked for because A bits the CPU had set were cleared
 	 * (reclaim, flood and ageing passes; spage.c batches them). */
 	u64 accessed_flushes;
+	u64 guest_flushes;	/* SHADOW_FLUSH_GUEST requests, all causes (sp_flush_guest()) */
 };
 
 /* Which parts of a translation a shadow page depends on (its lookup key with gfn). */

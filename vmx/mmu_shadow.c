@@ -183,8 +183,10 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
  * translations (SDM 29.4.3.1), so there is nothing to do; with VPID the
  * guest's tag is flushed explicitly.
  */
-static void host_flush_tlb(struct shadow_host *h, enum shadow_flush what, u64 gva)
+static void host_flush_tlb(struct shadow_host *h, struct shadow_vcpu *v, enum shadow_flush what,
+			   u64 gva)
 {
+	(void)v;  /* the guest-wide flush below covers the asking vCPU too */
 	vcpu_flush_guest_tlb(shadow_of(h)->g, what == SHADOW_FLUSH_GVA, gva);
 }
 

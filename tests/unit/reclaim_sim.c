@@ -69,8 +69,10 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 	return gfn < SIM_RAM_PAGES ? guest_of(h)->ram_hpa + gfn * 4096 : SHADOW_NO_RAM;
 }
 
-static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
+static void host_flush(struct shadow_host *h, struct shadow_vcpu *v, enum shadow_flush what,
+		       u64 gva)
 {
+	(void)v;	/* one vCPU */
 	sim_cpu_flush(&guest_of(h)->cpu, what, gva);
 }
 

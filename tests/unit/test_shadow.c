@@ -85,9 +85,12 @@ static u64 host_gfn_to_hpa_large(struct shadow_host *h, u64 gfn)
 	return RAM_HPA + gfn * 4096;
 }
 
-static void host_flush(struct shadow_host *h, enum shadow_flush what, u64 gva)
+static void host_flush(struct shadow_host *h, struct shadow_vcpu *v, enum shadow_flush what,
+		       u64 gva)
 {
 	struct test_host *t = (struct test_host *)h;
+
+	(void)v;	/* one vCPU */
 
 	t->flushes[what]++;
 	t->last_gva = gva;
