@@ -39,6 +39,7 @@ struct derived {
 	u8 access;	/* SHADOW_ACC_* of a leaf */
 	u64 attr;	/* PWT, PCD, PAT, G of a leaf */
 	bool large;	/* a 2 MiB leaf at level 2 (opt.largepages), gfn its first frame */
+	u64 pte;	/* the guest entry it was derived from (indirect pages) */
 };
 
 /* How derive() decides. */
@@ -243,8 +244,13 @@ static void derive_direct(struct shadow_mmu *mmu, const struct shadow_page *sp, 
 		derive_large(d, d->gfn, sp->role.access, sp->role.pat, sp->role.global);
 }
 
-/* Spte i of an out-of-sync sp was just derived afresh: its snapshot entry follows. */
-static void snap_follow(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
+/*
+ * Spte i of an out-of-sync sp was just derived afresh from guest entry pte:
+ * its snapshot entry records that value, not a new read of guest memory.
+ * Other vCPUs write out-of-sync tables directly meanwhile; a newer value
+ * recorded here would make the resync skip the stale spte.
+ */
+static void snap_follow(struct shadow_mmu *mmu, struct shadow_page *sp, int i, u64 pte)
 {
 	struct table_view t;
 	u64 idx;
@@ -255,10 +261,13 @@ static void snap_follow(struct shadow_mmu *mmu, struct shadow_page *sp, int i)
 		return;
 	idx = (t.base + (u64)i) >> t.split;
 	snap = (u8 *)sp_unsync_snap(mmu, sp);
-	if (t.small)
-		memcpy(snap + idx * 4, t.page + idx * 4, 4);
-	else
-		memcpy(snap + idx * 8, t.page + idx * 8, 8);
+	if (t.small) {
+		u32 small = (u32)pte;
+
+		memcpy(snap + idx * 4, &small, 4);
+	} else {
+		memcpy(snap + idx * 8, &pte, 8);
+	}
 }
 
 /* Guest entry i of sp's table as it is in guest memory now. */
@@ -283,6 +292,7 @@ static void derive_guest(struct shadow_mmu *mmu, const struct shadow_page *sp, i
 	bool split = guest_entry_split(role), large;
 	u8 acc;
 
+	d->pte = pte;
 	if (!(pte & PTE_P) || !(pte & PTE_A))
 		return;
 	dec = role_decode(mmu, role);
@@ -415,6 +425,17 @@ static enum apply_result apply(struct shadow_mmu *mmu, struct shadow_page *sp, i
 		break;
 	}
 	child = sp_find(mmu, d->gfn, d->role);
+	if (child && child->unsync &&
+	    (!spte_present(sp->spt[i]) || sp->aux[i] != (u64)(uintptr_t)child)) {
+		/*
+		 * Linked into a new path: a vCPU walking it may hold only
+		 * translations valid now (SDM 4.10.4), but the sptes may lag the
+		 * guest writes not yet invalidated elsewhere (KVM syncs an unsync
+		 * page it links too). Zapped if the guest cleared it meanwhile.
+		 */
+		resync_gfn(mmu, d->gfn);
+		child = sp_find(mmu, d->gfn, d->role);
+	}
 	if (!child && create) {
 		resync_gfn(mmu, d->gfn);	/* a frame shadowed twice is write-protected */
 		child = sp_create(mmu, d->gfn, d->role);
@@ -541,7 +562,7 @@ static enum apply_result install(struct shadow_vcpu *v, u64 gva, bool alias,
 		}
 		r = apply(mmu, sp, i, &d, true, &child, &created);
 		if (sp->unsync)
-			snap_follow(mmu, sp, i);
+			snap_follow(mmu, sp, i, d.pte);
 		if (r == APPLIED && d.kind == DERIVED_LEAF && mmu->opt.prefetch) {
 			/*
 			 * Which neighbours, from measurements (BENCHMARKS.md): the
@@ -629,76 +650,114 @@ bool shadow_translate_cached(struct shadow_vcpu *v, u64 gva, u32 access, bool rf
 
 /* ---- out-of-sync leaf tables ------------------------------------------- */
 
+/* A shadow page taken off the unsync list, with its snapshot, to re-derive. */
+struct resync {
+	struct shadow_page *sp;
+	struct shadow_snap snap;
+};
+
 /*
- * Bring gfn's shadows back in sync (opt.unsync): write-protect the frame
- * first, then re-derive every spte from the entries as they are now.
+ * First half of bringing gfn's shadows back in sync (opt.unsync): they
+ * leave the unsync list into r (their count returned) and the frame is
+ * write-protected (*flush: a guest-wide flush is owed before its entries
+ * may be read: another vCPU may still write through a cached writable
+ * translation). A frame the guest cleared while out of sync (a torn-down
+ * table) has its shadows zapped instead, as an emulated clear of the whole
+ * page would (*zapped: sp_commit_zap() owed).
  */
-static void resync_gfn(struct shadow_mmu *mmu, u64 gfn)
+static u32 resync_begin(struct shadow_mmu *mmu, u64 gfn, struct resync *r, bool *flush,
+			bool *zapped)
 {
 	struct shadow_page *first = sp_first_indirect(mmu, gfn), *sp, *next;
-	struct shadow_page *pages[SHADOW_UNSYNC_MAX];
-	struct shadow_snap snaps[SHADOW_UNSYNC_MAX];
 	const u8 *page;
 	u32 n = 0;
 
 	/* The ones out of sync (all of the frame's, but after a failed unsync). */
 	for (sp = first; sp; sp = sp_next_indirect(sp->hash_next, gfn)) {
 		if (sp->unsync) {
-			pages[n] = sp;
-			sp_unsync_del(mmu, sp, &snaps[n++]);
+			r[n].sp = sp;
+			sp_unsync_del(mmu, sp, &r[n++].snap);
 		}
 	}
 	if (!n)
-		return;
+		return 0;
 	mmu->stats.resyncs++;
 	page = mmu->host->mem->gfn_to_hva(mmu->host->mem, gfn);
 	if (page && all_zero(page, PAGE_SIZE)) {
-		/* Cleared while out of sync (a torn-down table): drop its shadows,
-		 * as an emulated clear of the whole page would. */
 		for (sp = first; sp; sp = next) {
 			next = sp_next_indirect(sp->hash_next, gfn);
 			sp_zap(mmu, sp);
 		}
-		/* A pinned root stays, emptied: still a table, written only through us. */
+		/* A pinned root stays, emptied: still a table, written only through
+		 * us (the zap's flush covers its protection too). */
 		if (sp_first_indirect(mmu, gfn))
-			sp_write_protect_gfn(mmu, gfn);
-		sp_commit_zap(mmu);
-	} else {
-		sp_write_protect_gfn(mmu, gfn);
-		for (u32 k = 0; k < n; k++) {
-			struct table_view now, then;
-
-			sp = pages[k];
-			table_view(mmu, sp, &now);
-			then = now;
-			then.page = snaps[k].page;
-			/* Only the entries that differ from what the sptes reflect. */
-			for (int i = 0; now.page && i < PT_ENTRIES; i++) {
-				struct derived d;
-				struct shadow_page *child;
-				bool created;
-
-				if (view_entry(&now, i) == view_entry(&then, i))
-					continue;
-				derive(mmu, sp, i, 0, &d);
-				apply(mmu, sp, i, &d, false, &child, &created);
-			}
-		}
+			sp_remove_write(mmu, gfn);
+		while (n)
+			sp_snap_free(mmu, &r[--n].snap);
+		*zapped = true;
+		return 0;
 	}
-	while (n)
-		sp_snap_free(mmu, &snaps[--n]);
+	*flush |= sp_remove_write(mmu, gfn);
+	return n;
+}
+
+/*
+ * Second half, after the flush: re-derive the entries that differ from what
+ * the sptes reflect (the snapshots), then free the snapshots.
+ */
+static void resync_finish(struct shadow_mmu *mmu, bool flush, bool zapped, struct resync *r,
+			  u32 n)
+{
+	if (zapped)
+		sp_commit_zap(mmu);	/* its flush covers the protection too */
+	else if (flush)
+		sp_flush_guest(mmu);
+	for (u32 k = 0; k < n; k++) {
+		struct shadow_page *sp = r[k].sp;
+		struct table_view now, then;
+
+		table_view(mmu, sp, &now);
+		then = now;
+		then.page = r[k].snap.page;
+		for (int i = 0; now.page && i < PT_ENTRIES; i++) {
+			struct derived d;
+			struct shadow_page *child;
+			bool created;
+
+			if (view_entry(&now, i) == view_entry(&then, i))
+				continue;
+			derive(mmu, sp, i, 0, &d);
+			apply(mmu, sp, i, &d, false, &child, &created);
+		}
+		sp_snap_free(mmu, &r[k].snap);
+	}
+}
+
+static void resync_gfn(struct shadow_mmu *mmu, u64 gfn)
+{
+	struct resync r[SHADOW_UNSYNC_MAX];
+	bool flush = false, zapped = false;
+	u32 n = resync_begin(mmu, gfn, r, &flush, &zapped);
+
+	resync_finish(mmu, flush, zapped, r, n);
 }
 
 /*
  * The guest invalidates translations wholesale (MOV CR3, INVPCID of a
  * context or all, a paging mode change): what it wrote to out-of-sync
  * tables may take effect only now (SDM 4.10.4), so every one is brought
- * back in sync.
+ * back in sync, on any vCPU's invalidation (the list is the guest's). All
+ * frames are protected first, so one guest-wide flush serves them all.
  */
 static void resync_all(struct shadow_mmu *mmu)
 {
+	struct resync r[SHADOW_UNSYNC_MAX];
+	bool flush = false, zapped = false;
+	u32 n = 0;
+
 	while (mmu->unsync_count)
-		resync_gfn(mmu, mmu->unsync[0]->gfn);
+		n += resync_begin(mmu, mmu->unsync[0]->gfn, r + n, &flush, &zapped);
+	resync_finish(mmu, flush, zapped, r, n);
 }
 
 /*
@@ -731,7 +790,7 @@ static void sync_gva(struct shadow_vcpu *v, u64 gva)
 
 		derive(v->mmu, sp, i, 0, &d);
 		apply(v->mmu, sp, i, &d, false, &child, &created);
-		snap_follow(v->mmu, sp, i);
+		snap_follow(v->mmu, sp, i, d.pte);
 	}
 }
 
