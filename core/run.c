@@ -27,6 +27,7 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
+#include "devices/lapic.h"
 #include "devices/platform.h"
 #include "devices/uart.h"
 #include "guest/fpu.h"
@@ -49,6 +50,7 @@ static int runq_len;
 static spinlock_t run_lock;
 static int next_vcpu;
 static u16 next_vpid = 1;   /* VPID 0 is the host's (SDM 26.2.1.1) */
+static u32 kicks;           /* bumped by every kick: an idle CPU looks again */
 static bool several_cpus;   /* guests move between CPUs: no lazy state */
 static u32 aps_done;        /* APs that left the run (or never joined it) */
 
@@ -131,9 +133,12 @@ static void init_vcpus(struct guest *g)
 		v->index = i;
 		v->state = i ? VCPU_WAIT_SIPI : VCPU_RUNNABLE;
 		v->running_on = -1;
+		v->last_cpu = -1;
 		v->dr6 = 0xffff0ff0;  /* DR6's reset value (SDM 18.2.3) */
 	}
 }
+
+static void kick_vcpu(struct vcpu *v);
 
 static bool create_guest(const struct boot_info *bi, const struct boot_module *m, int index)
 {
@@ -144,6 +149,7 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 	memset(g, 0, sizeof(*g));
 	g->id = index;
 	g->on_end = report_end;
+	g->kick = kick_vcpu;
 	if (!loader_configure(m, index, &g->cfg, err, sizeof(err))) {
 		pr_err("module %d ('%s'): %s", index, m->cmdline, err);
 		return false;
@@ -197,12 +203,36 @@ static bool create_guest(const struct boot_info *bi, const struct boot_module *m
 	return true;
 }
 
-/* Something for a sleeping vCPU to take now: an interrupt or an NMI. */
+/* Something for a sleeping vCPU to take now: an interrupt, an NMI, an INIT;
+ * for one waiting for a SIPI, only a SIPI (or an INIT, which it absorbs). */
 static bool vcpu_wakes(struct vcpu *v)
 {
+	if (lapic_start_pending(v))
+		return true;
 	if (v->state == VCPU_WAIT_SIPI)
 		return false;
-	return devices_wakes_cpu(v) || devices_nmi_pending(v);
+	if (devices_nmi_pending(v))
+		return true;
+	return !(v->state == VCPU_HALTED && v->halted_if_off) && devices_wakes_cpu(v);
+}
+
+/* guest->kick: a sleeping vCPU is found by the next look at the run queue
+ * (an idle CPU looks at once); one running on another CPU gets a host IPI,
+ * which makes it exit (external-interrupt exiting). */
+static void kick_vcpu(struct vcpu *v)
+{
+	int cpu = __atomic_load_n(&v->running_on, __ATOMIC_ACQUIRE);
+	struct vcpu *sender = this_cpu()->current_vmcs;
+
+	__atomic_add_fetch(&kicks, 1, __ATOMIC_RELEASE);
+	if (cpu >= 0 && cpu != (int)this_cpu_index())
+		host_apic_send_fixed(cpu_locals[cpu].apic_id, HOST_KICK_VECTOR);
+	/* A vCPU that wakes a sibling with no CPU yields at once: the sender
+	 * usually waits for the answer (an IPI handler, a started AP), which
+	 * would otherwise come a whole slice later when they share one CPU. */
+	else if (cpu < 0 && sender && sender != v && sender->g == v->g &&
+		 sender->running_on == (int)this_cpu_index())
+		sender->yield_soon = true;
 }
 
 /*
@@ -329,6 +359,7 @@ static void run_cpu(void)
 	for (;;) {
 		bool live = false, busy = false;
 		u64 earliest = 0;
+		u32 seen = __atomic_load_n(&kicks, __ATOMIC_ACQUIRE);
 		struct vcpu *v;
 
 		spin_lock(&run_lock);
@@ -342,7 +373,8 @@ static void run_cpu(void)
 			/* Another CPU may hand a vCPU back any moment: look again soon. */
 			for (int i = 0; busy && i < 256; i++)
 				pause();
-			while (!busy && earliest && rdtsc() < earliest)
+			while (!busy && earliest && rdtsc() < earliest &&
+			       __atomic_load_n(&kicks, __ATOMIC_ACQUIRE) == seen)
 				pause();
 			continue;
 		}
@@ -369,6 +401,7 @@ static void run_cpu(void)
  * made (guests_run), VMX on, then its share of the run. */
 static void ap_run(void)
 {
+	host_apic_enable();
 	fpu_init_cpu();
 	if (!emulate_init_cpu())
 		pr_err("CPU %u: no memory for its emulator context; it runs no guests",
@@ -463,6 +496,7 @@ enum run_status guests_run(const struct boot_info *bi)
 		failed_to_load += bi->modules_refused;
 	}
 	several_cpus = smp_cpu_count() > 1;
+	host_apic_enable();
 	features_init();
 	for (int i = 0; several_cpus && i < runq_len; i++)
 		vcpu_put(runq[i]);  /* created here; any CPU may run them */

@@ -1,7 +1,8 @@
 /*
- * A local xAPIC at 0xfee00000 (SDM Vol. 3A ch. 11), for one vCPU: ID,
- * version, TPR/PPR, EOI, SVR, ISR/IRR/TMR, ESR, ICR (self-IPIs delivered,
- * INIT/SIPI/others accepted and dropped: there is no other CPU), the LVT,
+ * A local xAPIC at 0xfee00000 (SDM Vol. 3A ch. 11), one per vCPU: ID (the
+ * vCPU's index), version, TPR/PPR, EOI, SVR, ISR/IRR/TMR, ESR, ICR (fixed,
+ * lowest-priority, NMI, INIT and SIPI IPIs to the guest's vCPUs by physical
+ * or logical destination and the self/all/all-but-self shorthands), the LVT,
  * and the timer in one-shot, periodic and TSC-deadline modes. The timer
  * counts at the guest's TSC rate divided by the divide configuration.
  * Ticks that cannot change what the guest sees now (masked, or its vector
@@ -42,8 +43,19 @@
 #define TIMER_PERIODIC 1
 #define TIMER_TSC_DEADLINE 2
 #define SVR_ENABLED BIT(8)
+#define DELIVERY_FIXED 0
+#define DELIVERY_LOWEST 1
 #define DELIVERY_NMI 4
+#define DELIVERY_INIT 5
+#define DELIVERY_STARTUP 6
 #define DELIVERY_EXTINT 7
+#define ICR_LOGICAL BIT(11)
+#define ICR_ASSERT BIT(14)
+#define ICR_LEVEL BIT(15)
+#define SHORT_SELF 1
+#define SHORT_ALL 2
+#define SHORT_ALL_BUT_SELF 3
+#define ESR_SEND_ILLEGAL BIT(5)
 #define LVT_LINT0 3
 
 /* Each vCPU's APIC is the guest's lapic[its index]. */
@@ -256,20 +268,133 @@ static u32 read_reg(struct vcpu *v, u32 reg)
 	return 0;
 }
 
+/* Does the APIC of t take an IPI for destination dest (SDM 11.6.2)? */
+static bool is_destination(const struct lapic_state *t, u32 dest, bool logical)
+{
+	if (!logical)  /* physical: its APIC ID, or 0xff for all */
+		return dest == 0xff || dest == t->id;
+	if (dest == 0xff)
+		return true;
+	if ((t->dfr >> 28) == 0xf)  /* flat model: a bit per CPU */
+		return (t->ldr >> 24) & dest;
+	/* cluster model: cluster in the high nibble, a bit per CPU in the low */
+	return (t->ldr >> 28) == (dest >> 4) && ((t->ldr >> 24) & dest & 0xf);
+}
+
+/* An IPI reaching target t (SDM 11.6.1): returns false if t takes nothing. */
+static bool receive(struct vcpu *t, u32 mode, u8 vector)
+{
+	struct lapic_state *a = apic(t);
+
+	if (!a->enabled)
+		return false;
+	switch (mode) {
+	case DELIVERY_FIXED:
+	case DELIVERY_LOWEST:
+		if (!software_enabled(a))  /* only INIT, NMI, SMI and SIPI then (11.4.7.2) */
+			return false;
+		accept(a, vector);
+		return true;
+	case DELIVERY_NMI:
+		a->nmi_pending = true;  /* one more while one waits is lost (SDM 6.7.1) */
+		return true;
+	case DELIVERY_INIT:
+		a->init_pending = true;
+		a->sipi_pending = false;  /* a SIPI counts only after the INIT */
+		return true;
+	case DELIVERY_STARTUP:
+		/* Only a CPU waiting for one takes it; the second SIPI of the
+		 * INIT-SIPI-SIPI sequence, or one to a running CPU, is ignored
+		 * (SDM 9.4.4.1). */
+		if (a->sipi_pending || (t->state != VCPU_WAIT_SIPI && !a->init_pending))
+			return false;
+		a->sipi_pending = true;
+		a->sipi_vector = vector;
+		return true;
+	}
+	return false;  /* SMI, ExtINT and reserved modes: no receiver here */
+}
+
+/*
+ * A write to ICR low sends the IPI it describes (SDM 11.6.1) to the vCPUs of
+ * the guest its shorthand or destination names; each one is kicked (woken,
+ * or made to exit if it runs on another CPU) so it takes it at once.
+ * Lowest priority goes to the first APIC that matches.
+ */
 static void send_ipi(struct vcpu *v)
 {
+	struct guest *g = v->g;
 	struct lapic_state *a = apic(v);
 	u32 shorthand = (a->icr_low >> 18) & 3, mode = (a->icr_low >> 8) & 7;
-	bool to_self = shorthand == 1 || shorthand == 2 ||
-		       (shorthand == 0 && (a->icr_high >> 24) == a->id);
+	u32 dest = a->icr_high >> 24;
+	u8 vector = (u8)a->icr_low;
+	bool logical = a->icr_low & ICR_LOGICAL;
 
-	/* Fixed and lowest-priority interrupts and NMIs to ourselves are
-	 * delivered (an NMI while one is pending is lost, SDM 6.7.1); INIT,
-	 * SIPI and anything for other CPUs have no receiver. */
-	if (to_self && (mode == 0 || mode == 1))
-		accept(a, a->icr_low & 0xff);
-	else if (to_self && mode == DELIVERY_NMI)
-		a->nmi_pending = true;
+	/* INIT level de-assert only synchronises arbitration IDs (11.6.1). */
+	if (mode == DELIVERY_INIT && !(a->icr_low & ICR_ASSERT) && (a->icr_low & ICR_LEVEL))
+		return;
+	/* A fixed or lowest-priority vector below 16 is not sent: "send
+	 * illegal vector" in the sender's ESR (SDM 11.5.3). */
+	if ((mode == DELIVERY_FIXED || mode == DELIVERY_LOWEST) && vector < 16) {
+		a->esr |= ESR_SEND_ILLEGAL;
+		return;
+	}
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		struct vcpu *t = &g->vcpu[i];
+		bool hit = shorthand == SHORT_SELF ? t == v :
+			   shorthand == SHORT_ALL ? true :
+			   shorthand == SHORT_ALL_BUT_SELF ? t != v :
+			   is_destination(apic(t), dest, logical);
+
+		if (!hit || !receive(t, mode, vector))
+			continue;
+		if (t != v && g->kick)
+			g->kick(t);
+		if (mode == DELIVERY_LOWEST)
+			break;
+	}
+}
+
+bool lapic_take_init(struct vcpu *v)
+{
+	struct lapic_state *a = apic(v), keep;
+	bool init;
+
+	spin_lock(&v->g->dev_lock);
+	init = a->init_pending;
+	if (init) {
+		/* INIT resets the APIC but for its ID (SDM 11.4.7.3); a SIPI that
+		 * came after the INIT stays for the CPU now waiting for it. */
+		keep = *a;
+		lapic_reset(v);
+		a->enabled = keep.enabled;
+		a->id = keep.id;
+		a->sipi_pending = keep.sipi_pending;
+		a->sipi_vector = keep.sipi_vector;
+	}
+	spin_unlock(&v->g->dev_lock);
+	return init;
+}
+
+int lapic_take_sipi(struct vcpu *v)
+{
+	struct lapic_state *a = apic(v);
+	int vector = -1;
+
+	spin_lock(&v->g->dev_lock);
+	if (a->sipi_pending && !a->init_pending) {
+		vector = a->sipi_vector;
+		a->sipi_pending = false;
+	}
+	spin_unlock(&v->g->dev_lock);
+	return vector;
+}
+
+bool lapic_start_pending(const struct vcpu *v)
+{
+	const struct lapic_state *a = apic(v);
+
+	return a->init_pending || a->sipi_pending;
 }
 
 bool lapic_enabled(const struct vcpu *v)

@@ -21,6 +21,12 @@ u64 lapic_read_tsc_deadline(struct vcpu *v);
 void lapic_write_tsc_deadline(struct vcpu *v, u64 val);
 u8 lapic_get_tpr(struct vcpu *v);
 void lapic_set_tpr(struct vcpu *v, u8 cr8);
+/* INIT and start-up IPIs: an INIT received resets the APIC and is taken
+ * once (true); a SIPI's vector for a vCPU waiting for one (-1: none);
+ * either one waiting (a sleeping vCPU has something to do). */
+bool lapic_take_init(struct vcpu *v);
+int lapic_take_sipi(struct vcpu *v);
+bool lapic_start_pending(const struct vcpu *v);
 /* IA32_APIC_BASE[11], the global enable (SDM 11.4.3). */
 bool lapic_enabled(const struct vcpu *v);
 void lapic_set_enabled(struct vcpu *v, bool on);

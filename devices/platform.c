@@ -32,7 +32,7 @@ static u8 fw_cfg_byte(struct guest *g, u16 key, u32 offset)
 	case FW_CFG_RAM_SIZE:
 	case FW_CFG_MAX_RAM: value = g->mem.size; break;
 	case FW_CFG_NB_CPUS:
-	case FW_CFG_MAX_CPUS: value = 1; break;
+	case FW_CFG_MAX_CPUS: value = (u64)g->nr_vcpus; break;
 	default: return 0;
 	}
 	return offset < 8 ? (u8)(value >> (8 * offset)) : 0;

@@ -50,7 +50,10 @@ struct lapic_state {
 	u32 irr[8], isr[8], tmr[8];
 	u64 timer_start, timer_deadline;  /* guest TSC; deadline 0 = not armed */
 	u64 tsc_deadline;                 /* IA32_TSC_DEADLINE */
-	bool nmi_pending;                 /* an NMI IPI to self, not yet delivered */
+	bool nmi_pending;                 /* an NMI IPI, not yet delivered */
+	bool init_pending;                /* an INIT IPI, not yet taken (lapic_take_init) */
+	bool sipi_pending;                /* a SIPI for a CPU waiting for one */
+	u8 sipi_vector;                   /* ... its vector: start at vector << 12 */
 	u32 odd_writes;                   /* dropped writes of the wrong size (logged once) */
 };
 

@@ -23,24 +23,9 @@ void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	g->exit_status = exit_status;
 	if (g->on_end)
 		g->on_end(g);
-}
-
-bool guest_trylock_vcpus(struct guest *g)
-{
-	for (int i = 0; i < g->nr_vcpus; i++) {
-		if (spin_trylock(&g->vcpu[i].lock))
-			continue;
-		while (i--)
-			spin_unlock(&g->vcpu[i].lock);
-		return false;
-	}
-	return true;
-}
-
-void guest_unlock_vcpus(struct guest *g)
-{
-	for (int i = 0; i < g->nr_vcpus; i++)
-		spin_unlock(&g->vcpu[i].lock);
+	/* Its other vCPUs stop at their next exit: now, if they run elsewhere. */
+	for (int i = 0; g->kick && i < g->nr_vcpus; i++)
+		g->kick(&g->vcpu[i]);
 }
 
 u64 guest_tsc(const struct guest *g)

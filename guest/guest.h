@@ -81,6 +81,10 @@ enum guest_state {
 
 #define GUEST_MAX_VCPUS 8   /* xAPIC flat logical destinations name 8 CPUs (SDM 11.6.2.2) */
 
+#define VCPU_OUTSIDE_GUEST 0
+#define VCPU_IN_GUEST 1
+#define VCPU_REQ_TLB_FLUSH BIT(0)   /* flush its TLB tags (VPID and EPTP) before entering */
+
 enum vcpu_state {
 	VCPU_RUNNABLE,
 	VCPU_HALTED,     /* HLT with interrupts enabled: waits for its next event */
@@ -97,7 +101,9 @@ enum vcpu_state {
 struct vcpu {
 	struct guest *g;
 	int index;
-	enum vcpu_state state;   /* under core/run.c's run-queue lock */
+	enum vcpu_state state;   /* changed by whoever holds lock (below) */
+	bool halted_if_off;      /* VCPU_HALTED with RFLAGS.IF = 0: an interrupt does not wake it */
+	bool yield_soon;         /* it woke a sibling that waits for a CPU: give up the rest of its slice */
 
 	u8 *vmcs;
 	bool launched;        /* VMRESUME next; VMCLEAR (vcpu_put) clears it */
@@ -105,16 +111,20 @@ struct vcpu {
 
 	/*
 	 * Several CPUs. lock: held by the CPU that runs the vCPU for its whole
-	 * slice, or by another guest's shadow reclaim taking pages from the
-	 * guest (then it holds every vCPU's lock: none runs). running_on: that
-	 * CPU, -1 when none (core/run.c, under its run-queue lock). host_cpu:
-	 * whose host state its VMCS holds; last_cpu: where its TLB tags may
-	 * live; tlb_stale: pages were taken from it while it waited (vmx/vcpu.c).
+	 * slice. running_on: that CPU, -1 when none (core/run.c, under its
+	 * run-queue lock). host_cpu: whose host state its VMCS holds; last_cpu:
+	 * where its TLB tags may live (vmx/vcpu.c).
 	 */
 	spinlock_t lock;
 	int running_on;
 	int host_cpu, last_cpu;
-	bool tlb_stale;
+	/*
+	 * Remote TLB shootdown (vmx/vcpu.c, KVM's request protocol): mode says
+	 * whether it is in VMX non-root operation now (VCPU_IN_GUEST), entries
+	 * counts its VM entries, requests holds VCPU_REQ_* bits another CPU set
+	 * and it handles before its next entry.
+	 */
+	u32 mode, requests, entries;
 	struct guest_regs regs;
 	u8 *fpu_state;        /* XSAVE/FXSAVE area, switched with the vCPU */
 	u64 dr[4], dr6;       /* debug registers VM entry/exit do not switch */
@@ -146,6 +156,10 @@ struct guest {
 	/* Called once by guest_end(), set by whoever runs the guest (core/run.c):
 	 * flushes its console, says why it ended and prints its last exits. */
 	void (*on_end)(struct guest *g);
+	/* Set by core/run.c too: v has something new to look at (an interrupt,
+	 * INIT or SIPI, its guest's end, a TLB flush): a sleeping v is woken
+	 * and one running on another CPU is made to exit at once. */
+	void (*kick)(struct vcpu *v);
 
 	int nr_vcpus;         /* vcpu[0..nr_vcpus-1] are in use (cfg.vcpus) */
 	struct vcpu vcpu[GUEST_MAX_VCPUS];
@@ -200,6 +214,7 @@ struct guest {
 	u64 unhandled_io;
 	u64 refused_msrs;
 	u64 slices_on[SMP_MAX_CPUS];  /* time slices its vCPUs got on each CPU (core/run.c) */
+	u64 remote_flushes;   /* guest-wide TLB flushes with several vCPUs (vmx/vcpu.c) */
 	u64 injected_irqs;
 };
 
@@ -212,11 +227,6 @@ static inline u64 guest_stat_add(u64 *figure, u64 n)
 /* End a guest: it is not run again. exit_status 0 means killed. */
 void guest_end(struct guest *g, u32 exit_status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* Take every vCPU's run lock, or none (false: one is running or locked):
- * then no vCPU of g runs until guest_unlock_vcpus(). */
-bool guest_trylock_vcpus(struct guest *g);
-void guest_unlock_vcpus(struct guest *g);
 
 /* The guest's TSC now: its clock (host TSC + tsc_offset). */
 u64 guest_tsc(const struct guest *g);

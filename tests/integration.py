@@ -491,3 +491,38 @@ TESTS += [
         log_must=[r"smp: 1 CPU\(s\) of the 4 the ACPI MADT lists, as cpus= asks"],
         log_must_not=[r"slices per CPU"]),
 ]
+
+# --- guests with several vCPUs (vcpus=N): the AP starts by INIT-SIPI-SIPI through the
+# xAPIC model, NMI IPIs reach it (halted or running on another CPU, then kicked out of the
+# guest by a host IPI: "external interrupt" exits), a SIPI to a running vCPU is ignored,
+# the BSP survives a self-IPI storm and an illegal vector; on 1 and 2 host CPUs. Real
+# mode needs EPT (unrestricted guest): a shadow guest's AP start ends that guest alone.
+def smp_ipi(name, mmu=ept, extra="", expect="pass"):
+    return mmu("smp_ipi.elf", name, f"vcpus=2 -- cpus=2 {extra}", expect=expect)
+
+
+TESTS += [
+    Test("vcpus2-ipi-one-cpu", guests=[smp_ipi("ipi-spin"), smp_ipi("ipi-halt", extra="ap_halts"),
+                                      ept("hlt_timer.elf", "witness")],
+         log_must=[r"summary ipi-spin: PASS", r"summary ipi-halt: PASS"]),
+    Test("smp2-vcpus2-ipi", cpus=2,
+         guests=[smp_ipi("ipi-spin"), smp_ipi("ipi-halt", extra="ap_halts"),
+                 shadow("hlt_timer.elf", "s-witness")],
+         log_must=[r"smp: 2 CPU\(s\) of the 2", r"summary ipi-spin: exit 1 +external interrupt",
+                   r"summary ipi-halt: PASS"]),
+    Test("vcpus-fw-cfg-count", guests=[ept("smp_ipi.elf", "one", "-- cpus=1"),
+                                       ept("smp_ipi.elf", "three", "vcpus=3 -- cpus=3")]),
+    # Hostile: an INIT to the BSP itself (a reset umbra cannot do), a shadow guest's AP
+    # start (real mode), too many vCPUs: each ends that guest alone, the witnesses run on.
+    Test("vcpus-hostile-end-alone", run="FAIL", cpus=2,
+         guests=[smp_ipi("init-self", extra="init_self",
+                         expect=r"INIT IPI to the bootstrap processor \(vCPU 0\)"),
+                 shadow("smp_ipi.elf", "s-init-self", "-- cpus=1 init_self",
+                        expect=r"INIT IPI to the bootstrap processor \(vCPU 0\)"),
+                 smp_ipi("s-ap-start", mmu=shadow,
+                         expect=r"vCPU 1 got its start-up IPI \(vector 0x8\): it would start "
+                                r"in real mode, which is not supported under shadow"),
+                 Guest("hlt_timer.elf", "name=too-many vcpus=9", None),
+                 ept("hlt_timer.elf", "witness"), shadow("memtest.elf", "s-witness")],
+         log_must=[r"option 'vcpus': value '9' is outside 1\.\.8"]),
+]

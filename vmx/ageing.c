@@ -74,7 +74,7 @@ u64 ageing_next_event(struct guest *g, u64 now)
 	return g->ageing->next;
 }
 
-u64 ageing_maybe_scan(struct vcpu *v, u64 now)
+u64 ageing_maybe_scan(struct vcpu *v, u64 now, bool *flush)
 {
 	struct guest *g = v->g;
 	struct guest_ageing *a = g->ageing;
@@ -85,8 +85,7 @@ u64 ageing_maybe_scan(struct vcpu *v, u64 now)
 		return 0;
 	t0 = rdtsc();
 	g->mmu->age_scan(g, &scan);
-	if (scan.flush)
-		g->mmu->flush_tlb(v);  /* one flush per pass, not per page */
+	*flush = scan.flush;  /* one flush per pass, not per page, by the caller */
 	a->ticks_total += rdtsc() - t0;
 	a->visited_total += scan.visited;
 	a->faults_total += scan.faults;

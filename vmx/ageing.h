@@ -18,8 +18,9 @@ void ageing_destroy(struct guest *g);
 /* Guest TSC of the next scan (0: no ageing). */
 u64 ageing_next_event(struct guest *g, u64 now);
 /* Scan if it is due; returns the host ticks spent, which the caller hides
- * from the guest's clock (the scan is the host's work). */
-u64 ageing_maybe_scan(struct vcpu *v, u64 now);
+ * from the guest's clock (the scan is the host's work); *flush: accessed
+ * bits were cleared, and every vCPU's TLB must forget them. */
+u64 ageing_maybe_scan(struct vcpu *v, u64 now, bool *flush);
 bool ageing_stat(struct guest *g, u64 id, s64 *value);
 void ageing_report(struct guest *g);
 

@@ -17,9 +17,11 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
+#include "devices/lapic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/exception.h"
 #include "arch/x86/log.h"
+#include "arch/x86/smp.h"
 
 #define INTR_INFO_VALID BIT(31)
 #define INTR_INFO_HAS_ERROR BIT(11)
@@ -271,6 +273,8 @@ void event_entry(struct vcpu *v)
 
 static bool event_wakes_guest(struct vcpu *v)
 {
+	if (lapic_start_pending(v))
+		return true;
 	return devices_pending_vector(v) >= 0 || debug_trap_pending() ||
 	       (vmx_caps.virtual_nmis && devices_nmi_pending(v));
 }
@@ -285,13 +289,18 @@ enum exit_action handle_interrupt_window(struct vcpu *v, struct vmexit *e)
 
 enum exit_action handle_external_interrupt(struct vcpu *v, struct vmexit *e)
 {
-	struct guest *g = v->g;
+	u32 vector = vmcs_read32(VM_EXIT_INTR_INFO) & 0xff;
 
+	/* Another CPU kicked this one (core/run.c): the exit was the point; the
+	 * run loop looks at what changed before the next entry. */
 	(void)e;
+	if (vector == HOST_KICK_VECTOR) {
+		host_apic_eoi();
+		return EXIT_RESUME;
+	}
 	/* The host keeps interrupts masked and programs no device, so this is
 	 * unexpected; with "acknowledge on exit" it is already consumed. */
-	pr_warn("external interrupt vector %u while running %s; dropped",
-		vmcs_read32(VM_EXIT_INTR_INFO) & 0xff, g->cfg.name);
+	pr_warn("external interrupt vector %u while running %s; dropped", vector, v->g->cfg.name);
 	return EXIT_RESUME;
 }
 
@@ -304,7 +313,10 @@ enum exit_action handle_hlt(struct vcpu *v, struct vmexit *e)
 	 * trap): the guest does not sleep. */
 	if (event_wakes_guest(v))
 		return EXIT_RESUME;
-	if (!(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF)) {
+	/* With interrupts off only an NMI, INIT or SIPI wakes it: another vCPU
+	 * may send one; a guest's only vCPU can never wake. */
+	v->halted_if_off = !(vmcs_readn(GUEST_RFLAGS) & RFLAGS_IF);
+	if (v->halted_if_off && g->nr_vcpus == 1) {
 		guest_end(g, 0, "HLT with interrupts disabled at RIP %#llx: the guest can never wake",
 			  (unsigned long long)e->guest_rip);
 		return EXIT_ENDED;

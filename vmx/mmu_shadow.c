@@ -33,6 +33,7 @@
 struct guest_shadow {
 	struct shadow_host host;
 	struct guest *g;
+	spinlock_t lock;        /* every call into the core (shadow/shadow.h) */
 	struct shadow_mmu mmu;
 	struct shadow_vcpu vcpu[GUEST_MAX_VCPUS];  /* one per vCPU: its CR3, mode and root */
 	struct shadow_age age;  /* scan_ms=N */
@@ -50,11 +51,15 @@ struct guest_shadow {
 };
 
 /* Time a call into the MMU core: the statistics report where ticks go. */
+/* Time a call into the MMU core, under the guest's MMU lock: its vCPUs
+ * fault, load CR3 and write tables at once on several CPUs. */
 #define TIMED(s, call)                                  \
 	({                                              \
+		spin_lock(&(s)->lock);                  \
 		u64 t0_ = rdtsc();                      \
 		__auto_type r_ = (call);                \
 		(s)->mmu_tsc += rdtsc() - t0_;          \
+		spin_unlock(&(s)->lock);                \
 		r_;                                     \
 	})
 
@@ -71,25 +76,19 @@ static bool pool_ready;
 
 #define mmu_shadow_of(m) ((struct guest_shadow *)((u8 *)(m) - offsetof(struct guest_shadow, mmu)))
 
-/* A donor waits (none of its vCPUs is on any CPU) but may have its tags in the
- * TLB of the CPUs they last ran on: each flushes wherever it runs next
- * (vmx/vcpu.c). */
+/* The donor's MMU lock, never waited for; its vCPUs may run meanwhile: the
+ * core's guest-wide flush before it frees their tables kicks them out of the
+ * guest and waits (vcpu_flush_guest_tlb). */
 static bool pool_trylock(struct shadow_pool *p, struct shadow_mmu *mmu)
 {
-	struct guest *g = mmu_shadow_of(mmu)->g;
-
 	(void)p;
-	if (!guest_trylock_vcpus(g))
-		return false;
-	for (int i = 0; i < g->nr_vcpus; i++)
-		g->vcpu[i].tlb_stale = true;
-	return true;
+	return spin_trylock(&mmu_shadow_of(mmu)->lock);
 }
 
 static void pool_unlock(struct shadow_pool *p, struct shadow_mmu *mmu)
 {
 	(void)p;
-	guest_unlock_vcpus(mmu_shadow_of(mmu)->g);
+	spin_unlock(&mmu_shadow_of(mmu)->lock);
 }
 
 /* A fault that found no shadow page even after reclaim waits for other guests to
@@ -180,14 +179,18 @@ static u64 host_gfn_to_hpa(struct shadow_host *h, u64 gfn)
 
 /*
  * Without VPID every VM entry and exit flushes the guest's linear
- * translations (SDM 29.4.3.1), so there is nothing to do; with VPID the
- * guest's tag is flushed explicitly.
+ * translations (SDM 29.4.3.1); with VPID (one per vCPU) the tag is flushed
+ * explicitly: the exiting vCPU's own for its INVLPG, MOV CR3 or mode change,
+ * every vCPU's, wherever it runs, when sptes lose rights or tables are freed.
  */
 static void host_flush_tlb(struct shadow_host *h, struct shadow_vcpu *v, enum shadow_flush what,
 			   u64 gva)
 {
-	(void)v;  /* the guest-wide flush below covers the asking vCPU too */
-	vcpu_flush_guest_tlb(shadow_of(h)->g, what == SHADOW_FLUSH_GVA, gva);
+	(void)v;  /* the local kinds concern the vCPU whose exit this is */
+	if (what == SHADOW_FLUSH_GUEST)
+		vcpu_flush_guest_tlb(shadow_of(h)->g);
+	else
+		vcpu_flush_local_tlb(shadow_of(h)->g, what == SHADOW_FLUSH_GVA, gva);
 }
 
 static bool init_vcpus(struct guest_shadow *s, int n)
@@ -324,23 +327,33 @@ static void shadow_walk_context(struct vcpu *v, struct gwalk_ctx *ctx)
 /* fastemul=on: the shadow tables translate for the emulator where they can. */
 static bool shadow_translate(struct vcpu *v, u64 la, u32 access, bool rflags_ac, u64 *gpa)
 {
-	struct guest *g = v->g;
-	struct guest_shadow *s = shadow_of_guest(g);
+	struct guest_shadow *s = shadow_of_guest(v->g);
+	bool found;
 
-	return s->mmu.opt.fastemul && shadow_translate_cached(svcpu(v), la, access, rflags_ac, gpa);
+	if (!s->mmu.opt.fastemul)
+		return false;
+	/* Under the lock: it follows pages another vCPU's fault may free. */
+	spin_lock(&s->lock);
+	found = shadow_translate_cached(svcpu(v), la, access, rflags_ac, gpa);
+	spin_unlock(&s->lock);
+	return found;
 }
 
 static void shadow_guest_store(struct guest *g, u64 gpa, const void *data, u32 len)
 {
 	struct guest_shadow *s = shadow_of_guest(g);
-	u64 t0 = rdtsc();
+	u64 t0;
 
+	spin_lock(&s->lock);
+	t0 = rdtsc();
 	if (!shadow_gfn_is_write_protected(&s->mmu, gpa >> PAGE_SHIFT)) {
 		memcpy(guest_gpa_ptr(g, gpa, len), data, len);
+		spin_unlock(&s->lock);
 		return;
 	}
 	shadow_guest_write(&s->mmu, gpa, data, len);
 	s->mmu_tsc += rdtsc() - t0;
+	spin_unlock(&s->lock);
 }
 
 /*
@@ -658,7 +671,9 @@ static void shadow_age_run(struct guest *g, struct mmu_age_scan *scan)
 	struct guest_shadow *s = shadow_of_guest(g);
 	struct shadow_age_stats st;
 
+	spin_lock(&s->lock);
 	shadow_age_scan(&s->mmu, &s->age, &st);	/* flushes through host_flush_tlb */
+	spin_unlock(&s->lock);
 	scan->flush = false;
 	/* Entries read: the leaf sptes, and a parent spte per leaf table. */
 	scan->visited = st.sptes_visited + st.tables;

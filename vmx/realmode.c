@@ -74,5 +74,6 @@ enum exit_action realmode_s3_sleep(struct vcpu *v)
 	v->event.valid = false;
 	v->delivering = false;
 	v->state = VCPU_HALTED;
+	v->halted_if_off = false;  /* the wake event, not an interrupt, resumes it */
 	return EXIT_YIELD;
 }

@@ -19,6 +19,7 @@
 #include "vmx/vmx.h"
 #include "vmx/watchdog.h"
 #include "devices/devices.h"
+#include "devices/lapic.h"
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/gdt.h"
@@ -31,6 +32,9 @@
 #define AR_CODE64 0xa09b   /* G, L, P, S, execute/read, accessed */
 #define AR_DATA 0xc093     /* G, D/B, P, S, read/write, accessed */
 #define AR_TSS32_BUSY 0x008b
+#define AR_REAL_CODE 0x009b  /* P, S, execute/read, accessed; 16-bit */
+#define AR_REAL_DATA 0x0093  /* P, S, read/write, accessed; 16-bit */
+#define CR0_RESET 0x60000010ull  /* CD, NW, ET (SDM Vol. 3A Table 9-1) */
 #define DEFAULT_PAT 0x0007040600070406ull
 
 /* What differs between CPUs: the GS base (per-CPU data), TR and GDTR. */
@@ -99,13 +103,19 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write64(VMCS_LINK_POINTER, ~0ull);
 }
 
+static void set_segment_at(enum vmcs_field sel, enum vmcs_field base, enum vmcs_field limit,
+			   enum vmcs_field ar, u16 s, u64 b, u32 lim, u32 a)
+{
+	vmcs_write_checked(sel, s, __func__);
+	vmcs_write_checked(base, b, __func__);
+	vmcs_write_checked(limit, lim, __func__);
+	vmcs_write_checked(ar, a, __func__);
+}
+
 static void set_segment(enum vmcs_field sel, enum vmcs_field base, enum vmcs_field limit,
 			enum vmcs_field ar, u16 s, u32 lim, u32 a)
 {
-	vmcs_write_checked(sel, s, __func__);
-	vmcs_write_checked(base, 0, __func__);
-	vmcs_write_checked(limit, lim, __func__);
-	vmcs_write_checked(ar, a, __func__);
+	set_segment_at(sel, base, limit, ar, s, 0, lim, a);
 }
 
 static bool setup_guest_state(struct vcpu *v, const struct guest_boot_state *s)
@@ -165,6 +175,92 @@ static bool setup_guest_state(struct vcpu *v, const struct guest_boot_state *s)
 	return true;
 }
 
+/*
+ * An AP's start-up IPI (SDM Vol. 3A 9.4.4.1, state after INIT as Table 9-1):
+ * real mode at CS = vector << 8, IP 0, every other segment at 0 with a 64 KiB
+ * limit, paging and protection off, interrupts off. Under shadow paging
+ * real mode ends the guest (the MMU side says why). false: it was ended.
+ */
+static bool start_at_sipi(struct vcpu *v, u8 vector)
+{
+	struct guest *g = v->g;
+	static const enum vmcs_field data[][4] = {
+		{ GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES },
+		{ GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES },
+		{ GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES },
+		{ GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES },
+		{ GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES },
+	};
+	bool gp = false;
+
+	/* Real mode needs unrestricted guest, which needs EPT (SDM 26.2.1.1). */
+	if (!g->mmu->unrestricted) {
+		guest_end(g, 0, "vCPU %d got its start-up IPI (vector %#x): it would start in real "
+			  "mode, which is not supported under %s", v->index, vector, g->mmu->name);
+		return false;
+	}
+	if (!g->mmu->set_cr3(v, 0, &gp) || !guest_set_control_regs(v, CR0_RESET, 0, 0, &gp))
+		return false;
+	if (gp) {
+		guest_end(g, 0, "vCPU %d: no real-mode state to start it in", v->index);
+		return false;
+	}
+	set_segment_at(GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES,
+		       (u16)(vector << 8), (u64)vector << 12, 0xffff, AR_REAL_CODE);
+	for (size_t i = 0; i < ARRAY_SIZE(data); i++)
+		set_segment(data[i][0], data[i][1], data[i][2], data[i][3], 0, 0xffff, AR_REAL_DATA);
+	set_segment(GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES,
+		    0, 0xffff, 0x0082);
+	set_segment(GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES, 0,
+		    0xffff, AR_TSS32_BUSY);
+	vmcs_writen(GUEST_GDTR_BASE, 0);
+	vmcs_write32(GUEST_GDTR_LIMIT, 0xffff);
+	vmcs_writen(GUEST_IDTR_BASE, 0);
+	vmcs_write32(GUEST_IDTR_LIMIT, 0xffff);
+	vmcs_writen(GUEST_RIP, 0);
+	vmcs_writen(GUEST_RFLAGS, RFLAGS_FIXED);
+	vmcs_writen(GUEST_DR7, 0x400);
+	vmcs_write64(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write32(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write32(GUEST_ACTIVITY_STATE, 0);
+	vmcs_writen(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write32(VM_ENTRY_INTR_INFO, 0);
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->event.valid = false;
+	v->delivering = false;
+	return true;
+}
+
+/*
+ * INIT and SIPI sent to v through the APIC model (SDM 9.4.4, 11.6.1). An
+ * INIT puts an AP back to waiting for a SIPI; the bootstrap processor would
+ * start over at the reset vector, firmware umbra does not have, so the
+ * guest ends. A waiting AP starts at its SIPI. false: v must not run now.
+ */
+static bool take_init_sipi(struct vcpu *v)
+{
+	int vector;
+
+	if (lapic_take_init(v)) {
+		if (v->index == 0) {
+			guest_end(v->g, 0, "INIT IPI to the bootstrap processor (vCPU 0) at RIP %#llx: "
+				  "a reset, and umbra has no firmware to restart it in",
+				  (unsigned long long)vmcs_readn(GUEST_RIP));
+			return false;
+		}
+		v->state = VCPU_WAIT_SIPI;
+		v->event.valid = false;
+		v->delivering = false;
+	}
+	if (v->state != VCPU_WAIT_SIPI)
+		return true;
+	vector = lapic_take_sipi(v);
+	if (vector < 0 || !start_at_sipi(v, (u8)vector))
+		return false;
+	v->state = VCPU_RUNNABLE;
+	return true;
+}
+
 /* Each CPU has its own current VMCS (SDM 25.1). */
 static void make_current(struct vcpu *v)
 {
@@ -217,42 +313,101 @@ void vcpu_put(struct vcpu *v)
 	v->launched = false;
 }
 
+/* Flush v's tags on this CPU: its VPID (linear and combined mappings) and,
+ * for EPT, its EPTP (guest-physical mappings). */
+static void flush_here(struct vcpu *v)
+{
+	v->g->mmu->flush_tlb(v);
+	if (vmx_caps.vpid)
+		vmx_invvpid_single(v->vpid);
+}
+
 /*
  * Translations tagged with the vCPU's VPID or EPTP stay in a CPU's TLBs
- * after it left (SDM 29.4.3); flushes made while it ran elsewhere or while
- * it waited (tlb_stale) did not reach them. So a vCPU arriving on a CPU
- * other than the one it last ran on flushes its tags there first.
+ * after it left (SDM 29.4.3); flushes made while it ran elsewhere (its
+ * requests, vcpu_flush_guest_tlb) did not reach them. So a vCPU arriving on
+ * a CPU other than the one it last ran on flushes its tags there first.
  */
 static void flush_on_arrival(struct vcpu *v)
 {
-	struct guest *g = v->g;
 	int cpu = (int)this_cpu_index();
 
-	if (v->last_cpu == cpu && !v->tlb_stale)
+	if (v->last_cpu == cpu)
 		return;
-	g->mmu->flush_tlb(v);
-	if (vmx_caps.vpid)
-		vmx_invvpid_single(v->vpid);
+	flush_here(v);
 	v->last_cpu = cpu;
-	v->tlb_stale = false;
 }
 
-void vcpu_flush_guest_tlb(struct guest *g, bool one_address, u64 gva)
+/* The vCPU of g whose VMCS is current on this CPU (the one whose exit is
+ * being handled here), or NULL. */
+static struct vcpu *local_vcpu(struct guest *g)
 {
-	struct vcpu *here = this_cpu()->current_vmcs;
+	struct vcpu *v = this_cpu()->current_vmcs;
 
+	return v && v->g == g ? v : NULL;
+}
+
+void vcpu_flush_local_tlb(struct guest *g, bool one_address, u64 gva)
+{
+	struct vcpu *v = local_vcpu(g);
+
+	if (!v) {  /* not from one of its exits: it must reach every vCPU */
+		vcpu_flush_guest_tlb(g);
+		return;
+	}
+	if (vmx_caps.vpid)
+		vmx_invvpid_address(v->vpid, gva, one_address);
+}
+
+/*
+ * Every vCPU of g flushes its tags before its next VM entry, and none still
+ * runs with translations from before the call when it returns: INVVPID and
+ * INVEPT act only on the CPU that executes them (SDM 30.3), so each vCPU
+ * gets a request, and one in VMX non-root operation on another CPU a kick
+ * (a host IPI: an external-interrupt exit), which the caller waits for. As
+ * KVM's kvm_flush_remote_tlbs. No deadlock: a kicked vCPU leaves guest mode
+ * in hardware and says so before it takes any lock the caller may hold.
+ */
+void vcpu_flush_guest_tlb(struct guest *g)
+{
+	struct vcpu *here = local_vcpu(g);
+	u32 seen[GUEST_MAX_VCPUS];
+
+	for (int i = 0; i < g->nr_vcpus; i++)
+		__atomic_or_fetch(&g->vcpu[i].requests, VCPU_REQ_TLB_FLUSH, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < g->nr_vcpus; i++) {
-		struct vcpu *v = &g->vcpu[i];
+		struct vcpu *w = &g->vcpu[i];
 
-		/* Only this CPU's TLB can be flushed from here (INVVPID acts on
-		 * the executing processor, SDM 30.3); a vCPU whose tags may be
-		 * elsewhere flushes on its next entry. */
-		if (v == here || v->last_cpu == (int)this_cpu_index()) {
-			if (vmx_caps.vpid)
-				vmx_invvpid_address(v->vpid, gva, one_address);
-		} else {
-			v->tlb_stale = true;
-		}
+		seen[i] = __atomic_load_n(&w->entries, __ATOMIC_ACQUIRE);
+		if (w != here && __atomic_load_n(&w->mode, __ATOMIC_SEQ_CST) == VCPU_IN_GUEST &&
+		    g->kick)
+			g->kick(w);
+	}
+	for (int i = 0; i < g->nr_vcpus; i++) {
+		struct vcpu *w = &g->vcpu[i];
+
+		while (w != here && __atomic_load_n(&w->mode, __ATOMIC_ACQUIRE) == VCPU_IN_GUEST &&
+		       __atomic_load_n(&w->entries, __ATOMIC_ACQUIRE) == seen[i])
+			pause();
+	}
+	if (g->nr_vcpus > 1)
+		guest_stat_add(&g->remote_flushes, 1);
+}
+
+/*
+ * Just before VM entry (interrupts are off in the host throughout): say the
+ * vCPU is in guest mode, then look for requests; one set before the store is
+ * seen here, one set after it finds the vCPU in guest mode and kicks it.
+ */
+static void enter_guest_mode(struct vcpu *v)
+{
+	for (;;) {
+		__atomic_store_n(&v->mode, VCPU_IN_GUEST, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&v->requests, __ATOMIC_SEQ_CST))
+			return;
+		__atomic_store_n(&v->mode, VCPU_OUTSIDE_GUEST, __ATOMIC_SEQ_CST);
+		if (__atomic_exchange_n(&v->requests, 0, __ATOMIC_ACQ_REL) & VCPU_REQ_TLB_FLUSH)
+			flush_here(v);
 	}
 }
 
@@ -339,6 +494,8 @@ void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 
 	make_current(v);
 	flush_on_arrival(v);
+	if ((v->state == VCPU_WAIT_SIPI || lapic_start_pending(v)) && !take_init_sipi(v))
+		return;
 	/* Time spent waiting for the CPU (no vCPU of the guest had one) is hidden
 	 * from the guest's clock; the first vCPU to run takes it off. */
 	waited = __atomic_exchange_n(&g->waiting_since, 0, __ATOMIC_ACQ_REL);
@@ -352,6 +509,7 @@ void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 	vmcs_writen(GUEST_RSP, v->regs.rsp);
 	for (;;) {
 		u64 now = rdtsc(), deadline, timer, ticks, t_enter, t_exit, hidden;
+		bool flush = false;
 		u32 reason;
 		int rc;
 		struct vmexit e;
@@ -359,9 +517,13 @@ void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 
 		if (g->state == GUEST_DONE)  /* another vCPU ended it */
 			return;
+		if (lapic_start_pending(v) && !take_init_sipi(v))
+			return;
 		devices_update(v, now + g->tsc_offset);
 		/* One vCPU scans: the scan walks the tables the others run on. */
-		hidden = v->index ? 0 : ageing_maybe_scan(v, now + g->tsc_offset);
+		hidden = v->index ? 0 : ageing_maybe_scan(v, now + g->tsc_offset, &flush);
+		if (flush)  /* A bits cleared: on every CPU that runs the guest */
+			vcpu_flush_guest_tlb(g);
 		if (hidden)  /* the scan is the host's work: the guest's clock does not see it */
 			guest_set_tsc_offset(v, g->tsc_offset - hidden);
 		event_entry(v);
@@ -370,9 +532,12 @@ void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 		ticks = deadline > now ? (deadline - now) >> vmx_caps.preemption_timer_shift : 0;
 		vmcs_write32(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffu : ticks);
 
+		enter_guest_mode(v);
 		t_enter = rdtsc();
 		rc = vmx_enter(&v->regs, v->launched);
 		t_exit = rdtsc();
+		__atomic_add_fetch(&v->entries, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&v->mode, VCPU_OUTSIDE_GUEST, __ATOMIC_RELEASE);
 		guest_stat_add(&g->run_tsc, t_exit - t_enter);
 		if (rc) {
 			report_entry_failure(v, rc, 0);
@@ -411,6 +576,10 @@ void vcpu_run_slice(struct vcpu *v, u64 slice_tsc)
 		if (action == EXIT_ENDED || g->state == GUEST_DONE || watchdog_expired(v))
 			return;
 		vmcs_writen(GUEST_RSP, v->regs.rsp);
+		if (v->yield_soon) {
+			v->yield_soon = false;
+			action = EXIT_YIELD;
+		}
 		if (action == EXIT_YIELD || now >= slice_end) {
 			/* Its clock stops while it waits, unless another vCPU runs. */
 			if (v->state == VCPU_RUNNABLE &&

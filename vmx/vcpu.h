@@ -19,9 +19,13 @@ bool vcpu_create(struct vcpu *v, const struct guest_boot_state *s);
 void vcpu_destroy(struct vcpu *v);
 /* Run v until its slice ends, it halts or its guest ends. */
 void vcpu_run_slice(struct vcpu *v, u64 slice_tsc);
-/* Flush the translations of every vCPU of g tagged on this CPU (one
- * address, or all); the others flush on their next entry. */
-void vcpu_flush_guest_tlb(struct guest *g, bool one_address, u64 gva);
+/* The vCPU of g handling an exit on this CPU flushes its own tag (one
+ * address, or all): its INVLPG, MOV CR3, paging-mode change. */
+void vcpu_flush_local_tlb(struct guest *g, bool one_address, u64 gva);
+/* Every vCPU of g, wherever it runs: synchronous (kicks and waits for those
+ * in guest mode on other CPUs); for translations that lost rights or tables
+ * that are freed, EPT entries changed by ageing. */
+void vcpu_flush_guest_tlb(struct guest *g);
 /* v leaves this CPU (VMCLEAR): any CPU may run it next. */
 void vcpu_put(struct vcpu *v);
 

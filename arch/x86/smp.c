@@ -8,8 +8,15 @@
 #define XAPIC_ID 0x20
 #define XAPIC_ICR_LOW 0x300
 #define XAPIC_ICR_HIGH 0x310
+#define XAPIC_EOI 0xb0
+#define XAPIC_SVR 0xf0
 #define X2APIC_ID_MSR 0x802
+#define X2APIC_EOI_MSR 0x80b
+#define X2APIC_SVR_MSR 0x80f
 #define X2APIC_ICR_MSR 0x830
+#define SVR_ENABLE BIT(8)
+#define SPURIOUS_VECTOR 0xff
+#define ICR_FIXED 0x00004000u     /* fixed, level assert, physical destination */
 #define ICR_INIT 0x00004500u      /* INIT, level assert, edge (SDM 11.6.1) */
 #define ICR_STARTUP 0x00004600u   /* start-up IPI; vector = page number */
 #define ICR_PENDING BIT(12)       /* delivery status: send pending */
@@ -92,6 +99,29 @@ static bool send_ipi(u32 apic_id, u32 icr)
 		pause();
 	}
 	return false;
+}
+
+void host_apic_enable(void)
+{
+	/* Software enable (SDM 11.4.7.2) so fixed IPIs are accepted; the LVT
+	 * entries keep their mask bits, so no local interrupt source starts. */
+	if (x2apic)
+		wrmsr(X2APIC_SVR_MSR, rdmsr(X2APIC_SVR_MSR) | SVR_ENABLE | SPURIOUS_VECTOR);
+	else
+		xapic[XAPIC_SVR / 4] |= SVR_ENABLE | SPURIOUS_VECTOR;
+}
+
+bool host_apic_send_fixed(u32 apic_id, u8 vector)
+{
+	return send_ipi(apic_id, ICR_FIXED | vector);
+}
+
+void host_apic_eoi(void)
+{
+	if (x2apic)
+		wrmsr(X2APIC_EOI_MSR, 0);
+	else
+		xapic[XAPIC_EOI / 4] = 0;
 }
 
 bool host_apic_start_cpu(u32 apic_id, u64 sipi_page)

@@ -24,6 +24,16 @@ void smp_release_aps(void (*fn)(void));
 /* The host local APIC (xAPIC MMIO or x2APIC MSRs, as the firmware left it). */
 void host_apic_init(void);
 u32 host_apic_id(void);
+/*
+ * Kicks between CPUs: a fixed IPI with HOST_KICK_VECTOR. The host runs with
+ * interrupts masked, so it is only ever taken in VMX non-root operation, as
+ * an external-interrupt VM exit (acknowledged on exit): its point is the exit.
+ * host_apic_enable() on each CPU first; the exit handler sends the EOI.
+ */
+#define HOST_KICK_VECTOR 0xf2
+void host_apic_enable(void);
+bool host_apic_send_fixed(u32 apic_id, u8 vector);
+void host_apic_eoi(void);
 /* INIT, SIPI, SIPI to apic_id with the SDM's delays; the AP then runs real-mode
  * code at page sipi_page (below 1 MiB). False if an IPI was not accepted. */
 bool host_apic_start_cpu(u32 apic_id, u64 sipi_page);
