@@ -42,6 +42,8 @@ TARBALL = os.environ.get("KUT_TARBALL", os.path.normpath(os.path.join(
     ROOT, "..", "shared", "kvm-unit-tests", "kvm-unit-tests-1da1819e.tar.gz")))
 KERNEL = os.path.join(BUILD, "umbra.elf")
 MEM = "128M"  # access writes at 32/33 MiB, smap/pku reserve 32 MiB and more
+MAX_VCPUS = 8  # umbra's vcpus=N limit: an entry's -smp N becomes vcpus=N
+HOST_CPUS = 1  # Bochs CPUs (--host-cpus): the guest's vCPUs time-share them
 # The hypervisor's own limit is set out of the way (its maximum, an hour of guest time):
 # the wall-clock --timeout decides, the same way for every test.
 HV_ARGS = "guest_timeout_ms=3600000"
@@ -244,7 +246,7 @@ def select(entries, selectors, with_long, with_all, quick=False):
     'nodefault' group and the long ones (LONG), as run_tests.sh does without -a.
     A selector is a test name, a group name or a glob, optionally NAME:ARGS to replace
     the arguments (e.g. 'vmx:vmx_cr_test'); named tests run whatever their group."""
-    one_cpu = [e for e in entries if e.ncpus == 1]
+    one_cpu = [e for e in entries if e.ncpus == 1]  # the default suite stays 1-CPU
     if not selectors:
         picked = []
         for e in one_cpu:
@@ -270,9 +272,10 @@ def select(entries, selectors, with_long, with_all, quick=False):
                              f"(tools/kut.py --list shows them)")
         files = set()
         for e in hits:
-            if e.ncpus != 1:
+            if not 1 <= e.ncpus <= MAX_VCPUS:
                 if e.name == name:
-                    log(f"kut: {e.name} needs {e.smp} CPUs; umbra guests have one: not run")
+                    log(f"kut: {e.name} needs {e.smp} CPUs; umbra guests have at most "
+                        f"{MAX_VCPUS}: not run")
                 continue
             if ":" in sel:  # new arguments: once per kernel file
                 if e.file not in files:
@@ -495,7 +498,8 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, 
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     kernel = os.path.join(tree, "x86", entry.file)
-    guest = f"name={name} mem={MEM} mmu={mode}" + (f" -- {args}" if args else "")
+    vcpus = f" vcpus={entry.ncpus}" if entry.ncpus > 1 else ""
+    guest = f"name={name} mem={MEM} mmu={mode}{vcpus}" + (f" -- {args}" if args else "")
     if len(guest) > 500:  # BOOT_CMDLINE_MAX (512) with the module path
         r.status, r.detail = "ABORT", f"module command line too long ({len(guest)} chars)"
         r.cause = "command line too long for umbra"
@@ -510,7 +514,8 @@ def run_one(entry, tname, args, mode, timeout, tree, keep_iso, kernel_elf, out, 
     if p.returncode:
         raise RuntimeError(f"mkiso.sh failed: {p.stderr.strip()}")
     bochs = subprocess.Popen([os.path.join(ROOT, "tools", "bochs.sh"), iso, serial,
-                              str(timeout), cpu], stdout=subprocess.DEVNULL,
+                              str(timeout), cpu, "512", str(HOST_CPUS)],
+                             stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         status = bochs.wait()
@@ -567,7 +572,11 @@ def main():
                          f"emulator on {SECOND_CPU} (EPT without A/D bits) and emulator on "
                          f"{NO_UG_CPU} (no unrestricted guest: shadow only)")
     ap.add_argument("--keep-iso", action="store_true", help="keep each run's boot.iso")
+    ap.add_argument("--host-cpus", type=int, default=1, metavar="N",
+                    help="Bochs CPUs (default 1): an SMP entry's vCPUs run on N host CPUs")
     args = ap.parse_args()
+    global HOST_CPUS
+    HOST_CPUS = args.host_cpus
     # SIGTERM ends the run like Ctrl-C: the current Bochs is killed, results so far kept.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
@@ -601,7 +610,8 @@ def main():
         for e in entries:
             notes = []
             if e.ncpus != 1:
-                notes.append(f"smp={e.smp}: not run (umbra guests have one CPU)")
+                notes.append(f"smp={e.smp}: vcpus={e.smp}, by name only" if e.ncpus <= MAX_VCPUS
+                             else f"smp={e.smp}: not run (more than {MAX_VCPUS} vCPUs)")
             if "nodefault" in e.groups:
                 notes.append("nodefault (--all)")
             if e.name in LONG:
