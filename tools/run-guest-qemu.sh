@@ -7,7 +7,7 @@
 # $GUEST_TIMEOUT seconds (default 60). QEMU's own errors also exit with 1, so a status of 1
 # without a "SUMMARY:" line in the log becomes 2. $QEMU overrides the binary, $GUEST_MEM the
 # RAM size in MiB (default 32), $GUEST_CPU the CPU model (default: QEMU's own, e.g. "max"),
-# $GUEST_QEMU_ARGS adds arguments. The pc-testdev device (port 0xe0 latch, RAM-like MMIO page
+# $GUEST_SMP the CPU count (-smp N, default 1), $GUEST_QEMU_ARGS adds arguments. The pc-testdev device (port 0xe0 latch, RAM-like MMIO page
 # at 0xff000000) is always there, as in kvm-unit-tests; kernels that do not use it never see it.
 set -u
 if [ $# -lt 1 ]; then
@@ -24,7 +24,7 @@ trap 'rm -f "$log"' EXIT
 timeout "${GUEST_TIMEOUT:-60}" "$qemu" -accel tcg ${GUEST_CPU:+-cpu "$GUEST_CPU"} \
 	-kernel "$kernel" -append "$*" -display none -no-reboot -serial stdio \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x4 -device pc-testdev \
-	-m "${GUEST_MEM:-32}" ${GUEST_QEMU_ARGS:-} </dev/null >"$log" 2>&1
+	-m "${GUEST_MEM:-32}" -smp "${GUEST_SMP:-1}" ${GUEST_QEMU_ARGS:-} </dev/null >"$log" 2>&1
 status=$?
 cat "$log"
 if [ "$status" = 1 ] && ! grep -q '^SUMMARY:' "$log"; then

@@ -14,6 +14,8 @@ GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 plat
 		table_to_data \
 		ageing hostile_pt events storm strio64 \
 		cpufeat crcheck64 emu_insns
+# Several CPUs (lib/smp.c): bring-up, IPIs, and the shared page-table stress.
+GUESTS_64    += smp_basic
 GUESTS_ELF64 := elf64
 # Entered as a Linux vmlinux by the 64-bit boot protocol (its "Linux" note: lib/entry_linux.S).
 GUESTS_LINUX := linuxboot
@@ -34,7 +36,8 @@ GUEST_LDFLAGS := -nostdlib -z noexecstack -z max-page-size=4096 -T $(GUEST_DIR)/
 
 # Library objects common to every kernel of one width (the entry code is added per kind).
 GUEST_LIB := $(patsubst $(GUEST_DIR)/%,%,$(wildcard $(GUEST_DIR)/lib/*.c)) lib/boot_data.S \
-             lib/isr.S lib/lapic_isr.S lib/usermode.S
+             lib/isr.S lib/lapic_isr.S lib/usermode.S \
+             lib/smp_tramp.S
 GUEST_LIB32 := $(patsubst %,$(GUEST_OUT)/obj32/%.o,$(GUEST_LIB))
 GUEST_LIB64 := $(patsubst %,$(GUEST_OUT)/obj64/%.o,$(GUEST_LIB))
 

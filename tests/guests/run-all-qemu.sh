@@ -11,11 +11,12 @@ logs=$build/guests/qemu-logs
 mkdir -p "$logs"
 failed=0
 
-run() {	# run KERNEL EXPECTED_STATUS ARGS...   ($cpu: QEMU CPU model, $mem: MiB; optional)
+run() {	# run KERNEL EXPECTED_STATUS ARGS...   ($cpu: QEMU CPU model, $mem: MiB, $smp: CPUs)
 	name=$1 expected=$2
 	shift 2
-	GUEST_CPU=${cpu:-} GUEST_MEM=${mem:-32} \
-		"$root/tools/run-guest-qemu.sh" "$build/guests/$name.elf" "$@" >"$logs/$name.log" 2>&1
+	log=$name${smp:+-smp$smp}
+	GUEST_CPU=${cpu:-} GUEST_MEM=${mem:-32} GUEST_SMP=${smp:-1} \
+		"$root/tools/run-guest-qemu.sh" "$build/guests/$name.elf" "$@" >"$logs/$log.log" 2>&1
 	status=$?
 	if [ "$status" = "$expected" ]; then
 		verdict=ok
@@ -23,8 +24,8 @@ run() {	# run KERNEL EXPECTED_STATUS ARGS...   ($cpu: QEMU CPU model, $mem: MiB;
 		verdict=WRONG
 		failed=1
 	fi
-	printf '%-12s status %-3s (expected %s) %-5s %s\n' "$name" "$status" "$expected" \
-		"$verdict" "$(grep '^SUMMARY:' "$logs/$name.log")"
+	printf '%-12s status %-3s (expected %s) %-5s %s\n' "$log" "$status" "$expected" \
+		"$verdict" "$(grep '^SUMMARY:' "$logs/$log.log")"
 }
 
 for k in cpuid cpuid64 msr msr64 io io64 hlt_timer vmcall vmcall64 memtest; do
@@ -46,4 +47,10 @@ cpu=max mem=32
 for k in paging32 paging_pae paging64; do
 	run "$k" 1
 done
+# Several CPUs (lib/smp.c): 1, 2 and 4 of them.
+cpu= mem=32
+for smp in 1 2 4; do
+	run smp_basic 1 cpus=$smp
+done
+smp=
 exit $failed

@@ -189,13 +189,45 @@ int vprintf(const char *fmt, va_list ap)
 	return n;
 }
 
+/*
+ * Several CPUs (lib/smp.c) print whole lines: printf() and report() hold this lock, which
+ * the holder's own nested calls (an exception or interrupt handler printing) take again.
+ */
+static volatile u32 console_taken;
+static volatile int console_owner = -1;
+static unsigned int console_depth;
+
+void console_lock(void)
+{
+	int me = (int)smp_id();
+
+	if (__atomic_load_n(&console_owner, __ATOMIC_RELAXED) == me) {
+		console_depth++;
+		return;
+	}
+	while (__atomic_exchange_n(&console_taken, 1, __ATOMIC_ACQUIRE))
+		pause();
+	console_owner = me;
+	console_depth = 1;
+}
+
+void console_unlock(void)
+{
+	if (--console_depth)
+		return;
+	console_owner = -1;
+	__atomic_store_n(&console_taken, 0, __ATOMIC_RELEASE);
+}
+
 int printf(const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
+	console_lock();
 	n = vprintf(fmt, ap);
+	console_unlock();
 	va_end(ap);
 	return n;
 }

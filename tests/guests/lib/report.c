@@ -19,12 +19,14 @@ void report(bool pass, const char *fmt, ...)
 {
 	va_list ap;
 
+	console_lock();		/* counts and line together, whichever CPU reports */
 	nr_tests++;
 	if (!pass)
 		nr_failures++;
 	va_start(ap, fmt);
 	report_line(pass ? "PASS: " : "FAIL: ", fmt, ap);
 	va_end(ap);
+	console_unlock();
 }
 
 void report_skip(const char *fmt, ...)
@@ -32,17 +34,20 @@ void report_skip(const char *fmt, ...)
 	va_list ap;
 
 	/* Skips count as tests, as in kvm-unit-tests. */
+	console_lock();
 	nr_tests++;
 	nr_skipped++;
 	va_start(ap, fmt);
 	report_line("SKIP: ", fmt, ap);
 	va_end(ap);
+	console_unlock();
 }
 
 void report_umbra(bool pass, const char *fmt, ...)
 {
 	va_list ap;
 
+	console_lock();
 	va_start(ap, fmt);
 	if (pass || is_umbra()) {
 		nr_tests++;
@@ -56,6 +61,7 @@ void report_umbra(bool pass, const char *fmt, ...)
 		puts_serial(" (not so here; only umbra promises it)\n");
 	}
 	va_end(ap);
+	console_unlock();
 }
 
 int report_summary(void)
