@@ -15,7 +15,7 @@ GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 plat
 		ageing hostile_pt events storm strio64 \
 		cpufeat crcheck64 emu_insns
 # Several CPUs (lib/smp.c): bring-up, IPIs, and the shared page-table stress.
-GUESTS_64    += smp_basic
+GUESTS_64    += smp_basic smp_tlb
 GUESTS_ELF64 := elf64
 # Entered as a Linux vmlinux by the 64-bit boot protocol (its "Linux" note: lib/entry_linux.S).
 GUESTS_LINUX := linuxboot

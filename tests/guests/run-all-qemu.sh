@@ -51,6 +51,7 @@ done
 cpu= mem=32
 for smp in 1 2 4; do
 	run smp_basic 1 cpus=$smp
+	run smp_tlb 1 cpus=$smp
 done
 smp=
 exit $failed
