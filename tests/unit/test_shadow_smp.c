@@ -494,4 +494,29 @@ TEST(freed_table_leaves_other_vcpu)
 	teardown();
 }
 
+/*
+ * smp_tlb's table rebuild, on one vCPU: a leaf table is torn down (its PDE cleared, CR3
+ * reloaded), its frame cleared and filled anew while unlinked, and linked at another
+ * place (PDE without A: not present -> present needs no invalidation). Every entry must
+ * read as written now.
+ */
+TEST(rebuilt_table_at_new_place)
+{
+	setup();
+	for (u32 i = 0; i < 8; i++)
+		CHECK_EQ(frame(0, t1_va(i)), DATA + i);
+	store(0, entry_va(T1, 3), (u64)(DATA + 33) << 12 | LEAF);	/* out of sync */
+	mov_cr3(0);
+	store(0, entry_va(PD, 1), 0);			/* torn down */
+	mov_cr3(0);
+	for (u32 i = 0; i < 512; i++)
+		store(0, entry_va(T1, i), 0);
+	for (u32 i = 0; i < 8; i++)
+		store(0, entry_va(T1, i), (u64)(DATA + 20 + i) << 12 | PTE_P | PTE_W);
+	store(0, entry_va(PD, 2), T1 << 12 | PTE_P | PTE_W);
+	for (u32 i = 0; i < 8; i++)
+		CHECK_EQ(frame(0, 2 * MB2 + i * 4096), DATA + 20 + i);
+	teardown();
+}
+
 UNIT_MAIN()
