@@ -229,11 +229,12 @@ TESTS = LINUX_TESTS + [
                                   shadow("io.elf", "s-io32"), shadow("io64.elf", "s-io64"),
                                   shadow("vmcall64.elf", "s-vmcall64"), shadow("elf64.elf", "s-elf64")],
          log_must=[r"summary s-cpuid64: shadow: \d+ faults"]),
-    # Real mode needs unrestricted guest, hence EPT: a shadow guest clearing CR0.PE is ended
-    # with a message, not left to triple-fault; its neighbour runs on.
+    # Without unrestricted guest (shadow paging) real mode runs as virtual-8086 mode
+    # (vmx/vm86.c), which has only 16-bit code: clearing CR0.PE in 32-bit code ends the
+    # guest with a message, not left to run garbage; its neighbour runs on.
     Test("shadow-real-mode-ended", run="FAIL",
          guests=[shadow("triplefault.elf", "s-realmode", "-- realmode",
-                        expect=r"real mode is not supported under shadow paging"),
+                        expect=r"CR0.PE cleared with a 32-bit code segment \(D/B set\)"),
                  shadow("hlt_timer.elf", "s-rm-witness")]),
     Test("shadow-timer-memtest", guests=[shadow("hlt_timer.elf", "s-timer"),
                                          shadow("memtest.elf", "s-mem", "mem=64M")]),

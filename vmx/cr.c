@@ -12,6 +12,7 @@
 #include "vmx/event.h"
 #include "vmx/features.h"
 #include "vmx/mmu.h"
+#include "vmx/vm86.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/lapic.h"
@@ -80,7 +81,8 @@ bool guest_set_control_regs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer, bool *gp
 	entry = real.efer & EFER_LMA ? entry | ENTRY_IA32E_MODE_GUEST :
 				       entry & ~ENTRY_IA32E_MODE_GUEST;
 	vmcs_write32(VM_ENTRY_CONTROLS, entry);
-	return true;
+	/* Without unrestricted guest real mode runs as virtual-8086 mode. */
+	return g->mmu->unrestricted || realmode_sync(v, cr0);
 }
 
 #define AR_L BIT(13)

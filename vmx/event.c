@@ -14,6 +14,7 @@
  * rules themselves (classes, faults) are in arch/x86/exception.c.
  */
 #include "vmx/event.h"
+#include "vmx/vm86.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
@@ -28,13 +29,6 @@
 #define INTR_INFO_NMI_UNBLOCKED BIT(12)   /* by IRET, before a fault (SDM 28.2.3) */
 #define INTR_TYPE(info) (((info) >> 8) & 7)
 
-/* Interruption types (SDM Table 25-17). */
-#define TYPE_EXTERNAL 0
-#define TYPE_NMI 2
-#define TYPE_HW_EXCEPTION 3
-#define TYPE_SW_INTERRUPT 4
-#define TYPE_PRIV_SW_EXCEPTION 5
-#define TYPE_SW_EXCEPTION 6
 
 /* Interruptibility state (SDM Table 25-3). */
 #define BLOCKING_STI BIT(0)
@@ -230,6 +224,16 @@ static void write_entry_event(const struct guest_event *ev)
 		vmcs_writen(GUEST_RFLAGS, vmcs_readn(GUEST_RFLAGS) | RFLAGS_RF);
 }
 
+/* The event goes in by VM entry; a vCPU whose real mode runs as
+ * virtual-8086 mode gets it as real mode delivers it (vmx/realmode.c). */
+static void entry_event(struct vcpu *v)
+{
+	if (realmode_vm86(v))
+		realmode_deliver(v, &v->event);
+	else
+		write_entry_event(&v->event);
+}
+
 void event_entry(struct vcpu *v)
 {
 	struct guest *g = v->g;
@@ -241,14 +245,14 @@ void event_entry(struct vcpu *v)
 	int vector;
 
 	if (injected) {
-		write_entry_event(&v->event);
+		entry_event(v);
 	} else if (vmx_caps.virtual_nmis && devices_nmi_pending(v)) {
 		/* Blocked by a previous NMI until its IRET, and by MOV SS; some
 		 * CPUs also block NMIs after STI (SDM 26.3.1.5, 6.8.3). */
 		if (!traps && !(intr & (BLOCKING_STI | BLOCKING_MOV_SS | BLOCKING_NMI))) {
 			devices_nmi_ack(v);
 			v->event = (struct guest_event){ .valid = true, .type = TYPE_NMI, .vector = 2 };
-			write_entry_event(&v->event);
+			entry_event(v);
 			injected = true;
 		}
 	}
@@ -261,7 +265,7 @@ void event_entry(struct vcpu *v)
 		devices_ack(v, vector);
 		v->event = (struct guest_event){ .valid = true, .type = TYPE_EXTERNAL,
 						 .vector = (u8)vector };
-		write_entry_event(&v->event);
+		entry_event(v);
 		guest_stat_add(&g->injected_irqs, 1);
 		v->last_irq_vector = (u8)vector;
 		v->last_irq_rip = vmcs_readn(GUEST_RIP);

@@ -4,6 +4,8 @@
  * instructions, exceptions). Unknown reasons end the guest, not the machine.
  */
 #include "vmx/exit.h"
+#include "vmx/realmode.h"
+#include "vmx/vm86.h"
 #include "vmx/cpuid.h"
 #include "vmx/cr.h"
 #include "vmx/emulate.h"
@@ -66,6 +68,8 @@ static enum exit_action handle_exception_nmi(struct vcpu *v, struct vmexit *e)
 	}
 	if (vector == 14)
 		return mmu_handle_page_fault(v, e, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+	if (realmode_vm86(v))
+		return realmode_exception(v, e, vector, vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
 	guest_end(g, 0, "unexpected exception %u exit at RIP %#llx", vector,
 		  (unsigned long long)e->guest_rip);
 	return EXIT_ENDED;

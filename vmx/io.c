@@ -15,7 +15,7 @@
 #include "vmx/cr.h"
 #include "vmx/event.h"
 #include "vmx/mmu.h"
-#include "vmx/realmode.h"
+#include "vmx/s3.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 #include "devices/devices.h"
@@ -35,7 +35,7 @@ static enum exit_action port_out_debug_exit(struct vcpu *v, u32 value)
 }
 
 /* One element of an I/O instruction; false ends the guest. */
-static enum exit_action io_one(struct vcpu *v, u16 port, unsigned size, bool in, u32 *value)
+enum exit_action io_one(struct vcpu *v, u16 port, unsigned size, bool in, u32 *value)
 {
 	struct guest *g = v->g;
 

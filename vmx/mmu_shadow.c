@@ -414,13 +414,8 @@ static bool shadow_guest_set_mode(struct vcpu *v, u64 cr0, u64 cr4, u64 efer,
 	struct guest_shadow *s = shadow_of_guest(g);
 	enum shadow_cr_result r;
 
-	/* The CPU runs a shadow guest paged, hence in protected mode: real mode would need
-	 * unrestricted guest, which needs EPT (SDM 26.2.1.1), or an emulator of real mode. */
-	if (!(cr0 & CR0_PE)) {
-		guest_end(g, 0, "cleared CR0.PE at RIP %#llx: real mode is not supported under "
-			  "shadow paging", (unsigned long long)vmcs_readn(GUEST_RIP));
-		return false;
-	}
+	/* The CPU runs a shadow guest paged, hence in protected mode: real mode (CR0.PE=0,
+	 * paging off here as with PE=1) runs as virtual-8086 mode (vmx/realmode.c). */
 	r = TIMED(s, shadow_set_mode(svcpu(v), cr0, cr4, efer));
 	*gp = r == SHADOW_CR_GP;
 	if (r == SHADOW_CR_NO_MEMORY) {

@@ -1,11 +1,12 @@
-/* Real-mode vCPU state: the ACPI S3 sleep and its real-mode wake (vmx/realmode.c). */
+/* Exceptions of a guest whose real mode runs as virtual-8086 mode (vmx/realmode.c). */
 #ifndef VMX_REALMODE_H
 #define VMX_REALMODE_H
 
 #include "vmx/vmexit.h"
 
-/* The guest's last port write asked for S3 (devices_enter_sleep() said so):
- * the vCPU gets the state it wakes in and sleeps until the wake event. */
-enum exit_action realmode_s3_sleep(struct vcpu *v);
+/* An exception exit while in virtual-8086 mode (#PF excepted): the
+ * privileged instructions' #GP are emulated, other exceptions delivered as
+ * real mode does. */
+enum exit_action realmode_exception(struct vcpu *v, struct vmexit *e, u32 vector, u32 error);
 
 #endif

@@ -75,6 +75,14 @@ struct vmexit {
 	u64 tsc;             /* host TSC at the exit (handlers split their ticks by outcome) */
 };
 
+/* Interruption types (SDM Table 25-17). */
+#define TYPE_EXTERNAL 0
+#define TYPE_NMI 2
+#define TYPE_HW_EXCEPTION 3
+#define TYPE_SW_INTERRUPT 4
+#define TYPE_PRIV_SW_EXCEPTION 5
+#define TYPE_SW_EXCEPTION 6
+
 /* What the run loop does after a handler. */
 enum exit_action {
 	EXIT_RESUME,   /* re-enter this guest */

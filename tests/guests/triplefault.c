@@ -3,8 +3,8 @@
  * a #DF, then a shutdown (SDM Vol. 3A 6.15, "Interrupt 8"). The hypervisor must end this
  * guest and report it; QEMU with -no-reboot just exits with status 0. Command line: "gp"
  * starts from a #GP (bad segment selector) instead of INT3; "realmode" clears CR0.PE
- * instead (32-bit build, paging off), which a shadow-paging guest cannot do: the hypervisor
- * must end it saying so.
+ * instead (32-bit build, paging off) while running 32-bit code, which a shadow-paging guest
+ * (real mode as virtual-8086 mode, 16-bit only) cannot do: the hypervisor must end it saying so.
  */
 #include "libguest.h"
 
