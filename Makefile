@@ -140,7 +140,7 @@ kut: $(KERNEL)
 	tools/kut.py --expect tests/kut/expected.txt --cpu $(KUT_CPU2) --mode ept \
 		--out $(BUILD)/kut/$(KUT_CPU2) access emulator || st=1; \
 	tools/kut.py --expect tests/kut/expected.txt --cpu $(KUT_CPU3) --mode shadow \
-		--out $(BUILD)/kut/$(KUT_CPU3) emulator || st=1; exit $$st
+		--out $(BUILD)/kut/$(KUT_CPU3) emulator realmode s3 || st=1; exit $$st
 
 # Debian's Linux kernel and a busybox initramfs with the workload (tools/linux.sh:
 # apt-get download, kept in build/linux/debs), then the Linux integration tests.

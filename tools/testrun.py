@@ -176,10 +176,11 @@ KUT_MAKE_TEST = ["cmpxchg8b", "msr", "pmu", "pcid-enabled", "pcid-disabled",
                  "taskswitch2", "realmode", "s3"]
 
 
-# The same on the other CPU models of make kut, one cheap run each: emulator under EPT
-# without EPT A/D bits, and under shadow paging without unrestricted guest.
+# The same on the other CPU models of make kut, cheap runs: emulator under EPT without EPT
+# A/D bits; emulator, and real mode as virtual-8086 mode (realmode, s3), under shadow paging
+# without unrestricted guest.
 KUT_MAKE_TEST_CPUS = [("corei7_sandy_bridge_2600k", "ept", ["emulator"]),
-                      ("corei5_lynnfield_750", "shadow", ["emulator"])]
+                      ("corei5_lynnfield_750", "shadow", ["emulator", "realmode", "s3"])]
 
 
 def run_kut():
