@@ -236,6 +236,12 @@ TESTS = LINUX_TESTS + [
          guests=[shadow("triplefault.elf", "s-realmode", "-- realmode",
                         expect=r"CR0.PE cleared with a 32-bit code segment \(D/B set\)"),
                  shadow("hlt_timer.elf", "s-rm-witness")]),
+    # A real-mode round trip (tests/guests/rmode.c): INT n, #DE, LIDT, an IRQ waking HLT,
+    # IN/OUT and MOV from CR0 in real mode; by the CPU under EPT (unrestricted guest), as
+    # virtual-8086 mode under shadow paging (vmx/vm86.c); a witness beside them.
+    Test("real-mode-ept-and-shadow",
+         guests=[ept("rmode.elf", "rm-ept"), shadow("rmode.elf", "rm-shadow"),
+                 shadow("hlt_timer.elf", "rm-witness")]),
     Test("shadow-timer-memtest", guests=[shadow("hlt_timer.elf", "s-timer"),
                                          shadow("memtest.elf", "s-mem", "mem=64M")]),
     Test("shadow-isolation", run="FAIL",
@@ -419,7 +425,7 @@ TESTS = LINUX_TESTS + [
     Test("cpu-lynnfield-no-unrestricted", cpu="corei5_lynnfield_750", run="FAIL",
          guests=[Guest("cpuid.elf", "name=l mmu=ept", None), shadow("cpuid64.elf", "l-shadow"),
                  shadow("hlt_timer.elf", "l-timer"), shadow("cpufeat.elf", "l-feat"),
-                 shadow("crcheck64.elf", "l-cr64")],
+                 shadow("crcheck64.elf", "l-cr64"), shadow("rmode.elf", "l-rmode")],
          log_must=[r"l: mmu=ept needs EPT with unrestricted guest, which this CPU lacks"]),
     Test("entry-failure-kills-one-guest", run="FAIL",
          guests=[ept("cpuid.elf", "broken", "selftest=bad-guest-state",

@@ -8,7 +8,7 @@
 GUEST_DIR := tests/guests
 GUEST_OUT := $(BUILD)/guests
 
-GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic mmio platform paging32 paging_pae \
+GUESTS_32    := cpuid msr io hlt_timer vmcall triplefault apic mmio platform paging32 paging_pae rmode \
 		strio crcheck smp_ipi
 GUESTS_64    := cpuid64 msr64 io64 vmcall64 memtest isolation apic64 mmio64 platform64 paging64 \
 		table_to_data \
