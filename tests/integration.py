@@ -242,6 +242,14 @@ TESTS = LINUX_TESTS + [
     Test("real-mode-ept-and-shadow",
          guests=[ept("rmode.elf", "rm-ept"), shadow("rmode.elf", "rm-shadow"),
                  shadow("hlt_timer.elf", "rm-witness")]),
+    # Big real mode (a 4 GiB limit kept from protected mode): the CPU runs it under EPT;
+    # virtual-8086 mode cannot, so the shadow guest ends with that reason, not silently wrong.
+    Test("real-mode-big-limits", run="FAIL",
+         guests=[ept("rmode.elf", "big-ept", "-- big"),
+                 shadow("rmode.elf", "big-shadow", "-- big",
+                        expect=r"#GP at 1000:\w+ \([0-9a-f ]+\) is not emulated; an access "
+                               r"beyond 64 KiB \(big real mode\) cannot run in virtual-8086"),
+                 ept("hlt_timer.elf", "big-witness")]),
     Test("shadow-timer-memtest", guests=[shadow("hlt_timer.elf", "s-timer"),
                                          shadow("memtest.elf", "s-mem", "mem=64M")]),
     Test("shadow-isolation", run="FAIL",

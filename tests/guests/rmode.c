@@ -6,6 +6,9 @@
  * waking HLT), each delivered through the IVT (SDM Vol. 3A 20.1.4); LIDT moving the IVT;
  * IN/OUT; MOV from CR0. With EPT the CPU runs real mode itself (unrestricted guest); under
  * shadow paging umbra runs it as virtual-8086 mode and emulates what that forbids.
+ * "-- big": GS keeps a 4 GiB limit into real mode ("big real mode", loaded in protected
+ * mode) and real mode writes through it at offset 0x20000: the CPU does that; virtual-8086
+ * mode cannot, so a shadow guest is ended saying so.
  */
 #include "libguest.h"
 #include "boot.h"
@@ -17,7 +20,7 @@
 
 extern const u8 rm_start[], rm_end[];
 extern const u8 res_int40[], res_int41[], res_de[], res_irq[], res_after_hlt[], res_cmos[],
-	res_cr0[];
+	res_cr0[], big_mode[];
 void rm_roundtrip(void);
 
 /* Offset of a blob symbol: the blob runs copied at RM_BASE. */
@@ -55,15 +58,22 @@ asm(
 	".section .rodata\n"
 	".code16\n"
 	".global rm_start, rm_end, res_int40, res_int41, res_de, res_irq, res_after_hlt\n"
-	".global res_cmos, res_cr0\n"
+	".global res_cmos, res_cr0, big_mode\n"
 	"rm_start:\n"
 	"	mov $0x28, %ax\n"              /* 16-bit protected mode: 16-bit data segments */
 	"	mov %ax, %ds; mov %ax, %es; mov %ax, %ss; mov %ax, %fs; mov %ax, %gs\n"
-	"	mov %cr0, %eax; and $~1, %eax; mov %eax, %cr0\n"
+	"	cmpw $0, big_mode - rm_start\n"
+	"	je 2f\n"
+	"	mov $0x10, %ax; mov %ax, %gs\n"   /* flat, 4 GiB limit: kept into real mode */
+	"2:	mov %cr0, %eax; and $~1, %eax; mov %eax, %cr0\n"
 	"	ljmp $0x1000, $(1f - rm_start)\n"
 	"1:	mov $0x1000, %ax; mov %ax, %ds; mov %ax, %es; mov %ax, %ss\n"
-	"	xor %ax, %ax; mov %ax, %fs; mov %ax, %gs\n"
+	"	xor %ax, %ax; mov %ax, %fs; mov %ax, %gs\n"   /* real mode: the limit stays */
 	"	mov $0xff00, %sp\n"
+	"	cmpw $0, big_mode - rm_start\n"
+	"	je 3f\n"
+	"	addr32 movl $0x12345678, %gs:0x20000\n"
+	"3:\n"
 	/* IVT entries through FS = 0: vectors 0 (#DE), 0x40, 0x73 (IRQ 11, slave base 0x70). */
 	"	movw $(h_de - rm_start), %fs:0x0; movw $0x1000, %fs:0x2\n"
 	"	movw $(h_int40 - rm_start), %fs:0x100; movw $0x1000, %fs:0x102\n"
@@ -101,6 +111,7 @@ asm(
 	"res_after_hlt: .word 0\n"
 	"res_cmos: .word 0\n"
 	"res_cr0: .word 0xffff\n"
+	"big_mode: .word 0\n"
 	"rm_end:\n"
 	".code32\n"
 	".text\n");
@@ -112,6 +123,7 @@ int main(void)
 
 	for (const u8 *p = rm_start; p < rm_end; p++)
 		*dst++ = *p;
+	RM_VAR(big_mode) = cmdline_has("big");
 	rm_gdt_desc.base = (unsigned long)gdt;
 	sidt(&pm_idt);
 	printf("real mode: %u bytes of 16-bit code at %#x\n", (unsigned)(rm_end - rm_start), RM_BASE);
@@ -131,5 +143,9 @@ int main(void)
 	       RM_VAR(res_cmos) & 0xff);
 	report(!(RM_VAR(res_cr0) & 1) && (RM_VAR(res_cr0) & 0x10),
 	       "real mode: MOV from CR0 reads PE=0, ET=1 (%#x)", RM_VAR(res_cr0));
+	if (RM_VAR(big_mode))
+		report(*(volatile u32 *)0x20000 == 0x12345678,
+		       "big real mode: a write through GS at offset 0x20000 (%#x)",
+		       *(volatile u32 *)0x20000);
 	return report_summary();
 }
