@@ -367,6 +367,10 @@ enum exit_action realmode_exception(struct vcpu *v, struct vmexit *e, u32 vector
 	v->delivering = false;
 	if (vector == 13)
 		return realmode_gp(v, e);
+	/* A #DB exit leaves DR6 alone and reports its bits in the qualification
+	 * (SDM 28.2.1): the guest's handler reads them from DR6. */
+	if (vector == 1)
+		write_dr6(read_dr6() | (e->qualification & 0x600f));
 	/* Faults restart their instruction, traps (#DB single step, #BP, #OF)
 	 * return after it: GUEST_RIP is either, as the exit left it. */
 	return realmode_deliver(v, &ev) ? EXIT_RESUME : EXIT_ENDED;

@@ -162,6 +162,10 @@ bool realmode_sync(struct vcpu *v, u64 cr0)
 {
 	bool real = !(cr0 & CR0_PE);
 
+	/* The guest's CR4.VME/PVI mean nothing in real mode; on the CPU they would
+	 * make INT n and CLI/STI use a TSS this virtual-8086 mode does not have. */
+	if (real)
+		vmcs_writen(GUEST_CR4, vmcs_readn(GUEST_CR4) & ~(CR4_VME | CR4_PVI));
 	if (real == rmode(v)->vm86)
 		return true;
 	if (real)
